@@ -1,0 +1,25 @@
+# The README's commands. `make test` is what CI runs (.ci/run).
+GO ?= go
+
+.PHONY: run test deps vet bench build
+
+run:
+	$(GO) run ./cmd/sfu
+
+build:
+	$(GO) build -o bin/sfu ./cmd/sfu
+
+# deps installs what the tests need on a fresh Debian machine: Chromium for
+# the browser tests. It needs root; without root it says what is missing.
+deps:
+	@bash testdata/install-deps.sh
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./rtp/ ./sfu/

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/sfu-project/sfu/sfu"
+	"github.com/sfu-project/sfu/signaling"
+)
+
+// Config is the whole server configuration. Each subsystem owns its part.
+type Config struct {
+	// Listen is the HTTP address: web client, /ws, /healthz, /metrics.
+	Listen string `yaml:"listen"`
+	// Keys are API keys as "key:secret[,key:secret]"; when set,
+	// development mode is off unless Dev is set too.
+	Keys string `yaml:"keys"`
+	// Dev forces development mode: a generated key and /api/token.
+	Dev bool `yaml:"dev"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel  string           `yaml:"log_level"`
+	SFU       sfu.Config       `yaml:"sfu"`
+	Signaling signaling.Config `yaml:"signaling"`
+}
+
+func defaultConfig() Config {
+	return Config{Listen: ":7880", LogLevel: "info", SFU: sfu.Default(), Signaling: signaling.Default()}
+}
+
+// envNames maps flags to the environment variables that can set them.
+var envNames = map[string]string{
+	"config":   "SFU_CONFIG",
+	"listen":   "SFU_LISTEN",
+	"udp-port": "SFU_UDP_PORT",
+	"node-ip":  "SFU_NODE_IP",
+	"keys":     "SFU_KEYS",
+	"dev":      "SFU_DEV",
+	"log":      "SFU_LOG_LEVEL",
+}
+
+// loadConfig applies, in increasing precedence: defaults, the YAML file
+// (--config or SFU_CONFIG), environment variables, command-line flags.
+func loadConfig(args []string) (Config, error) {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("sfu", flag.ContinueOnError)
+	path := fs.String("config", "", "YAML configuration file (env SFU_CONFIG)")
+	listen := fs.String("listen", "", "HTTP listen address (env SFU_LISTEN, default :7880)")
+	udpPort := fs.Int("udp-port", -1, "UDP port for all media (env SFU_UDP_PORT, default 7882)")
+	nodeIP := fs.String("node-ip", "", "IP address advertised in ICE candidates (env SFU_NODE_IP)")
+	keys := fs.String("keys", "", "API keys key:secret[,key:secret] (env SFU_KEYS)")
+	dev := fs.Bool("dev", false, "development mode: generated key and /api/token (env SFU_DEV)")
+	logLevel := fs.String("log", "", "log level debug|info|warn|error (env SFU_LOG_LEVEL)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if *path == "" {
+		*path = os.Getenv(envNames["config"])
+	}
+	if *path != "" {
+		data, err := os.ReadFile(*path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config %s: %w", *path, err)
+		}
+	}
+
+	value := func(name, flagValue string) (string, bool) {
+		if set[name] {
+			return flagValue, true
+		}
+		v, ok := os.LookupEnv(envNames[name])
+		return v, ok && v != ""
+	}
+	if v, ok := value("listen", *listen); ok {
+		cfg.Listen = v
+	}
+	if v, ok := value("udp-port", strconv.Itoa(*udpPort)); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return cfg, fmt.Errorf("udp port %q: %w", v, err)
+		}
+		cfg.SFU.UDPPort = n
+	}
+	if v, ok := value("node-ip", *nodeIP); ok {
+		cfg.SFU.NodeIP = v
+	}
+	if v, ok := value("keys", *keys); ok {
+		cfg.Keys = v
+	}
+	if v, ok := value("dev", strconv.FormatBool(*dev)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("dev %q: %w", v, err)
+		}
+		cfg.Dev = b
+	}
+	if v, ok := value("log", *logLevel); ok {
+		cfg.LogLevel = v
+	}
+	return cfg, cfg.SFU.Validate()
+}
+
+// tokenTTLDefault is how long tokens minted by `sfu token` and /api/token last.
+const tokenTTLDefault = 6 * time.Hour

@@ -1,0 +1,66 @@
+// Command sfu runs the SFU media server, or with `sfu token` mints an access token.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "sfu:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) > 0 && args[0] == "token" {
+		return runToken(args[1:], os.Stdout)
+	}
+	cfg, err := loadConfig(args)
+	if err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return fmt.Errorf("log level %q: %w", cfg.LogLevel, err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	n, err := newNode(cfg, log)
+	if err != nil {
+		return err
+	}
+	mode := "production (tokens required)"
+	if n.dev {
+		mode = "development (/api/token enabled; do not expose this to the internet)"
+	}
+	log.Info("sfu started", "http", n.ln.Addr().String(), "media_udp", n.sfu.MediaAddr().String(), "mode", mode)
+	fmt.Printf("SFU running. Open %s in a browser.\n", n.URL())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- n.serve() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if err := n.shutdown(sctx); err != nil {
+		log.Warn("shutdown incomplete", "err", err)
+	}
+	return nil
+}

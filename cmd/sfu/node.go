@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sfu-project/sfu/sfu"
+	"github.com/sfu-project/sfu/signaling"
+	"github.com/sfu-project/sfu/web"
+)
+
+// node is one running server: HTTP (web client, signaling, health,
+// metrics) and the media core.
+type node struct {
+	cfg       Config
+	log       *slog.Logger
+	dev       bool
+	keys      signaling.Keys
+	sfu       *sfu.SFU
+	signaling *signaling.Server
+	http      *http.Server
+	ln        net.Listener
+}
+
+func newNode(cfg Config, log *slog.Logger) (*node, error) {
+	n := &node{cfg: cfg, log: log}
+	if cfg.Keys != "" {
+		keys, err := signaling.ParseKeys(cfg.Keys)
+		if err != nil {
+			return nil, err
+		}
+		n.keys = keys
+	}
+	n.dev = cfg.Dev || cfg.Keys == ""
+	if n.dev {
+		if n.keys == nil {
+			n.keys = signaling.Keys{}
+		}
+		for k, v := range signaling.DevKeys() {
+			n.keys[k] = v
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg)})
+	if err != nil {
+		return nil, err
+	}
+	n.sfu = media
+	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, signaling.LocalBackend{SFU: media}, log)
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws", n.signaling)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if n.dev {
+		mux.Handle("/api/token", signaling.DevTokenHandler(n.keys, "dev", tokenTTLDefault))
+	}
+	mux.Handle("/", web.Handler())
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		_ = media.Close()
+		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	n.ln = ln
+	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return n, nil
+}
+
+// URL is where a browser opens the web client.
+func (n *node) URL() string {
+	addr := n.ln.Addr().(*net.TCPAddr)
+	host := "localhost"
+	if !addr.IP.IsUnspecified() && !addr.IP.IsLoopback() {
+		host = addr.IP.String()
+	}
+	return fmt.Sprintf("http://%s/", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+}
+
+// serve runs until the HTTP server is shut down.
+func (n *node) serve() error {
+	if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// shutdown stops accepting, tells every client the server is going away,
+// closes all peer connections and waits for it, within ctx.
+func (n *node) shutdown(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() {
+		err := n.http.Shutdown(ctx) // does not wait for hijacked WebSockets
+		err = errors.Join(err, n.sfu.Close())
+		n.signaling.Close()
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

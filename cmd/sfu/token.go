@@ -1,0 +1,59 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/sfu-project/sfu/signaling"
+)
+
+// runToken implements `sfu token`: it prints a signed access token.
+func runToken(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("sfu token", flag.ContinueOnError)
+	room := fs.String("room", "", "room name (required)")
+	identity := fs.String("identity", "", "user identity (required)")
+	name := fs.String("name", "", "display name (default: the identity)")
+	publish := fs.Bool("publish", true, "may publish media")
+	subscribe := fs.Bool("subscribe", true, "may receive media")
+	ttl := fs.Duration("ttl", tokenTTLDefault, "validity")
+	keys := fs.String("keys", os.Getenv("SFU_KEYS"), "API keys key:secret[,...] (env SFU_KEYS)")
+	kid := fs.String("key", "", "which key signs (default: the first by name)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *room == "" || *identity == "" {
+		return errors.New("token: --room and --identity are required")
+	}
+	if *keys == "" {
+		return errors.New("token: no API keys: pass --keys key:secret or set SFU_KEYS")
+	}
+	ks, err := signaling.ParseKeys(*keys)
+	if err != nil {
+		return err
+	}
+	if *kid == "" {
+		ids := make([]string, 0, len(ks))
+		for id := range ks {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		*kid = ids[0]
+	}
+	if *name == "" {
+		*name = *identity
+	}
+	tok, err := ks.Mint(*kid, signaling.TokenRequest{
+		Room: *room, Identity: *identity, Name: *name,
+		Grants: signaling.Grants{Publish: *publish, Subscribe: *subscribe}, TTL: *ttl,
+	}, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(stdout, tok)
+	return err
+}

@@ -1,0 +1,301 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/webrtc/v4"
+)
+
+// Options configure a Client.
+type Options struct {
+	// URL is the server's WebSocket endpoint, e.g. ws://127.0.0.1:7880/ws.
+	URL   string
+	Token string
+	// LoopbackOnly restricts ICE to 127.0.0.1 (tests and local load runs).
+	LoopbackOnly bool
+	// DropIncoming, if set, drops the first arrival of each incoming RTP
+	// packet it returns true for, before the NACK generator sees it, so
+	// the SFU has to repair the loss.
+	DropIncoming func(seq uint16) bool
+	// DropOutgoing likewise drops the first send of outgoing packets, so
+	// the SFU must NACK the client.
+	DropOutgoing func(seq uint16) bool
+}
+
+// ErrServer is wrapped by errors the server reported in an error message.
+var ErrServer = errors.New("loadtest: server error")
+
+// Client is one synthetic participant.
+type Client struct {
+	opts Options
+	ws   *websocket.Conn
+	wmu  sync.Mutex // serializes WebSocket writes
+	pub  *webrtc.PeerConnection
+	sub  *webrtc.PeerConnection
+
+	Self   Participant // set by Dial
+	Joined Message     // the joined message
+
+	inbox    *inbox
+	recv     *receiver
+	pubGate  gate
+	subGate  gate
+	pending  map[string][]webrtc.ICECandidateInit // remote candidates before the description; reader only
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closeOne sync.Once
+}
+
+// Dial connects, joins, and returns once the server said joined.
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	ws, _, err := websocket.DefaultDialer.DialContext(ctx, opts.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: dial: %w", err)
+	}
+	c := &Client{opts: opts, ws: ws, inbox: newInbox(), recv: newReceiver(), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
+	api, err := newAPI(opts)
+	if err == nil {
+		c.pub, err = api.NewPeerConnection(webrtc.Configuration{})
+	}
+	if err == nil {
+		c.sub, err = api.NewPeerConnection(webrtc.Configuration{})
+	}
+	if err != nil {
+		_ = ws.Close()
+		c.closePCs()
+		return nil, err
+	}
+	c.pub.OnICECandidate(c.onCandidate("publisher", &c.pubGate))
+	c.sub.OnICECandidate(c.onCandidate("subscriber", &c.subGate))
+	c.sub.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			c.recv.read(t, r)
+		}()
+	})
+	c.wg.Add(1)
+	go c.readLoop()
+
+	if err := c.Send(map[string]any{"type": "join", "version": 1, "token": opts.Token}); err != nil {
+		c.Close()
+		return nil, err
+	}
+	m, err := c.WaitFor(ctx, func(m Message) bool { return m.Type == "joined" || m.Type == "error" })
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if m.Type == "error" {
+		c.Close()
+		return nil, fmt.Errorf("%w: %s: %s", ErrServer, m.Code, m.Message)
+	}
+	c.Joined = m
+	if m.Self != nil {
+		c.Self = *m.Self
+	}
+	return c, nil
+}
+
+func newAPI(opts Options) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	// Order matters: the first added is nearest the network, so the loss
+	// is injected below the NACK machinery that must repair it.
+	if opts.DropIncoming != nil || opts.DropOutgoing != nil {
+		ir.Add(&dropFactory{in: opts.DropIncoming, out: opts.DropOutgoing})
+	}
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20 * time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := nack.NewResponderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(gen)
+	ir.Add(resp)
+	ir.Add(rr)
+	ir.Add(sr)
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	if opts.LoopbackOnly {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// Send writes one JSON message.
+func (c *Client) Send(v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return c.SendRaw(websocket.TextMessage, data)
+}
+
+// SendRaw writes one frame as is (tests use it to send bad input).
+func (c *Client) SendRaw(kind int, data []byte) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	return c.ws.WriteMessage(kind, data)
+}
+
+func (c *Client) onCandidate(target string, g *gate) func(*webrtc.ICECandidate) {
+	return func(cand *webrtc.ICECandidate) {
+		if cand == nil {
+			return
+		}
+		g.add(cand.ToJSON(), func(init webrtc.ICECandidateInit) {
+			_ = c.Send(map[string]any{"type": "candidate", "target": target, "candidate": init})
+		})
+	}
+}
+
+func (c *Client) readLoop() {
+	defer c.wg.Done()
+	defer c.inbox.close()
+	for {
+		_, data, err := c.ws.ReadMessage()
+		if err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				c.inbox.put(Message{Type: "close", Code: fmt.Sprint(ce.Code), Message: ce.Text})
+			}
+			return
+		}
+		var m Message
+		if err := json.Unmarshal(data, &m); err != nil {
+			continue
+		}
+		m.Raw = data
+		c.handle(m)
+		c.inbox.put(m)
+	}
+}
+
+func (c *Client) handle(m Message) {
+	switch m.Type {
+	case "offer":
+		if err := c.answerSubscriber(m.SDP); err != nil {
+			c.inbox.put(Message{Type: "client_error", Message: err.Error()})
+		}
+	case "answer":
+		if err := c.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			c.inbox.put(Message{Type: "client_error", Message: err.Error()})
+			return
+		}
+		c.flush("publisher", c.pub)
+	case "candidate":
+		if m.Candidate == nil {
+			return
+		}
+		pc := c.pub
+		if m.Target == "subscriber" {
+			pc = c.sub
+		}
+		if pc.RemoteDescription() == nil {
+			c.pending[m.Target] = append(c.pending[m.Target], *m.Candidate)
+			return
+		}
+		_ = pc.AddICECandidate(*m.Candidate)
+	}
+}
+
+func (c *Client) flush(target string, pc *webrtc.PeerConnection) {
+	for _, cand := range c.pending[target] {
+		_ = pc.AddICECandidate(cand)
+	}
+	delete(c.pending, target)
+}
+
+func (c *Client) answerSubscriber(sdp string) error {
+	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return err
+	}
+	c.flush("subscriber", c.sub)
+	answer, err := c.sub.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.sub.SetLocalDescription(answer); err != nil {
+		return err
+	}
+	if err := c.Send(map[string]any{"type": "answer", "sdp": answer.SDP}); err != nil {
+		return err
+	}
+	c.subGate.release(func(init webrtc.ICECandidateInit) {
+		_ = c.Send(map[string]any{"type": "candidate", "target": "subscriber", "candidate": init})
+	})
+	return nil
+}
+
+// WaitFor returns the first message, received since Dial, that match
+// accepts and that no earlier WaitFor call returned.
+func (c *Client) WaitFor(ctx context.Context, match func(Message) bool) (Message, error) {
+	return c.inbox.waitFor(ctx, match)
+}
+
+// Messages returns every message received so far.
+func (c *Client) Messages() []Message { return c.inbox.all() }
+
+// Received returns what has arrived from each remote participant.
+func (c *Client) Received() map[string]TrackCounts { return c.recv.snapshot() }
+
+// Subscriber is the subscriber PeerConnection (for tests).
+func (c *Client) Subscriber() *webrtc.PeerConnection { return c.sub }
+
+// Close leaves abruptly: it closes the socket and both connections
+// without saying leave, as a crashed client would.
+func (c *Client) Close() {
+	c.closeOne.Do(func() {
+		close(c.stop)
+		_ = c.ws.Close()
+		c.closePCs()
+		c.wg.Wait()
+	})
+}
+
+// Leave says leave and then closes.
+func (c *Client) Leave() {
+	_ = c.Send(map[string]string{"type": "leave"})
+	c.Close()
+}
+
+func (c *Client) closePCs() {
+	if c.pub != nil {
+		_ = c.pub.Close()
+	}
+	if c.sub != nil {
+		_ = c.sub.Close()
+	}
+}

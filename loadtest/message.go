@@ -1,0 +1,44 @@
+package loadtest
+
+import (
+	"encoding/json"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// Message is any server message; Type says which fields are set.
+type Message struct {
+	Type          string                   `json:"type"`
+	Code          string                   `json:"code,omitempty"`
+	Message       string                   `json:"message,omitempty"`
+	Ref           string                   `json:"ref,omitempty"`
+	Reason        string                   `json:"reason,omitempty"`
+	Room          string                   `json:"room,omitempty"`
+	SDP           string                   `json:"sdp,omitempty"`
+	Target        string                   `json:"target,omitempty"`
+	Candidate     *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+	Self          *Participant             `json:"self,omitempty"`
+	Participants  []Participant            `json:"participants,omitempty"`
+	Participant   *Participant             `json:"participant,omitempty"`
+	ParticipantID string                   `json:"participantId,omitempty"`
+	TrackID       string                   `json:"trackId,omitempty"`
+	Track         *Track                   `json:"track,omitempty"`
+	Kind          string                   `json:"kind,omitempty"`
+	Muted         bool                     `json:"muted,omitempty"`
+	Raw           json.RawMessage          `json:"-"`
+}
+
+// Participant is a participant as the server describes it.
+type Participant struct {
+	ID       string  `json:"id"`
+	Identity string  `json:"identity"`
+	Name     string  `json:"name"`
+	Tracks   []Track `json:"tracks"`
+}
+
+// Track is a published track as the server describes it.
+type Track struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`
+	Muted bool   `json:"muted"`
+}

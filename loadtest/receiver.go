@@ -1,0 +1,120 @@
+package loadtest
+
+import (
+	"sync"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/rtp"
+)
+
+// TrackCounts is what one remote track delivered.
+type TrackCounts struct {
+	ParticipantID string
+	Kind          string
+	Codec         string
+	Packets       int // every packet read, duplicates included
+	Unique        int // distinct sequence numbers
+	Duplicates    int
+	Missing       int // holes between the first and the highest sequence number
+	Frames        int // packets with the marker bit (video: frames)
+	Keyframes     int
+	Bytes         int
+	First, Last   time.Time
+	SSRC          uint32
+	Ended         bool // the track's reader returned: the track was removed
+}
+
+type receiver struct {
+	mu     sync.Mutex // guards tracks
+	tracks map[string]*trackState
+}
+
+type trackState struct {
+	counts TrackCounts
+	unwrap rtp.SeqUnwrapper
+	seen   map[uint64]bool
+	lo, hi uint64
+}
+
+func newReceiver() *receiver { return &receiver{tracks: map[string]*trackState{}} }
+
+// read counts a remote track's packets until it ends.
+func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
+	go func() {
+		for {
+			if _, _, err := rr.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
+	codec := rtp.CodecFromMime(t.Codec().MimeType)
+	st := &trackState{seen: map[uint64]bool{}, counts: TrackCounts{
+		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
+	}}
+	r.mu.Lock()
+	r.tracks[key] = st
+	r.mu.Unlock()
+
+	buf := make([]byte, 1500)
+	var p pionrtp.Packet
+	for {
+		n, _, err := t.Read(buf)
+		if err != nil {
+			r.mu.Lock()
+			st.counts.Ended = true
+			r.mu.Unlock()
+			return
+		}
+		if p.Unmarshal(buf[:n]) != nil {
+			continue
+		}
+		now := time.Now()
+		r.mu.Lock()
+		st.add(&p, n, codec, now)
+		r.mu.Unlock()
+	}
+}
+
+func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Time) {
+	c := &st.counts
+	ext := st.unwrap.Unwrap(p.SequenceNumber)
+	c.Packets++
+	c.Bytes += n
+	if c.First.IsZero() {
+		c.First, st.lo, st.hi = now, ext, ext
+	}
+	c.Last = now
+	if st.seen[ext] {
+		c.Duplicates++
+		return
+	}
+	st.seen[ext] = true
+	c.Unique++
+	if ext < st.lo {
+		st.lo = ext
+	}
+	if ext > st.hi {
+		st.hi = ext
+	}
+	c.Missing = int(st.hi-st.lo+1) - c.Unique
+	if p.Marker {
+		c.Frames++
+	}
+	if rtp.IsKeyframe(codec, p.Payload) {
+		c.Keyframes++
+	}
+}
+
+func (r *receiver) snapshot() map[string]TrackCounts {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]TrackCounts, len(r.tracks))
+	for k, st := range r.tracks {
+		out[k] = st.counts
+	}
+	return out
+}

@@ -1,0 +1,20 @@
+package sfu
+
+import "errors"
+
+var (
+	// ErrClosed is returned by operations on a closed SFU or participant.
+	ErrClosed = errors.New("sfu: closed")
+	// ErrBadSDP is returned when a session description cannot be parsed or applied.
+	ErrBadSDP = errors.New("sfu: bad session description")
+	// ErrBadCandidate is returned when an ICE candidate cannot be applied.
+	ErrBadCandidate = errors.New("sfu: bad ICE candidate")
+	// ErrNotAllowed is returned when the participant's grants forbid an action.
+	ErrNotAllowed = errors.New("sfu: not allowed")
+	// ErrNoOffer is returned when an answer arrives with no offer outstanding.
+	ErrNoOffer = errors.New("sfu: no offer outstanding")
+	// ErrBadKind is returned for a track kind other than audio or video.
+	ErrBadKind = errors.New("sfu: track kind must be audio or video")
+	// ErrUnsupportedCodec is returned when a subscriber cannot receive a track's codec.
+	ErrUnsupportedCodec = errors.New("sfu: codec not supported by subscriber")
+)

@@ -1,0 +1,100 @@
+package sfu
+
+import "github.com/pion/webrtc/v4"
+
+// EventSink receives what a participant's client must be told, in order.
+// Send must not block: the SFU calls it from its own goroutines, sometimes
+// while holding a room lock. An implementation that cannot keep up should
+// drop the client rather than wait.
+type EventSink interface {
+	Send(ev Event)
+}
+
+// Event is one notification for a client. The concrete types are listed below.
+type Event interface {
+	isEvent()
+}
+
+// ParticipantInfo describes a participant to the others.
+type ParticipantInfo struct {
+	ID       string
+	Identity string
+	Name     string
+	Tracks   []TrackInfo
+}
+
+// TrackInfo describes a published track.
+type TrackInfo struct {
+	ID    string
+	Kind  string // "audio" or "video"
+	Muted bool
+}
+
+// Joined is the first event of every session: who the participant is and
+// who else is already in the room.
+type Joined struct {
+	Room   string
+	Self   ParticipantInfo
+	Others []ParticipantInfo
+}
+
+// SubscriberOffer carries an offer for the subscriber PeerConnection.
+type SubscriberOffer struct{ SDP string }
+
+// Candidate carries a server ICE candidate for one of the two connections.
+type Candidate struct {
+	Target    Target
+	Candidate webrtc.ICECandidateInit
+}
+
+// ParticipantJoined tells that someone joined the room.
+type ParticipantJoined struct{ Participant ParticipantInfo }
+
+// ParticipantLeft tells that someone left or dropped.
+type ParticipantLeft struct{ ParticipantID string }
+
+// TrackPublished tells that a participant published a track.
+type TrackPublished struct {
+	ParticipantID string
+	Track         TrackInfo
+}
+
+// TrackUnpublished tells that a track is gone.
+type TrackUnpublished struct {
+	ParticipantID string
+	TrackID       string
+}
+
+// TrackMuted tells that a track was muted or unmuted.
+type TrackMuted struct {
+	ParticipantID string
+	Track         TrackInfo
+}
+
+// Bye tells that the server ends the session; the reason is one of
+// "shutdown" or "replaced" (the same identity joined again).
+type Bye struct{ Reason string }
+
+func (Joined) isEvent()            {}
+func (SubscriberOffer) isEvent()   {}
+func (Candidate) isEvent()         {}
+func (ParticipantJoined) isEvent() {}
+func (ParticipantLeft) isEvent()   {}
+func (TrackPublished) isEvent()    {}
+func (TrackUnpublished) isEvent()  {}
+func (TrackMuted) isEvent()        {}
+func (Bye) isEvent()               {}
+
+// Target names one of a participant's two PeerConnections.
+type Target string
+
+// The two PeerConnections of a participant.
+const (
+	TargetPublisher  Target = "publisher"
+	TargetSubscriber Target = "subscriber"
+)
+
+// PublisherAnswer carries the answer to the client's publisher offer.
+type PublisherAnswer struct{ SDP string }
+
+func (PublisherAnswer) isEvent() {}

@@ -1,0 +1,48 @@
+package sfu
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the SFU's Prometheus instruments. Each SFU has its own set so
+// that several nodes can live in one process.
+type Metrics struct {
+	Rooms               prometheus.Gauge
+	Participants        prometheus.Gauge
+	Tracks              prometheus.Gauge
+	PacketsReceived     prometheus.Counter
+	PacketsForwarded    prometheus.Counter
+	DuplicatesDropped   prometheus.Counter
+	NacksReceived       prometheus.Counter
+	PacketsRetransmit   prometheus.Counter
+	RetransmitMisses    prometheus.Counter
+	KeyframeRequests    prometheus.Counter
+	SubscriberOffersOut prometheus.Counter
+}
+
+// NewMetrics creates the instruments and registers them with reg, if reg is not nil.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "sfu", Name: name, Help: help})
+	}
+	c := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "sfu", Name: name, Help: help})
+	}
+	m := &Metrics{
+		Rooms:               g("rooms", "Rooms with at least one participant."),
+		Participants:        g("participants", "Participants connected."),
+		Tracks:              g("published_tracks", "Tracks being published."),
+		PacketsReceived:     c("rtp_packets_received_total", "RTP packets received from publishers."),
+		PacketsForwarded:    c("rtp_packets_forwarded_total", "RTP packets written to subscribers."),
+		DuplicatesDropped:   c("rtp_duplicates_dropped_total", "Retransmitted or repeated packets dropped because they were already forwarded."),
+		NacksReceived:       c("nack_requests_total", "Sequence numbers subscribers asked to be retransmitted."),
+		PacketsRetransmit:   c("rtp_retransmissions_total", "Packets retransmitted to subscribers from the packet cache."),
+		RetransmitMisses:    c("rtp_retransmission_misses_total", "NACKed packets no longer (or never) in the packet cache."),
+		KeyframeRequests:    c("keyframe_requests_total", "PLIs sent to publishers."),
+		SubscriberOffersOut: c("subscriber_offers_total", "Offers sent on subscriber connections."),
+	}
+	if reg != nil {
+		reg.MustRegister(m.Rooms, m.Participants, m.Tracks, m.PacketsReceived, m.PacketsForwarded,
+			m.DuplicatesDropped, m.NacksReceived, m.PacketsRetransmit, m.RetransmitMisses,
+			m.KeyframeRequests, m.SubscriberOffersOut)
+	}
+	return m
+}

@@ -1,0 +1,396 @@
+package sfu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// maxPublishedSections bounds the media sections of a publisher offer: one
+// camera stream is audio plus video, with room for a screen share.
+const maxPublishedSections = 4
+
+// Grants are what a participant's access token allows.
+type Grants struct {
+	Publish   bool
+	Subscribe bool
+}
+
+// Identity is who joins: from the verified access token.
+type Identity struct {
+	Identity string
+	Name     string
+	Grants   Grants
+}
+
+// Participant is one client in a room, with its publisher and subscriber
+// PeerConnections. Changes to the connections run on the participant's own
+// goroutine (an event queue), one at a time, in the order they were posted,
+// so that negotiation needs no locks and offers never cross.
+type Participant struct {
+	id    string
+	who   Identity
+	room  *Room
+	sink  EventSink
+	sfu   *SFU
+	log   *slog.Logger
+	pub   *webrtc.PeerConnection
+	sub   *webrtc.PeerConnection
+	ops   chan func()
+	done  chan struct{} // closed when Close starts
+	loop  chan struct{} // closed when the event loop has returned
+	close sync.Once
+	wg    sync.WaitGroup // RTCP readers and UpTrack readers
+
+	pubGate, subGate candidateGate
+
+	// Owned by the event loop goroutine.
+	downs        map[string]*subscription
+	offerPending bool
+	renegotiate  bool
+	pendingCands map[Target][]webrtc.ICECandidateInit
+}
+
+type subscription struct {
+	down   *DownTrack
+	sender *webrtc.RTPSender
+}
+
+func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participant, error) {
+	pub, err := s.api.pub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, fmt.Errorf("sfu: publisher connection: %w", err)
+	}
+	sub, err := s.api.sub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		_ = pub.Close()
+		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
+	}
+	p := &Participant{
+		id: id, who: who, sink: sink, sfu: s,
+		log:          s.log.With("participant", id, "identity", who.Identity),
+		pub:          pub,
+		sub:          sub,
+		ops:          make(chan func(), 64),
+		done:         make(chan struct{}),
+		loop:         make(chan struct{}),
+		downs:        make(map[string]*subscription),
+		pendingCands: make(map[Target][]webrtc.ICECandidateInit),
+	}
+	pub.OnICECandidate(p.onCandidate(TargetPublisher, &p.pubGate))
+	sub.OnICECandidate(p.onCandidate(TargetSubscriber, &p.subGate))
+	pub.OnTrack(p.onTrack)
+	pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		p.log.Debug("publisher connection", "state", st.String())
+	})
+	go p.run()
+	return p, nil
+}
+
+// ID is the participant's server-assigned identifier.
+func (p *Participant) ID() string { return p.id }
+
+// Info describes the participant, without tracks.
+func (p *Participant) Info() ParticipantInfo {
+	return ParticipantInfo{ID: p.id, Identity: p.who.Identity, Name: p.who.Name}
+}
+
+func (p *Participant) run() {
+	defer close(p.loop)
+	for {
+		select {
+		case fn := <-p.ops:
+			fn()
+		case <-p.done:
+			return
+		}
+	}
+}
+
+// do runs fn on the event loop and waits for its result.
+func (p *Participant) do(fn func() error) error {
+	res := make(chan error, 1)
+	select {
+	case p.ops <- func() { res <- fn() }:
+	case <-p.done:
+		return ErrClosed
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-p.loop:
+		return ErrClosed
+	}
+}
+
+// post queues fn on the event loop without waiting for it.
+func (p *Participant) post(fn func()) {
+	select {
+	case p.ops <- fn:
+	case <-p.done:
+	}
+}
+
+func (p *Participant) onCandidate(t Target, g *candidateGate) func(*webrtc.ICECandidate) {
+	send := func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: t, Candidate: c}) }
+	return func(c *webrtc.ICECandidate) {
+		if c == nil {
+			return // end of gathering; clients do not need it with trickle
+		}
+		g.add(c.ToJSON(), send)
+	}
+}
+
+// HandleOffer applies the client's offer for its publisher connection and
+// sends the answer through the EventSink.
+func (p *Participant) HandleOffer(sdpText string) error {
+	if !p.who.Grants.Publish {
+		return ErrNotAllowed
+	}
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(sdpText); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if len(parsed.MediaDescriptions) > maxPublishedSections {
+		return fmt.Errorf("%w: %d media sections, at most %d", ErrNotAllowed, len(parsed.MediaDescriptions), maxPublishedSections)
+	}
+	return p.do(func() error {
+		offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdpText}
+		if err := p.pub.SetRemoteDescription(offer); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		}
+		answer, err := p.pub.CreateAnswer(nil)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		}
+		if err := p.pub.SetLocalDescription(answer); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		}
+		p.sink.Send(PublisherAnswer{SDP: answer.SDP})
+		p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
+		p.flushCandidatesLocked(TargetPublisher)
+		return nil
+	})
+}
+
+// HandleAnswer applies the client's answer to the outstanding subscriber offer.
+func (p *Participant) HandleAnswer(sdpText string) error {
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(sdpText); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	return p.do(func() error {
+		if !p.offerPending {
+			return ErrNoOffer
+		}
+		answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdpText}
+		if err := p.sub.SetRemoteDescription(answer); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		}
+		p.offerPending = false
+		p.flushCandidatesLocked(TargetSubscriber)
+		if p.renegotiate {
+			p.negotiate()
+		}
+		return nil
+	})
+}
+
+// AddCandidate applies a client ICE candidate to one of the connections.
+// Candidates that arrive before their connection has a remote description
+// are kept until it has one.
+func (p *Participant) AddCandidate(t Target, c webrtc.ICECandidateInit) error {
+	if t != TargetPublisher && t != TargetSubscriber {
+		return fmt.Errorf("%w: unknown target %q", ErrBadCandidate, t)
+	}
+	return p.do(func() error {
+		pc := p.pc(t)
+		if pc.RemoteDescription() == nil {
+			if len(p.pendingCands[t]) >= 64 {
+				return fmt.Errorf("%w: too many candidates before the description", ErrBadCandidate)
+			}
+			p.pendingCands[t] = append(p.pendingCands[t], c)
+			return nil
+		}
+		if err := pc.AddICECandidate(c); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadCandidate, err)
+		}
+		return nil
+	})
+}
+
+func (p *Participant) pc(t Target) *webrtc.PeerConnection {
+	if t == TargetPublisher {
+		return p.pub
+	}
+	return p.sub
+}
+
+// flushCandidatesLocked applies held remote candidates; it runs on the event loop.
+func (p *Participant) flushCandidatesLocked(t Target) {
+	for _, c := range p.pendingCands[t] {
+		if err := p.pc(t).AddICECandidate(c); err != nil {
+			p.log.Debug("held candidate refused", "target", t, "err", err)
+		}
+	}
+	delete(p.pendingCands, t)
+}
+
+// SetMuted records that the client muted or unmuted its track of a kind
+// and tells the others.
+func (p *Participant) SetMuted(kind string, muted bool) error {
+	if kind != "audio" && kind != "video" {
+		return fmt.Errorf("%w: %q", ErrBadKind, kind)
+	}
+	p.room.setMuted(p, kind, muted)
+	return nil
+}
+
+// onTrack runs when the publisher's media arrives: the track is published
+// to the room until its reader stops.
+func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	cfg := p.sfu.cfg
+	size := cfg.AudioCacheSize
+	if remote.Kind() == webrtc.RTPCodecTypeVideo {
+		size = cfg.VideoCacheSize
+	}
+	up := newUpTrack(upTrackParams{
+		id:            newID("TR_"),
+		publisherID:   p.id,
+		kind:          remote.Kind(),
+		codec:         remote.Codec(),
+		ssrc:          uint32(remote.SSRC()),
+		cacheSize:     size,
+		keyframeEvery: cfg.KeyframeInterval,
+		sendPLI:       p.sendPLI,
+		now:           p.sfu.now,
+		metrics:       p.sfu.metrics,
+	})
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		drainRTCP(receiver.ReadRTCP)
+	}()
+	go func() {
+		defer p.wg.Done()
+		if !p.room.publish(p, up) {
+			up.close()
+			return
+		}
+		up.run(remote)
+		p.room.unpublish(p, up)
+	}()
+}
+
+func (p *Participant) sendPLI(ssrc uint32) {
+	if err := p.pub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err != nil && !errors.Is(err, webrtc.ErrConnectionClosed) {
+		p.log.Debug("PLI not sent", "err", err)
+	}
+}
+
+// subscribe starts sending up to this participant. It is posted by the room.
+func (p *Participant) subscribe(up *UpTrack) {
+	if !p.who.Grants.Subscribe {
+		return
+	}
+	p.post(func() {
+		if _, ok := p.downs[up.id]; ok {
+			return
+		}
+		down := newDownTrack(up, p.sfu.metrics)
+		tr, err := p.sub.AddTransceiverFromTrack(down, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			p.log.Warn("subscribe failed", "track", up.id, "err", err)
+			return
+		}
+		if !up.addDownTrack(down) {
+			_ = p.sub.RemoveTrack(tr.Sender())
+			return
+		}
+		p.downs[up.id] = &subscription{down: down, sender: tr.Sender()}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.readSenderRTCP(tr.Sender(), down)
+		}()
+		p.negotiate()
+	})
+}
+
+// unsubscribe stops sending the track with this ID. It is posted by the room.
+func (p *Participant) unsubscribe(up *UpTrack) {
+	p.post(func() {
+		s, ok := p.downs[up.id]
+		if !ok {
+			return
+		}
+		delete(p.downs, up.id)
+		up.removeDownTrack(s.down)
+		if err := p.sub.RemoveTrack(s.sender); err != nil {
+			p.log.Debug("remove track", "err", err)
+		}
+		p.negotiate()
+	})
+}
+
+// negotiate sends a new subscriber offer, or marks that one is needed once
+// the outstanding offer is answered. It runs on the event loop.
+func (p *Participant) negotiate() {
+	if p.offerPending {
+		p.renegotiate = true
+		return
+	}
+	p.renegotiate = false
+	offer, err := p.sub.CreateOffer(nil)
+	if err == nil {
+		err = p.sub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.log.Warn("subscriber offer failed", "err", err)
+		return
+	}
+	p.offerPending = true
+	p.sfu.metrics.SubscriberOffersOut.Inc()
+	p.sink.Send(SubscriberOffer{SDP: offer.SDP})
+	p.subGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetSubscriber, Candidate: c}) })
+}
+
+func (p *Participant) readSenderRTCP(s *webrtc.RTPSender, d *DownTrack) {
+	// Reading is also what runs pion's RTCP interceptors for this sender.
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		d.handleRTCP(pkts)
+	}
+}
+
+func drainRTCP(read func() ([]rtcp.Packet, interceptor.Attributes, error)) {
+	for {
+		if _, _, err := read(); err != nil {
+			return
+		}
+	}
+}
+
+// Close removes the participant from its room and closes its connections.
+// It is idempotent and waits for the participant's goroutines to end.
+func (p *Participant) Close() {
+	p.close.Do(func() {
+		close(p.done)
+		<-p.loop
+		if p.room != nil {
+			p.room.leave(p)
+		}
+		_ = p.pub.Close()
+		_ = p.sub.Close()
+		p.wg.Wait()
+	})
+}

@@ -1,0 +1,172 @@
+package sfu
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/logging"
+)
+
+// SFU is one node's media core: its rooms and the media socket they share.
+type SFU struct {
+	cfg     Config
+	api     *webrtcAPI
+	log     *slog.Logger
+	metrics *Metrics
+	now     func() time.Time
+
+	mu     sync.Mutex // guards rooms and closed; taken before any Room.mu
+	rooms  map[string]*Room
+	closed bool
+}
+
+// Options are the SFU's collaborators; zero values get defaults.
+type Options struct {
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// PionLogs receives pion's own logging; nil uses pion's default, which
+	// prints warnings and errors to stderr.
+	PionLogs logging.LoggerFactory
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+}
+
+// New opens the media port and returns a running SFU.
+func New(cfg Config, opts Options) (*SFU, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PionLogs == nil {
+		opts.PionLogs = logging.NewDefaultLoggerFactory()
+	}
+	api, err := newWebRTCAPI(cfg, opts.PionLogs)
+	if err != nil {
+		return nil, err
+	}
+	return &SFU{
+		cfg: cfg, api: api, log: opts.Logger, metrics: opts.Metrics, now: opts.Now,
+		rooms: make(map[string]*Room),
+	}, nil
+}
+
+// MediaAddr is the address of the UDP socket all media goes through.
+func (s *SFU) MediaAddr() net.Addr { return s.api.LocalAddr() }
+
+// Join creates a participant for who in the named room. The first event
+// sent to sink is Joined; the caller must Close the participant when the
+// client goes away.
+func (s *SFU) Join(roomName string, who Identity, sink EventSink) (*Participant, error) {
+	p, err := newParticipant(s, newID("PA_"), who, sink)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		r, err := s.room(roomName)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		if r.join(p) {
+			s.log.Info("participant joined", "room", roomName, "participant", p.id, "identity", who.Identity)
+			return p, nil
+		}
+		// The room emptied and was removed between lookup and join: fetch
+		// its successor.
+	}
+}
+
+func (s *SFU) room(name string) (*Room, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	r, ok := s.rooms[name]
+	if !ok {
+		r = newRoom(s, name)
+		s.rooms[name] = r
+		s.metrics.Rooms.Inc()
+	}
+	return r, nil
+}
+
+// removeIfEmpty forgets r once its last participant has left.
+func (s *SFU) removeIfEmpty(r *Room) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.members) > 0 || r.closed {
+		return
+	}
+	r.closed = true
+	if s.rooms[r.name] == r {
+		delete(s.rooms, r.name)
+		s.metrics.Rooms.Dec()
+	}
+}
+
+// RoomCount is the number of rooms with participants.
+func (s *SFU) RoomCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rooms)
+}
+
+// Close tells every participant the server is shutting down, closes their
+// connections and the media port. It waits for all of it.
+func (s *SFU) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	rooms := make([]*Room, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, r := range rooms {
+		r.mu.Lock()
+		ps := r.othersLocked(nil)
+		r.mu.Unlock()
+		for _, p := range ps {
+			p.sink.Send(Bye{Reason: "shutdown"})
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.Close()
+			}()
+		}
+	}
+	wg.Wait()
+	return s.api.Close()
+}
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newID returns prefix followed by 16 random base32 characters.
+func newID(prefix string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("sfu: no randomness: %v", err)) // crypto/rand never fails on Linux
+	}
+	return prefix + idEncoding.EncodeToString(b[:])
+}

@@ -1,0 +1,125 @@
+package sfu
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/pion/dtls/v3"
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// webrtcAPI holds the two pion APIs, one per direction, sharing one ICE UDP
+// mux. They differ in codecs and interceptors so that each RTCP function
+// has exactly one owner:
+//
+//   - publisher side: pion generates NACKs, receiver reports and TWCC
+//     feedback for what the browser sends us;
+//   - subscriber side: pion adds the TWCC header extension and generates
+//     sender reports; NACKs and keyframe requests from subscribers are
+//     answered by our own code (DownTrack), from the packet cache.
+type webrtcAPI struct {
+	pub  *webrtc.API
+	sub  *webrtc.API
+	mux  ice.UDPMux
+	conn net.PacketConn
+}
+
+func newWebRTCAPI(cfg Config, logs logging.LoggerFactory) (*webrtcAPI, error) {
+	bind := &net.UDPAddr{Port: cfg.UDPPort}
+	nodeIP := net.ParseIP(cfg.NodeIP)
+	if nodeIP != nil && nodeIP.IsLoopback() {
+		bind.IP = nodeIP
+	}
+	conn, err := net.ListenUDP("udp4", bind)
+	if err != nil {
+		return nil, fmt.Errorf("sfu: media port: %w", err)
+	}
+	mux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
+
+	nets, err := cfg.remoteNets()
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	se := webrtc.SettingEngine{LoggerFactory: logs}
+	se.SetICEUDPMux(mux)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetICETimeouts(cfg.DisconnectTimeout, 2*cfg.DisconnectTimeout, 2*1e9)
+	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
+	if nodeIP != nil && nodeIP.IsLoopback() {
+		se.SetIncludeLoopbackCandidate(true)
+	} else if nodeIP != nil {
+		se.SetNAT1To1IPs([]string{nodeIP.String()}, webrtc.ICECandidateTypeHost)
+	}
+	if len(nets) > 0 {
+		se.SetRemoteIPFilter(func(ip net.IP) bool {
+			for _, n := range nets {
+				if n.Contains(ip) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+
+	pub, err := newPublisherAPI(se)
+	if err == nil {
+		var sub *webrtc.API
+		sub, err = newSubscriberAPI(se)
+		if err == nil {
+			return &webrtcAPI{pub: pub, sub: sub, mux: mux, conn: conn}, nil
+		}
+	}
+	_ = mux.Close()
+	return nil, err
+}
+
+func newPublisherAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m, true); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(rr)
+	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func newSubscriberAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m, false); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(sr)
+	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
+		return nil, err
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// LocalAddr is the media socket's address.
+func (a *webrtcAPI) LocalAddr() net.Addr { return a.conn.LocalAddr() }
+
+func (a *webrtcAPI) Close() error { return a.mux.Close() }

@@ -1,0 +1,43 @@
+package signaling
+
+import "time"
+
+// Config is the signaling part of the server configuration.
+type Config struct {
+	// MaxMessageBytes is the largest message handled; larger ones are
+	// refused with message_too_large. Messages over HardLimitBytes close
+	// the connection.
+	MaxMessageBytes int64 `yaml:"max_message_bytes"`
+	HardLimitBytes  int64 `yaml:"hard_limit_bytes"`
+	// RateBurst and RatePerSecond bound the messages a client may send.
+	RateBurst     int     `yaml:"rate_burst"`
+	RatePerSecond float64 `yaml:"rate_per_second"`
+	// MaxRefusals is how many rate-limited messages close the connection.
+	MaxRefusals int `yaml:"max_refusals"`
+	// PingInterval is how often the server pings; a client silent for
+	// PongTimeout is dropped.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	PongTimeout  time.Duration `yaml:"pong_timeout"`
+	// SendQueue is how many messages may wait for a slow client before it
+	// is dropped.
+	SendQueue int `yaml:"send_queue"`
+	// ICEServers are given to clients in the joined message (STUN/TURN URLs).
+	ICEServers []string `yaml:"ice_servers"`
+	// AllowedOrigins, when not empty, lists the Origin headers accepted
+	// for WebSocket upgrades besides the server's own host.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// Default returns the signaling defaults.
+func Default() Config {
+	return Config{
+		MaxMessageBytes: 64 << 10,
+		HardLimitBytes:  1 << 20,
+		RateBurst:       200,
+		RatePerSecond:   50,
+		MaxRefusals:     100,
+		PingInterval:    5 * time.Second,
+		PongTimeout:     15 * time.Second,
+		SendQueue:       512,
+	}
+}

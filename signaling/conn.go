@@ -1,0 +1,320 @@
+package signaling
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/sfu-project/sfu/sfu"
+)
+
+// conn is one client connection. The HTTP handler's goroutine reads and
+// dispatches messages (serve); a second goroutine (writeLoop) owns every
+// write to the socket. Both end when the connection ends.
+type conn struct {
+	s       *Server
+	ws      *websocket.Conn
+	log     *slog.Logger
+	out     chan outMsg
+	done    chan struct{} // closed when the connection is ending: nothing more is queued
+	finish  sync.Once
+	written chan struct{} // closed when writeLoop has returned
+	closing atomic.Bool   // a close frame is queued; further input is ignored
+
+	// Used by the reader goroutine only.
+	limiter  *rate.Limiter
+	refusals int
+	session  Session
+}
+
+type outMsg struct {
+	data      []byte
+	closeCode int
+	closeText string
+}
+
+func newConn(s *Server, ws *websocket.Conn) *conn {
+	return &conn{
+		s: s, ws: ws,
+		log:     s.log.With("remote", ws.RemoteAddr().String()),
+		out:     make(chan outMsg, s.cfg.SendQueue),
+		done:    make(chan struct{}),
+		written: make(chan struct{}),
+		limiter: rate.NewLimiter(rate.Limit(s.cfg.RatePerSecond), s.cfg.RateBurst),
+	}
+}
+
+// Send implements sfu.EventSink. It never blocks: a client too slow to
+// take its messages is disconnected.
+func (c *conn) Send(ev sfu.Event) {
+	data, err := encodeEvent(ev, c.s.ice)
+	if err != nil || data == nil {
+		c.log.Error("cannot encode event", "event", fmt.Sprintf("%T", ev), "err", err)
+		return
+	}
+	c.enqueue(outMsg{data: data})
+	if bye, ok := ev.(sfu.Bye); ok {
+		c.shutdown(websocket.CloseGoingAway, bye.Reason)
+	}
+}
+
+func (c *conn) enqueue(m outMsg) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	select {
+	case c.out <- m:
+	default:
+		c.log.Warn("client too slow, dropping it", "queued", len(c.out))
+		c.closeNow(websocket.ClosePolicyViolation, "too slow")
+	}
+}
+
+// shutdown queues a close frame after whatever is already queued.
+func (c *conn) shutdown(code int, text string) {
+	if c.closing.Swap(true) {
+		return
+	}
+	c.enqueue(outMsg{closeCode: code, closeText: text})
+}
+
+// closeNow drops the connection without waiting for queued messages.
+func (c *conn) closeNow(code int, text string) {
+	c.closing.Store(true)
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+	_ = c.ws.Close()
+}
+
+func (c *conn) end() { c.finish.Do(func() { close(c.done) }) }
+
+func (c *conn) writeLoop() {
+	defer close(c.written)
+	ping := time.NewTicker(c.s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case m := <-c.out:
+			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if m.closeCode != 0 {
+				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(m.closeCode, m.closeText))
+				// Give the client a moment to answer the close, then the
+				// reader gives up.
+				_ = c.ws.SetReadDeadline(time.Now().Add(2 * time.Second))
+				return
+			}
+			if err := c.ws.WriteMessage(websocket.TextMessage, m.data); err != nil {
+				_ = c.ws.Close()
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(5*time.Second)); err != nil {
+				_ = c.ws.Close()
+				return
+			}
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// serve reads messages until the connection ends, then leaves the room.
+func (c *conn) serve() {
+	go c.writeLoop()
+	defer func() {
+		c.end()
+		<-c.written
+		_ = c.ws.Close()
+		if c.session != nil {
+			c.session.Close()
+		}
+	}()
+
+	c.ws.SetReadLimit(c.s.cfg.HardLimitBytes)
+	extend := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongTimeout)) }
+	extend()
+	c.ws.SetPongHandler(func(string) error {
+		if !c.closing.Load() {
+			extend()
+		}
+		return nil
+	})
+	for {
+		kind, r, err := c.ws.NextReader()
+		if err != nil {
+			return
+		}
+		if c.closing.Load() {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return
+			}
+			continue
+		}
+		extend()
+		if kind == websocket.BinaryMessage {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return
+			}
+			c.refuse(CodeBinaryUnsupported, "binary frames are not supported; send JSON text", "")
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(r, c.s.cfg.MaxMessageBytes+1))
+		if err != nil {
+			return
+		}
+		if int64(len(data)) > c.s.cfg.MaxMessageBytes {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return // over the hard limit: the socket was closed with 1009
+			}
+			c.refuse(CodeMessageTooLarge, fmt.Sprintf("message over %d bytes", c.s.cfg.MaxMessageBytes), "")
+			continue
+		}
+		if !c.limiter.Allow() {
+			c.refusals++
+			if c.refusals >= c.s.cfg.MaxRefusals {
+				c.fatal(CodeRateLimited, "too many messages", "", CloseRateLimited)
+				continue
+			}
+			c.refuse(CodeRateLimited, "too many messages; slow down", "")
+			continue
+		}
+		c.handle(data)
+	}
+}
+
+func (c *conn) send(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	c.enqueue(outMsg{data: data})
+}
+
+// refuse tells the client a message was refused; the session goes on.
+func (c *conn) refuse(code, message, ref string) {
+	c.send(errorMsg{Type: "error", Code: code, Message: message, Ref: ref})
+}
+
+// fatal refuses a message and closes the connection.
+func (c *conn) fatal(code, message, ref string, closeCode int) {
+	c.refuse(code, message, ref)
+	c.shutdown(closeCode, code)
+}
+
+func (c *conn) handle(data []byte) {
+	var m inbound
+	if err := json.Unmarshal(data, &m); err != nil || m.Type == "" {
+		c.refuse(CodeBadMessage, "expected a JSON object with a string \"type\"", "")
+		return
+	}
+	switch m.Type {
+	case "ping":
+		c.send(simpleMsg{Type: "pong"})
+		return
+	case "join":
+		if c.session != nil {
+			c.refuse(CodeAlreadyJoined, "this connection has already joined a room", m.Type)
+			return
+		}
+		c.join(&m)
+		return
+	case "offer", "answer", "candidate", "mute", "leave":
+	default:
+		c.refuse(CodeUnknownType, fmt.Sprintf("unknown message type %q", m.Type), m.Type)
+		return
+	}
+	if c.session == nil {
+		c.refuse(CodeNotJoined, "join a room first", m.Type)
+		return
+	}
+	var err error
+	switch m.Type {
+	case "offer":
+		err = c.session.HandleOffer(m.SDP)
+	case "answer":
+		err = c.session.HandleAnswer(m.SDP)
+	case "candidate":
+		if m.Candidate == nil {
+			err = fmt.Errorf("%w: no candidate", sfu.ErrBadCandidate)
+			break
+		}
+		err = c.session.AddCandidate(sfu.Target(m.Target), *m.Candidate)
+	case "mute":
+		err = c.session.SetMuted(m.Kind, m.Muted)
+	case "leave":
+		c.session.Close()
+		c.shutdown(websocket.CloseNormalClosure, "left")
+		return
+	}
+	if err != nil {
+		code, msg := classify(err)
+		c.refuse(code, msg, m.Type)
+	}
+}
+
+func classify(err error) (code, message string) {
+	switch {
+	case errors.Is(err, sfu.ErrBadSDP), errors.Is(err, sfu.ErrNoOffer):
+		return CodeBadSDP, err.Error()
+	case errors.Is(err, sfu.ErrBadCandidate):
+		return CodeBadCandidate, err.Error()
+	case errors.Is(err, sfu.ErrNotAllowed):
+		return CodeNotAllowed, err.Error()
+	case errors.Is(err, sfu.ErrBadKind):
+		return CodeBadMessage, err.Error()
+	case errors.Is(err, sfu.ErrClosed):
+		return CodeInternal, "the session has ended"
+	default:
+		return CodeInternal, "internal error"
+	}
+}
+
+func (c *conn) join(m *inbound) {
+	if m.Version != 0 && m.Version != Version {
+		c.refuse(CodeBadMessage, fmt.Sprintf("protocol version %d is not supported; this server speaks %d", m.Version, Version), m.Type)
+		return
+	}
+	claims, err := c.s.keys.Verify(m.Token, c.s.now())
+	switch {
+	case errors.Is(err, ErrTokenExpired):
+		c.fatal(CodeTokenExpired, "the access token has expired", m.Type, CloseUnauthorized)
+		return
+	case errors.Is(err, ErrBadRoom):
+		c.fatal(CodeBadRoom, err.Error(), m.Type, CloseBadRequest)
+		return
+	case err != nil:
+		c.fatal(CodeInvalidToken, "the access token was rejected", m.Type, CloseUnauthorized)
+		return
+	}
+	if m.Room != nil {
+		if err := ValidateRoom(*m.Room); err != nil {
+			c.fatal(CodeBadRoom, err.Error(), m.Type, CloseBadRequest)
+			return
+		}
+		if *m.Room != claims.Room {
+			c.fatal(CodeRoomMismatch, "the access token is for another room", m.Type, CloseUnauthorized)
+			return
+		}
+	}
+	who := sfu.Identity{
+		Identity: claims.Subject,
+		Name:     claims.Name,
+		Grants:   sfu.Grants{Publish: claims.Grants.Publish, Subscribe: claims.Grants.Subscribe},
+	}
+	session, err := c.s.backend.Join(claims.Room, who, c)
+	if err != nil {
+		c.log.Error("join failed", "room", claims.Room, "err", err)
+		c.refuse(CodeInternal, "could not join the room", m.Type)
+		return
+	}
+	c.session = session
+}

@@ -1,0 +1,152 @@
+package signaling
+
+import (
+	"encoding/json"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/sfu"
+)
+
+// Version is the protocol version this server speaks.
+const Version = 1
+
+// inbound is every field a client message may carry; type says which apply.
+type inbound struct {
+	Type      string                   `json:"type"`
+	Version   int                      `json:"version,omitempty"`
+	Token     string                   `json:"token,omitempty"`
+	Room      *string                  `json:"room,omitempty"`
+	SDP       string                   `json:"sdp,omitempty"`
+	Target    string                   `json:"target,omitempty"`
+	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
+	Kind      string                   `json:"kind,omitempty"`
+	Muted     bool                     `json:"muted,omitempty"`
+}
+
+type wireParticipant struct {
+	ID       string      `json:"id"`
+	Identity string      `json:"identity"`
+	Name     string      `json:"name"`
+	Tracks   []wireTrack `json:"tracks"`
+}
+
+type wireTrack struct {
+	ID    string `json:"id"`
+	Kind  string `json:"kind"`
+	Muted bool   `json:"muted"`
+}
+
+type wireICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}
+
+type joinedMsg struct {
+	Type         string            `json:"type"`
+	Version      int               `json:"version"`
+	Room         string            `json:"room"`
+	Self         wireParticipant   `json:"self"`
+	Participants []wireParticipant `json:"participants"`
+	ICEServers   []wireICEServer   `json:"iceServers"`
+}
+
+type sdpMsg struct {
+	Type string `json:"type"`
+	SDP  string `json:"sdp"`
+}
+
+type candidateMsg struct {
+	Type      string                  `json:"type"`
+	Target    string                  `json:"target"`
+	Candidate webrtc.ICECandidateInit `json:"candidate"`
+}
+
+type participantMsg struct {
+	Type        string          `json:"type"`
+	Participant wireParticipant `json:"participant"`
+}
+
+type participantLeftMsg struct {
+	Type          string `json:"type"`
+	ParticipantID string `json:"participantId"`
+}
+
+type trackMsg struct {
+	Type          string    `json:"type"`
+	ParticipantID string    `json:"participantId"`
+	Track         wireTrack `json:"track"`
+}
+
+type trackUnpublishedMsg struct {
+	Type          string `json:"type"`
+	ParticipantID string `json:"participantId"`
+	TrackID       string `json:"trackId"`
+}
+
+type trackMutedMsg struct {
+	Type          string `json:"type"`
+	ParticipantID string `json:"participantId"`
+	TrackID       string `json:"trackId"`
+	Kind          string `json:"kind"`
+	Muted         bool   `json:"muted"`
+}
+
+type errorMsg struct {
+	Type    string `json:"type"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Ref     string `json:"ref,omitempty"`
+}
+
+type byeMsg struct {
+	Type   string `json:"type"`
+	Reason string `json:"reason"`
+}
+
+type simpleMsg struct {
+	Type string `json:"type"`
+}
+
+func toWireParticipant(p sfu.ParticipantInfo) wireParticipant {
+	w := wireParticipant{ID: p.ID, Identity: p.Identity, Name: p.Name, Tracks: make([]wireTrack, 0, len(p.Tracks))}
+	for _, t := range p.Tracks {
+		w.Tracks = append(w.Tracks, wireTrack(t))
+	}
+	return w
+}
+
+// encodeEvent turns an event of the media core into a wire message.
+func encodeEvent(ev sfu.Event, ice []wireICEServer) ([]byte, error) {
+	var msg any
+	switch ev := ev.(type) {
+	case sfu.Joined:
+		others := make([]wireParticipant, 0, len(ev.Others))
+		for _, o := range ev.Others {
+			others = append(others, toWireParticipant(o))
+		}
+		msg = joinedMsg{Type: "joined", Version: Version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice}
+	case sfu.PublisherAnswer:
+		msg = sdpMsg{Type: "answer", SDP: ev.SDP}
+	case sfu.SubscriberOffer:
+		msg = sdpMsg{Type: "offer", SDP: ev.SDP}
+	case sfu.Candidate:
+		msg = candidateMsg{Type: "candidate", Target: string(ev.Target), Candidate: ev.Candidate}
+	case sfu.ParticipantJoined:
+		msg = participantMsg{Type: "participant_joined", Participant: toWireParticipant(ev.Participant)}
+	case sfu.ParticipantLeft:
+		msg = participantLeftMsg{Type: "participant_left", ParticipantID: ev.ParticipantID}
+	case sfu.TrackPublished:
+		msg = trackMsg{Type: "track_published", ParticipantID: ev.ParticipantID, Track: wireTrack(ev.Track)}
+	case sfu.TrackUnpublished:
+		msg = trackUnpublishedMsg{Type: "track_unpublished", ParticipantID: ev.ParticipantID, TrackID: ev.TrackID}
+	case sfu.TrackMuted:
+		msg = trackMutedMsg{Type: "track_muted", ParticipantID: ev.ParticipantID, TrackID: ev.Track.ID, Kind: ev.Track.Kind, Muted: ev.Track.Muted}
+	case sfu.Bye:
+		msg = byeMsg{Type: "bye", Reason: ev.Reason}
+	default:
+		return nil, nil
+	}
+	return json.Marshal(msg)
+}

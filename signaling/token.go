@@ -1,0 +1,145 @@
+package signaling
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxRoomName is the longest room name accepted, in bytes.
+const MaxRoomName = 128
+
+// Grants are the permissions a token carries.
+type Grants struct {
+	Publish   bool `json:"publish"`
+	Subscribe bool `json:"subscribe"`
+}
+
+// Claims are the contents of an access token.
+type Claims struct {
+	Name   string `json:"name,omitempty"`
+	Room   string `json:"room"`
+	Grants Grants `json:"grants"`
+	jwt.RegisteredClaims
+}
+
+// Keys maps API key IDs to their secrets. Tokens name their key in the
+// JWT header's kid.
+type Keys map[string]string
+
+// ParseKeys reads "key:secret[,key:secret]".
+func ParseKeys(s string) (Keys, error) {
+	keys := Keys{}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, secret, ok := strings.Cut(kv, ":")
+		if !ok || k == "" || len(secret) < 16 {
+			return nil, fmt.Errorf("signaling: key %q: want key:secret with a secret of at least 16 characters", k)
+		}
+		keys[k] = secret
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("signaling: no keys given")
+	}
+	return keys, nil
+}
+
+// DevKeys returns a single freshly generated key, for development mode.
+func DevKeys() Keys {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	return Keys{"dev": hex.EncodeToString(b[:])}
+}
+
+// TokenRequest is what a token is minted for.
+type TokenRequest struct {
+	Room     string
+	Identity string
+	Name     string
+	Grants   Grants
+	TTL      time.Duration
+}
+
+// Mint signs a token with the key kid.
+func (k Keys) Mint(kid string, req TokenRequest, now time.Time) (string, error) {
+	secret, ok := k[kid]
+	if !ok {
+		return "", fmt.Errorf("signaling: unknown key %q", kid)
+	}
+	if err := ValidateRoom(req.Room); err != nil {
+		return "", err
+	}
+	if req.Identity == "" {
+		return "", errors.New("signaling: identity is required")
+	}
+	claims := Claims{
+		Name: req.Name, Room: req.Room, Grants: req.Grants,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   req.Identity,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(req.TTL)),
+		},
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
+	t.Header["kid"] = kid
+	return t.SignedString([]byte(secret))
+}
+
+// Verify checks a token's signature and times and returns its claims.
+func (k Keys) Verify(token string, now time.Time) (*Claims, error) {
+	if token == "" {
+		return nil, fmt.Errorf("%w: missing", ErrInvalidToken)
+	}
+	claims := &Claims{}
+	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		secret, ok := k[kid]
+		if !ok {
+			return nil, fmt.Errorf("unknown key %q", kid)
+		}
+		return []byte(secret), nil
+	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(func() time.Time { return now }),
+		jwt.WithExpirationRequired())
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return nil, ErrTokenExpired
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
+	case claims.Subject == "":
+		return nil, fmt.Errorf("%w: no identity", ErrInvalidToken)
+	}
+	if err := ValidateRoom(claims.Room); err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// ValidateRoom checks a room name: 1 to MaxRoomName bytes of UTF-8 with no
+// control characters.
+func ValidateRoom(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%w: empty", ErrBadRoom)
+	case len(name) > MaxRoomName:
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrBadRoom, len(name), MaxRoomName)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%w: not UTF-8", ErrBadRoom)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: control character %U", ErrBadRoom, r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the programs the test suite drives, when they are missing:
+# Chromium (browser tests). Run as root on Debian; elsewhere it only reports.
+set -euo pipefail
+missing=()
+command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps: missing ${missing[*]}; install them (Debian: apt-get install -y ${missing[*]})" >&2
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" fonts-liberation >/dev/null

@@ -1,0 +1,313 @@
+// The call page: wires SFUClient to the DOM. Room comes from the path (/room/<name>), the
+// display name and an optional access token from the query string.
+
+import { SFUClient, State } from '/assets/client.js';
+
+const VIDEO_CONSTRAINTS = { width: 640, height: 360 };
+
+// What people read. Keyed by error code or getUserMedia error name.
+const MESSAGES = {
+  unreachable: "Can't reach the server.",
+  invalid_token: 'The access token in your link was rejected. Ask for a new link.',
+  token_expired: 'Your access link has expired. Ask for a new link.',
+  room_mismatch: 'Your access link is for a different room.',
+  bad_room: "That room name isn't allowed. Pick another one.",
+  rejected: 'The server refused to let you in.',
+  token_required: 'This server needs an access token in the link (?token=...)',
+  not_allowed: 'You can watch, but your access link does not allow sending video or audio.',
+  rate_limited: 'The server is getting too many messages from you and is ignoring some.',
+  ice_failed: 'The media connection broke.',
+  NotAllowedError: 'Camera and microphone access was blocked, so you joined as a viewer. Allow access (address bar) and reload to be seen and heard.',
+  NotFoundError: 'No camera or microphone was found, so you joined as a viewer.',
+  NotReadableError: 'Your camera or microphone is in use by another app, so you joined as a viewer.',
+  InsecureContext: 'This page is not on a secure (https) connection, so the browser offers no camera or microphone. You joined as a viewer.',
+};
+
+const $ = (selector) => document.querySelector(selector);
+const params = new URLSearchParams(location.search);
+const room = decodeURIComponent(location.pathname.slice('/room/'.length));
+const displayName = params.get('name')?.trim() ?? '';
+const linkToken = params.get('token');
+
+const client = new SFUClient();
+const trackOwners = new Map(); // remote MediaStreamTrack.id -> participant id
+let localStream = null;
+let problem = ''; // why the connection is down, shown next to the reconnect count
+const muted = { audio: false, video: false };
+
+window.sfuDebug = {
+  client,
+  async inboundVideo() {
+    const report = await client.getStats('subscriber');
+    const out = [];
+    report?.forEach((s) => {
+      if (s.type !== 'inbound-rtp' || (s.kind ?? s.mediaType) !== 'video') return;
+      out.push({
+        participantId: trackOwners.get(s.trackIdentifier) ?? null,
+        framesDecoded: s.framesDecoded ?? 0,
+        bytesReceived: s.bytesReceived ?? 0,
+      });
+    });
+    return out;
+  },
+  tiles: () => [...document.querySelectorAll('.tile[data-participant-id]')].map((el) => el.dataset.participantId),
+};
+
+// --- status ---------------------------------------------------------------------------------
+
+function setStatus(text, tone = 'info') {
+  const el = $('#status');
+  el.textContent = text;
+  el.dataset.tone = tone;
+}
+
+function setNotice(text) {
+  const el = $('#notice');
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+function describeConnected() {
+  const others = client.participants.size;
+  const who = others === 0 ? 'nobody else is here yet' : others === 1 ? '1 other person here' : `${others} other people here`;
+  return `Connected to ${room}: ${who}.`;
+}
+
+// --- tiles ----------------------------------------------------------------------------------
+
+function tileFor(id) {
+  return document.querySelector(`.tile[data-participant-id="${CSS.escape(id)}"]`);
+}
+
+function ensureTile(id) {
+  let tile = tileFor(id);
+  if (tile) return tile;
+  tile = document.createElement('div');
+  tile.className = 'tile';
+  tile.dataset.participantId = id;
+  const video = document.createElement('video');
+  video.autoplay = true;
+  video.playsInline = true;
+  const label = document.createElement('span');
+  label.className = 'label';
+  tile.append(video, label);
+  $('#grid').append(tile);
+  refreshTile(id);
+  return tile;
+}
+
+// Brings a remote tile's label and muted indicators in line with what the server told us.
+function refreshTile(id) {
+  const tile = tileFor(id);
+  const p = client.participants.get(id);
+  if (!tile || !p) return;
+  const name = p.name || p.identity || 'Guest';
+  tile.querySelector('.label').textContent = name;
+  tile.dataset.initial = name.slice(0, 1).toUpperCase();
+  const tracks = p.tracks ?? [];
+  const video = tracks.find((t) => t.kind === 'video');
+  const audio = tracks.find((t) => t.kind === 'audio');
+  setFlag(tile, 'noVideo', !video);
+  setFlag(tile, 'videoMuted', !!video?.muted);
+  setFlag(tile, 'audioMuted', !audio || audio.muted);
+}
+
+function setFlag(el, key, on) {
+  if (on) el.dataset[key] = '';
+  else delete el.dataset[key];
+}
+
+function removeTile(id) {
+  const tile = tileFor(id);
+  if (!tile) return;
+  tile.querySelector('video').srcObject = null;
+  tile.remove();
+}
+
+// Browsers may refuse to autoplay sound until the user interacts with the page; in that case
+// play muted (the picture still moves) and offer a button that turns the sound on.
+function play(video) {
+  video.play().catch((err) => {
+    if (err.name !== 'NotAllowedError') return;
+    video.muted = true;
+    video.play().catch(() => {});
+    $('#sound').hidden = false;
+  });
+}
+
+function enableSound() {
+  for (const video of document.querySelectorAll('.tile[data-participant-id] video')) {
+    video.muted = false;
+    play(video);
+  }
+  $('#sound').hidden = true;
+}
+
+// --- client events --------------------------------------------------------------------------
+
+client.addEventListener('state', ({ detail }) => {
+  document.body.dataset.state = detail.state;
+  switch (detail.state) {
+    case State.CONNECTING: return setStatus(`Connecting to ${room}…`);
+    case State.CONNECTED: problem = ''; return setStatus(describeConnected(), 'ok');
+    case State.RECONNECTING: {
+      const seconds = Math.round(detail.delay / 1000);
+      return setStatus(`${problem || 'Lost the connection.'} Reconnecting in ${seconds}s (attempt ${detail.attempt})…`, 'warn');
+    }
+    case State.CLOSED: return setStatus('You left the call.');
+    case State.ERROR:
+      // The fatal error event already said why; there is no call to send to any more.
+      for (const track of localStream?.getTracks() ?? []) track.stop();
+      $('#local').hidden = true;
+      $('#mic').disabled = $('#cam').disabled = true;
+  }
+});
+
+client.addEventListener('error', ({ detail }) => {
+  const text = MESSAGES[detail.code];
+  if (detail.fatal) return setStatus(text ?? `Could not join: ${detail.message}`, 'error');
+  if (detail.code === 'unreachable' || detail.code === 'ice_failed') problem = text;
+  else if (text) setNotice(text);
+  else console.warn('sfu:', detail.code, detail.message);
+});
+
+client.addEventListener('bye', () => { problem = 'The server is shutting down.'; });
+
+client.addEventListener('joined', ({ detail }) => {
+  if (detail.self?.name) $('#local .label').textContent = `${detail.self.name} (you)`;
+  // A rejoin starts from nothing: old tiles belong to the previous session.
+  trackOwners.clear();
+  const present = new Set(detail.participants.map((p) => p.id));
+  for (const id of window.sfuDebug.tiles()) if (!present.has(id)) removeTile(id);
+  for (const id of present) {
+    const tile = ensureTile(id);
+    tile.querySelector('video').srcObject = null;
+    refreshTile(id);
+  }
+});
+
+client.addEventListener('participant_joined', ({ detail }) => {
+  ensureTile(detail.participant.id);
+  setStatus(describeConnected(), 'ok');
+});
+
+client.addEventListener('participant_left', ({ detail }) => {
+  removeTile(detail.participantId);
+  setStatus(describeConnected(), 'ok');
+});
+
+for (const type of ['track_published', 'track_unpublished', 'track_muted']) {
+  client.addEventListener(type, ({ detail }) => refreshTile(detail.participantId));
+}
+
+client.addEventListener('track', ({ detail }) => {
+  const { track, participantId, stream } = detail;
+  if (!participantId) return;
+  trackOwners.set(track.id, participantId);
+  const video = ensureTile(participantId).querySelector('video');
+  if (video.srcObject !== stream) {
+    video.srcObject = stream;
+    play(video);
+  }
+});
+
+// --- local media ----------------------------------------------------------------------------
+
+async function getLocalMedia() {
+  if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('insecure context'), { name: 'InsecureContext' });
+  const get = (constraints) => navigator.mediaDevices.getUserMedia(constraints);
+  try {
+    return await get({ audio: true, video: VIDEO_CONSTRAINTS });
+  } catch (err) {
+    if (err.name === 'NotAllowedError' || err.name === 'SecurityError') throw err;
+    // Perhaps only one of the two devices is missing or busy: take whichever works.
+    for (const constraints of [{ audio: true }, { video: VIDEO_CONSTRAINTS }]) {
+      try { return await get(constraints); } catch { /* try the next */ }
+    }
+    throw err;
+  }
+}
+
+function showLocal(stream) {
+  const tile = $('#local');
+  tile.hidden = false;
+  tile.querySelector('video').srcObject = stream;
+  const name = client.self?.name || displayName;
+  tile.querySelector('.label').textContent = name ? `${name} (you)` : 'You';
+  tile.dataset.initial = (name || 'Y').slice(0, 1).toUpperCase();
+  const hasAudio = stream.getAudioTracks().length > 0;
+  const hasVideo = stream.getVideoTracks().length > 0;
+  $('#mic').disabled = !hasAudio;
+  $('#cam').disabled = !hasVideo;
+  setFlag(tile, 'noVideo', !hasVideo);
+  if (!hasAudio) setNotice('No microphone found: others can see you but not hear you.');
+  if (!hasVideo) setNotice('No camera found: others can hear you but not see you.');
+}
+
+function toggle(kind) {
+  muted[kind] = !muted[kind];
+  client.setMuted(kind, muted[kind]);
+  const button = kind === 'audio' ? $('#mic') : $('#cam');
+  button.setAttribute('aria-pressed', String(muted[kind]));
+  button.textContent = kind === 'audio'
+    ? (muted[kind] ? 'Unmute mic' : 'Mute mic')
+    : (muted[kind] ? 'Start camera' : 'Stop camera');
+  setFlag($('#local'), kind === 'audio' ? 'audioMuted' : 'videoMuted', muted[kind]);
+}
+
+function leave() {
+  client.leave();
+  for (const track of localStream?.getTracks() ?? []) track.stop();
+  for (const id of window.sfuDebug.tiles()) removeTile(id);
+  $('#local').hidden = true;
+  $('#mic').disabled = $('#cam').disabled = true;
+  const button = $('#leave');
+  button.textContent = 'Rejoin';
+  button.onclick = () => location.reload();
+}
+
+// --- start ----------------------------------------------------------------------------------
+
+async function fetchToken() {
+  if (linkToken) return linkToken;
+  const query = `room=${encodeURIComponent(room)}&name=${encodeURIComponent(displayName)}`;
+  const res = await fetch(`/api/token?${query}`, { cache: 'no-store' });
+  if (res.status === 404) {
+    throw Object.assign(new Error(MESSAGES.token_required), { fatal: true, code: 'token_required' });
+  }
+  if (!res.ok) throw new Error(`token endpoint answered ${res.status}`);
+  return (await res.json()).token;
+}
+
+function start() {
+  if (!room || (!displayName && !linkToken)) {
+    // Without a name there is nobody to introduce: ask for one in the lobby.
+    location.replace(`/?room=${encodeURIComponent(room)}`);
+    return;
+  }
+  document.title = `${room} · Call`;
+  $('#room-name').textContent = room;
+  $('#mic').onclick = () => toggle('audio');
+  $('#cam').onclick = () => toggle('video');
+  $('#sound').onclick = enableSound;
+  $('#leave').onclick = leave;
+  addEventListener('pagehide', () => client.leave());
+
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  // Failures are reported through events; the promise only says when the first join is done.
+  client.connect({ url: `${scheme}//${location.host}/ws`, token: fetchToken, room }).catch(() => {});
+
+  getLocalMedia().then(
+    (stream) => {
+      localStream = stream;
+      showLocal(stream);
+      return client.publish(stream);
+    },
+    (err) => {
+      $('#mic').disabled = $('#cam').disabled = true;
+      setNotice(MESSAGES[err.name] ?? `Could not start your camera or microphone (${err.message}), so you joined as a viewer.`);
+    },
+  ).catch((err) => console.warn('sfu: publishing failed', err));
+}
+
+start();
