@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds Debian's Chromium. Outside CI a missing browser skips
+// the browser tests; in CI (CI=true) it fails them, because `make test`
+// installs it.
+func chromiumPath(t *testing.T) string {
+	for _, p := range []string{"/usr/lib/chromium/chromium", "/usr/bin/chromium"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("chromium not found; `make deps` installs it")
+	}
+	t.Skip("chromium not found (Debian: apt-get install chromium); skipping browser test")
+	return ""
+}
+
+// startTestNode runs a development-mode node on loopback.
+func startTestNode(t *testing.T) *node {
+	t.Helper()
+	cfg := defaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Dev = true
+	cfg.SFU.UDPPort = 0
+	cfg.SFU.NodeIP = "127.0.0.1"
+	cfg.SFU.RemoteNetworks = []string{"127.0.0.0/8"}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	n, err := newNode(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = n.serve() }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := n.shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return n
+}
+
+// browser is one headless Chromium with a fake camera and microphone.
+type browser struct {
+	ctx    context.Context
+	cancel func()
+}
+
+func newBrowser(t *testing.T, exe string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", "new"),
+		chromedp.NoSandbox,
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1024, 768),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b := &browser{ctx: ctx, cancel: func() { cancel(); acancel() }}
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		b.cancel()
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(b.cancel)
+	return b
+}
+
+// eval evaluates expr in the page, awaiting a promise, into T.
+func eval[T any](b *browser, expr string) (T, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+}
+
+type inbound struct {
+	ParticipantID string  `json:"participantId"`
+	FramesDecoded float64 `json:"framesDecoded"`
+}
+
+// decoded maps each remote participant to the frames decoded from it.
+func (b *browser) decoded() (map[string]float64, error) {
+	stats, err := eval[[]inbound](b, `window.sfuDebug ? window.sfuDebug.inboundVideo() : []`)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, s := range stats {
+		if s.ParticipantID != "" {
+			out[s.ParticipantID] += s.FramesDecoded
+		}
+	}
+	return out, nil
+}
+
+func (b *browser) selfID() string {
+	id, _ := eval[string](b, `(window.sfuDebug && window.sfuDebug.client.self) ? window.sfuDebug.client.self.id : ""`)
+	return id
+}
+
+func (b *browser) tiles() []string {
+	ids, _ := eval[[]string](b, `window.sfuDebug ? window.sfuDebug.tiles() : []`)
+	return ids
+}
+
+// TestBrowsersSeeEachOther opens the real web client in three headless
+// Chromium browsers on one room: each must decode the video of the other
+// two, and when one leaves the other two must drop its tile.
+func TestBrowsersSeeEachOther(t *testing.T) {
+	exe := chromiumPath(t)
+	n := startTestNode(t)
+	names := []string{"Ada", "Grace", "Linus"}
+	browsers := make([]*browser, len(names))
+	started := make([]time.Time, len(names))
+	for i, name := range names {
+		browsers[i] = newBrowser(t, exe)
+		started[i] = time.Now()
+		url := fmt.Sprintf("%sroom/browser-test?name=%s", n.URL(), name)
+		ctx, cancel := context.WithTimeout(browsers[i].ctx, 20*time.Second)
+		err := chromedp.Do(ctx, chromedp.Navigate(url))
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: open %s: %v", name, url, err)
+		}
+	}
+
+	ids := make([]string, len(names))
+	firstFrame := make([]time.Duration, len(names))
+	deadline := time.Now().Add(60 * time.Second)
+	for i, b := range browsers {
+		for ids[i] == "" && time.Now().Before(deadline) {
+			ids[i] = b.selfID()
+			time.Sleep(100 * time.Millisecond)
+		}
+		if ids[i] == "" {
+			state, _ := eval[string](b, `document.body.dataset.state || ""`)
+			t.Fatalf("%s never joined (state %q)", names[i], state)
+		}
+	}
+	// Each browser decodes both others, and the counts keep rising.
+	for i, b := range browsers {
+		var last map[string]float64
+		for {
+			got, err := b.decoded()
+			if err != nil {
+				t.Fatalf("%s: stats: %v", names[i], err)
+			}
+			ok := true
+			for j, id := range ids {
+				if j != i && got[id] <= 0 {
+					ok = false
+				}
+			}
+			if ok && firstFrame[i] == 0 {
+				firstFrame[i] = time.Since(started[i])
+			}
+			if ok && last != nil {
+				rising := true
+				for j, id := range ids {
+					if j != i && got[id] <= last[id] {
+						rising = false
+					}
+				}
+				if rising {
+					t.Logf("%s decodes %v (page load to frames from both others: %v)", names[i], got, firstFrame[i].Round(time.Millisecond))
+					break
+				}
+			}
+			if ok {
+				last = got
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s decoded %v; want rising frame counts from %v", names[i], got, ids)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+
+	// SFU_SCREENSHOT=file.png saves what Ada sees, to look at by eye.
+	if path := os.Getenv("SFU_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(browsers[0].ctx, chromedp.CaptureScreenshot())
+		if err == nil {
+			err = os.WriteFile(path, png, 0o644)
+		}
+		if err != nil {
+			t.Logf("screenshot: %v", err)
+		}
+	}
+
+	// Linus leaves; Ada and Grace drop his tile.
+	leaveCtx, cancel := context.WithTimeout(browsers[2].ctx, 10*time.Second)
+	if err := chromedp.Do(leaveCtx, chromedp.Click(chromedp.ID("leave"))); err != nil {
+		t.Fatalf("click leave: %v", err)
+	}
+	cancel()
+	left := time.Now()
+	for i, b := range browsers[:2] {
+		for {
+			present := false
+			for _, id := range b.tiles() {
+				if id == ids[2] {
+					present = true
+				}
+			}
+			if !present {
+				t.Logf("%s dropped %s's tile after %v", names[i], names[2], time.Since(left).Round(time.Millisecond))
+				break
+			}
+			if time.Since(left) > 5*time.Second {
+				t.Fatalf("%s still shows %s's tile 5 s after leave", names[i], names[2])
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
