@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"time"
@@ -24,9 +25,9 @@ type Options struct {
 	Token string
 	// LoopbackOnly restricts ICE to 127.0.0.1 (tests and local load runs).
 	LoopbackOnly bool
-	// DropIncoming, if set, drops the first arrival of each incoming RTP
-	// packet it returns true for, before the NACK generator sees it, so
-	// the SFU has to repair the loss.
+	// DropIncoming, if set, loses the first arrival of each incoming
+	// video packet it returns true for, at the socket, so the SFU has to
+	// repair the loss.
 	DropIncoming func(seq uint16) bool
 	// DropOutgoing likewise drops the first send of outgoing packets, so
 	// the SFU must NACK the client.
@@ -47,6 +48,7 @@ type Client struct {
 	Self   Participant // set by Dial
 	Joined Message     // the joined message
 
+	mux      io.Closer // the lossy UDP mux, if any
 	inbox    *inbox
 	recv     *receiver
 	pubGate  gate
@@ -64,7 +66,8 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("loadtest: dial: %w", err)
 	}
 	c := &Client{opts: opts, ws: ws, inbox: newInbox(), recv: newReceiver(), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
-	api, err := newAPI(opts)
+	api, mux, err := newAPI(opts)
+	c.mux = mux
 	if err == nil {
 		c.pub, err = api.NewPeerConnection(webrtc.Configuration{})
 	}
@@ -108,36 +111,36 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	return c, nil
 }
 
-func newAPI(opts Options) (*webrtc.API, error) {
+func newAPI(opts Options) (*webrtc.API, io.Closer, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: videoPayloadType}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, nil, err
 	}
 	ir := &interceptor.Registry{}
 	// Order matters: the first added is nearest the network, so the loss
 	// is injected below the NACK machinery that must repair it.
-	if opts.DropIncoming != nil || opts.DropOutgoing != nil {
-		ir.Add(&dropFactory{in: opts.DropIncoming, out: opts.DropOutgoing})
+	if opts.DropOutgoing != nil {
+		ir.Add(&dropFactory{out: opts.DropOutgoing})
 	}
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20 * time.Millisecond))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	resp, err := nack.NewResponderInterceptor()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ir.Add(gen)
 	ir.Add(resp)
@@ -150,8 +153,20 @@ func newAPI(opts Options) (*webrtc.API, error) {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	var mux ice.UDPMux
+	if opts.DropIncoming != nil {
+		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, nil, err
+		}
+		mux = webrtc.NewICEUDPMux(nil, &lossyConn{PacketConn: conn, pt: videoPayloadType, drop: opts.DropIncoming, seen: seenSet{}})
+		se.SetICEUDPMux(mux)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), mux, nil
 }
+
+// videoPayloadType is the payload type the client registers VP8 with.
+const videoPayloadType = 96
 
 // Send writes one JSON message.
 func (c *Client) Send(v any) error {
@@ -297,5 +312,8 @@ func (c *Client) closePCs() {
 	}
 	if c.sub != nil {
 		_ = c.sub.Close()
+	}
+	if c.mux != nil {
+		_ = c.mux.Close()
 	}
 }

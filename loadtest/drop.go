@@ -1,63 +1,48 @@
 package loadtest
 
 import (
+	"encoding/binary"
+	"net"
 	"sync"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 )
 
-// dropFactory builds an interceptor that loses chosen RTP packets the
-// first time they pass, to exercise NACK repair. Retransmissions of the
-// same sequence number pass.
+// dropFactory builds an interceptor that loses chosen outgoing RTP
+// packets the first time they pass, before SRTP, as if the network lost
+// them, to exercise NACK repair. Retransmissions of the same sequence
+// number pass.
 type dropFactory struct {
-	in, out func(seq uint16) bool
+	out func(seq uint16) bool
 }
 
 func (f *dropFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	return &dropper{in: f.in, out: f.out, seenIn: map[uint32]map[uint16]bool{}, seenOut: map[uint32]map[uint16]bool{}}, nil
+	return &dropper{out: f.out, seen: seenSet{}}, nil
 }
 
 type dropper struct {
 	interceptor.NoOp
-	in, out         func(seq uint16) bool
-	mu              sync.Mutex // guards the seen maps
-	seenIn, seenOut map[uint32]map[uint16]bool
+	out  func(seq uint16) bool
+	mu   sync.Mutex // guards seen
+	seen seenSet
 }
+
+// seenSet records the sequence numbers seen per SSRC.
+type seenSet map[uint32]map[uint16]bool
 
 // firstTime records seq for ssrc and reports whether it was new.
-func (d *dropper) firstTime(seen map[uint32]map[uint16]bool, ssrc uint32, seq uint16) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := seen[ssrc]
-	if s == nil {
-		s = map[uint16]bool{}
-		seen[ssrc] = s
+func (s seenSet) firstTime(ssrc uint32, seq uint16) bool {
+	m := s[ssrc]
+	if m == nil {
+		m = map[uint16]bool{}
+		s[ssrc] = m
 	}
-	if s[seq] {
+	if m[seq] {
 		return false
 	}
-	s[seq] = true
+	m[seq] = true
 	return true
-}
-
-func (d *dropper) BindRemoteStream(info *interceptor.StreamInfo, reader interceptor.RTPReader) interceptor.RTPReader {
-	if d.in == nil || info.MimeType != "video/VP8" {
-		return reader
-	}
-	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
-		for {
-			n, attr, err := reader.Read(b, a)
-			if err != nil || n < 12 {
-				return n, attr, err
-			}
-			seq := uint16(b[2])<<8 | uint16(b[3])
-			if d.firstTime(d.seenIn, info.SSRC, seq) && d.in(seq) {
-				continue
-			}
-			return n, attr, err
-		}
-	})
 }
 
 func (d *dropper) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
@@ -65,9 +50,41 @@ func (d *dropper) BindLocalStream(info *interceptor.StreamInfo, writer intercept
 		return writer
 	}
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
-		if d.firstTime(d.seenOut, info.SSRC, h.SequenceNumber) && d.out(h.SequenceNumber) {
+		d.mu.Lock()
+		drop := d.seen.firstTime(info.SSRC, h.SequenceNumber) && d.out(h.SequenceNumber)
+		d.mu.Unlock()
+		if drop {
 			return len(payload), nil
 		}
 		return writer.Write(h, payload, a)
 	})
+}
+
+// lossyConn loses chosen incoming RTP datagrams the first time their
+// sequence number arrives, below SRTP as a real network would (the RTP
+// header travels in the clear), so that the retransmission is not refused
+// as a replay.
+type lossyConn struct {
+	net.PacketConn
+	pt   uint8
+	drop func(seq uint16) bool
+	mu   sync.Mutex // guards seen
+	seen seenSet
+}
+
+func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || n < 12 || b[0]>>6 != 2 || b[1]&0x7f != c.pt {
+			return n, addr, err
+		}
+		seq := binary.BigEndian.Uint16(b[2:4])
+		ssrc := binary.BigEndian.Uint32(b[8:12])
+		c.mu.Lock()
+		lose := c.seen.firstTime(ssrc, seq) && c.drop(seq)
+		c.mu.Unlock()
+		if !lose {
+			return n, addr, err
+		}
+	}
 }
