@@ -1,0 +1,182 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sfu-project/sfu/loadtest"
+	"github.com/sfu-project/sfu/signaling"
+)
+
+func TestLoadConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sfu.yaml")
+	yaml := "listen: \":9000\"\nsfu:\n  udp_port: 9001\n  node_ip: 10.0.0.1\nsignaling:\n  rate_burst: 7\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SFU_UDP_PORT", "9002")
+	t.Setenv("SFU_KEYS", "")
+	cfg, err := loadConfig([]string{"--config", path, "--node-ip", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != ":9000" || cfg.SFU.UDPPort != 9002 || cfg.SFU.NodeIP != "127.0.0.1" || cfg.Signaling.RateBurst != 7 {
+		t.Errorf("got listen %q udp %d node-ip %q burst %d; want file < env < flag",
+			cfg.Listen, cfg.SFU.UDPPort, cfg.SFU.NodeIP, cfg.Signaling.RateBurst)
+	}
+	if cfg.Signaling.PongTimeout != signaling.Default().PongTimeout {
+		t.Errorf("defaults lost for keys the file does not set")
+	}
+
+	for _, bad := range [][]string{
+		{"--udp-port", "70000"},
+		{"--node-ip", "not-an-ip"},
+		{"--config", filepath.Join(dir, "missing.yaml")},
+		{"stray"},
+	} {
+		if _, err := loadConfig(bad); err == nil {
+			t.Errorf("loadConfig(%q) accepted bad input", bad)
+		}
+	}
+	if err := os.WriteFile(path, []byte("lisen: typo\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadConfig([]string{"--config", path}); err == nil {
+		t.Error("unknown YAML key accepted")
+	}
+}
+
+func TestTokenCommand(t *testing.T) {
+	var out bytes.Buffer
+	keys := "k1:0123456789abcdef0123456789abcdef"
+	if err := runToken([]string{"--keys", keys, "--room", "r1", "--identity", "ann", "--publish=false", "--ttl", "1h"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := signaling.ParseKeys(keys)
+	claims, err := ks.Verify(strings.TrimSpace(out.String()), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims.Room != "r1" || claims.Subject != "ann" || claims.Name != "ann" || claims.Grants.Publish || !claims.Grants.Subscribe {
+		t.Errorf("claims %+v", claims)
+	}
+	if exp := time.Until(claims.ExpiresAt.Time); exp < 59*time.Minute || exp > time.Hour {
+		t.Errorf("expires in %v, want 1h", exp)
+	}
+	for _, args := range [][]string{
+		{"--keys", keys, "--room", "r1"},                           // no identity
+		{"--room", "r1", "--identity", "x", "--keys", ""},          // no keys
+		{"--keys", "short:abc", "--room", "r1", "--identity", "x"}, // weak secret
+		{"--keys", keys, "--room", "bad\x01room", "--identity", "x"},
+	} {
+		if err := runToken(args, &out); err == nil {
+			t.Errorf("runToken(%q) succeeded", args)
+		}
+	}
+}
+
+// TestServerProcess runs the real binary: it serves health, metrics, the
+// web client and the token endpoint, and on SIGTERM tells a connected
+// client goodbye and exits within 5 s.
+func TestServerProcess(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "sfu")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--udp-port", "0", "--node-ip", "127.0.0.1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }()
+	lines := bufio.NewScanner(stdout)
+	var base string
+	re := regexp.MustCompile(`http://\S+/`)
+	for lines.Scan() {
+		if m := re.FindString(lines.Text()); m != "" {
+			base = m
+			break
+		}
+	}
+	if base == "" {
+		t.Fatal("server did not print its URL")
+	}
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+
+	for path, want := range map[string]string{"healthz": "ok", "metrics": "sfu_participants", "": "<form", "room/x": "<video"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body bytes.Buffer
+		_, _ = body.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(body.String(), want) {
+			t.Errorf("GET /%s: %d, body lacks %q", path, resp.StatusCode, want)
+		}
+	}
+	resp, err := http.Get(base + "api/token?room=lobby&name=Ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ Token, Identity string }
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.Token == "" {
+		t.Fatal("development mode gave no token")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws := "ws" + strings.TrimPrefix(base, "http") + "ws"
+	c, err := loadtest.Dial(ctx, loadtest.Options{URL: ws, Token: tok.Token, LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Publish(loadtest.DefaultMedia); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "answer" }); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "bye" && m.Reason == "shutdown" }); err != nil {
+		t.Errorf("client was not told about the shutdown: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit: %v", err)
+		}
+		t.Logf("exited %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+	case <-time.After(5 * time.Second):
+		t.Fatal("still running 5 s after SIGTERM")
+	}
+}
