@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,19 +129,16 @@ func (b *browser) tiles() []string {
 	return ids
 }
 
-// TestBrowsersSeeEachOther opens the real web client in three headless
-// Chromium browsers on one room: each must decode the video of the other
-// two, and when one leaves the other two must drop its tile.
-func TestBrowsersSeeEachOther(t *testing.T) {
-	exe := chromiumPath(t)
-	n := startTestNode(t)
-	names := []string{"Ada", "Grace", "Linus"}
+// joinRoom opens the web client for each name in room and returns the
+// browsers, their participant IDs and when each page was opened.
+func joinRoom(t *testing.T, exe string, n *node, room string, names []string, query string) ([]*browser, []string, []time.Time) {
+	t.Helper()
 	browsers := make([]*browser, len(names))
-	started := make([]time.Time, len(names))
+	opened := make([]time.Time, len(names))
 	for i, name := range names {
 		browsers[i] = newBrowser(t, exe)
-		started[i] = time.Now()
-		url := fmt.Sprintf("%sroom/browser-test?name=%s", n.URL(), name)
+		opened[i] = time.Now()
+		url := fmt.Sprintf("%sroom/%s?name=%s%s", n.URL(), room, name, query)
 		ctx, cancel := context.WithTimeout(browsers[i].ctx, 20*time.Second)
 		err := chromedp.Do(ctx, chromedp.Navigate(url))
 		cancel()
@@ -148,10 +146,8 @@ func TestBrowsersSeeEachOther(t *testing.T) {
 			t.Fatalf("%s: open %s: %v", name, url, err)
 		}
 	}
-
 	ids := make([]string, len(names))
-	firstFrame := make([]time.Duration, len(names))
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for i, b := range browsers {
 		for ids[i] == "" && time.Now().Before(deadline) {
 			ids[i] = b.selfID()
@@ -162,43 +158,61 @@ func TestBrowsersSeeEachOther(t *testing.T) {
 			t.Fatalf("%s never joined (state %q)", names[i], state)
 		}
 	}
-	// Each browser decodes both others, and the counts keep rising.
-	for i, b := range browsers {
-		var last map[string]float64
-		for {
-			got, err := b.decoded()
-			if err != nil {
-				t.Fatalf("%s: stats: %v", names[i], err)
-			}
-			ok := true
-			for j, id := range ids {
-				if j != i && got[id] <= 0 {
-					ok = false
-				}
-			}
-			if ok && firstFrame[i] == 0 {
-				firstFrame[i] = time.Since(started[i])
-			}
-			if ok && last != nil {
-				rising := true
-				for j, id := range ids {
-					if j != i && got[id] <= last[id] {
-						rising = false
-					}
-				}
-				if rising {
-					t.Logf("%s decodes %v (page load to frames from both others: %v)", names[i], got, firstFrame[i].Round(time.Millisecond))
-					break
-				}
-			}
-			if ok {
-				last = got
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s decoded %v; want rising frame counts from %v", names[i], got, ids)
-			}
-			time.Sleep(500 * time.Millisecond)
+	return browsers, ids, opened
+}
+
+// waitDecoding waits until browser i decodes video from every other
+// participant and the frame counts keep rising. It returns how long after
+// since the first frames from all of them had been decoded.
+func waitDecoding(t *testing.T, b *browser, name string, self int, ids []string, since time.Time) time.Duration {
+	t.Helper()
+	var last map[string]float64
+	var first time.Duration
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		got, err := b.decoded()
+		if err != nil {
+			t.Fatalf("%s: stats: %v", name, err)
 		}
+		all, rising := true, last != nil
+		for j, id := range ids {
+			if j == self {
+				continue
+			}
+			if got[id] <= 0 {
+				all = false
+			}
+			if last == nil || got[id] <= last[id] {
+				rising = false
+			}
+		}
+		if all && first == 0 {
+			first = time.Since(since)
+		}
+		if all && rising {
+			t.Logf("%s decodes %v (first frames from all others %v after page load)", name, got, first.Round(time.Millisecond))
+			return first
+		}
+		if all {
+			last = got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s decoded %v; want rising frame counts from %v", name, got, ids)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestBrowsersSeeEachOther opens the real web client in three headless
+// Chromium browsers on one room: each must decode the video of the other
+// two, and when one leaves the other two must drop its tile.
+func TestBrowsersSeeEachOther(t *testing.T) {
+	exe := chromiumPath(t)
+	n := startTestNode(t)
+	names := []string{"Ada", "Grace", "Linus"}
+	browsers, ids, opened := joinRoom(t, exe, n, "browser-test", names, "")
+	for i, b := range browsers {
+		waitDecoding(t, b, names[i], i, ids, opened[i])
 	}
 
 	// SFU_SCREENSHOT=file.png saves what Ada sees, to look at by eye.
@@ -236,5 +250,39 @@ func TestBrowsersSeeEachOther(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+}
+
+// TestBrowserCodecs has publishers prefer VP9 and H.264: the SFU forwards
+// what they send, and subscribers decode it in that codec.
+func TestBrowserCodecs(t *testing.T) {
+	exe := chromiumPath(t)
+	n := startTestNode(t)
+	for _, codec := range []string{"vp9", "h264"} {
+		t.Run(codec, func(t *testing.T) {
+			names := []string{"Pub-" + codec, "Sub-" + codec}
+			browsers, ids, opened := joinRoom(t, exe, n, "codec-"+codec, names, "&codec="+codec)
+			has, err := eval[bool](browsers[0], `RTCRtpSender.getCapabilities('video').codecs.some(c => c.mimeType.toLowerCase() === 'video/`+codec+`')`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !has {
+				t.Skipf("this Chromium cannot encode %s", codec)
+			}
+			waitDecoding(t, browsers[1], names[1], 1, ids, opened[1])
+			mime, err := eval[string](browsers[1], `(async () => {
+				const stats = await window.sfuDebug.client.peerConnection('subscriber').getStats();
+				for (const s of stats.values()) {
+					if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0) return stats.get(s.codecId)?.mimeType ?? '';
+				}
+				return '';
+			})()`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.EqualFold(mime, "video/"+codec) {
+				t.Errorf("subscriber decodes %q, want video/%s", mime, codec)
+			}
+		})
 	}
 }

@@ -21,6 +21,16 @@ export const State = Object.freeze({
   ERROR: 'error',
 });
 
+/** Puts the codec named (e.g. 'vp9') first in the transceiver's preferences, if supported. */
+function preferCodec(transceiver, name) {
+  const caps = name && globalThis.RTCRtpReceiver?.getCapabilities?.('video');
+  if (!caps || !transceiver.setCodecPreferences) return;
+  const wanted = `video/${name}`;
+  const first = caps.codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
+  if (first.length === 0) return;
+  transceiver.setCodecPreferences([...first, ...caps.codecs.filter((c) => c.mimeType.toLowerCase() !== wanted)]);
+}
+
 /**
  * One RTCPeerConnection plus the bookkeeping trickle ICE needs: remote candidates wait for the
  * remote description, local candidates wait until our description has gone out, and
@@ -118,6 +128,7 @@ export class SFUClient extends EventTarget {
   #iceServers = [];
   #stream = null; // the local MediaStream to publish, kept across reconnects
   #muted = { audio: false, video: false };
+  #videoCodec = ''; // preferred video codec, e.g. 'vp9'; '' keeps the browser's order
   #answerWaiter = null; // {resolve, reject} while our publisher offer is outstanding
   #attempt = 0;
   #retryTimer = 0;
@@ -140,9 +151,14 @@ export class SFUClient extends EventTarget {
     return joined;
   }
 
-  /** Publishes the tracks of stream, now or as soon as we are joined, and after every rejoin. */
-  async publish(stream) {
+  /**
+   * Publishes the tracks of stream, now or as soon as we are joined, and after every rejoin.
+   * `videoCodec` ('vp8', 'vp9', 'h264' or 'av1') puts that codec first in our offer when the
+   * browser has it; the SFU forwards whatever the publisher sends.
+   */
+  async publish(stream, { videoCodec = '' } = {}) {
     this.#stream = stream;
+    this.#videoCodec = videoCodec.toLowerCase();
     if (this.state === State.CONNECTED) await this.#startPublishing();
   }
 
@@ -335,7 +351,9 @@ export class SFUClient extends EventTarget {
     return peer.run(async () => {
       const sending = new Set(peer.pc.getSenders().map((s) => s.track));
       for (const track of stream.getTracks()) {
-        if (!sending.has(track)) peer.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        if (sending.has(track)) continue;
+        const transceiver = peer.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        if (track.kind === 'video') preferCodec(transceiver, this.#videoCodec);
       }
       await peer.pc.setLocalDescription(await peer.pc.createOffer());
       const answered = new Promise((resolve, reject) => { this.#answerWaiter = { resolve, reject }; });

@@ -301,7 +301,7 @@ function start() {
     (stream) => {
       localStream = stream;
       showLocal(stream);
-      return client.publish(stream);
+      return client.publish(stream, { videoCodec: params.get('codec') ?? '' });
     },
     (err) => {
       $('#mic').disabled = $('#cam').disabled = true;
