@@ -23,6 +23,10 @@ type Config struct {
 	Keys string `yaml:"keys"`
 	// Dev forces development mode: a generated key and /api/token.
 	Dev bool `yaml:"dev"`
+	// TLSCert and TLSKey, when both set, serve HTTPS and WSS. Browsers
+	// only allow the camera on https:// pages or on localhost.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel  string           `yaml:"log_level"`
 	SFU       sfu.Config       `yaml:"sfu"`
@@ -42,6 +46,8 @@ var envNames = map[string]string{
 	"keys":     "SFU_KEYS",
 	"dev":      "SFU_DEV",
 	"log":      "SFU_LOG_LEVEL",
+	"tls-cert": "SFU_TLS_CERT",
+	"tls-key":  "SFU_TLS_KEY",
 }
 
 // loadConfig applies, in increasing precedence: defaults, the YAML file
@@ -56,6 +62,8 @@ func loadConfig(args []string) (Config, error) {
 	keys := fs.String("keys", "", "API keys key:secret[,key:secret] (env SFU_KEYS)")
 	dev := fs.Bool("dev", false, "development mode: generated key and /api/token (env SFU_DEV)")
 	logLevel := fs.String("log", "", "log level debug|info|warn|error (env SFU_LOG_LEVEL)")
+	tlsCert := fs.String("tls-cert", "", "TLS certificate file for HTTPS (env SFU_TLS_CERT)")
+	tlsKey := fs.String("tls-key", "", "TLS private key file for HTTPS (env SFU_TLS_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -112,6 +120,15 @@ func loadConfig(args []string) (Config, error) {
 	}
 	if v, ok := value("log", *logLevel); ok {
 		cfg.LogLevel = v
+	}
+	if v, ok := value("tls-cert", *tlsCert); ok {
+		cfg.TLSCert = v
+	}
+	if v, ok := value("tls-key", *tlsKey); ok {
+		cfg.TLSKey = v
+	}
+	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+		return cfg, fmt.Errorf("tls: give both --tls-cert and --tls-key")
 	}
 	return cfg, cfg.SFU.Validate()
 }

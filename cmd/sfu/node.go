@@ -88,12 +88,22 @@ func (n *node) URL() string {
 	if !addr.IP.IsUnspecified() && !addr.IP.IsLoopback() {
 		host = addr.IP.String()
 	}
-	return fmt.Sprintf("http://%s/", net.JoinHostPort(host, fmt.Sprint(addr.Port)))
+	scheme := "http"
+	if n.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return fmt.Sprintf("%s://%s/", scheme, net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 }
 
 // serve runs until the HTTP server is shut down.
 func (n *node) serve() error {
-	if err := n.http.Serve(n.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	var err error
+	if n.cfg.TLSCert != "" {
+		err = n.http.ServeTLS(n.ln, n.cfg.TLSCert, n.cfg.TLSKey)
+	} else {
+		err = n.http.Serve(n.ln)
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
