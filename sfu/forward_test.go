@@ -197,3 +197,37 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 		t.Fatalf("forwarding one packet to 10 subscribers allocates %v times", allocs)
 	}
 }
+
+// TestKeyframeRequestsThrottled sends PLIs from several subscribers: the
+// publisher is asked at most once per interval.
+func TestKeyframeRequestsThrottled(t *testing.T) {
+	now := time.Unix(1000, 0)
+	plis := 0
+	up := testUpTrack(&plis)
+	up.now = func() time.Time { return now }
+	var downs []*DownTrack
+	for i := 0; i < 3; i++ {
+		downs = append(downs, bindDownTrack(t, up, uint32(10+i), 96, &discard{}))
+	}
+	if plis != 1 {
+		t.Fatalf("three subscriptions at once asked %d times, want 1", plis)
+	}
+	now = now.Add(time.Second)
+	plis = 0
+	for _, d := range downs {
+		d.handleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: 10}, &rtcp.FullIntraRequest{}})
+	}
+	if plis != 1 {
+		t.Fatalf("%d keyframe requests within one interval, want 1", plis)
+	}
+	now = now.Add(499 * time.Millisecond)
+	downs[0].handleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{}})
+	if plis != 1 {
+		t.Fatalf("request after 499 ms was not throttled")
+	}
+	now = now.Add(2 * time.Millisecond)
+	downs[0].handleRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{}})
+	if plis != 2 {
+		t.Fatalf("request after 501 ms was throttled")
+	}
+}
