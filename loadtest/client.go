@@ -49,6 +49,8 @@ type Client struct {
 	Joined Message     // the joined message
 
 	mux      io.Closer // the lossy UDP mux, if any
+
+	videoSender *webrtc.RTPSender // set by Publish, cleared by StopVideo
 	inbox    *inbox
 	recv     *receiver
 	pubGate  gate

@@ -54,6 +54,7 @@ func (c *Client) Publish(m Media) error {
 			drainSender(as.Sender(), nil)
 		}()
 	}
+	c.videoSender = vs.Sender()
 	pli := make(chan struct{}, 1)
 	c.wg.Add(1)
 	go func() {
@@ -61,14 +62,7 @@ func (c *Client) Publish(m Media) error {
 		drainSender(vs.Sender(), pli)
 	}()
 
-	offer, err := c.pub.CreateOffer(nil)
-	if err != nil {
-		return err
-	}
-	if err := c.pub.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	if err := c.Send(map[string]any{"type": "offer", "sdp": offer.SDP}); err != nil {
+	if err := c.offer(); err != nil {
 		return err
 	}
 	c.pubGate.release(func(init webrtc.ICECandidateInit) {
@@ -138,4 +132,28 @@ func (c *Client) generate(m Media, video, audio *webrtc.TrackLocalStaticSample, 
 			_ = video.WriteSample(media.Sample{Data: frame, Duration: frameDur})
 		}
 	}
+}
+
+// offer sends a new offer for the publisher connection.
+func (c *Client) offer() error {
+	offer, err := c.pub.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := c.pub.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	return c.Send(map[string]any{"type": "offer", "sdp": offer.SDP})
+}
+
+// StopVideo stops publishing video (audio goes on) and renegotiates.
+func (c *Client) StopVideo() error {
+	if c.videoSender == nil {
+		return errors.New("loadtest: not publishing video")
+	}
+	if err := c.pub.RemoveTrack(c.videoSender); err != nil {
+		return err
+	}
+	c.videoSender = nil
+	return c.offer()
 }

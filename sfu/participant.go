@@ -389,6 +389,12 @@ func (p *Participant) Close() {
 		if p.room != nil {
 			p.room.leave(p)
 		}
+		// The loop has returned, so p.downs is ours: stop the other
+		// participants' UpTracks from writing to this subscriber.
+		for id, s := range p.downs {
+			s.down.up.removeDownTrack(s.down)
+			delete(p.downs, id)
+		}
 		_ = p.pub.Close()
 		_ = p.sub.Close()
 		p.wg.Wait()

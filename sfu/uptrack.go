@@ -87,10 +87,9 @@ func (u *UpTrack) Info() TrackInfo {
 	return TrackInfo{ID: u.id, Kind: u.kind.String(), Muted: u.muted.Load()}
 }
 
-// run reads packets until the source fails (the publisher connection
-// closed or the track was removed), then closes the UpTrack.
+// run reads packets until the source fails: the publisher connection
+// closed or the track was removed. The caller then unpublishes it.
 func (u *UpTrack) run(src packetReader) {
-	defer u.close()
 	buf := make([]byte, 1500)
 	var hdr pionrtp.Header
 	for {
