@@ -46,7 +46,10 @@ type Participant struct {
 	done  chan struct{} // closed when Close starts
 	loop  chan struct{} // closed when the event loop has returned
 	close sync.Once
-	wg    sync.WaitGroup // RTCP readers and UpTrack readers
+
+	wgMu    sync.Mutex     // guards wg.Add against Close's wg.Wait, and closing
+	wg      sync.WaitGroup // RTCP readers and UpTrack readers
+	closing bool
 
 	pubGate, subGate candidateGate
 
@@ -272,20 +275,15 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 		now:           p.sfu.now,
 		metrics:       p.sfu.metrics,
 	})
-	p.wg.Add(2)
-	go func() {
-		defer p.wg.Done()
-		drainRTCP(receiver.ReadRTCP)
-	}()
-	go func() {
-		defer p.wg.Done()
+	p.goTracked(func() { drainRTCP(receiver.ReadRTCP) })
+	p.goTracked(func() {
 		if !p.room.publish(p, up) {
 			up.close()
 			return
 		}
 		up.run(remote)
 		p.room.unpublish(p, up)
-	}()
+	})
 }
 
 func (p *Participant) sendPLI(ssrc uint32) {
@@ -314,11 +312,7 @@ func (p *Participant) subscribe(up *UpTrack) {
 			return
 		}
 		p.downs[up.id] = &subscription{down: down, sender: tr.Sender()}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.readSenderRTCP(tr.Sender(), down)
-		}()
+		p.goTracked(func() { p.readSenderRTCP(tr.Sender(), down) })
 		p.negotiate()
 	})
 }
@@ -372,6 +366,21 @@ func (p *Participant) readSenderRTCP(s *webrtc.RTPSender, d *DownTrack) {
 	}
 }
 
+// goTracked runs fn on a goroutine that Close waits for, unless Close
+// has already begun waiting (pion may still fire callbacks while closing).
+func (p *Participant) goTracked(fn func()) {
+	p.wgMu.Lock()
+	defer p.wgMu.Unlock()
+	if p.closing {
+		return
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		fn()
+	}()
+}
+
 func drainRTCP(read func() ([]rtcp.Packet, interceptor.Attributes, error)) {
 	for {
 		if _, _, err := read(); err != nil {
@@ -397,6 +406,9 @@ func (p *Participant) Close() {
 		}
 		_ = p.pub.Close()
 		_ = p.sub.Close()
+		p.wgMu.Lock()
+		p.closing = true
+		p.wgMu.Unlock()
 		p.wg.Wait()
 	})
 }
