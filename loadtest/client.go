@@ -48,17 +48,17 @@ type Client struct {
 	Self   Participant // set by Dial
 	Joined Message     // the joined message
 
-	mux      io.Closer // the lossy UDP mux, if any
+	mux io.Closer // the lossy UDP mux, if any
 
 	videoSender *webrtc.RTPSender // set by Publish, cleared by StopVideo
-	inbox    *inbox
-	recv     *receiver
-	pubGate  gate
-	subGate  gate
-	pending  map[string][]webrtc.ICECandidateInit // remote candidates before the description; reader only
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	closeOne sync.Once
+	inbox       *inbox
+	recv        *receiver
+	pubGate     gate
+	subGate     gate
+	pending     map[string][]webrtc.ICECandidateInit // remote candidates before the description; reader only
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	closeOne    sync.Once
 }
 
 // Dial connects, joins, and returns once the server said joined.

@@ -7,6 +7,9 @@ var (
 	ErrClosed = errors.New("sfu: closed")
 	// ErrBadSDP is returned when a session description cannot be parsed or applied.
 	ErrBadSDP = errors.New("sfu: bad session description")
+	// ErrRejoin is returned when a refused description left a connection
+	// that cannot be renegotiated any more: the client must join again.
+	ErrRejoin = errors.New("sfu: connection unusable after a refused description; join again")
 	// ErrBadCandidate is returned when an ICE candidate cannot be applied.
 	ErrBadCandidate = errors.New("sfu: bad ICE candidate")
 	// ErrNotAllowed is returned when the participant's grants forbid an action.

@@ -8,7 +8,6 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
-	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -51,7 +50,8 @@ type Participant struct {
 	wg      sync.WaitGroup // RTCP readers and UpTrack readers
 	closing bool
 
-	pubGate, subGate candidateGate
+	pubGate *candidateGate // replaced with the publisher connection
+	subGate candidateGate
 
 	// Owned by the event loop goroutine.
 	downs        map[string]*subscription
@@ -66,34 +66,40 @@ type subscription struct {
 }
 
 func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participant, error) {
-	pub, err := s.api.pub.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		return nil, fmt.Errorf("sfu: publisher connection: %w", err)
-	}
-	sub, err := s.api.sub.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		_ = pub.Close()
-		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
-	}
 	p := &Participant{
 		id: id, who: who, sink: sink, sfu: s,
 		log:          s.log.With("participant", id, "identity", who.Identity),
-		pub:          pub,
-		sub:          sub,
 		ops:          make(chan func(), 64),
 		done:         make(chan struct{}),
 		loop:         make(chan struct{}),
 		downs:        make(map[string]*subscription),
 		pendingCands: make(map[Target][]webrtc.ICECandidateInit),
 	}
-	pub.OnICECandidate(p.onCandidate(TargetPublisher, &p.pubGate))
+	if err := p.newPublisher(); err != nil {
+		return nil, err
+	}
+	sub, err := s.api.sub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		_ = p.pub.Close()
+		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
+	}
+	p.sub = sub
 	sub.OnICECandidate(p.onCandidate(TargetSubscriber, &p.subGate))
-	pub.OnTrack(p.onTrack)
-	pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		p.log.Debug("publisher connection", "state", st.String())
-	})
 	go p.run()
 	return p, nil
+}
+
+// newPublisher creates the publisher connection, or a fresh one to replace
+// a connection a refused offer left unusable.
+func (p *Participant) newPublisher() error {
+	pub, err := p.sfu.api.pub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return fmt.Errorf("sfu: publisher connection: %w", err)
+	}
+	p.pub, p.pubGate = pub, &candidateGate{}
+	pub.OnICECandidate(p.onCandidate(TargetPublisher, p.pubGate))
+	pub.OnTrack(p.onTrack)
+	return nil
 }
 
 // ID is the participant's server-assigned identifier.
@@ -148,101 +154,6 @@ func (p *Participant) onCandidate(t Target, g *candidateGate) func(*webrtc.ICECa
 		}
 		g.add(c.ToJSON(), send)
 	}
-}
-
-// HandleOffer applies the client's offer for its publisher connection and
-// sends the answer through the EventSink.
-func (p *Participant) HandleOffer(sdpText string) error {
-	if !p.who.Grants.Publish {
-		return ErrNotAllowed
-	}
-	var parsed sdp.SessionDescription
-	if err := parsed.UnmarshalString(sdpText); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
-	}
-	if len(parsed.MediaDescriptions) > maxPublishedSections {
-		return fmt.Errorf("%w: %d media sections, at most %d", ErrNotAllowed, len(parsed.MediaDescriptions), maxPublishedSections)
-	}
-	return p.do(func() error {
-		offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdpText}
-		if err := p.pub.SetRemoteDescription(offer); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadSDP, err)
-		}
-		answer, err := p.pub.CreateAnswer(nil)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadSDP, err)
-		}
-		if err := p.pub.SetLocalDescription(answer); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadSDP, err)
-		}
-		p.sink.Send(PublisherAnswer{SDP: answer.SDP})
-		p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
-		p.flushCandidatesLocked(TargetPublisher)
-		return nil
-	})
-}
-
-// HandleAnswer applies the client's answer to the outstanding subscriber offer.
-func (p *Participant) HandleAnswer(sdpText string) error {
-	var parsed sdp.SessionDescription
-	if err := parsed.UnmarshalString(sdpText); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
-	}
-	return p.do(func() error {
-		if !p.offerPending {
-			return ErrNoOffer
-		}
-		answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdpText}
-		if err := p.sub.SetRemoteDescription(answer); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadSDP, err)
-		}
-		p.offerPending = false
-		p.flushCandidatesLocked(TargetSubscriber)
-		if p.renegotiate {
-			p.negotiate()
-		}
-		return nil
-	})
-}
-
-// AddCandidate applies a client ICE candidate to one of the connections.
-// Candidates that arrive before their connection has a remote description
-// are kept until it has one.
-func (p *Participant) AddCandidate(t Target, c webrtc.ICECandidateInit) error {
-	if t != TargetPublisher && t != TargetSubscriber {
-		return fmt.Errorf("%w: unknown target %q", ErrBadCandidate, t)
-	}
-	return p.do(func() error {
-		pc := p.pc(t)
-		if pc.RemoteDescription() == nil {
-			if len(p.pendingCands[t]) >= 64 {
-				return fmt.Errorf("%w: too many candidates before the description", ErrBadCandidate)
-			}
-			p.pendingCands[t] = append(p.pendingCands[t], c)
-			return nil
-		}
-		if err := pc.AddICECandidate(c); err != nil {
-			return fmt.Errorf("%w: %v", ErrBadCandidate, err)
-		}
-		return nil
-	})
-}
-
-func (p *Participant) pc(t Target) *webrtc.PeerConnection {
-	if t == TargetPublisher {
-		return p.pub
-	}
-	return p.sub
-}
-
-// flushCandidatesLocked applies held remote candidates; it runs on the event loop.
-func (p *Participant) flushCandidatesLocked(t Target) {
-	for _, c := range p.pendingCands[t] {
-		if err := p.pc(t).AddICECandidate(c); err != nil {
-			p.log.Debug("held candidate refused", "target", t, "err", err)
-		}
-	}
-	delete(p.pendingCands, t)
 }
 
 // SetMuted records that the client muted or unmuted its track of a kind
@@ -331,28 +242,6 @@ func (p *Participant) unsubscribe(up *UpTrack) {
 		}
 		p.negotiate()
 	})
-}
-
-// negotiate sends a new subscriber offer, or marks that one is needed once
-// the outstanding offer is answered. It runs on the event loop.
-func (p *Participant) negotiate() {
-	if p.offerPending {
-		p.renegotiate = true
-		return
-	}
-	p.renegotiate = false
-	offer, err := p.sub.CreateOffer(nil)
-	if err == nil {
-		err = p.sub.SetLocalDescription(offer)
-	}
-	if err != nil {
-		p.log.Warn("subscriber offer failed", "err", err)
-		return
-	}
-	p.offerPending = true
-	p.sfu.metrics.SubscriberOffersOut.Inc()
-	p.sink.Send(SubscriberOffer{SDP: offer.SDP})
-	p.subGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetSubscriber, Candidate: c}) })
 }
 
 func (p *Participant) readSenderRTCP(s *webrtc.RTPSender, d *DownTrack) {

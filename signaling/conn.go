@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,6 +161,21 @@ func (c *conn) serve() {
 			continue
 		}
 		extend()
+		// Every frame counts against the rate, whatever it holds: binary
+		// and oversized frames are refused without being parsed, so a flood
+		// of them would otherwise be answered forever and never close.
+		if !c.limiter.Allow() {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return
+			}
+			c.refusals++
+			if c.refusals >= c.s.cfg.MaxRefusals {
+				c.fatal(CodeRateLimited, "too many messages", "", CloseRateLimited)
+				continue
+			}
+			c.refuse(CodeRateLimited, "too many messages; slow down", "")
+			continue
+		}
 		if kind == websocket.BinaryMessage {
 			if _, err := io.Copy(io.Discard, r); err != nil {
 				return
@@ -176,15 +192,6 @@ func (c *conn) serve() {
 				return // over the hard limit: the socket was closed with 1009
 			}
 			c.refuse(CodeMessageTooLarge, fmt.Sprintf("message over %d bytes", c.s.cfg.MaxMessageBytes), "")
-			continue
-		}
-		if !c.limiter.Allow() {
-			c.refusals++
-			if c.refusals >= c.s.cfg.MaxRefusals {
-				c.fatal(CodeRateLimited, "too many messages", "", CloseRateLimited)
-				continue
-			}
-			c.refuse(CodeRateLimited, "too many messages; slow down", "")
 			continue
 		}
 		c.handle(data)
@@ -237,33 +244,43 @@ func (c *conn) handle(data []byte) {
 		return
 	}
 	var err error
-	switch m.Type {
-	case "offer":
+	switch {
+	case (m.Type == "offer" || m.Type == "answer") && strings.TrimSpace(m.SDP) == "":
+		// pion's SDP parser accepts an empty description, and pion then
+		// changes the signaling state before refusing it, which leaves the
+		// connection unable to negotiate again. Never pass one on.
+		err = fmt.Errorf("%w: no sdp", sfu.ErrBadSDP)
+	case m.Type == "offer":
 		err = c.session.HandleOffer(m.SDP)
-	case "answer":
+	case m.Type == "answer":
 		err = c.session.HandleAnswer(m.SDP)
-	case "candidate":
+	case m.Type == "candidate":
 		if m.Candidate == nil {
 			err = fmt.Errorf("%w: no candidate", sfu.ErrBadCandidate)
 			break
 		}
 		err = c.session.AddCandidate(sfu.Target(m.Target), *m.Candidate)
-	case "mute":
+	case m.Type == "mute":
 		err = c.session.SetMuted(m.Kind, m.Muted)
-	case "leave":
+	case m.Type == "leave":
 		c.session.Close()
 		c.shutdown(websocket.CloseNormalClosure, "left")
 		return
 	}
 	if err != nil {
 		code, msg := classify(err)
+		if errors.Is(err, sfu.ErrRejoin) {
+			// The session cannot recover; the client reconnects and rejoins.
+			c.fatal(code, msg, m.Type, websocket.CloseInternalServerErr)
+			return
+		}
 		c.refuse(code, msg, m.Type)
 	}
 }
 
 func classify(err error) (code, message string) {
 	switch {
-	case errors.Is(err, sfu.ErrBadSDP), errors.Is(err, sfu.ErrNoOffer):
+	case errors.Is(err, sfu.ErrBadSDP), errors.Is(err, sfu.ErrNoOffer), errors.Is(err, sfu.ErrRejoin):
 		return CodeBadSDP, err.Error()
 	case errors.Is(err, sfu.ErrBadCandidate):
 		return CodeBadCandidate, err.Error()

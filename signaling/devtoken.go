@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DevTokenHandler serves GET /api/token?room=R&name=N in development mode:
@@ -16,15 +17,14 @@ func DevTokenHandler(keys Keys, kid string, ttl time.Duration) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
 		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
 			w.WriteHeader(http.StatusMethodNotAllowed)
 			_ = json.NewEncoder(w).Encode(map[string]string{"error": "use GET"})
 			return
 		}
 		room := r.URL.Query().Get("room")
 		name := strings.TrimSpace(r.URL.Query().Get("name"))
-		if len(name) > 64 {
-			name = name[:64]
-		}
+		name = truncateUTF8(name, 64)
 		identity := "guest-" + strings.ToLower(DevKeys()["dev"][:10])
 		if name == "" {
 			name = identity
@@ -44,4 +44,16 @@ func DevTokenHandler(keys Keys, kid string, ttl time.Duration) http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]string{"token": token, "identity": identity})
 	})
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a rune: a name
+// cut mid-rune would reach clients as U+FFFD.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -46,6 +46,11 @@ func ParseKeys(s string) (Keys, error) {
 		if !ok || k == "" || len(secret) < 16 {
 			return nil, fmt.Errorf("signaling: key %q: want key:secret with a secret of at least 16 characters", k)
 		}
+		// A key given twice would silently keep only the last secret, and
+		// tokens signed with the other would fail for no visible reason.
+		if _, dup := keys[k]; dup {
+			return nil, fmt.Errorf("signaling: key %q given twice", k)
+		}
 		keys[k] = secret
 	}
 	if len(keys) == 0 {

@@ -1,0 +1,186 @@
+package sfu
+
+import (
+	"fmt"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// HandleOffer applies the client's offer for its publisher connection and
+// sends the answer through the EventSink.
+func (p *Participant) HandleOffer(sdpText string) error {
+	if !p.who.Grants.Publish {
+		return ErrNotAllowed
+	}
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(sdpText); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if err := checkOffer(&parsed); err != nil {
+		return err
+	}
+	if len(parsed.MediaDescriptions) > maxPublishedSections {
+		return fmt.Errorf("%w: %d media sections, at most %d", ErrNotAllowed, len(parsed.MediaDescriptions), maxPublishedSections)
+	}
+	return p.do(func() error {
+		offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdpText}
+		answer, err := p.applyOffer(offer)
+		if err != nil {
+			return p.recoverPublisher(err)
+		}
+		p.sink.Send(PublisherAnswer{SDP: answer.SDP})
+		p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
+		p.flushCandidatesLocked(TargetPublisher)
+		return nil
+	})
+}
+
+func (p *Participant) applyOffer(offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
+	if err := p.pub.SetRemoteDescription(offer); err != nil {
+		return webrtc.SessionDescription{}, err
+	}
+	answer, err := p.pub.CreateAnswer(nil)
+	if err != nil {
+		return webrtc.SessionDescription{}, err
+	}
+	return answer, p.pub.SetLocalDescription(answer)
+}
+
+// recoverPublisher leaves the publisher connection usable after an offer
+// was refused. pion may refuse an offer after it has moved to
+// have-remote-offer, and it cannot roll back from there: a connection that
+// never carried media is replaced by a fresh one; one that does cannot be
+// rescued without dropping its tracks, so the client must rejoin.
+func (p *Participant) recoverPublisher(cause error) error {
+	if p.pub.SignalingState() == webrtc.SignalingStateStable {
+		return fmt.Errorf("%w: %v", ErrBadSDP, cause)
+	}
+	if p.pub.CurrentRemoteDescription() != nil {
+		return fmt.Errorf("%w: %v", ErrRejoin, cause)
+	}
+	old := p.pub
+	if err := p.newPublisher(); err != nil {
+		return fmt.Errorf("%w: %v", ErrRejoin, err)
+	}
+	delete(p.pendingCands, TargetPublisher)
+	if err := old.Close(); err != nil {
+		p.log.Debug("closing refused publisher connection", "err", err)
+	}
+	return fmt.Errorf("%w: %v", ErrBadSDP, cause)
+}
+
+// HandleAnswer applies the client's answer to the outstanding subscriber offer.
+func (p *Participant) HandleAnswer(sdpText string) error {
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(sdpText); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	return p.do(func() error {
+		if !p.offerPending {
+			return ErrNoOffer
+		}
+		answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdpText}
+		if err := p.sub.SetRemoteDescription(answer); err != nil {
+			if p.sub.SignalingState() == webrtc.SignalingStateStable {
+				// pion took the answer before refusing it: the offer is no
+				// longer outstanding, so make a new one rather than wait
+				// forever for an answer that cannot come.
+				p.offerPending = false
+				p.negotiate()
+			}
+			return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		}
+		p.offerPending = false
+		p.flushCandidatesLocked(TargetSubscriber)
+		if p.renegotiate {
+			p.negotiate()
+		}
+		return nil
+	})
+}
+
+// AddCandidate applies a client ICE candidate to one of the connections.
+// Candidates that arrive before their connection has a remote description
+// are kept until it has one.
+func (p *Participant) AddCandidate(t Target, c webrtc.ICECandidateInit) error {
+	if t != TargetPublisher && t != TargetSubscriber {
+		return fmt.Errorf("%w: unknown target %q", ErrBadCandidate, t)
+	}
+	return p.do(func() error {
+		pc := p.pc(t)
+		if pc.RemoteDescription() == nil {
+			if len(p.pendingCands[t]) >= 64 {
+				return fmt.Errorf("%w: too many candidates before the description", ErrBadCandidate)
+			}
+			p.pendingCands[t] = append(p.pendingCands[t], c)
+			return nil
+		}
+		if err := pc.AddICECandidate(c); err != nil {
+			return fmt.Errorf("%w: %v", ErrBadCandidate, err)
+		}
+		return nil
+	})
+}
+
+func (p *Participant) pc(t Target) *webrtc.PeerConnection {
+	if t == TargetPublisher {
+		return p.pub
+	}
+	return p.sub
+}
+
+// flushCandidatesLocked applies held remote candidates; it runs on the event loop.
+func (p *Participant) flushCandidatesLocked(t Target) {
+	for _, c := range p.pendingCands[t] {
+		if err := p.pc(t).AddICECandidate(c); err != nil {
+			p.log.Debug("held candidate refused", "target", t, "err", err)
+		}
+	}
+	delete(p.pendingCands, t)
+}
+
+// negotiate sends a new subscriber offer, or marks that one is needed once
+// the outstanding offer is answered. It runs on the event loop.
+func (p *Participant) negotiate() {
+	if p.offerPending {
+		p.renegotiate = true
+		return
+	}
+	p.renegotiate = false
+	offer, err := p.sub.CreateOffer(nil)
+	if err == nil {
+		err = p.sub.SetLocalDescription(offer)
+	}
+	if err != nil {
+		p.log.Warn("subscriber offer failed", "err", err)
+		return
+	}
+	p.offerPending = true
+	p.sfu.metrics.SubscriberOffersOut.Inc()
+	p.sink.Send(SubscriberOffer{SDP: offer.SDP})
+	p.subGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetSubscriber, Candidate: c}) })
+}
+
+// checkOffer refuses what pion would refuse only after moving the
+// connection to have-remote-offer, from which it cannot roll back.
+func checkOffer(d *sdp.SessionDescription) error {
+	need := func(key string, m *sdp.MediaDescription) bool {
+		if _, ok := d.Attribute(key); ok {
+			return true
+		}
+		_, ok := m.Attribute(key)
+		return ok
+	}
+	for _, m := range d.MediaDescriptions {
+		if _, ok := m.Attribute("mid"); !ok {
+			return fmt.Errorf("%w: media section without mid", ErrBadSDP)
+		}
+		for _, key := range []string{"ice-ufrag", "ice-pwd", "fingerprint"} {
+			if !need(key, m) {
+				return fmt.Errorf("%w: no %s", ErrBadSDP, key)
+			}
+		}
+	}
+	return nil
+}
