@@ -19,6 +19,9 @@ type TrackCounts struct {
 	Unique        int // distinct sequence numbers
 	Duplicates    int
 	Missing       int // holes between the first and the highest sequence number
+	// Unrepaired counts holes more than SettleWindow packets behind the
+	// highest: losses that retransmission had ample time to repair.
+	Unrepaired int
 	Frames        int // packets with the marker bit (video: frames)
 	Keyframes     int
 	Bytes         int
@@ -32,11 +35,16 @@ type receiver struct {
 	tracks map[string]*trackState
 }
 
+// SettleWindow is how far behind the newest packet a hole must be to count
+// as Unrepaired: about a second of video, many NACK round trips.
+const SettleWindow = 90
+
 type trackState struct {
-	counts TrackCounts
-	unwrap rtp.SeqUnwrapper
-	seen   map[uint64]bool
-	lo, hi uint64
+	counts  TrackCounts
+	unwrap  rtp.SeqUnwrapper
+	seen    map[uint64]bool
+	lo, hi  uint64
+	settled uint64 // holes at or below this were counted in Unrepaired
 }
 
 func newReceiver() *receiver { return &receiver{tracks: map[string]*trackState{}} }
@@ -85,7 +93,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	c.Packets++
 	c.Bytes += n
 	if c.First.IsZero() {
-		c.First, st.lo, st.hi = now, ext, ext
+		c.First, st.lo, st.hi, st.settled = now, ext, ext, ext
 	}
 	c.Last = now
 	if st.seen[ext] {
@@ -97,8 +105,16 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	if ext < st.lo {
 		st.lo = ext
 	}
+	if ext <= st.settled && ext > st.lo {
+		c.Unrepaired-- // a very late repair of a hole already counted
+	}
 	if ext > st.hi {
 		st.hi = ext
+		for ; st.settled+SettleWindow < st.hi; st.settled++ {
+			if !st.seen[st.settled+1] {
+				c.Unrepaired++
+			}
+		}
 	}
 	c.Missing = int(st.hi-st.lo+1) - c.Unique
 	if p.Marker {
