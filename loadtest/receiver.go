@@ -21,13 +21,13 @@ type TrackCounts struct {
 	Missing       int // holes between the first and the highest sequence number
 	// Unrepaired counts holes more than SettleWindow packets behind the
 	// highest: losses that retransmission had ample time to repair.
-	Unrepaired int
-	Frames        int // packets with the marker bit (video: frames)
-	Keyframes     int
-	Bytes         int
-	First, Last   time.Time
-	SSRC          uint32
-	Ended         bool // the track's reader returned: the track was removed
+	Unrepaired  int
+	Frames      int // packets with the marker bit (video: frames)
+	Keyframes   int
+	Bytes       int
+	First, Last time.Time
+	SSRC        uint32
+	Ended       bool // the track's reader returned: the track was removed
 }
 
 type receiver struct {
