@@ -121,3 +121,20 @@ func (r *Rewriter) LastOut() (seq uint16, ts uint32) {
 	}
 	return uint16(r.highestOut), r.highestTS
 }
+
+// Forward is Rewrite for a packet about to be sent. It reports ok=false,
+// and changes nothing, for a packet of the current source older than the
+// packet that anchored it: its output number was already used by the
+// previous source, so it must be dropped.
+func (r *Rewriter) Forward(seq uint16, ts uint32) (outSeq uint16, outTS uint32, ok bool) {
+	if r.started && !r.pending {
+		out := seq + r.seqOffset
+		delta := int16(out - uint16(r.highestOut))
+		ext := uint64(int64(r.highestOut) + int64(delta))
+		if ext < r.sourceOut {
+			return 0, 0, false
+		}
+	}
+	outSeq, outTS = r.Rewrite(seq, ts)
+	return outSeq, outTS, true
+}

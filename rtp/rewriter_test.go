@@ -234,3 +234,32 @@ func BenchmarkRewrite(b *testing.B) {
 		r.Rewrite(seq, uint32(seq)*3000)
 	}
 }
+
+func TestRewriterForwardDropsPacketsBeforeTheSwitch(t *testing.T) {
+	r := NewRewriter(100, 1000)
+	for i := uint16(0); i < 5; i++ { // old layer: 500..504 -> 100..104
+		if _, _, ok := r.Forward(500+i, 9000); !ok {
+			t.Fatalf("packet %d of the first source refused", i)
+		}
+	}
+	r.Switch(3000)
+	seq, ts, ok := r.Forward(7000, 50000) // new layer's keyframe
+	if !ok || seq != 105 {
+		t.Fatalf("anchor -> %d ok=%v, want 105", seq, ok)
+	}
+	if ts != 1000+3000 {
+		t.Errorf("anchor ts %d, want %d", ts, 4000)
+	}
+	if _, _, ok := r.Forward(6999, 49000); ok {
+		t.Error("a packet sent before the new source's anchor was accepted")
+	}
+	if seq, _, ok := r.Forward(7001, 50000); !ok || seq != 106 {
+		t.Errorf("next packet -> %d ok=%v, want 106", seq, ok)
+	}
+	if in, ok := r.Reverse(106); !ok || in != 7001 {
+		t.Errorf("Reverse(106) = %d %v", in, ok)
+	}
+	if _, ok := r.Reverse(104); ok {
+		t.Error("Reverse maps a packet of the previous source")
+	}
+}

@@ -3,6 +3,8 @@ package sfu
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	pionrtp "github.com/pion/rtp"
@@ -14,22 +16,31 @@ import (
 // DownTrack sends one UpTrack to one subscriber. It is our own
 // webrtc.TrackLocal: pion tells it the negotiated SSRC, payload type and
 // write stream in Bind, and it rewrites every forwarded packet's header so
-// the subscriber sees one continuous stream whatever happens upstream.
+// the subscriber sees one continuous stream, even across simulcast layer
+// switches, which happen only at keyframes of the new layer.
 type DownTrack struct {
 	up       *UpTrack
 	streamID string // the publisher's participant ID
 	metrics  *Metrics
 
-	mu           sync.Mutex // guards the fields below
-	writer       webrtc.TrackLocalWriter
-	ssrc         uint32
-	payloadType  uint8
-	rewriter     *rtp.Rewriter
-	waitKeyframe bool
+	// current is the layer being forwarded (-1: none yet, or paused);
+	// target is the layer to switch to at its next keyframe (-1: pause).
+	// They are written under mu and read without it on the hot path.
+	current  atomic.Int32
+	target   atomic.Int32
+	maxLayer atomic.Int32 // the subscriber's cap, from set_layer
 
-	// hdr is the header written for forwarded packets. Only the UpTrack's
-	// reader goroutine touches it, so it needs no lock.
-	hdr pionrtp.Header
+	mu          sync.Mutex // guards the fields below
+	writer      webrtc.TrackLocalWriter
+	ssrc        uint32
+	payloadType uint8
+	rewriter    *rtp.Rewriter
+	lastSent    time.Time // when the last packet was forwarded
+
+	// hdrs are the headers written for forwarded packets, one per layer:
+	// only that layer's reader goroutine touches it, so it needs no lock
+	// even while a switch has two layers' readers writing.
+	hdrs [MaxLayers]pionrtp.Header
 
 	rtxMu  sync.Mutex // guards rtxBuf and rtxHdr, used to answer NACKs
 	rtxBuf []byte
@@ -37,13 +48,17 @@ type DownTrack struct {
 }
 
 func newDownTrack(up *UpTrack, metrics *Metrics) *DownTrack {
-	return &DownTrack{
+	d := &DownTrack{
 		up:       up,
 		streamID: up.publisherID,
 		metrics:  metrics,
 		rewriter: rtp.NewRewriter(uint16(rand.Uint32()), rand.Uint32()),
 		rtxBuf:   make([]byte, 1500),
 	}
+	d.current.Store(-1)
+	d.target.Store(-1)
+	d.maxLayer.Store(MaxLayers - 1)
+	return d
 }
 
 // ID is the published track's ID.
@@ -69,9 +84,13 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.writer = ctx.WriteStream()
 	d.ssrc = uint32(ctx.SSRC())
 	d.payloadType = uint8(codec.PayloadType)
-	d.waitKeyframe = d.up.kind == webrtc.RTPCodecTypeVideo
 	d.mu.Unlock()
-	d.up.RequestKeyframe()
+	if d.up.kind == webrtc.RTPCodecTypeVideo {
+		d.SetTarget(d.up.topLayer(int(d.maxLayer.Load()), d.up.now()))
+	} else {
+		d.current.Store(0)
+		d.target.Store(0)
+	}
 	return codec, nil
 }
 
@@ -83,32 +102,80 @@ func (d *DownTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// writeRTP forwards one packet. It runs on the UpTrack's reader goroutine
-// and must not allocate.
-func (d *DownTrack) writeRTP(in *pionrtp.Header, payload []byte, keyframe bool) {
+// SetTarget chooses the layer to forward from its next keyframe on; -1
+// pauses the track at once.
+func (d *DownTrack) SetTarget(layer int) {
+	d.mu.Lock()
+	d.target.Store(int32(layer))
+	if layer < 0 {
+		d.current.Store(-1)
+	}
+	changing := layer >= 0 && int32(layer) != d.current.Load()
+	d.mu.Unlock()
+	if changing {
+		d.up.RequestKeyframe(layer)
+	}
+}
+
+// Layers returns the layer being forwarded and the one wanted.
+func (d *DownTrack) Layers() (current, target int) {
+	return int(d.current.Load()), int(d.target.Load())
+}
+
+// writeRTP forwards one packet of layer l if it belongs to the layer this
+// subscriber gets. It runs on l's reader goroutine and must not allocate.
+func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyframe bool, now time.Time) bool {
+	idx := int32(l.index)
+	if idx != d.current.Load() && idx != d.target.Load() {
+		return false
+	}
 	d.mu.Lock()
 	w := d.writer
 	if w == nil {
 		d.mu.Unlock()
-		return
+		return false
 	}
-	if d.waitKeyframe {
-		if !keyframe {
-			// A decoder cannot start from a delta frame: drop until the
-			// keyframe we asked for arrives, asking again if it is late.
+	if idx != d.current.Load() {
+		if idx != d.target.Load() {
 			d.mu.Unlock()
-			d.up.RequestKeyframe()
-			return
+			return false
 		}
-		d.waitKeyframe = false
+		if !keyframe {
+			// A decoder cannot start from a delta frame: keep forwarding
+			// the current layer until the new one's keyframe arrives.
+			d.mu.Unlock()
+			d.up.RequestKeyframe(int(idx))
+			return false
+		}
+		if d.rewriter.Started() {
+			d.rewriter.Switch(tsGap(now.Sub(d.lastSent), d.up.codec.ClockRate))
+			d.metrics.LayerSwitches.Inc()
+		}
+		d.current.Store(idx)
 	}
-	seq, ts := d.rewriter.Rewrite(in.SequenceNumber, in.Timestamp)
+	seq, ts, ok := d.rewriter.Forward(in.SequenceNumber, in.Timestamp)
+	if !ok {
+		d.mu.Unlock()
+		return false
+	}
+	d.lastSent = now
 	ssrc, pt := d.ssrc, d.payloadType
 	d.mu.Unlock()
 
-	setHeader(&d.hdr, in, pt, seq, ts, ssrc)
+	h := &d.hdrs[l.index]
+	setHeader(h, in, pt, seq, ts, ssrc)
 	// Write without holding the lock: pion encrypts and sends here.
-	_, _ = w.WriteRTP(&d.hdr, payload)
+	_, _ = w.WriteRTP(h, payload)
+	return true
+}
+
+// tsGap converts the time since the last forwarded packet into RTP clock
+// ticks, so timestamps keep advancing at the real pace across a switch.
+func tsGap(elapsed time.Duration, clockRate uint32) uint32 {
+	if elapsed <= 0 || elapsed > 10*time.Second {
+		return 1
+	}
+	return max(1, uint32(elapsed.Seconds()*float64(clockRate)))
 }
 
 // setHeader fills out from in with the subscriber's identifiers. Header
@@ -141,27 +208,32 @@ func (d *DownTrack) handleRTCP(pkts []rtcp.Packet) {
 				})
 			}
 		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-			d.up.RequestKeyframe()
+			layer := d.current.Load()
+			if layer < 0 {
+				layer = d.target.Load()
+			}
+			d.up.RequestKeyframe(int(layer))
 		}
 	}
 }
 
 // retransmit answers a NACK for an outgoing sequence number from the
-// UpTrack's packet cache.
+// packet cache of the layer being forwarded.
 func (d *DownTrack) retransmit(outSeq uint16) {
 	d.metrics.NacksReceived.Inc()
 	d.mu.Lock()
 	inSeq, ok := d.rewriter.Reverse(outSeq)
+	l := d.up.layer(int(d.current.Load()))
 	w, ssrc, pt := d.writer, d.ssrc, d.payloadType
 	d.mu.Unlock()
-	if !ok || w == nil {
+	if !ok || w == nil || l == nil {
 		d.metrics.RetransmitMisses.Inc()
 		return
 	}
 
 	d.rtxMu.Lock()
 	defer d.rtxMu.Unlock()
-	n := d.up.cache.Get(inSeq, d.rtxBuf)
+	n := l.cache.Get(inSeq, d.rtxBuf)
 	if n == 0 {
 		d.metrics.RetransmitMisses.Inc()
 		return

@@ -53,9 +53,10 @@ func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
 
 var vp8 = webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, PayloadType: 96}
 
-func testUpTrack(plis *int) *UpTrack {
-	return newUpTrack(upTrackParams{
-		id: "TR_test", publisherID: "PA_pub", kind: webrtc.RTPCodecTypeVideo, codec: vp8, ssrc: 1234,
+// testUpTrack is a video UpTrack with one layer (ssrc 1234), returned with it.
+func testUpTrack(plis *int) (*UpTrack, *layer) {
+	u := newUpTrack(upTrackParams{
+		id: "TR_test", publisherID: "PA_pub", kind: webrtc.RTPCodecTypeVideo, codec: vp8,
 		cacheSize: 1024, keyframeEvery: 500 * time.Millisecond,
 		sendPLI: func(uint32) {
 			if plis != nil {
@@ -64,6 +65,8 @@ func testUpTrack(plis *int) *UpTrack {
 		},
 		now: time.Now, metrics: NewMetrics(nil),
 	})
+	l, _ := u.addLayer(0, "", 1234)
+	return u, l
 }
 
 func bindDownTrack(t testing.TB, up *UpTrack, ssrc uint32, pt uint8, w webrtc.TrackLocalWriter) *DownTrack {
@@ -97,19 +100,19 @@ func vp8Packet(seq uint16, ts uint32, key bool, size int) []byte {
 
 func TestDownTrackWaitsForKeyframeAndRewrites(t *testing.T) {
 	plis := 0
-	up := testUpTrack(&plis)
+	up, l := testUpTrack(&plis)
 	w := &discard{keep: true}
 	bindDownTrack(t, up, 777, 120, w)
 	if plis != 1 {
 		t.Fatalf("Bind sent %d keyframe requests, want 1", plis)
 	}
 	var hdr pionrtp.Header
-	up.forward(vp8Packet(10, 9000, false, 100), &hdr, false)
+	up.forward(l, vp8Packet(10, 9000, false, 100), &hdr, false)
 	if w.packets != 0 {
 		t.Fatal("a delta frame was forwarded before any keyframe")
 	}
 	for i, key := range []bool{true, false, false} {
-		up.forward(vp8Packet(uint16(11+i), 9000+uint32(i)*3000, key, 100), &hdr, false)
+		up.forward(l, vp8Packet(uint16(11+i), 9000+uint32(i)*3000, key, 100), &hdr, false)
 	}
 	if w.packets != 3 {
 		t.Fatalf("forwarded %d packets, want 3", w.packets)
@@ -121,19 +124,19 @@ func TestDownTrackWaitsForKeyframeAndRewrites(t *testing.T) {
 		t.Errorf("outgoing sequence not continuous: %v", w.seqs)
 	}
 	// A repeat of a forwarded packet (an RTX retransmission) is dropped.
-	up.forward(vp8Packet(12, 12000, false, 100), &hdr, true)
+	up.forward(l, vp8Packet(12, 12000, false, 100), &hdr, true)
 	if w.packets != 3 {
 		t.Errorf("duplicate forwarded: %d packets", w.packets)
 	}
 }
 
 func TestDownTrackAnswersNACKFromCache(t *testing.T) {
-	up := testUpTrack(nil)
+	up, l := testUpTrack(nil)
 	w := &discard{keep: true}
 	d := bindDownTrack(t, up, 777, 96, w)
 	var hdr pionrtp.Header
 	for i := 0; i < 5; i++ {
-		up.forward(vp8Packet(uint16(65533+i), uint32(i)*3000, i == 0, 100), &hdr, false) // wraps 65535 -> 0
+		up.forward(l, vp8Packet(uint16(65533+i), uint32(i)*3000, i == 0, 100), &hdr, false) // wraps 65535 -> 0
 	}
 	lost := w.seqs[3]
 	d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: lost}}}})
@@ -153,14 +156,14 @@ func TestDownTrackAnswersNACKFromCache(t *testing.T) {
 func BenchmarkForward(b *testing.B) {
 	for _, n := range []int{1, 10, 100} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			up := testUpTrack(nil)
+			up, l := testUpTrack(nil)
 			w := &discard{}
 			for i := 0; i < n; i++ {
 				bindDownTrack(b, up, uint32(1000+i), 96, w)
 			}
 			pkt := vp8Packet(0, 0, true, 1100)
 			var hdr pionrtp.Header
-			up.forward(pkt, &hdr, false)
+			up.forward(l, pkt, &hdr, false)
 			pkt[12+1] = 0x01 // delta frames from now on
 			b.ReportAllocs()
 			b.SetBytes(int64(len(pkt)))
@@ -168,7 +171,7 @@ func BenchmarkForward(b *testing.B) {
 			for i := 1; i <= b.N; i++ {
 				binary.BigEndian.PutUint16(pkt[2:4], uint16(i))
 				binary.BigEndian.PutUint32(pkt[4:8], uint32(i/3)*3000)
-				up.forward(pkt, &hdr, false)
+				up.forward(l, pkt, &hdr, false)
 			}
 			b.StopTimer()
 			if w.packets != (b.N+1)*n {
@@ -180,18 +183,18 @@ func BenchmarkForward(b *testing.B) {
 }
 
 func TestForwardDoesNotAllocate(t *testing.T) {
-	up := testUpTrack(nil)
+	up, l := testUpTrack(nil)
 	for i := 0; i < 10; i++ {
 		bindDownTrack(t, up, uint32(1000+i), 96, &discard{})
 	}
 	pkt := vp8Packet(0, 0, true, 1100)
 	var hdr pionrtp.Header
-	up.forward(pkt, &hdr, false)
+	up.forward(l, pkt, &hdr, false)
 	seq := uint16(0)
 	allocs := testing.AllocsPerRun(1000, func() {
 		seq++
 		binary.BigEndian.PutUint16(pkt[2:4], seq)
-		up.forward(pkt, &hdr, false)
+		up.forward(l, pkt, &hdr, false)
 	})
 	if allocs != 0 {
 		t.Fatalf("forwarding one packet to 10 subscribers allocates %v times", allocs)
@@ -203,7 +206,7 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 func TestKeyframeRequestsThrottled(t *testing.T) {
 	now := time.Unix(1000, 0)
 	plis := 0
-	up := testUpTrack(&plis)
+	up, _ := testUpTrack(&plis)
 	up.now = func() time.Time { return now }
 	var downs []*DownTrack
 	for i := 0; i < 3; i++ {

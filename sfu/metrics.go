@@ -16,6 +16,7 @@ type Metrics struct {
 	RetransmitMisses    prometheus.Counter
 	KeyframeRequests    prometheus.Counter
 	SubscriberOffersOut prometheus.Counter
+	LayerSwitches       prometheus.Counter
 }
 
 // NewMetrics creates the instruments and registers them with reg, if reg is not nil.
@@ -38,11 +39,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		RetransmitMisses:    c("rtp_retransmission_misses_total", "NACKed packets no longer (or never) in the packet cache."),
 		KeyframeRequests:    c("keyframe_requests_total", "PLIs sent to publishers."),
 		SubscriberOffersOut: c("subscriber_offers_total", "Offers sent on subscriber connections."),
+		LayerSwitches:       c("layer_switches_total", "Simulcast layer switches made for subscribers, at keyframes."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Rooms, m.Participants, m.Tracks, m.PacketsReceived, m.PacketsForwarded,
 			m.DuplicatesDropped, m.NacksReceived, m.PacketsRetransmit, m.RetransmitMisses,
-			m.KeyframeRequests, m.SubscriberOffersOut)
+			m.KeyframeRequests, m.SubscriberOffersOut, m.LayerSwitches)
 	}
 	return m
 }

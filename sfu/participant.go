@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -51,6 +52,9 @@ type Participant struct {
 	closing bool
 
 	pubGate *candidateGate // replaced with the publisher connection
+
+	upMu     sync.Mutex // guards upTracks
+	upTracks map[*webrtc.RTPReceiver]*UpTrack
 	subGate candidateGate
 
 	// Owned by the event loop goroutine.
@@ -73,6 +77,7 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 		done:         make(chan struct{}),
 		loop:         make(chan struct{}),
 		downs:        make(map[string]*subscription),
+		upTracks:     make(map[*webrtc.RTPReceiver]*UpTrack),
 		pendingCands: make(map[Target][]webrtc.ICECandidateInit),
 	}
 	if err := p.newPublisher(); err != nil {
@@ -110,14 +115,38 @@ func (p *Participant) Info() ParticipantInfo {
 	return ParticipantInfo{ID: p.id, Identity: p.who.Identity, Name: p.who.Name}
 }
 
+// allocateEvery is how often each subscriber's layers are chosen again.
+const allocateEvery = 500 * time.Millisecond
+
 func (p *Participant) run() {
 	defer close(p.loop)
+	tick := time.NewTicker(allocateEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case fn := <-p.ops:
 			fn()
+		case <-tick.C:
+			p.allocate()
 		case <-p.done:
 			return
+		}
+	}
+}
+
+// allocate chooses the layer each video subscription should get: the
+// highest the publisher is sending, up to the subscriber's cap. It runs on
+// the event loop.
+func (p *Participant) allocate() {
+	now := p.sfu.now()
+	for _, s := range p.downs {
+		d := s.down
+		if d.up.kind != webrtc.RTPCodecTypeVideo {
+			continue
+		}
+		want := d.up.topLayer(int(d.maxLayer.Load()), now)
+		if _, target := d.Layers(); want != target {
+			d.SetTarget(want)
 		}
 	}
 }
@@ -166,34 +195,61 @@ func (p *Participant) SetMuted(kind string, muted bool) error {
 	return nil
 }
 
-// onTrack runs when the publisher's media arrives: the track is published
-// to the room until its reader stops.
+// onTrack runs when a publisher's media arrives, once per simulcast
+// layer: the first layer of a track publishes it to the room, and the
+// track is unpublished when the last layer's reader stops.
 func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	index, ok := layerIndex(remote.RID())
+	if !ok {
+		p.log.Warn("unknown simulcast layer ignored", "rid", remote.RID())
+		return
+	}
 	cfg := p.sfu.cfg
 	size := cfg.AudioCacheSize
 	if remote.Kind() == webrtc.RTPCodecTypeVideo {
 		size = cfg.VideoCacheSize
 	}
-	up := newUpTrack(upTrackParams{
-		id:            newID("TR_"),
-		publisherID:   p.id,
-		kind:          remote.Kind(),
-		codec:         remote.Codec(),
-		ssrc:          uint32(remote.SSRC()),
-		cacheSize:     size,
-		keyframeEvery: cfg.KeyframeInterval,
-		sendPLI:       p.sendPLI,
-		now:           p.sfu.now,
-		metrics:       p.sfu.metrics,
-	})
-	p.goTracked(func() { drainRTCP(receiver.ReadRTCP) })
+	p.upMu.Lock()
+	up, existing := p.upTracks[receiver]
+	if !existing {
+		up = newUpTrack(upTrackParams{
+			id:            newID("TR_"),
+			publisherID:   p.id,
+			kind:          remote.Kind(),
+			codec:         remote.Codec(),
+			cacheSize:     size,
+			keyframeEvery: cfg.KeyframeInterval,
+			sendPLI:       p.sendPLI,
+			now:           p.sfu.now,
+			metrics:       p.sfu.metrics,
+		})
+		p.upTracks[receiver] = up
+	}
+	p.upMu.Unlock()
+	l, ok := up.addLayer(index, remote.RID(), uint32(remote.SSRC()))
+	if !ok {
+		p.log.Warn("duplicate simulcast layer ignored", "rid", remote.RID())
+		return
+	}
+	rid := remote.RID()
 	p.goTracked(func() {
-		if !p.room.publish(p, up) {
+		read := receiver.ReadRTCP
+		if rid != "" {
+			read = func() ([]rtcp.Packet, interceptor.Attributes, error) { return receiver.ReadSimulcastRTCP(rid) }
+		}
+		drainRTCP(read)
+	})
+	p.goTracked(func() {
+		if !existing && !p.room.publish(p, up) {
 			up.close()
 			return
 		}
-		up.run(remote)
-		p.room.unpublish(p, up)
+		if up.runLayer(l, remote) {
+			p.room.unpublish(p, up)
+			p.upMu.Lock()
+			delete(p.upTracks, receiver)
+			p.upMu.Unlock()
+		}
 	})
 }
 

@@ -12,43 +12,43 @@ import (
 	"github.com/sfu-project/sfu/rtp"
 )
 
-// packetReader is where an UpTrack's packets come from: a
-// *webrtc.TrackRemote in production.
+// packetReader is where a layer's packets come from: a *webrtc.TrackRemote
+// in production.
 type packetReader interface {
 	Read(b []byte) (int, interceptor.Attributes, error)
 }
 
-// UpTrack is one track a participant publishes. A single reader goroutine
-// owns it: it reads each packet into a reused buffer, stores it in the
-// packet cache, and hands it to every DownTrack through a copy-on-write
-// slice, so the hot path takes no lock of the UpTrack's.
+// UpTrack is one track a participant publishes, with all its simulcast
+// layers. Each layer has one reader goroutine that reads packets into a
+// reused buffer, stores them in the layer's packet cache, and hands them
+// to every DownTrack through a copy-on-write slice, so the hot path takes
+// no lock of the UpTrack's.
 type UpTrack struct {
 	id          string
 	publisherID string
 	kind        webrtc.RTPCodecType
 	codec       webrtc.RTPCodecParameters
 	rcodec      rtp.Codec
-	ssrc        uint32
 
-	cache     *rtp.PacketCache
-	stats     rtp.ReceiveStats
-	keyframes *rtp.KeyframeThrottle
-	sendPLI   func(ssrc uint32)
-	now       func() time.Time
-	metrics   *Metrics
+	cacheSize     int
+	keyframeEvery time.Duration
+	sendPLI       func(ssrc uint32)
+	now           func() time.Time
+	metrics       *Metrics
 
+	layers [MaxLayers]atomic.Pointer[layer]
 	down   atomic.Pointer[[]*DownTrack]
 	muted  atomic.Bool
-	mu     sync.Mutex // guards closed and writes of down
-	closed bool
-	done   chan struct{}
+
+	mu      sync.Mutex // guards closed, readers and writes of down
+	closed  bool
+	readers int // layers whose reader is running
 }
 
 type upTrackParams struct {
 	id, publisherID string
 	kind            webrtc.RTPCodecType
 	codec           webrtc.RTPCodecParameters
-	ssrc            uint32
 	cacheSize       int
 	keyframeEvery   time.Duration
 	sendPLI         func(ssrc uint32)
@@ -58,18 +58,16 @@ type upTrackParams struct {
 
 func newUpTrack(p upTrackParams) *UpTrack {
 	u := &UpTrack{
-		id:          p.id,
-		publisherID: p.publisherID,
-		kind:        p.kind,
-		codec:       p.codec,
-		rcodec:      rtp.CodecFromMime(p.codec.MimeType),
-		ssrc:        p.ssrc,
-		cache:       rtp.NewPacketCache(p.cacheSize),
-		keyframes:   rtp.NewKeyframeThrottle(p.keyframeEvery),
-		sendPLI:     p.sendPLI,
-		now:         p.now,
-		metrics:     p.metrics,
-		done:        make(chan struct{}),
+		id:            p.id,
+		publisherID:   p.publisherID,
+		kind:          p.kind,
+		codec:         p.codec,
+		rcodec:        rtp.CodecFromMime(p.codec.MimeType),
+		cacheSize:     p.cacheSize,
+		keyframeEvery: p.keyframeEvery,
+		sendPLI:       p.sendPLI,
+		now:           p.now,
+		metrics:       p.metrics,
 	}
 	empty := []*DownTrack{}
 	u.down.Store(&empty)
@@ -87,25 +85,48 @@ func (u *UpTrack) Info() TrackInfo {
 	return TrackInfo{ID: u.id, Kind: u.kind.String(), Muted: u.muted.Load()}
 }
 
-// run reads packets until the source fails: the publisher connection
-// closed or the track was removed. The caller then unpublishes it.
-func (u *UpTrack) run(src packetReader) {
+// addLayer registers a layer before its reader starts. It reports false
+// if the UpTrack is closed or already has that layer.
+func (u *UpTrack) addLayer(index int, rid string, ssrc uint32) (*layer, bool) {
+	l := &layer{
+		index: index, rid: rid, ssrc: ssrc,
+		cache:     rtp.NewPacketCache(u.cacheSize),
+		keyframes: rtp.NewKeyframeThrottle(u.keyframeEvery),
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed || u.layers[index].Load() != nil {
+		return nil, false
+	}
+	u.layers[index].Store(l)
+	u.readers++
+	return l, true
+}
+
+// runLayer reads a layer's packets until its source fails (the publisher
+// connection closed or the track was removed). It reports whether that was
+// the track's last running layer, so the caller unpublishes it.
+func (u *UpTrack) runLayer(l *layer, src packetReader) (last bool) {
 	buf := make([]byte, 1500)
 	var hdr pionrtp.Header
 	for {
 		n, attrs, err := src.Read(buf)
 		if err != nil {
-			return
+			break
 		}
 		repaired := attrs != nil && attrs.Get(webrtc.AttributeRtxSsrc) != nil
-		u.forward(buf[:n], &hdr, repaired)
+		u.forward(l, buf[:n], &hdr, repaired)
 	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.readers--
+	return u.readers == 0
 }
 
-// forward handles one packet from the publisher. hdr is scratch space
-// reused between calls.
-func (u *UpTrack) forward(pkt []byte, hdr *pionrtp.Header, repaired bool) {
-	ext, dup, ok := u.cache.Add(pkt)
+// forward handles one packet of layer l. hdr is scratch space reused
+// between calls.
+func (u *UpTrack) forward(l *layer, pkt []byte, hdr *pionrtp.Header, repaired bool) {
+	ext, dup, ok := l.cache.Add(pkt)
 	if !ok {
 		return
 	}
@@ -130,26 +151,58 @@ func (u *UpTrack) forward(pkt []byte, hdr *pionrtp.Header, repaired bool) {
 		return
 	}
 	payload := pkt[n:end]
+	now := u.now()
 	u.metrics.PacketsReceived.Inc()
+	l.account(len(pkt), now.UnixNano())
 	if !repaired {
-		u.stats.Update(ext, hdr.Timestamp, u.now(), u.codec.ClockRate)
+		l.stats.Update(ext, hdr.Timestamp, now, u.codec.ClockRate)
 	}
 	keyframe := u.kind == webrtc.RTPCodecTypeVideo && rtp.IsKeyframe(u.rcodec, payload)
 	downs := *u.down.Load()
+	sent := 0
 	for _, d := range downs {
-		d.writeRTP(hdr, payload, keyframe)
+		if d.writeRTP(l, hdr, payload, keyframe, now) {
+			sent++
+		}
 	}
-	u.metrics.PacketsForwarded.Add(float64(len(downs)))
+	u.metrics.PacketsForwarded.Add(float64(sent))
 }
 
-// RequestKeyframe asks the publisher for a keyframe, at most once per
-// keyframe interval; requests in between are satisfied by the pending one.
-func (u *UpTrack) RequestKeyframe() {
-	if u.kind != webrtc.RTPCodecTypeVideo || !u.keyframes.Allow(u.now()) {
+// layer returns layer i, or nil.
+func (u *UpTrack) layer(i int) *layer {
+	if i < 0 || i >= MaxLayers {
+		return nil
+	}
+	return u.layers[i].Load()
+}
+
+// RequestKeyframe asks the publisher for a keyframe of layer i, at most
+// once per keyframe interval; requests in between are satisfied by the
+// pending one.
+func (u *UpTrack) RequestKeyframe(i int) {
+	l := u.layer(i)
+	if u.kind != webrtc.RTPCodecTypeVideo || l == nil || !l.keyframes.Allow(u.now()) {
 		return
 	}
 	u.metrics.KeyframeRequests.Inc()
-	u.sendPLI(u.ssrc)
+	u.sendPLI(l.ssrc)
+}
+
+// topLayer is the highest layer at most max that is receiving packets, or
+// the lowest registered layer when none is (a track just published).
+func (u *UpTrack) topLayer(max int, now time.Time) int {
+	fallback := -1
+	for i := min(max, MaxLayers-1); i >= 0; i-- {
+		l := u.layer(i)
+		if l == nil {
+			continue
+		}
+		if l.active(now) {
+			return i
+		}
+		fallback = i
+	}
+	return fallback
 }
 
 // addDownTrack starts forwarding to d. It reports false if the UpTrack is
@@ -192,7 +245,6 @@ func (u *UpTrack) close() bool {
 	u.closed = true
 	empty := []*DownTrack{}
 	u.down.Store(&empty)
-	close(u.done)
 	return true
 }
 
@@ -202,6 +254,3 @@ func (u *UpTrack) Closed() bool {
 	defer u.mu.Unlock()
 	return u.closed
 }
-
-// Stats returns the receive statistics of the published stream.
-func (u *UpTrack) Stats() rtp.StatsSnapshot { return u.stats.Snapshot() }
