@@ -55,7 +55,7 @@ type Participant struct {
 
 	upMu     sync.Mutex // guards upTracks
 	upTracks map[*webrtc.RTPReceiver]*UpTrack
-	subGate candidateGate
+	subGate  candidateGate
 
 	// Owned by the event loop goroutine.
 	downs        map[string]*subscription
