@@ -51,6 +51,7 @@ type Client struct {
 	mux io.Closer // the lossy UDP mux, if any
 
 	videoSender *webrtc.RTPSender // set by Publish, cleared by StopVideo
+	rids        *ridTagger
 	inbox       *inbox
 	recv        *receiver
 	pubGate     gate
@@ -68,7 +69,8 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("loadtest: dial: %w", err)
 	}
 	c := &Client{opts: opts, ws: ws, inbox: newInbox(), recv: newReceiver(), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
-	api, mux, err := newAPI(opts)
+	c.rids = &ridTagger{}
+	api, mux, err := newAPI(opts, c.rids)
 	c.mux = mux
 	if err == nil {
 		c.pub, err = api.NewPeerConnection(webrtc.Configuration{})
@@ -113,7 +115,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	return c, nil
 }
 
-func newAPI(opts Options) (*webrtc.API, io.Closer, error) {
+func newAPI(opts Options, rids *ridTagger) (*webrtc.API, io.Closer, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
@@ -122,7 +124,11 @@ func newAPI(opts Options) (*webrtc.API, io.Closer, error) {
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: videoPayloadType}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, nil, err
 	}
+	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
+		return nil, nil, err
+	}
 	ir := &interceptor.Registry{}
+	ir.Add(rids)
 	// Order matters: the first added is nearest the network, so the loss
 	// is injected below the NACK machinery that must repair it.
 	if opts.DropOutgoing != nil {

@@ -19,7 +19,17 @@ type Media struct {
 	// from the SFU also produces one at the next frame.
 	KeyframeEvery time.Duration
 	Audio         bool
+	// Simulcast sends three layers, rids q, h and f, with frames of a
+	// quarter, a half and all of FrameBytes, so a receiver can tell them
+	// apart by frame size.
+	Simulcast bool
 }
+
+// simulcastRIDs are the layer names browsers use, lowest first.
+var simulcastRIDs = []string{"q", "h", "f"}
+
+// LayerFrameBytes is the frame size of simulcast layer i (0 = q).
+func (m Media) LayerFrameBytes(i int) int { return m.FrameBytes >> (2 - i) }
 
 // DefaultMedia is a 30 fps video stream of about 600 kbit/s with Opus-sized audio.
 var DefaultMedia = Media{FPS: 30, FrameBytes: 2500, KeyframeEvery: 3 * time.Second, Audio: true}
@@ -30,13 +40,31 @@ func (c *Client) Publish(m Media) error {
 	if m.FPS <= 0 || m.FrameBytes <= 0 {
 		return errors.New("loadtest: media needs FPS and FrameBytes")
 	}
-	video, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "stream")
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	var videos []*webrtc.TrackLocalStaticSample
+	if m.Simulcast {
+		for _, rid := range simulcastRIDs {
+			t, err := webrtc.NewTrackLocalStaticSample(vp8, "video", "stream", webrtc.WithRTPStreamID(rid))
+			if err != nil {
+				return err
+			}
+			videos = append(videos, t)
+		}
+	} else {
+		t, err := webrtc.NewTrackLocalStaticSample(vp8, "video", "stream")
+		if err != nil {
+			return err
+		}
+		videos = append(videos, t)
+	}
+	vs, err := c.pub.AddTransceiverFromTrack(videos[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 	if err != nil {
 		return err
 	}
-	vs, err := c.pub.AddTransceiverFromTrack(video, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		return err
+	for _, t := range videos[1:] {
+		if err := vs.Sender().AddEncoding(t); err != nil {
+			return err
+		}
 	}
 	var audio *webrtc.TrackLocalStaticSample
 	if m.Audio {
@@ -56,14 +84,34 @@ func (c *Client) Publish(m Media) error {
 	}
 	c.videoSender = vs.Sender()
 	pli := make(chan struct{}, 1)
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		drainSender(vs.Sender(), pli)
-	}()
+	if m.Simulcast {
+		for _, rid := range simulcastRIDs {
+			c.wg.Add(1)
+			go func() {
+				defer c.wg.Done()
+				drainRTCP(func() ([]rtcp.Packet, error) {
+					p, _, err := vs.Sender().ReadSimulcastRTCP(rid)
+					return p, err
+				}, pli)
+			}()
+		}
+	} else {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			drainSender(vs.Sender(), pli)
+		}()
+	}
 
 	if err := c.offer(); err != nil {
 		return err
+	}
+	if m.Simulcast {
+		rids := map[uint32]string{}
+		for _, e := range vs.Sender().GetParameters().Encodings {
+			rids[uint32(e.SSRC)] = e.RID
+		}
+		c.rids.set(vs.Mid(), rids)
 	}
 	c.pubGate.release(func(init webrtc.ICECandidateInit) {
 		_ = c.Send(map[string]any{"type": "candidate", "target": "publisher", "candidate": init})
@@ -71,7 +119,7 @@ func (c *Client) Publish(m Media) error {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.generate(m, video, audio, pli)
+		c.generate(m, videos, audio, pli)
 	}()
 	return nil
 }
@@ -79,8 +127,15 @@ func (c *Client) Publish(m Media) error {
 // drainSender reads a sender's RTCP (which runs pion's interceptors) and
 // signals keyframe requests on pli.
 func drainSender(s *webrtc.RTPSender, pli chan<- struct{}) {
+	drainRTCP(func() ([]rtcp.Packet, error) {
+		p, _, err := s.ReadRTCP()
+		return p, err
+	}, pli)
+}
+
+func drainRTCP(read func() ([]rtcp.Packet, error), pli chan<- struct{}) {
 	for {
-		pkts, _, err := s.ReadRTCP()
+		pkts, err := read()
 		if err != nil {
 			return
 		}
@@ -100,7 +155,7 @@ func drainSender(s *webrtc.RTPSender, pli chan<- struct{}) {
 
 // generate writes frames on a ticker. A VP8 frame whose first byte has the
 // low bit clear is a keyframe (RFC 6386 9.1), which is all the SFU checks.
-func (c *Client) generate(m Media, video, audio *webrtc.TrackLocalStaticSample, pli <-chan struct{}) {
+func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audio *webrtc.TrackLocalStaticSample, pli <-chan struct{}) {
 	frameDur := time.Second / time.Duration(m.FPS)
 	vt := time.NewTicker(frameDur)
 	defer vt.Stop()
@@ -129,7 +184,13 @@ func (c *Client) generate(m Media, video, audio *webrtc.TrackLocalStaticSample, 
 			} else {
 				frame[0] = 0x11 // interframe: P bit 1
 			}
-			_ = video.WriteSample(media.Sample{Data: frame, Duration: frameDur})
+			for i, v := range videos {
+				size := m.FrameBytes
+				if m.Simulcast {
+					size = m.LayerFrameBytes(i)
+				}
+				_ = v.WriteSample(media.Sample{Data: frame[:size], Duration: frameDur})
+			}
 		}
 	}
 }

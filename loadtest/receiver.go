@@ -21,13 +21,14 @@ type TrackCounts struct {
 	Missing       int // holes between the first and the highest sequence number
 	// Unrepaired counts holes more than SettleWindow packets behind the
 	// highest: losses that retransmission had ample time to repair.
-	Unrepaired  int
-	Frames      int // packets with the marker bit (video: frames)
-	Keyframes   int
-	Bytes       int
-	First, Last time.Time
-	SSRC        uint32
-	Ended       bool // the track's reader returned: the track was removed
+	Unrepaired    int
+	Frames        int // packets with the marker bit (video: frames)
+	LastFrameSize int // payload bytes of the newest complete frame (VP8 descriptor included)
+	Keyframes     int
+	Bytes         int
+	First, Last   time.Time
+	SSRC          uint32
+	Ended         bool // the track's reader returned: the track was removed
 }
 
 type receiver struct {
@@ -45,6 +46,8 @@ type trackState struct {
 	seen    map[uint64]bool
 	lo, hi  uint64
 	settled uint64 // holes at or below this were counted in Unrepaired
+	frameTS uint32 // timestamp of the frame being summed
+	frameSz int    // payload bytes of it so far
 }
 
 func newReceiver() *receiver { return &receiver{tracks: map[string]*trackState{}} }
@@ -117,8 +120,13 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		}
 	}
 	c.Missing = int(st.hi-st.lo+1) - c.Unique
+	if p.Timestamp != st.frameTS {
+		st.frameTS, st.frameSz = p.Timestamp, 0
+	}
+	st.frameSz += len(p.Payload)
 	if p.Marker {
 		c.Frames++
+		c.LastFrameSize = st.frameSz
 	}
 	if rtp.IsKeyframe(codec, p.Payload) {
 		c.Keyframes++

@@ -18,6 +18,10 @@ var (
 	ErrNoOffer = errors.New("sfu: no offer outstanding")
 	// ErrBadKind is returned for a track kind other than audio or video.
 	ErrBadKind = errors.New("sfu: track kind must be audio or video")
+	// ErrBadLayer is returned for a simulcast layer out of range.
+	ErrBadLayer = errors.New("sfu: no such simulcast layer")
+	// ErrUnknownTrack is returned for a track the participant does not receive.
+	ErrUnknownTrack = errors.New("sfu: unknown track")
 	// ErrUnsupportedCodec is returned when a subscriber cannot receive a track's codec.
 	ErrUnsupportedCodec = errors.New("sfu: codec not supported by subscriber")
 )

@@ -195,6 +195,23 @@ func (p *Participant) SetMuted(kind string, muted bool) error {
 	return nil
 }
 
+// SetMaxLayer caps the simulcast layer this participant receives of a
+// track (0 lowest), at the next keyframe.
+func (p *Participant) SetMaxLayer(trackID string, layer int) error {
+	if layer < 0 || layer >= MaxLayers {
+		return fmt.Errorf("%w: layer %d, want 0 to %d", ErrBadLayer, layer, MaxLayers-1)
+	}
+	return p.do(func() error {
+		s, ok := p.downs[trackID]
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrUnknownTrack, trackID)
+		}
+		s.down.maxLayer.Store(int32(layer))
+		p.allocate()
+		return nil
+	})
+}
+
 // onTrack runs when a publisher's media arrives, once per simulcast
 // layer: the first layer of a track publishes it to the room, and the
 // track is unpublished when the last layer's reader stops.

@@ -18,6 +18,7 @@ type Session interface {
 	HandleAnswer(sdp string) error
 	AddCandidate(target sfu.Target, c webrtc.ICECandidateInit) error
 	SetMuted(kind string, muted bool) error
+	SetMaxLayer(trackID string, layer int) error
 	Close()
 }
 

@@ -234,7 +234,7 @@ func (c *conn) handle(data []byte) {
 		}
 		c.join(&m)
 		return
-	case "offer", "answer", "candidate", "mute", "leave":
+	case "offer", "answer", "candidate", "mute", "set_layer", "leave":
 	default:
 		c.refuse(CodeUnknownType, fmt.Sprintf("unknown message type %q", m.Type), m.Type)
 		return
@@ -262,6 +262,12 @@ func (c *conn) handle(data []byte) {
 		err = c.session.AddCandidate(sfu.Target(m.Target), *m.Candidate)
 	case m.Type == "mute":
 		err = c.session.SetMuted(m.Kind, m.Muted)
+	case m.Type == "set_layer":
+		if m.MaxLayer == nil {
+			err = fmt.Errorf("%w: maxLayer is required", sfu.ErrBadLayer)
+			break
+		}
+		err = c.session.SetMaxLayer(m.TrackID, *m.MaxLayer)
 	case m.Type == "leave":
 		c.session.Close()
 		c.shutdown(websocket.CloseNormalClosure, "left")
@@ -286,8 +292,10 @@ func classify(err error) (code, message string) {
 		return CodeBadCandidate, err.Error()
 	case errors.Is(err, sfu.ErrNotAllowed):
 		return CodeNotAllowed, err.Error()
-	case errors.Is(err, sfu.ErrBadKind):
+	case errors.Is(err, sfu.ErrBadKind), errors.Is(err, sfu.ErrBadLayer):
 		return CodeBadMessage, err.Error()
+	case errors.Is(err, sfu.ErrUnknownTrack):
+		return CodeUnknownTrack, err.Error()
 	case errors.Is(err, sfu.ErrClosed):
 		return CodeInternal, "the session has ended"
 	default:

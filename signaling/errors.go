@@ -28,6 +28,7 @@ const (
 	CodeBadSDP            = "bad_sdp"
 	CodeBadCandidate      = "bad_candidate"
 	CodeNotAllowed        = "not_allowed"
+	CodeUnknownTrack      = "unknown_track"
 	CodeRateLimited       = "rate_limited"
 	CodeInternal          = "internal"
 )

@@ -22,6 +22,8 @@ type inbound struct {
 	Candidate *webrtc.ICECandidateInit `json:"candidate,omitempty"`
 	Kind      string                   `json:"kind,omitempty"`
 	Muted     bool                     `json:"muted,omitempty"`
+	TrackID   string                   `json:"trackId,omitempty"`
+	MaxLayer  *int                     `json:"maxLayer,omitempty"`
 }
 
 type wireParticipant struct {
