@@ -286,3 +286,65 @@ func TestBrowserCodecs(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserSimulcast has Chromium publish 1280x720 as three simulcast
+// layers: the subscriber gets the layer that fits the tile it shows, and
+// the layer it asks for with set_layer, within a few seconds, decoding all
+// along.
+func TestBrowserSimulcast(t *testing.T) {
+	exe := chromiumPath(t)
+	n := startTestNode(t)
+	names := []string{"Pub", "Sub"}
+	browsers, ids, opened := joinRoom(t, exe, n, "simulcast", names, "")
+	sub := browsers[1]
+	waitDecoding(t, sub, names[1], 1, ids, opened[1])
+
+	frameHeight := func() int {
+		h, _ := eval[int](sub, `(async () => {
+			const stats = await window.sfuDebug.client.peerConnection('subscriber').getStats();
+			for (const s of stats.values()) {
+				if (s.type === 'inbound-rtp' && s.kind === 'video' && s.frameHeight) return s.frameHeight;
+			}
+			return 0;
+		})()`)
+		return h
+	}
+	waitHeight := func(what string, want int, within time.Duration) {
+		t.Helper()
+		start := time.Now()
+		for {
+			h := frameHeight()
+			if h == want {
+				t.Logf("%s: receiving %dp after %v", what, h, time.Since(start).Round(time.Millisecond))
+				return
+			}
+			if time.Since(start) > within {
+				t.Fatalf("%s: receiving %dp after %v, want %dp", what, h, within, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	trackID, err := eval[string](sub, `[...window.sfuDebug.client.participants.values()][0].tracks.find(t => t.kind === 'video').id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tile, err := eval[float64](sub, `document.querySelector('.tile[data-participant-id="`+ids[0]+`"] video').clientHeight * (window.devicePixelRatio || 1)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto := 2
+	switch {
+	case tile <= 180:
+		auto = 0
+	case tile <= 360:
+		auto = 1
+	}
+	waitHeight(fmt.Sprintf("tile %.0f px high, layer %d", tile, auto), 720>>(2-auto), 20*time.Second)
+	for _, layer := range []int{0, 2, 1} {
+		if _, err := eval[bool](sub, fmt.Sprintf(`(window.sfuDebug.client.setLayer(%q, %d), true)`, trackID, layer)); err != nil {
+			t.Fatal(err)
+		}
+		waitHeight(fmt.Sprintf("set_layer %d", layer), 720>>(2-layer), 20*time.Second)
+	}
+	waitDecoding(t, sub, names[1], 1, ids, opened[1])
+}

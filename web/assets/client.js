@@ -21,6 +21,14 @@ export const State = Object.freeze({
   ERROR: 'error',
 });
 
+// Three simulcast layers, lowest first, named as the server expects: a quarter, half and full
+// resolution. The SFU forwards to each subscriber the best layer its link and view allow.
+const SIMULCAST_ENCODINGS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
 /** Puts the codec named (e.g. 'vp9') first in the transceiver's preferences, if supported. */
 function preferCodec(transceiver, name) {
   const caps = name && globalThis.RTCRtpReceiver?.getCapabilities?.('video');
@@ -129,6 +137,7 @@ export class SFUClient extends EventTarget {
   #stream = null; // the local MediaStream to publish, kept across reconnects
   #muted = { audio: false, video: false };
   #videoCodec = ''; // preferred video codec, e.g. 'vp9'; '' keeps the browser's order
+  #simulcast = true; // publish video as three layers (rids q, h, f)
   #answerWaiter = null; // {resolve, reject} while our publisher offer is outstanding
   #attempt = 0;
   #retryTimer = 0;
@@ -156,10 +165,19 @@ export class SFUClient extends EventTarget {
    * `videoCodec` ('vp8', 'vp9', 'h264' or 'av1') puts that codec first in our offer when the
    * browser has it; the SFU forwards whatever the publisher sends.
    */
-  async publish(stream, { videoCodec = '' } = {}) {
+  async publish(stream, { videoCodec = '', simulcast = true } = {}) {
     this.#stream = stream;
     this.#videoCodec = videoCodec.toLowerCase();
+    this.#simulcast = simulcast;
     if (this.state === State.CONNECTED) await this.#startPublishing();
+  }
+
+  /**
+   * Asks to receive at most simulcast layer maxLayer (0 lowest, 2 highest) of a remote track,
+   * for example because it is shown small.
+   */
+  setLayer(trackId, maxLayer) {
+    if (this.state === State.CONNECTED) this.#send({ type: 'set_layer', trackId, maxLayer });
   }
 
   /** Mutes or unmutes our own track of kind ('audio' or 'video') and tells the room. */
@@ -352,7 +370,9 @@ export class SFUClient extends EventTarget {
       const sending = new Set(peer.pc.getSenders().map((s) => s.track));
       for (const track of stream.getTracks()) {
         if (sending.has(track)) continue;
-        const transceiver = peer.pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        const init = { direction: 'sendonly', streams: [stream] };
+        if (track.kind === 'video' && this.#simulcast) init.sendEncodings = SIMULCAST_ENCODINGS;
+        const transceiver = peer.pc.addTransceiver(track, init);
         if (track.kind === 'video') preferCodec(transceiver, this.#videoCodec);
       }
       await peer.pc.setLocalDescription(await peer.pc.createOffer());

@@ -3,7 +3,7 @@
 
 import { SFUClient, State } from '/assets/client.js';
 
-const VIDEO_CONSTRAINTS = { width: 640, height: 360 };
+const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 } };
 
 // What people read. Keyed by error code or getUserMedia error name.
 const MESSAGES = {
@@ -92,9 +92,38 @@ function ensureTile(id) {
   label.className = 'label';
   tile.append(video, label);
   $('#grid').append(tile);
+  sizes.observe(video);
   refreshTile(id);
   return tile;
 }
+
+// --- layers: ask for the simulcast layer that matches the size a tile is shown at ---------
+
+const sentLayer = new Map(); // participant id -> layer last asked for
+
+function layerForHeight(px) {
+  if (px <= 180) return 0;
+  if (px <= 360) return 1;
+  return 2;
+}
+
+function updateLayer(id) {
+  const tile = tileFor(id);
+  const video = client.participants.get(id)?.tracks?.find((t) => t.kind === 'video');
+  if (!tile || !video) return;
+  const layer = layerForHeight(tile.querySelector('video').clientHeight * (window.devicePixelRatio || 1));
+  const key = `${video.id}:${layer}`;
+  if (sentLayer.get(id) === key) return;
+  sentLayer.set(id, key);
+  client.setLayer(video.id, layer);
+}
+
+const sizes = new ResizeObserver((entries) => {
+  for (const e of entries) {
+    const id = e.target.closest('.tile')?.dataset.participantId;
+    if (id) updateLayer(id);
+  }
+});
 
 // Brings a remote tile's label and muted indicators in line with what the server told us.
 function refreshTile(id) {
@@ -110,6 +139,7 @@ function refreshTile(id) {
   setFlag(tile, 'noVideo', !video);
   setFlag(tile, 'videoMuted', !!video?.muted);
   setFlag(tile, 'audioMuted', !audio || audio.muted);
+  updateLayer(id);
 }
 
 function setFlag(el, key, on) {
@@ -120,7 +150,10 @@ function setFlag(el, key, on) {
 function removeTile(id) {
   const tile = tileFor(id);
   if (!tile) return;
-  tile.querySelector('video').srcObject = null;
+  const video = tile.querySelector('video');
+  sizes.unobserve(video);
+  video.srcObject = null;
+  sentLayer.delete(id);
   tile.remove();
 }
 
@@ -301,7 +334,7 @@ function start() {
     (stream) => {
       localStream = stream;
       showLocal(stream);
-      return client.publish(stream, { videoCodec: params.get('codec') ?? '' });
+      return client.publish(stream, { videoCodec: params.get('codec') ?? '', simulcast: params.get('simulcast') !== 'false' });
     },
     (err) => {
       $('#mic').disabled = $('#cam').disabled = true;
