@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,9 @@ type Options struct {
 	Token string
 	// LoopbackOnly restricts ICE to 127.0.0.1 (tests and local load runs).
 	LoopbackOnly bool
+	// AllowIPs, when not empty, restricts ICE to these local addresses
+	// (a client inside a test network namespace, see Lab).
+	AllowIPs []net.IP
 	// DropIncoming, if set, loses the first arrival of each incoming
 	// video packet it returns true for, at the socket, so the SFU has to
 	// repair the loss.
@@ -154,12 +158,18 @@ func newAPI(opts Options, rids *ridTagger) (*webrtc.API, io.Closer, error) {
 	ir.Add(resp)
 	ir.Add(rr)
 	ir.Add(sr)
+	// Feedback for the SFU's bandwidth estimate of this subscriber, as browsers send.
+	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+		return nil, nil, err
+	}
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	if opts.LoopbackOnly {
 		se.SetIncludeLoopbackCandidate(true)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	} else if len(opts.AllowIPs) > 0 {
+		se.SetIPFilter(func(ip net.IP) bool { return slices.ContainsFunc(opts.AllowIPs, ip.Equal) })
 	}
 	var mux ice.UDPMux
 	if opts.DropIncoming != nil {

@@ -17,6 +17,8 @@ type Metrics struct {
 	KeyframeRequests    prometheus.Counter
 	SubscriberOffersOut prometheus.Counter
 	LayerSwitches       prometheus.Counter
+	EstimateBits        prometheus.Gauge
+	PausedTracks        prometheus.Gauge
 }
 
 // NewMetrics creates the instruments and registers them with reg, if reg is not nil.
@@ -40,11 +42,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		KeyframeRequests:    c("keyframe_requests_total", "PLIs sent to publishers."),
 		SubscriberOffersOut: c("subscriber_offers_total", "Offers sent on subscriber connections."),
 		LayerSwitches:       c("layer_switches_total", "Simulcast layer switches made for subscribers, at keyframes."),
+		EstimateBits:        g("subscriber_estimate_bits", "Sum of the bandwidth estimates of all subscriber connections, bits/s."),
+		PausedTracks:        g("paused_video_tracks", "Video subscriptions paused because the subscriber's bandwidth cannot carry even their lowest layer."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Rooms, m.Participants, m.Tracks, m.PacketsReceived, m.PacketsForwarded,
 			m.DuplicatesDropped, m.NacksReceived, m.PacketsRetransmit, m.RetransmitMisses,
-			m.KeyframeRequests, m.SubscriberOffersOut, m.LayerSwitches)
+			m.KeyframeRequests, m.SubscriberOffersOut, m.LayerSwitches, m.EstimateBits, m.PausedTracks)
 	}
 	return m
 }

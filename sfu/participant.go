@@ -57,7 +57,14 @@ type Participant struct {
 	upTracks map[*webrtc.RTPReceiver]*UpTrack
 	subGate  candidateGate
 
+	bwe *BandwidthEstimator // of the subscriber connection
+
 	// Owned by the event loop goroutine.
+	alloc        *Allocator
+	demands      []VideoDemand // reused by allocate
+	allocDowns   []*DownTrack  // reused by allocate
+	lastEstimate int64         // what this participant added to the node's metrics
+	lastPaused   int
 	downs        map[string]*subscription
 	offerPending bool
 	renegotiate  bool
@@ -83,12 +90,12 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 	if err := p.newPublisher(); err != nil {
 		return nil, err
 	}
-	sub, err := s.api.sub.NewPeerConnection(webrtc.Configuration{})
+	sub, bwe, err := s.api.newSubscriber()
 	if err != nil {
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
 	}
-	p.sub = sub
+	p.sub, p.bwe, p.alloc = sub, bwe, NewAllocator()
 	sub.OnICECandidate(p.onCandidate(TargetSubscriber, &p.subGate))
 	go p.run()
 	return p, nil
@@ -134,21 +141,49 @@ func (p *Participant) run() {
 	}
 }
 
-// allocate chooses the layer each video subscription should get: the
-// highest the publisher is sending, up to the subscriber's cap. It runs on
-// the event loop.
+// allocate chooses the layer of each video subscription: the Allocator
+// splits the subscriber's bandwidth estimate, less its audio, over the
+// video tracks, within the caps the subscriber set. It runs on the event
+// loop.
 func (p *Participant) allocate() {
 	now := p.sfu.now()
+	estimate, known := p.bwe.Estimate(now)
+	budget := estimate
+	demands := p.demands[:0]
+	downs := p.allocDowns[:0]
 	for _, s := range p.downs {
-		d := s.down
-		if d.up.kind != webrtc.RTPCodecTypeVideo {
+		up := s.down.up
+		if up.kind != webrtc.RTPCodecTypeVideo {
+			if l := up.layer(0); l != nil {
+				budget -= l.bitrate.Load()
+			}
 			continue
 		}
-		want := d.up.topLayer(int(d.maxLayer.Load()), now)
-		if _, target := d.Layers(); want != target {
-			d.SetTarget(want)
+		d := VideoDemand{TrackID: up.id, MaxLayer: int(s.down.maxLayer.Load())}
+		_, d.Current = s.down.Layers()
+		d.Priority = d.MaxLayer
+		for i := range d.Bitrates {
+			if l := up.layer(i); l != nil && l.active(now) {
+				d.Bitrates[i] = max(l.bitrate.Load(), 1)
+			}
+		}
+		demands = append(demands, d)
+		downs = append(downs, s.down)
+	}
+	p.demands, p.allocDowns = demands, downs
+	layers := p.alloc.Allocate(now, budget, known, demands)
+	paused := 0
+	for i, d := range downs {
+		if layers[i] < 0 {
+			paused++
+		}
+		if layers[i] != demands[i].Current {
+			d.SetTarget(layers[i])
 		}
 	}
+	p.sfu.metrics.EstimateBits.Add(float64(estimate - p.lastEstimate))
+	p.sfu.metrics.PausedTracks.Add(float64(paused - p.lastPaused))
+	p.lastEstimate, p.lastPaused = estimate, paused
 }
 
 // do runs fn on the event loop and waits for its result.
@@ -360,8 +395,11 @@ func (p *Participant) Close() {
 		if p.room != nil {
 			p.room.leave(p)
 		}
-		// The loop has returned, so p.downs is ours: stop the other
+		// The loop has returned, so p.downs and the allocation figures are
+		// ours: take them out of the node's metrics, and stop the other
 		// participants' UpTracks from writing to this subscriber.
+		p.sfu.metrics.EstimateBits.Sub(float64(p.lastEstimate))
+		p.sfu.metrics.PausedTracks.Sub(float64(p.lastPaused))
 		for id, s := range p.downs {
 			s.down.up.removeDownTrack(s.down)
 			delete(p.downs, id)

@@ -53,7 +53,7 @@ func New(cfg Config, opts Options) (*SFU, error) {
 	if opts.PionLogs == nil {
 		opts.PionLogs = logging.NewDefaultLoggerFactory()
 	}
-	api, err := newWebRTCAPI(cfg, opts.PionLogs)
+	api, err := newWebRTCAPI(cfg, opts.PionLogs, opts.Now)
 	if err != nil {
 		return nil, err
 	}

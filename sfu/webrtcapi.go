@@ -3,6 +3,8 @@ package sfu
 import (
 	"fmt"
 	"net"
+	"sync"
+	"time"
 
 	"github.com/pion/dtls/v3"
 	"github.com/pion/ice/v4"
@@ -28,9 +30,12 @@ type webrtcAPI struct {
 	sub  *webrtc.API
 	mux  ice.UDPMux
 	conn net.PacketConn
+
+	subMu sync.Mutex // one subscriber connection created at a time, to pair it with its estimator
+	bwe   *bweFactory
 }
 
-func newWebRTCAPI(cfg Config, logs logging.LoggerFactory) (*webrtcAPI, error) {
+func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) (*webrtcAPI, error) {
 	bind := &net.UDPAddr{Port: cfg.UDPPort}
 	nodeIP := net.ParseIP(cfg.NodeIP)
 	if nodeIP != nil && nodeIP.IsLoopback() {
@@ -51,7 +56,7 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory) (*webrtcAPI, error) {
 	se.SetICEUDPMux(mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetICETimeouts(cfg.DisconnectTimeout, 2*cfg.DisconnectTimeout, 2*1e9)
+	se.SetICETimeouts(cfg.DisconnectTimeout, 2*cfg.DisconnectTimeout, 2*time.Second)
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
 	if nodeIP != nil && nodeIP.IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true)
@@ -69,12 +74,13 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory) (*webrtcAPI, error) {
 		})
 	}
 
+	bwe := newBWEFactory(now)
 	pub, err := newPublisherAPI(se)
 	if err == nil {
 		var sub *webrtc.API
-		sub, err = newSubscriberAPI(se)
+		sub, err = newSubscriberAPI(se, bwe)
 		if err == nil {
-			return &webrtcAPI{pub: pub, sub: sub, mux: mux, conn: conn}, nil
+			return &webrtcAPI{pub: pub, sub: sub, mux: mux, conn: conn, bwe: bwe}, nil
 		}
 	}
 	_ = mux.Close()
@@ -109,12 +115,15 @@ func newPublisherAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-func newSubscriberAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+func newSubscriberAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	if err := registerCodecs(m, false); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
+	// Nearest the network, so it sees the transport-wide sequence number
+	// that the TWCC header extension interceptor (added below) sets.
+	ir.Add(bwe)
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
 		return nil, err
@@ -124,6 +133,17 @@ func newSubscriberAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// newSubscriber creates a subscriber connection and its bandwidth estimator.
+func (a *webrtcAPI) newSubscriber() (*webrtc.PeerConnection, *BandwidthEstimator, error) {
+	a.subMu.Lock()
+	defer a.subMu.Unlock()
+	pc, err := a.sub.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return pc, a.bwe.take(), nil
 }
 
 // LocalAddr is the media socket's address.

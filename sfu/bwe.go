@@ -1,0 +1,261 @@
+package sfu
+
+import (
+	"sync"
+	"time"
+)
+
+// Bandwidth estimation tuning. Delay is the one-way queueing delay above the
+// smallest seen recently; a link whose queue grows past overuseDelay, or
+// that loses more than overuseLoss, is overused.
+const (
+	bweInitial        = 3_000_000 // bits/s before any feedback
+	bweMin            = 50_000
+	bweMax            = 20_000_000
+	overuseDelay      = 50 * time.Millisecond
+	underuseDelay     = 15 * time.Millisecond
+	overuseLoss       = 0.10
+	growLoss          = 0.02
+	overuseFeedbacks  = 2 // consecutive feedbacks with a long queue before it counts
+	decreaseFactor    = 0.85
+	decreaseCooldown  = 500 * time.Millisecond
+	increaseHold      = time.Second // after a decrease
+	multiplicativeUp  = 0.35        // per second, far from the last congestion
+	additiveUp        = 60_000      // bits/s per second, near the last congestion
+	congestionMemory  = 30 * time.Second
+	baseDelayWindow   = 10 * time.Second
+	deliveredWindow   = time.Second
+	feedbackFreshness = 2 * time.Second
+)
+
+// ackSample is what one transport-wide feedback said about one packet.
+type ackSample struct {
+	sent    time.Time // when we sent it (our clock)
+	arrival time.Time // when it arrived (the receiver's clock); zero if lost
+	size    int
+	lost    bool
+}
+
+// BandwidthEstimator estimates how fast the SFU may send to one
+// subscriber, from transport-wide congestion control feedback (RFC 8888's
+// predecessor, draft-holmer-rmcat-transport-wide-cc-extensions), falling
+// back to the subscriber's REMB when it sends no such feedback.
+//
+// It is a delay- and loss-based AIMD controller in the spirit of Google
+// Congestion Control, with one difference that matters to an SFU: far from
+// the last congestion point it grows by 35% a second rather than 8%, so a
+// subscriber whose link recovers climbs back to the top simulcast layer in
+// seconds instead of half a minute. Near the rate that last congested the
+// link it grows additively, so it does not keep knocking on the same wall.
+type BandwidthEstimator struct {
+	mu          sync.Mutex // guards everything below
+	estimate    float64
+	lastUpdate  time.Time
+	lastDecr    time.Time
+	holdUntil   time.Time
+	congestedAt float64 // delivered rate when the link was last overused
+	congestedT  time.Time
+	twccAt      time.Time // when TWCC feedback last arrived
+	remb        float64
+	rembAt      time.Time
+	base        []delaySample // one-way delay minima, one per second
+	delivered   []deliverySample
+	lastDelay   time.Duration
+	lastLoss    float64
+	losses      []lossSample // per feedback, over lossWindow
+	queued      int          // consecutive feedbacks with a queue over overuseDelay
+}
+
+type delaySample struct {
+	at  time.Time
+	min time.Duration
+}
+
+type lossSample struct {
+	at          time.Time
+	lost, total int
+}
+
+// lossWindow is how much feedback the loss ratio is judged over: one
+// feedback carries too few packets to tell 5% from 20%.
+const lossWindow = time.Second
+
+type deliverySample struct {
+	arrival time.Time
+	bits    int
+}
+
+// NewBandwidthEstimator returns an estimator starting at 3 Mbit/s: high
+// enough for a few video streams at once, and lowered within a second on a
+// link that cannot carry it.
+func NewBandwidthEstimator() *BandwidthEstimator {
+	return &BandwidthEstimator{estimate: bweInitial}
+}
+
+// Estimate returns the estimated available bitrate in bits per second.
+// ok is false when the subscriber sends no usable feedback at all, in
+// which case nothing limits what it is sent.
+func (e *BandwidthEstimator) Estimate(now time.Time) (bps int64, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case !e.twccAt.IsZero() && now.Sub(e.twccAt) < feedbackFreshness:
+		return int64(e.estimate), true
+	case !e.rembAt.IsZero() && now.Sub(e.rembAt) < feedbackFreshness:
+		return int64(e.remb), true
+	}
+	return 0, false
+}
+
+// Stats returns the last queueing delay and loss ratio seen, for debugging.
+func (e *BandwidthEstimator) Stats() (delay time.Duration, loss float64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastDelay, e.lastLoss
+}
+
+// OnREMB records a receiver's own estimate.
+func (e *BandwidthEstimator) OnREMB(bps float64, now time.Time) {
+	e.mu.Lock()
+	e.remb, e.rembAt = bps, now
+	e.mu.Unlock()
+}
+
+// OnFeedback updates the estimate from one feedback message.
+func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
+	if len(acks) == 0 {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.twccAt = now
+	lost, received := 0, 0
+	for _, a := range acks {
+		if a.lost {
+			lost++
+			continue
+		}
+		received++
+		// The two clocks differ by an unknown offset: only changes in
+		// this difference mean anything. Subtract as integers, because
+		// time.Time.Sub saturates when the offset is decades.
+		e.addBase(time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()), now)
+		e.delivered = append(e.delivered, deliverySample{arrival: a.arrival, bits: a.size * 8})
+	}
+	var queue time.Duration
+	if received > 0 {
+		base := e.baseDelay()
+		var sum time.Duration
+		for _, a := range acks {
+			if !a.lost {
+				sum += time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()) - base
+			}
+		}
+		queue = sum / time.Duration(received)
+	}
+	loss := e.lossRatio(lost, len(acks), now)
+	e.lastDelay, e.lastLoss = queue, loss
+	rate := e.deliveredRate()
+
+	dt := now.Sub(e.lastUpdate)
+	if e.lastUpdate.IsZero() || dt > 500*time.Millisecond {
+		dt = 500 * time.Millisecond
+	}
+	e.lastUpdate = now
+
+	if queue > overuseDelay {
+		e.queued++
+	} else {
+		e.queued = 0
+	}
+	switch {
+	case e.queued >= overuseFeedbacks || loss > overuseLoss:
+		if now.Sub(e.lastDecr) < decreaseCooldown {
+			return
+		}
+		var target float64
+		if e.queued >= overuseFeedbacks {
+			// A queue is building: send a little less than gets through,
+			// but never cut to less than a third at once (a delay spike on
+			// a lightly used link says little about its capacity).
+			target = e.estimate * decreaseFactor
+			if rate > 0 {
+				target = max(min(target, rate*decreaseFactor), e.estimate/3)
+			}
+		} else {
+			// Heavy loss without a queue (a lossy radio link, a policer):
+			// back off in proportion, as Google Congestion Control does.
+			target = e.estimate * (1 - loss/2)
+		}
+		e.estimate = max(target, bweMin)
+		e.lastDecr, e.holdUntil = now, now.Add(increaseHold)
+		e.congestedAt, e.congestedT = max(rate, e.estimate), now
+	case queue < underuseDelay && loss < growLoss && !now.Before(e.holdUntil):
+		near := e.congestedAt > 0 && now.Sub(e.congestedT) < congestionMemory && e.estimate < 1.5*e.congestedAt
+		if near {
+			e.estimate += additiveUp * dt.Seconds()
+		} else {
+			e.estimate *= 1 + multiplicativeUp*dt.Seconds()
+		}
+		e.estimate = min(e.estimate, bweMax)
+	}
+}
+
+// lossRatio adds a feedback's counts and returns the loss over lossWindow.
+func (e *BandwidthEstimator) lossRatio(lost, total int, now time.Time) float64 {
+	e.losses = append(e.losses, lossSample{at: now, lost: lost, total: total})
+	i := 0
+	for i < len(e.losses)-1 && now.Sub(e.losses[i].at) > lossWindow {
+		i++
+	}
+	e.losses = e.losses[i:]
+	lost, total = 0, 0
+	for _, s := range e.losses {
+		lost += s.lost
+		total += s.total
+	}
+	return float64(lost) / float64(total)
+}
+
+// addBase keeps the minimum one-way delay per second over baseDelayWindow.
+func (e *BandwidthEstimator) addBase(owd time.Duration, now time.Time) {
+	n := len(e.base)
+	if n > 0 && now.Sub(e.base[n-1].at) < time.Second {
+		e.base[n-1].min = min(e.base[n-1].min, owd)
+		return
+	}
+	e.base = append(e.base, delaySample{at: now, min: owd})
+	for len(e.base) > 1 && now.Sub(e.base[0].at) > baseDelayWindow {
+		e.base = e.base[1:]
+	}
+}
+
+func (e *BandwidthEstimator) baseDelay() time.Duration {
+	m := e.base[0].min
+	for _, s := range e.base[1:] {
+		m = min(m, s.min)
+	}
+	return m
+}
+
+// deliveredRate is the receive rate over the last second of arrivals.
+func (e *BandwidthEstimator) deliveredRate() float64 {
+	if len(e.delivered) == 0 {
+		return 0
+	}
+	newest := e.delivered[len(e.delivered)-1].arrival
+	i := 0
+	for i < len(e.delivered) && newest.Sub(e.delivered[i].arrival) > deliveredWindow {
+		i++
+	}
+	e.delivered = e.delivered[i:]
+	span := newest.Sub(e.delivered[0].arrival)
+	if span < 200*time.Millisecond {
+		return 0
+	}
+	bits := 0
+	for _, d := range e.delivered {
+		bits += d.bits
+	}
+	return float64(bits) / span.Seconds()
+}

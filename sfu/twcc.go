@@ -1,0 +1,157 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+)
+
+// bweFactory builds, for each subscriber PeerConnection, an interceptor
+// that records when each packet left (by transport-wide sequence number)
+// and turns the subscriber's TWCC feedback and REMB into a
+// BandwidthEstimator. pion builds interceptors inside NewPeerConnection,
+// so the participant takes its estimator from next right after.
+type bweFactory struct {
+	now  func() time.Time
+	next chan *BandwidthEstimator
+}
+
+func newBWEFactory(now func() time.Time) *bweFactory {
+	return &bweFactory{now: now, next: make(chan *BandwidthEstimator, 1)}
+}
+
+func (f *bweFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
+	i := &bweInterceptor{est: NewBandwidthEstimator(), now: f.now}
+	select {
+	case f.next <- i.est:
+	default: // nobody is waiting: a PeerConnection created without taking it
+	}
+	return i, nil
+}
+
+// take returns the estimator of the PeerConnection just created.
+func (f *bweFactory) take() *BandwidthEstimator {
+	select {
+	case e := <-f.next:
+		return e
+	default:
+		return NewBandwidthEstimator()
+	}
+}
+
+// sentRing is how many sent packets are remembered; feedback arrives
+// within a few hundred milliseconds, far fewer packets than this.
+const sentRing = 1 << 13
+
+type sentPacket struct {
+	seq  uint16
+	at   time.Time
+	size int
+	ok   bool
+}
+
+type bweInterceptor struct {
+	interceptor.NoOp
+	est *BandwidthEstimator
+	now func() time.Time
+
+	mu   sync.Mutex // guards sent and acks
+	sent [sentRing]sentPacket
+	acks []ackSample
+}
+
+// BindLocalStream records each outgoing packet's transport-wide sequence
+// number. It must sit nearer the network than the interceptor that adds
+// the extension.
+func (b *bweInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
+	var id uint8
+	for _, e := range info.RTPHeaderExtensions {
+		if e.URI == sdp.TransportCCURI {
+			id = uint8(e.ID)
+		}
+	}
+	if id == 0 {
+		return writer
+	}
+	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+		if ext := h.GetExtension(id); len(ext) >= 2 {
+			seq := binary.BigEndian.Uint16(ext)
+			b.mu.Lock()
+			b.sent[seq%sentRing] = sentPacket{seq: seq, at: b.now(), size: h.MarshalSize() + len(payload), ok: true}
+			b.mu.Unlock()
+		}
+		return writer.Write(h, payload, a)
+	})
+}
+
+// BindRTCPReader feeds the estimator from the RTCP the subscriber sends.
+func (b *bweInterceptor) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCPReader {
+	return interceptor.RTCPReaderFunc(func(buf []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+		n, a, err := reader.Read(buf, a)
+		if err != nil {
+			return n, a, err
+		}
+		if a == nil {
+			a = make(interceptor.Attributes)
+		}
+		pkts, perr := a.GetRTCPPackets(buf[:n])
+		if perr != nil {
+			return n, a, err
+		}
+		for _, p := range pkts {
+			switch p := p.(type) {
+			case *rtcp.TransportLayerCC:
+				b.onFeedback(p)
+			case *rtcp.ReceiverEstimatedMaximumBitrate:
+				b.est.OnREMB(float64(p.Bitrate), b.now())
+			}
+		}
+		return n, a, err
+	})
+}
+
+// onFeedback matches a TWCC report against the packets sent.
+func (b *bweInterceptor) onFeedback(fb *rtcp.TransportLayerCC) {
+	b.mu.Lock()
+	b.acks = b.acks[:0]
+	seq := fb.BaseSequenceNumber
+	arrival := time.Unix(0, 0).Add(time.Duration(fb.ReferenceTime) * 64 * time.Millisecond)
+	left := int(fb.PacketStatusCount)
+	deltas := fb.RecvDeltas
+	status := func(symbol uint16) {
+		if left <= 0 {
+			return
+		}
+		left--
+		s := b.sent[seq%sentRing]
+		received := symbol == rtcp.TypeTCCPacketReceivedSmallDelta || symbol == rtcp.TypeTCCPacketReceivedLargeDelta
+		if received && len(deltas) > 0 {
+			arrival = arrival.Add(time.Duration(deltas[0].Delta) * time.Microsecond)
+			deltas = deltas[1:]
+		}
+		if s.ok && s.seq == seq {
+			b.acks = append(b.acks, ackSample{sent: s.at, arrival: arrival, size: s.size, lost: !received})
+		}
+		seq++
+	}
+	for _, c := range fb.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for i := uint16(0); i < c.RunLength && left > 0; i++ {
+				status(c.PacketStatusSymbol)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, sym := range c.SymbolList {
+				status(sym)
+			}
+		}
+	}
+	acks := b.acks
+	b.est.OnFeedback(acks, b.now())
+	b.mu.Unlock()
+}
