@@ -21,6 +21,11 @@ type layer struct {
 	stats     rtp.ReceiveStats
 	keyframes *rtp.KeyframeThrottle
 
+	// paused is set while the publisher has been told not to send this
+	// layer (dynacast): the allocator may still choose it, at its last
+	// bitrate, and choosing it makes the publisher resume it.
+	paused atomic.Bool
+
 	// Written by the layer's reader goroutine, read by the allocator.
 	lastPacket atomic.Int64 // unix nanoseconds of the newest packet
 	bitrate    atomic.Int64 // bits per second, smoothed

@@ -66,6 +66,7 @@ type Participant struct {
 	lastEstimate int64         // what this participant added to the node's metrics
 	lastPaused   int
 	downs        map[string]*subscription
+	dynacasts    map[*UpTrack]*dynacastState
 	offerPending bool
 	renegotiate  bool
 	pendingCands map[Target][]webrtc.ICECandidateInit
@@ -84,6 +85,7 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 		done:         make(chan struct{}),
 		loop:         make(chan struct{}),
 		downs:        make(map[string]*subscription),
+		dynacasts:    make(map[*UpTrack]*dynacastState),
 		upTracks:     make(map[*webrtc.RTPReceiver]*UpTrack),
 		pendingCands: make(map[Target][]webrtc.ICECandidateInit),
 	}
@@ -163,8 +165,14 @@ func (p *Participant) allocate() {
 		_, d.Current = s.down.Layers()
 		d.Priority = d.MaxLayer
 		for i := range d.Bitrates {
-			if l := up.layer(i); l != nil && l.active(now) {
+			l := up.layer(i)
+			switch {
+			case l == nil:
+			case l.active(now):
 				d.Bitrates[i] = max(l.bitrate.Load(), 1)
+			case l.paused.Load():
+				// Not sent because nobody wanted it: it can be had again.
+				d.Bitrates[i] = l.bitrate.Load()
 			}
 		}
 		demands = append(demands, d)
@@ -184,6 +192,36 @@ func (p *Participant) allocate() {
 	p.sfu.metrics.EstimateBits.Add(float64(estimate - p.lastEstimate))
 	p.sfu.metrics.PausedTracks.Add(float64(paused - p.lastPaused))
 	p.lastEstimate, p.lastPaused = estimate, paused
+}
+
+// dynacast tells the client which simulcast layers of its tracks anybody
+// receives, so that it encodes only those. It runs on the event loop.
+func (p *Participant) dynacast() {
+	now := p.sfu.now()
+	p.upMu.Lock()
+	ups := make([]*UpTrack, 0, len(p.upTracks))
+	for _, up := range p.upTracks {
+		ups = append(ups, up)
+	}
+	p.upMu.Unlock()
+	for _, up := range ups {
+		if up.kind != webrtc.RTPCodecTypeVideo {
+			continue
+		}
+		st, ok := p.dynacasts[up]
+		if !ok {
+			st = &dynacastState{}
+			p.dynacasts[up] = st
+		}
+		if ev, changed := st.update(up, now); changed {
+			p.sink.Send(ev)
+		}
+	}
+	for up := range p.dynacasts {
+		if up.Closed() {
+			delete(p.dynacasts, up)
+		}
+	}
 }
 
 // do runs fn on the event loop and waits for its result.

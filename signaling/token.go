@@ -20,6 +20,8 @@ const MaxRoomName = 128
 type Grants struct {
 	Publish   bool `json:"publish"`
 	Subscribe bool `json:"subscribe"`
+	// Admin allows operator endpoints such as /debug/rooms/NAME, for any room.
+	Admin bool `json:"admin,omitempty"`
 }
 
 // Claims are the contents of an access token.

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -69,6 +71,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	if n.dev {
 		mux.Handle("/api/token", signaling.DevTokenHandler(n.keys, "dev", tokenTTLDefault))
 	}
+	mux.Handle("/debug/rooms/", n.roomDebugHandler())
 	mux.Handle("/", web.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -79,6 +82,34 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	n.ln = ln
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
+}
+
+// roomDebugHandler serves GET /debug/rooms/NAME: a JSON snapshot of a
+// room with each subscriber's estimate and layers. It needs a token with
+// the admin grant (Authorization: Bearer TOKEN), except in development mode.
+func (n *node) roomDebugHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !n.dev {
+			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			claims, err := n.keys.Verify(tok, time.Now())
+			if err != nil || !claims.Grants.Admin {
+				w.WriteHeader(http.StatusUnauthorized)
+				_ = json.NewEncoder(w).Encode(map[string]string{"error": "an admin token is required"})
+				return
+			}
+		}
+		name := strings.TrimPrefix(r.URL.Path, "/debug/rooms/")
+		state, ok := n.sfu.RoomState(name)
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "no such room"})
+			return
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(state)
+	})
 }
 
 // URL is where a browser opens the web client.

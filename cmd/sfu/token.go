@@ -20,6 +20,7 @@ func runToken(args []string, stdout io.Writer) error {
 	name := fs.String("name", "", "display name (default: the identity)")
 	publish := fs.Bool("publish", true, "may publish media")
 	subscribe := fs.Bool("subscribe", true, "may receive media")
+	admin := fs.Bool("admin", false, "may use operator endpoints (/debug/rooms/NAME)")
 	ttl := fs.Duration("ttl", tokenTTLDefault, "validity")
 	keys := fs.String("keys", os.Getenv("SFU_KEYS"), "API keys key:secret[,...] (env SFU_KEYS)")
 	kid := fs.String("key", "", "which key signs (default: the first by name)")
@@ -49,7 +50,7 @@ func runToken(args []string, stdout io.Writer) error {
 	}
 	tok, err := ks.Mint(*kid, signaling.TokenRequest{
 		Room: *room, Identity: *identity, Name: *name,
-		Grants: signaling.Grants{Publish: *publish, Subscribe: *subscribe}, TTL: *ttl,
+		Grants: signaling.Grants{Publish: *publish, Subscribe: *subscribe, Admin: *admin}, TTL: *ttl,
 	}, time.Now())
 	if err != nil {
 		return err
