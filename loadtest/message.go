@@ -25,6 +25,9 @@ type Message struct {
 	Track         *Track                   `json:"track,omitempty"`
 	Kind          string                   `json:"kind,omitempty"`
 	Muted         bool                     `json:"muted,omitempty"`
+	Layers        map[string]bool          `json:"layers,omitempty"`
+	Speakers      []string                 `json:"speakers,omitempty"`
+	Active        string                   `json:"active,omitempty"`
 	Raw           json.RawMessage          `json:"-"`
 }
 

@@ -71,6 +71,19 @@ type TrackMuted struct {
 	Track         TrackInfo
 }
 
+// ActiveSpeakers tells who is speaking, from the audio levels publishers
+// send (RFC 6464). It is sent to everybody in the room when the set of
+// speakers or the active speaker changes, at most every 300 ms.
+type ActiveSpeakers struct {
+	// Speakers are the IDs of the participants speaking, loudest first;
+	// empty when nobody speaks.
+	Speakers []string
+	// Active is the participant who has the floor: the loudest speaker,
+	// replaced only when another stays louder for a while. "" when nobody
+	// speaks.
+	Active string
+}
+
 // Bye tells that the server ends the session; the reason is one of
 // "shutdown" or "replaced" (the same identity joined again).
 type Bye struct{ Reason string }
@@ -83,6 +96,7 @@ func (ParticipantLeft) isEvent()   {}
 func (TrackPublished) isEvent()    {}
 func (TrackUnpublished) isEvent()  {}
 func (TrackMuted) isEvent()        {}
+func (ActiveSpeakers) isEvent()    {}
 func (Bye) isEvent()               {}
 
 // Target names one of a participant's two PeerConnections.

@@ -137,6 +137,7 @@ func (p *Participant) run() {
 			fn()
 		case <-tick.C:
 			p.allocate()
+			p.dynacast()
 		case <-p.done:
 			return
 		}
@@ -151,6 +152,12 @@ func (p *Participant) allocate() {
 	now := p.sfu.now()
 	estimate, known := p.bwe.Estimate(now)
 	budget := estimate
+	var speaker string
+	if len(p.downs) > 0 {
+		// Subscriptions are posted by the room after it set p.room, so
+		// having one means p.room is safe to read here.
+		speaker = p.room.activeSpeaker()
+	}
 	demands := p.demands[:0]
 	downs := p.allocDowns[:0]
 	for _, s := range p.downs {
@@ -163,7 +170,11 @@ func (p *Participant) allocate() {
 		}
 		d := VideoDemand{TrackID: up.id, MaxLayer: int(s.down.maxLayer.Load())}
 		_, d.Current = s.down.Layers()
+		// The active speaker first, then what is shown larger.
 		d.Priority = d.MaxLayer
+		if up.publisherID == speaker {
+			d.Priority += MaxLayers
+		}
 		for i := range d.Bitrates {
 			l := up.layer(i)
 			switch {
@@ -316,6 +327,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 		p.upTracks[receiver] = up
 	}
 	p.upMu.Unlock()
+	up.setAudioLevelExt(receiver.GetParameters().HeaderExtensions)
 	l, ok := up.addLayer(index, remote.RID(), uint32(remote.SSRC()))
 	if !ok {
 		p.log.Warn("duplicate simulcast layer ignored", "rid", remote.RID())

@@ -1,6 +1,11 @@
 package sfu
 
-import "sync"
+import (
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
 
 // Room is a set of participants who receive each other's tracks.
 //
@@ -8,13 +13,22 @@ import "sync"
 // every (track, subscriber) pair is set up exactly once however joins and
 // publications interleave; the resulting work is then posted to the
 // participants' event loops after mu is released.
+//
+// From its first join until it is removed, a room runs one goroutine that
+// samples its members' audio levels and tells them who speaks
+// (runSpeakers).
 type Room struct {
 	name string
 	sfu  *SFU
 
-	mu      sync.Mutex // guards the fields below
-	members map[string]*member
-	closed  bool // set when the room is removed from the SFU; a joiner must fetch a new one
+	mu       sync.Mutex // guards the fields below
+	members  map[string]*member
+	closed   bool           // set when the room is removed from the SFU; a joiner must fetch a new one
+	speakers ActiveSpeakers // the last sent, for joiners
+	// stopSpeakers is closed to end runSpeakers, which then closes
+	// speakersDone. nil before the first join and once stopped.
+	stopSpeakers chan struct{}
+	speakersDone chan struct{}
 }
 
 type member struct {
@@ -60,6 +74,13 @@ func (r *Room) join(p *Participant) bool {
 	// Joined is the first thing the client hears, before any event about
 	// a track published right after.
 	p.sink.Send(Joined{Room: r.name, Self: p.Info(), Others: infos})
+	if len(r.speakers.Speakers) > 0 {
+		p.sink.Send(r.speakers)
+	}
+	if r.stopSpeakers == nil && r.speakersDone == nil {
+		r.stopSpeakers, r.speakersDone = make(chan struct{}), make(chan struct{})
+		go r.runSpeakers(r.stopSpeakers, r.speakersDone)
+	}
 	r.mu.Unlock()
 
 	r.sfu.metrics.Participants.Inc()
@@ -91,6 +112,69 @@ func (r *Room) leave(p *Participant) {
 
 	r.departed(m, others)
 	r.sfu.removeIfEmpty(r)
+
+	// A removed room is never joined again: stop its speaker loop. Waiting
+	// for it is safe because it takes nothing but mu, which is released.
+	r.mu.Lock()
+	var stop, done chan struct{}
+	if r.closed && r.stopSpeakers != nil {
+		stop, done = r.stopSpeakers, r.speakersDone
+		r.stopSpeakers = nil
+	}
+	r.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+}
+
+// runSpeakers samples the members' audio levels every speakerInterval and
+// sends ActiveSpeakers to every member when the detector says so, until
+// stop is closed.
+func (r *Room) runSpeakers(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := time.NewTicker(speakerInterval)
+	defer tick.Stop()
+	det := newSpeakerDetector(defaultSpeakerConfig())
+	samples := make(map[string]levelSample)
+	var to []*Participant
+	for {
+		var now time.Time
+		select {
+		case <-stop:
+			return
+		case now = <-tick.C:
+		}
+		clear(samples)
+		to = to[:0]
+		r.mu.Lock()
+		for id, m := range r.members {
+			var s levelSample
+			for _, t := range m.tracks {
+				if t.kind != webrtc.RTPCodecTypeAudio {
+					continue
+				}
+				// Always take, so a muted track's levels do not pile up.
+				if got := t.levels.take(); !t.muted.Load() {
+					s = s.add(got)
+				}
+			}
+			samples[id] = s
+			to = append(to, m.p)
+		}
+		r.mu.Unlock()
+
+		ev, ok := det.update(now, samples)
+		if !ok {
+			continue
+		}
+		r.mu.Lock()
+		r.speakers = ev
+		r.mu.Unlock()
+		for _, p := range to {
+			p.sink.Send(ev)
+		}
+	}
 }
 
 // departed ends a removed member's tracks for the others and announces
@@ -195,4 +279,11 @@ func (m *member) info() ParticipantInfo {
 		info.Tracks = append(info.Tracks, t.Info())
 	}
 	return info
+}
+
+// activeSpeaker is the participant ID of the current active speaker, or "".
+func (r *Room) activeSpeaker() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.speakers.Active
 }

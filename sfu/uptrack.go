@@ -39,6 +39,7 @@ type UpTrack struct {
 	layers [MaxLayers]atomic.Pointer[layer]
 	down   atomic.Pointer[[]*DownTrack]
 	muted  atomic.Bool
+	levels audioLevels // audio only: levels for active speaker detection
 
 	mu      sync.Mutex // guards closed, readers and writes of down
 	closed  bool
@@ -83,6 +84,14 @@ func (u *UpTrack) Kind() webrtc.RTPCodecType { return u.kind }
 // Info describes the track for clients.
 func (u *UpTrack) Info() TrackInfo {
 	return TrackInfo{ID: u.id, Kind: u.kind.String(), Muted: u.muted.Load()}
+}
+
+// setAudioLevelExt tells the track which of the header extensions its
+// publisher negotiated (RTPReceiver.GetParameters().HeaderExtensions) is the
+// audio level, so that it can feed active speaker detection. Without it an
+// audio track counts as silent. It may be called at any time, repeatedly.
+func (u *UpTrack) setAudioLevelExt(exts []webrtc.RTPHeaderExtensionParameter) {
+	u.levels.setExtension(exts)
 }
 
 // addLayer registers a layer before its reader starts. It reports false
@@ -156,6 +165,9 @@ func (u *UpTrack) forward(l *layer, pkt []byte, hdr *pionrtp.Header, repaired bo
 	l.account(len(pkt), now.UnixNano())
 	if !repaired {
 		l.stats.Update(ext, hdr.Timestamp, now, u.codec.ClockRate)
+	}
+	if u.kind == webrtc.RTPCodecTypeAudio {
+		u.levels.observe(hdr)
 	}
 	keyframe := u.kind == webrtc.RTPCodecTypeVideo && rtp.IsKeyframe(u.rcodec, payload)
 	downs := *u.down.Load()

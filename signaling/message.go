@@ -95,11 +95,23 @@ type trackMutedMsg struct {
 	Muted         bool   `json:"muted"`
 }
 
+type speakersMsg struct {
+	Type     string   `json:"type"`
+	Speakers []string `json:"speakers"`
+	Active   string   `json:"active"`
+}
+
 type errorMsg struct {
 	Type    string `json:"type"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Ref     string `json:"ref,omitempty"`
+}
+
+type layersMsg struct {
+	Type    string          `json:"type"`
+	TrackID string          `json:"trackId"`
+	Layers  map[string]bool `json:"layers"`
 }
 
 type byeMsg struct {
@@ -145,6 +157,14 @@ func encodeEvent(ev sfu.Event, ice []wireICEServer) ([]byte, error) {
 		msg = trackUnpublishedMsg{Type: "track_unpublished", ParticipantID: ev.ParticipantID, TrackID: ev.TrackID}
 	case sfu.TrackMuted:
 		msg = trackMutedMsg{Type: "track_muted", ParticipantID: ev.ParticipantID, TrackID: ev.Track.ID, Kind: ev.Track.Kind, Muted: ev.Track.Muted}
+	case sfu.ActiveSpeakers:
+		speakers := ev.Speakers
+		if speakers == nil {
+			speakers = []string{}
+		}
+		msg = speakersMsg{Type: "speakers", Speakers: speakers, Active: ev.Active}
+	case sfu.PublisherLayers:
+		msg = layersMsg{Type: "layers", TrackID: ev.TrackID, Layers: ev.Active}
 	case sfu.Bye:
 		msg = byeMsg{Type: "bye", Reason: ev.Reason}
 	default:

@@ -103,3 +103,55 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 		t.Errorf("set_layer for an unknown track: %+v %v", m, err)
 	}
 }
+
+// TestDynacast checks that a publisher is told to stop encoding the
+// layers nobody receives, and to resume one as soon as it is wanted.
+func TestDynacast(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ts := newTestServer(t, nil)
+	media := loadtest.DefaultMedia
+	media.Simulcast = true
+	pub, sub := ts.join(ctx, "dynacast"), ts.join(ctx, "dynacast")
+	if err := pub.Publish(media); err != nil {
+		t.Fatal(err)
+	}
+	track := videoTrackID(ctx, t, sub, pub.Self.ID)
+	receivesFrom(t, sub, pub.Self.ID, 10)
+	if err := sub.Send(map[string]any{"type": "set_layer", "trackId": track, "maxLayer": 0}); err != nil {
+		t.Fatal(err)
+	}
+	capped := time.Now()
+	m, err := pub.WaitFor(ctx, func(m loadtest.Message) bool {
+		return m.Type == "layers" && m.TrackID == track && !m.Layers["f"] && !m.Layers["h"]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("publisher told %v %v after the cap", m.Layers, time.Since(capped).Round(time.Millisecond))
+	if !m.Layers["q"] {
+		t.Errorf("the lowest layer was turned off: %v", m.Layers)
+	}
+	if time.Since(capped) < 2*time.Second {
+		t.Errorf("layers turned off after %v, before the 3 s hold", time.Since(capped))
+	}
+	// Take every layers message so far, so that only a new one can match below.
+	for {
+		drain, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		_, err := pub.WaitFor(drain, func(m loadtest.Message) bool { return m.Type == "layers" })
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	if err := sub.Send(map[string]any{"type": "set_layer", "trackId": track, "maxLayer": 2}); err != nil {
+		t.Fatal(err)
+	}
+	raised := time.Now()
+	if _, err := pub.WaitFor(ctx, func(m loadtest.Message) bool {
+		return m.Type == "layers" && m.TrackID == track && m.Layers["f"]
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("top layer resumed %v after it was wanted", time.Since(raised).Round(time.Millisecond))
+}

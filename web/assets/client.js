@@ -118,6 +118,8 @@ class Peer {
  *   track_unpublished   {participantId, trackId}
  *   track_muted         {participantId, trackId, kind, muted}
  *   track               {track, participantId, stream, receiver}   remote media arrived
+ *   speakers            {speakers, active}   who speaks (participant ids, loudest first, ours
+ *                       too) and who has the floor ('' for nobody); sent on change, ≤ 1 per 300 ms
  *   bye                 {reason}
  *   error               {code, message, ref, fatal}
  */
@@ -318,11 +320,30 @@ export class SFUClient extends EventTarget {
         const { participantId, trackId, kind, muted } = msg;
         return this.#emit('track_muted', { participantId, trackId, kind, muted });
       }
+      case 'speakers':
+        return this.#emit('speakers', { speakers: msg.speakers ?? [], active: msg.active ?? '' });
+      case 'layers': return this.#onLayers(msg.layers ?? {});
       case 'error': return this.#onError(msg);
       case 'bye': return this.#emit('bye', { reason: msg.reason });
       case 'pong': return;
       default: console.warn('sfu: unknown message type', msg.type);
     }
+  }
+
+  // Dynacast: the server says which simulcast layers of our video anybody receives; encoding
+  // the others would waste our uplink and CPU.
+  #onLayers(active) {
+    const sender = this.#publisher?.pc.getSenders().find((s) => s.track?.kind === 'video');
+    if (!sender) return;
+    const params = sender.getParameters();
+    let changed = false;
+    for (const enc of params.encodings ?? []) {
+      if (enc.rid in active && enc.active !== active[enc.rid]) {
+        enc.active = active[enc.rid];
+        changed = true;
+      }
+    }
+    if (changed) sender.setParameters(params).catch((err) => console.warn('sfu: could not change layers', err));
   }
 
   #onJoined(msg) {

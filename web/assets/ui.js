@@ -51,6 +51,7 @@ window.sfuDebug = {
     return out;
   },
   tiles: () => [...document.querySelectorAll('.tile[data-participant-id]')].map((el) => el.dataset.participantId),
+  speaking: () => [...document.querySelectorAll('.tile[data-speaking]')].map((el) => el.dataset.participantId ?? 'local'),
 };
 
 // --- status ---------------------------------------------------------------------------------
@@ -94,6 +95,7 @@ function ensureTile(id) {
   $('#grid').append(tile);
   sizes.observe(video);
   refreshTile(id);
+  showSpeakers();
   return tile;
 }
 
@@ -147,6 +149,24 @@ function setFlag(el, key, on) {
   else delete el.dataset[key];
 }
 
+// --- speakers: outline who is speaking, and more boldly who has the floor -----------------
+
+let speakers = { speakers: [], active: '' }; // the server's last `speakers` message
+
+function showSpeakers() {
+  const speaking = new Set(speakers.speakers);
+  for (const tile of document.querySelectorAll('.tile')) {
+    const id = tile.classList.contains('local') ? client.self?.id : tile.dataset.participantId;
+    setFlag(tile, 'speaking', !!id && speaking.has(id));
+    setFlag(tile, 'activeSpeaker', !!id && id === speakers.active);
+  }
+}
+
+function setSpeakers(next) {
+  speakers = next;
+  showSpeakers();
+}
+
 function removeTile(id) {
   const tile = tileFor(id);
   if (!tile) return;
@@ -180,6 +200,8 @@ function enableSound() {
 
 client.addEventListener('state', ({ detail }) => {
   document.body.dataset.state = detail.state;
+  // Whoever spoke before the connection dropped may not be speaking now.
+  if (detail.state !== State.CONNECTED) setSpeakers({ speakers: [], active: '' });
   switch (detail.state) {
     case State.CONNECTING: return setStatus(`Connecting to ${room}…`);
     case State.CONNECTED: problem = ''; return setStatus(describeConnected(), 'ok');
@@ -218,6 +240,8 @@ client.addEventListener('joined', ({ detail }) => {
     refreshTile(id);
   }
 });
+
+client.addEventListener('speakers', ({ detail }) => setSpeakers(detail));
 
 client.addEventListener('participant_joined', ({ detail }) => {
   ensureTile(detail.participant.id);
