@@ -10,7 +10,8 @@ build:
 	$(GO) build -o bin/sfu ./cmd/sfu
 
 # deps installs what the tests need on a fresh Debian machine: Chromium for
-# the browser tests. It needs root; without root it says what is missing.
+# the browser tests, iproute2 and nftables for the constrained-link tests.
+# It needs root; without root it says what is missing.
 deps:
 	@bash testdata/install-deps.sh
 

@@ -23,12 +23,17 @@ type TrackCounts struct {
 	// highest: losses that retransmission had ample time to repair.
 	Unrepaired    int
 	Frames        int // packets with the marker bit (video: frames)
-	LastFrameSize int // payload bytes of the newest complete frame (VP8 descriptor included)
+	LastFrameSize int // payload bytes of the newest frame played out whole (VP8 descriptor included)
 	Keyframes     int
 	Bytes         int
-	First, Last   time.Time
-	SSRC          uint32
-	Ended         bool // the track's reader returned: the track was removed
+	// LongestGap is the longest freeze a decoder would show: the longest
+	// time between two frames it could display, each complete and played
+	// in order; after a frame that lost a packet for good (Unrepaired),
+	// only from the next keyframe on.
+	LongestGap  time.Duration
+	First, Last time.Time
+	SSRC        uint32
+	Ended       bool // the track's reader returned: the track was removed
 }
 
 type receiver struct {
@@ -46,8 +51,25 @@ type trackState struct {
 	seen    map[uint64]bool
 	lo, hi  uint64
 	settled uint64 // holes at or below this were counted in Unrepaired
-	frameTS uint32 // timestamp of the frame being summed
-	frameSz int    // payload bytes of it so far
+	player
+}
+
+// player plays a track out as a decoder would: frames in order, each once
+// all its packets are there. A hole given up on (SettleWindow) breaks its
+// frame, and nothing is shown again until a keyframe.
+type player struct {
+	next    uint64                // the first packet not yet played
+	pending map[uint64]pendingPkt // arrived, not yet played
+	size    int                   // payload bytes of the frame being played
+	broken  bool                  // it lacks a packet
+	key     bool                  // it is a keyframe
+	needKey bool                  // a frame was broken since the last keyframe
+	shownAt time.Time
+}
+
+type pendingPkt struct {
+	size     int
+	end, key bool
 }
 
 func newReceiver() *receiver { return &receiver{tracks: map[string]*trackState{}} }
@@ -63,7 +85,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 	}()
 	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
 	codec := rtp.CodecFromMime(t.Codec().MimeType)
-	st := &trackState{seen: map[uint64]bool{}, counts: TrackCounts{
+	st := &trackState{seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}}, counts: TrackCounts{
 		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}}
 	r.mu.Lock()
@@ -96,7 +118,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	c.Packets++
 	c.Bytes += n
 	if c.First.IsZero() {
-		c.First, st.lo, st.hi, st.settled = now, ext, ext, ext
+		c.First, st.lo, st.hi, st.settled, st.next = now, ext, ext, ext, ext
 	}
 	c.Last = now
 	if st.seen[ext] {
@@ -120,16 +142,50 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		}
 	}
 	c.Missing = int(st.hi-st.lo+1) - c.Unique
-	if p.Timestamp != st.frameTS {
-		st.frameTS, st.frameSz = p.Timestamp, 0
-	}
-	st.frameSz += len(p.Payload)
+	key := rtp.IsKeyframe(codec, p.Payload)
 	if p.Marker {
 		c.Frames++
-		c.LastFrameSize = st.frameSz
 	}
-	if rtp.IsKeyframe(codec, p.Payload) {
+	if key {
 		c.Keyframes++
+	}
+	if ext >= st.next {
+		st.pending[ext] = pendingPkt{size: len(p.Payload), end: p.Marker, key: key}
+	}
+	st.play(now)
+}
+
+// play plays out the packets that arrived in order, and skips holes older
+// than SettleWindow, which a decoder would have given up on.
+func (st *trackState) play(now time.Time) {
+	c := &st.counts
+	for ; st.next <= st.hi; st.next++ {
+		pk, ok := st.pending[st.next]
+		if !ok {
+			if st.next > st.settled {
+				return // may still be repaired
+			}
+			st.broken = true
+			continue
+		}
+		delete(st.pending, st.next)
+		st.size += pk.size
+		st.key = st.key || pk.key
+		if !pk.end {
+			continue
+		}
+		if st.broken {
+			st.needKey = true
+		} else {
+			c.LastFrameSize = st.size
+			if !st.needKey || st.key {
+				if !st.shownAt.IsZero() {
+					c.LongestGap = max(c.LongestGap, now.Sub(st.shownAt))
+				}
+				st.shownAt, st.needKey = now, false
+			}
+		}
+		st.size, st.broken, st.key = 0, false, false
 	}
 }
 

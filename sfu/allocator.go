@@ -103,7 +103,7 @@ func (a *Allocator) Allocate(now time.Time, budget int64, known bool, demands []
 func (a *Allocator) choose(now time.Time, d VideoDemand, base int, left int64) int {
 	st := a.stateOf(d.TrackID)
 	if base < 0 {
-		a.steppedTo(now, st, d.Current, -1)
+		a.steppedTo(now, st, d, -1)
 		return -1
 	}
 	chosen := a.fitting(d, base, left, false)
@@ -120,22 +120,30 @@ func (a *Allocator) choose(now time.Time, d VideoDemand, base int, left int64) i
 			}
 		}
 		chosen = up
+		if d.Current < 0 && chosen >= 0 {
+			// A paused track resumes on its lowest layer and climbs from
+			// there like any other: the link has only just shown room.
+			chosen = base
+		}
 		if chosen >= 0 && chosen < base {
 			chosen = base
 		}
 	} else {
 		st.candidate = -2
 	}
-	a.steppedTo(now, st, d.Current, chosen)
+	a.steppedTo(now, st, d, chosen)
 	return chosen
 }
 
-// steppedTo records a layer change for the flap penalty.
-func (a *Allocator) steppedTo(now time.Time, st *allocState, from, to int) {
+// steppedTo records a layer change for the flap penalty. Only a step down
+// forced by the budget counts as a failed climb: one the subscriber asked
+// for by lowering its cap does not.
+func (a *Allocator) steppedTo(now time.Time, st *allocState, d VideoDemand, to int) {
+	from := d.Current
 	switch {
 	case to > from:
 		st.upAt, st.candidate = now, -2
-	case to < from && !st.upAt.IsZero() && now.Sub(st.upAt) < allocFlapWindow:
+	case to < from && from <= d.MaxLayer && !st.upAt.IsZero() && now.Sub(st.upAt) < allocFlapWindow:
 		// The last step up did not hold: wait longer before the next.
 		st.penalty = min(max(2*st.penalty, allocPenaltyFirst), allocPenaltyMax)
 		st.penaltyUntil = now.Add(st.penalty)

@@ -124,3 +124,28 @@ func TestAllocatorSkipsMissingLayers(t *testing.T) {
 		t.Fatalf("got layer %d, want 1 (2 is not being sent)", got[0])
 	}
 }
+
+func TestAllocatorCapChangeIsNoFailedClimb(t *testing.T) {
+	a := NewAllocator()
+	t0 := time.Unix(1000, 0)
+	d := demand("v", 0, 0)
+	now := t0
+	for d.Current != 2 { // climb to the top
+		d.Current = a.Allocate(now, 5e6, true, []VideoDemand{d})[0]
+		now = now.Add(500 * time.Millisecond)
+	}
+	d.MaxLayer = 0 // the subscriber shrinks the tile
+	d.Current = a.Allocate(now, 5e6, true, []VideoDemand{d})[0]
+	if d.Current != 0 {
+		t.Fatalf("cap 0 gave layer %d", d.Current)
+	}
+	d.MaxLayer = 2 // and enlarges it again: back up after the normal hold only
+	start := now
+	for d.Current != 2 {
+		now = now.Add(500 * time.Millisecond)
+		d.Current = a.Allocate(now, 5e6, true, []VideoDemand{d})[0]
+		if now.Sub(start) > 2*time.Second {
+			t.Fatalf("still on layer %d %v after the cap was raised: penalized as a failed climb", d.Current, now.Sub(start))
+		}
+	}
+}

@@ -16,12 +16,15 @@ const (
 	underuseDelay     = 15 * time.Millisecond
 	overuseLoss       = 0.10
 	growLoss          = 0.02
-	overuseFeedbacks  = 2 // consecutive feedbacks with a long queue before it counts
+	overuseFeedbacks  = 3 // consecutive feedbacks with a long queue before it counts
 	decreaseFactor    = 0.85
-	decreaseCooldown  = 500 * time.Millisecond
-	increaseHold      = time.Second // after a decrease
-	multiplicativeUp  = 0.35        // per second, far from the last congestion
-	additiveUp        = 60_000      // bits/s per second, near the last congestion
+	decreaseCooldown  = 1200 * time.Millisecond // an SFU acts on a decrease only at the next allocation and keyframe
+	increaseHold      = time.Second             // after a decrease
+	multiplicativeUp  = 0.35                    // per second, far from the last congestion
+	additiveUp        = 60_000                  // bits/s per second, near the last congestion
+	additiveShare     = 0.15                    // or this share of the estimate per second, if more
+	capacityHold      = 8 * time.Second         // after congestion, stay under the rate that congested this long
+	congestionEpisode = 5 * time.Second         // decreases this close together answer one congestion
 	congestionMemory  = 30 * time.Second
 	baseDelayWindow   = 10 * time.Second
 	deliveredWindow   = time.Second
@@ -62,8 +65,9 @@ type BandwidthEstimator struct {
 	delivered   []deliverySample
 	lastDelay   time.Duration
 	lastLoss    float64
-	losses      []lossSample // per feedback, over lossWindow
-	queued      int          // consecutive feedbacks with a queue over overuseDelay
+	losses      []lossSample  // per feedback, over lossWindow
+	queued      int           // consecutive feedbacks with a growing queue over overuseDelay
+	prevQueue   time.Duration // the queue of the previous feedback
 }
 
 type delaySample struct {
@@ -129,31 +133,41 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.twccAt = now
-	lost, received := 0, 0
+	// Packets sent before the last decrease tell of the congestion already
+	// answered: one decrease per congestion event, not one per feedback
+	// while the bottleneck's queue drains.
+	lost, received, fresh := 0, 0, 0
+	var queueSum time.Duration
 	for _, a := range acks {
 		if a.lost {
 			lost++
+		} else {
+			received++
+			e.delivered = append(e.delivered, deliverySample{arrival: a.arrival, bits: a.size * 8})
+			// The two clocks differ by an unknown offset: only changes in
+			// this difference mean anything. Subtract as integers, because
+			// time.Time.Sub saturates when the offset is decades.
+			e.addBase(time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()), now)
+		}
+	}
+	base := e.baseDelay()
+	freshLost := 0
+	for _, a := range acks {
+		if !a.sent.After(e.lastDecr) {
 			continue
 		}
-		received++
-		// The two clocks differ by an unknown offset: only changes in
-		// this difference mean anything. Subtract as integers, because
-		// time.Time.Sub saturates when the offset is decades.
-		e.addBase(time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()), now)
-		e.delivered = append(e.delivered, deliverySample{arrival: a.arrival, bits: a.size * 8})
-	}
-	var queue time.Duration
-	if received > 0 {
-		base := e.baseDelay()
-		var sum time.Duration
-		for _, a := range acks {
-			if !a.lost {
-				sum += time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()) - base
-			}
+		fresh++
+		if a.lost {
+			freshLost++
+			continue
 		}
-		queue = sum / time.Duration(received)
+		queueSum += time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()) - base
 	}
-	loss := e.lossRatio(lost, len(acks), now)
+	loss := e.lossRatio(freshLost, fresh, now)
+	var queue time.Duration
+	if fresh > freshLost {
+		queue = queueSum / time.Duration(fresh-freshLost)
+	}
 	e.lastDelay, e.lastLoss = queue, loss
 	rate := e.deliveredRate()
 
@@ -162,25 +176,32 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 		dt = 500 * time.Millisecond
 	}
 	e.lastUpdate = now
+	if fresh == 0 {
+		return
+	}
 
-	if queue > overuseDelay {
+	// Overuse is a long queue that is not shrinking: once a decrease has
+	// taken effect the bottleneck drains, and cutting again while it does
+	// would take the estimate far below the capacity.
+	draining := queue < e.prevQueue-5*time.Millisecond
+	e.prevQueue = queue
+	if queue > overuseDelay && !draining {
 		e.queued++
-	} else {
+	} else if !draining {
 		e.queued = 0
 	}
 	switch {
-	case e.queued >= overuseFeedbacks || loss > overuseLoss:
+	case e.queued >= overuseFeedbacks || (loss > overuseLoss && !draining):
 		if now.Sub(e.lastDecr) < decreaseCooldown {
 			return
 		}
 		var target float64
 		if e.queued >= overuseFeedbacks {
 			// A queue is building: send a little less than gets through,
-			// but never cut to less than a third at once (a delay spike on
-			// a lightly used link says little about its capacity).
+			// which on a saturated link is its capacity.
 			target = e.estimate * decreaseFactor
 			if rate > 0 {
-				target = max(min(target, rate*decreaseFactor), e.estimate/3)
+				target = min(target, rate*decreaseFactor)
 			}
 		} else {
 			// Heavy loss without a queue (a lossy radio link, a policer):
@@ -188,16 +209,30 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 			target = e.estimate * (1 - loss/2)
 		}
 		e.estimate = max(target, bweMin)
-		e.lastDecr, e.holdUntil = now, now.Add(increaseHold)
-		e.congestedAt, e.congestedT = max(rate, e.estimate), now
+		e.lastDecr, e.holdUntil, e.queued = now, now.Add(increaseHold), 0
+		e.losses = e.losses[:0]
+		if rate > 0 {
+			// The first decrease of an episode sees the link saturated, so
+			// its delivered rate is the best measure of the capacity; later
+			// ones see us already backing off.
+			if now.Sub(e.congestedT) < congestionEpisode {
+				rate = max(rate, e.congestedAt)
+			}
+			e.congestedAt, e.congestedT = rate, now
+		}
 	case queue < underuseDelay && loss < growLoss && !now.Before(e.holdUntil):
 		near := e.congestedAt > 0 && now.Sub(e.congestedT) < congestionMemory && e.estimate < 1.5*e.congestedAt
-		if near {
-			e.estimate += additiveUp * dt.Seconds()
-		} else {
+		switch {
+		case e.congestedAt > 0 && now.Sub(e.congestedT) < capacityHold:
+			// The link just showed its capacity: stay under it for a
+			// while rather than try the same wall again at once.
+			e.estimate = max(e.estimate, min(e.estimate+additiveUp*dt.Seconds(), 0.95*e.congestedAt))
+		case near:
+			e.estimate += max(additiveUp, additiveShare*e.estimate) * dt.Seconds()
+		default:
 			e.estimate *= 1 + multiplicativeUp*dt.Seconds()
 		}
-		e.estimate = min(e.estimate, bweMax)
+		e.estimate = max(min(e.estimate, bweMax), bweMin)
 	}
 }
 

@@ -2,6 +2,7 @@ package signaling_test
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(netlabChildEnv) != "" {
+		os.Exit(netlabChild()) // a subscriber inside a network lab (constrained_test.go)
+	}
 	goleak.VerifyTestMain(m,
 		// pion's SCTP/DTLS and net/http keep-alive goroutines wind down asynchronously.
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -319,7 +320,9 @@ func TestBrowserSimulcast(t *testing.T) {
 				return
 			}
 			if time.Since(start) > within {
-				t.Fatalf("%s: receiving %dp after %v, want %dp", what, h, within, want)
+				state, _ := n.sfu.RoomState("simulcast")
+				dump, _ := json.Marshal(state)
+				t.Fatalf("%s: receiving %dp after %v, want %dp; room: %s", what, h, within, want, dump)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -347,4 +350,41 @@ func TestBrowserSimulcast(t *testing.T) {
 		waitHeight(fmt.Sprintf("set_layer %d", layer), 720>>(2-layer), 20*time.Second)
 	}
 	waitDecoding(t, sub, names[1], 1, ids, opened[1])
+
+	// Dynacast: with the only subscriber capped to the lowest layer, the
+	// publisher stops encoding the other two, and resumes when asked.
+	pubActive := func() map[string]bool {
+		m, _ := eval[map[string]bool](browsers[0], `(async () => {
+			const pc = window.sfuDebug.client.peerConnection('publisher');
+			const sender = pc.getSenders().find(s => s.track && s.track.kind === 'video');
+			const out = {};
+			for (const e of sender.getParameters().encodings) out[e.rid] = e.active;
+			return out;
+		})()`)
+		return m
+	}
+	waitActive := func(what string, want map[string]bool) {
+		t.Helper()
+		start := time.Now()
+		for {
+			got := pubActive()
+			if got["q"] == want["q"] && got["h"] == want["h"] && got["f"] == want["f"] {
+				t.Logf("%s: publisher encodings %v after %v", what, got, time.Since(start).Round(time.Millisecond))
+				return
+			}
+			if time.Since(start) > 10*time.Second {
+				t.Fatalf("%s: publisher encodings %v, want %v", what, got, want)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if _, err := eval[bool](sub, fmt.Sprintf(`(window.sfuDebug.client.setLayer(%q, 0), true)`, trackID)); err != nil {
+		t.Fatal(err)
+	}
+	waitActive("only the lowest layer wanted", map[string]bool{"q": true, "h": false, "f": false})
+	if _, err := eval[bool](sub, fmt.Sprintf(`(window.sfuDebug.client.setLayer(%q, 2), true)`, trackID)); err != nil {
+		t.Fatal(err)
+	}
+	waitActive("top layer wanted again", map[string]bool{"q": true, "h": true, "f": true})
+	waitHeight("after dynacast resumed the top layer", 720, 20*time.Second)
 }
