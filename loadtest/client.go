@@ -16,6 +16,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -72,7 +73,10 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: dial: %w", err)
 	}
-	c := &Client{opts: opts, ws: ws, inbox: newInbox(), recv: newReceiver(), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
+	c := &Client{opts: opts, ws: ws, inbox: newInbox(), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
+	c.recv = newReceiver(func(ssrc uint32) {
+		_ = c.sub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
+	})
 	c.rids = &ridTagger{}
 	api, mux, err := newAPI(opts, c.rids)
 	c.mux = mux

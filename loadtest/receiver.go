@@ -37,6 +37,8 @@ type TrackCounts struct {
 }
 
 type receiver struct {
+	pli func(ssrc uint32)
+
 	mu     sync.Mutex // guards tracks
 	tracks map[string]*trackState
 }
@@ -64,7 +66,11 @@ type player struct {
 	broken  bool                  // it lacks a packet
 	key     bool                  // it is a keyframe
 	needKey bool                  // a frame was broken since the last keyframe
-	shownAt time.Time
+	lastPLI time.Time             // when a keyframe was last asked for
+
+	blockedAt    uint64    // the hole playout waits at
+	blockedSince time.Time // since when
+	shownAt      time.Time
 }
 
 type pendingPkt struct {
@@ -72,7 +78,19 @@ type pendingPkt struct {
 	end, key bool
 }
 
-func newReceiver() *receiver { return &receiver{tracks: map[string]*trackState{}} }
+// PlayoutWait is how long playout waits for a missing packet before it
+// gives the frame up, as a browser's jitter buffer does.
+const PlayoutWait = 500 * time.Millisecond
+
+// pliEvery is how often a receiver that cannot decode asks for a
+// keyframe, as browsers throttle their PLIs.
+const pliEvery = 500 * time.Millisecond
+
+// newReceiver returns a receiver that calls pli with a track's SSRC when
+// it needs a keyframe to show video again.
+func newReceiver(pli func(ssrc uint32)) *receiver {
+	return &receiver{tracks: map[string]*trackState{}, pli: pli}
+}
 
 // read counts a remote track's packets until it ends.
 func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
@@ -108,7 +126,15 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 		now := time.Now()
 		r.mu.Lock()
 		st.add(&p, n, codec, now)
+		askKey := st.needKey && now.Sub(st.lastPLI) >= pliEvery
+		if askKey {
+			st.lastPLI = now
+		}
 		r.mu.Unlock()
+		if askKey && r.pli != nil {
+			// A frame was lost for good: the decoder waits for a keyframe.
+			r.pli(uint32(t.SSRC()))
+		}
 	}
 }
 
@@ -163,7 +189,14 @@ func (st *trackState) play(now time.Time) {
 		pk, ok := st.pending[st.next]
 		if !ok {
 			if st.next > st.settled {
-				return // may still be repaired
+				// It may still be repaired; a decoder waits a while, then
+				// gives up on it and asks for a keyframe.
+				if st.blockedAt != st.next || st.blockedSince.IsZero() {
+					st.blockedAt, st.blockedSince = st.next, now
+				}
+				if now.Sub(st.blockedSince) < PlayoutWait {
+					return
+				}
 			}
 			st.broken = true
 			continue

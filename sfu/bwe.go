@@ -27,7 +27,7 @@ const (
 	congestionEpisode = 5 * time.Second         // decreases this close together answer one congestion
 	congestionMemory  = 30 * time.Second
 	baseDelayWindow   = 10 * time.Second
-	deliveredWindow   = time.Second
+	deliveredWindow   = 500 * time.Millisecond
 	feedbackFreshness = 2 * time.Second
 )
 
@@ -202,6 +202,12 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 			target = e.estimate * decreaseFactor
 			if rate > 0 {
 				target = min(target, rate*decreaseFactor)
+			}
+			// Within one congestion episode the first decrease measured the
+			// capacity best; later ones see the link half idle while the
+			// old layer drains and would take the estimate far below it.
+			if now.Sub(e.congestedT) < congestionEpisode {
+				target = max(target, decreaseFactor*e.congestedAt)
 			}
 		} else {
 			// Heavy loss without a queue (a lossy radio link, a policer):
