@@ -68,9 +68,8 @@ type player struct {
 	needKey bool                  // a frame was broken since the last keyframe
 	lastPLI time.Time             // when a keyframe was last asked for
 
-	blockedAt    uint64    // the hole playout waits at
-	blockedSince time.Time // since when
-	shownAt      time.Time
+	missingAt map[uint64]time.Time // when each missing packet was first known missing
+	shownAt   time.Time
 }
 
 type pendingPkt struct {
@@ -103,7 +102,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 	}()
 	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
 	codec := rtp.CodecFromMime(t.Codec().MimeType)
-	st := &trackState{seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}}, counts: TrackCounts{
+	st := &trackState{seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}, missingAt: map[uint64]time.Time{}}, counts: TrackCounts{
 		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}}
 	r.mu.Lock()
@@ -160,6 +159,11 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		c.Unrepaired-- // a very late repair of a hole already counted
 	}
 	if ext > st.hi {
+		// Packets skipped over are missing from now: a jitter buffer
+		// times each one from here, all at once.
+		for m := st.hi + 1; m < ext && m < st.hi+1000; m++ {
+			st.missingAt[m] = now
+		}
 		st.hi = ext
 		for ; st.settled+SettleWindow < st.hi; st.settled++ {
 			if !st.seen[st.settled+1] {
@@ -191,17 +195,16 @@ func (st *trackState) play(now time.Time) {
 			if st.next > st.settled {
 				// It may still be repaired; a decoder waits a while, then
 				// gives up on it and asks for a keyframe.
-				if st.blockedAt != st.next || st.blockedSince.IsZero() {
-					st.blockedAt, st.blockedSince = st.next, now
-				}
-				if now.Sub(st.blockedSince) < PlayoutWait {
+				if since, ok := st.missingAt[st.next]; !ok || now.Sub(since) < PlayoutWait {
 					return
 				}
 			}
+			delete(st.missingAt, st.next)
 			st.broken = true
 			continue
 		}
 		delete(st.pending, st.next)
+		delete(st.missingAt, st.next)
 		st.size += pk.size
 		st.key = st.key || pk.key
 		if !pk.end {

@@ -54,7 +54,7 @@ func TestPlayout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := &trackState{seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}}}
+			st := &trackState{seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}, missingAt: map[uint64]time.Time{}}}
 			start := time.Unix(1000, 0)
 			for i, seq := range tt.order() {
 				p := &pionrtp.Packet{Header: pionrtp.Header{SequenceNumber: uint16(seq), Marker: seq%2 == 1}}

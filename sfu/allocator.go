@@ -47,6 +47,7 @@ const (
 	allocFlapWindow   = 5 * time.Second // stepping down within this of a step up is a failed try
 	allocPenaltyFirst = 4 * time.Second
 	allocPenaltyMax   = 60 * time.Second
+	pauseTolerancePct = 25 // of the lowest layer's bitrate, before flowing video pauses
 )
 
 // NewAllocator returns an Allocator with the default hysteresis.
@@ -79,11 +80,22 @@ func (a *Allocator) Allocate(now time.Time, budget int64, known bool, demands []
 		return dx.TrackID < dy.TrackID
 	})
 
-	// First every track its lowest layer, in priority order, while they fit.
+	// First every track its lowest layer, in priority order, while they
+	// fit. Video already flowing is paused only when a quarter of its
+	// lowest layer is missing: stopping a picture is worse than a small
+	// shortfall, which the estimate's own margin absorbs.
 	left := budget
 	for _, i := range order {
 		out[i] = -1
-		if l := lowest(demands[i]); l >= 0 && demands[i].Bitrates[l] <= left {
+		l := lowest(demands[i])
+		if l < 0 {
+			continue
+		}
+		need := demands[i].Bitrates[l]
+		if demands[i].Current >= 0 {
+			need = need * (100 - pauseTolerancePct) / 100
+		}
+		if need <= left {
 			out[i] = l
 			left -= demands[i].Bitrates[l]
 		}

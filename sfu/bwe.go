@@ -12,11 +12,11 @@ const (
 	bweInitial        = 3_000_000 // bits/s before any feedback
 	bweMin            = 50_000
 	bweMax            = 20_000_000
-	overuseDelay      = 50 * time.Millisecond
+	overuseDelay      = 70 * time.Millisecond
 	underuseDelay     = 15 * time.Millisecond
 	overuseLoss       = 0.10
 	growLoss          = 0.02
-	overuseFeedbacks  = 3 // consecutive feedbacks with a long queue before it counts
+	overuseFeedbacks  = 4 // consecutive feedbacks with a long queue before it counts
 	decreaseFactor    = 0.85
 	decreaseCooldown  = 1200 * time.Millisecond // an SFU acts on a decrease only at the next allocation and keyframe
 	increaseHold      = time.Second             // after a decrease
