@@ -284,6 +284,21 @@ func TestBrowserCodecs(t *testing.T) {
 			if !strings.EqualFold(mime, "video/"+codec) {
 				t.Errorf("subscriber decodes %q, want video/%s", mime, codec)
 			}
+			// H.264 is simulcast like VP8: the SFU receives three layers.
+			// Chromium sends VP9 as one stream (its own spatial layers).
+			state, _ := n.sfu.RoomState("codec-" + codec)
+			layers := 0
+			for _, p := range state.Participants {
+				for _, tr := range p.Published {
+					if tr.Kind == "video" {
+						layers = len(tr.Layers)
+					}
+				}
+			}
+			t.Logf("%s: the SFU receives %d simulcast layers", codec, layers)
+			if codec == "h264" && layers != 3 {
+				t.Errorf("%s publisher sends %d layers, want 3", codec, layers)
+			}
 		})
 	}
 }
