@@ -286,13 +286,19 @@ func TestBrowserCodecs(t *testing.T) {
 			}
 			// H.264 is simulcast like VP8: the SFU receives three layers.
 			// Chromium sends VP9 as one stream (its own spatial layers).
-			state, _ := n.sfu.RoomState("codec-" + codec)
 			layers := 0
-			for _, p := range state.Participants {
-				for _, tr := range p.Published {
-					if tr.Kind == "video" {
-						layers = len(tr.Layers)
+			// Chromium adds layers as its bandwidth estimate grows.
+			for start := time.Now(); layers < 3 && time.Since(start) < 15*time.Second; time.Sleep(250 * time.Millisecond) {
+				state, _ := n.sfu.RoomState("codec-" + codec)
+				for _, p := range state.Participants {
+					for _, tr := range p.Published {
+						if tr.Kind == "video" {
+							layers = len(tr.Layers)
+						}
 					}
+				}
+				if codec != "h264" {
+					break
 				}
 			}
 			t.Logf("%s: the SFU receives %d simulcast layers", codec, layers)
