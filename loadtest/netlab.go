@@ -23,7 +23,8 @@ var ErrNoLab = errors.New("loadtest: network lab unavailable")
 // a test host on its own constrained link. The host side of the pair, in
 // the root namespace, has HostIP; the side inside the namespace has NSIP;
 // they share a /30. What the root namespace sends toward NSIP can be slowed
-// down (SetRate) and lost at random (SetLoss), as on a real access link.
+// down (SetRate) and lost at random (SetLoss), as on a real access link;
+// what the namespace sends back can be slowed down too (SetEgressRate).
 //
 // Programs run inside the namespace with Command. A Go process cannot move
 // its pion sockets between namespaces, so tests re-execute their own binary
@@ -38,8 +39,9 @@ type Lab struct {
 	NSIP   net.IP
 	Net    *net.IPNet // the /30 the two addresses share
 
-	mu    sync.Mutex // guards rated
-	rated bool       // a tbf qdisc is on HostIf
+	mu          sync.Mutex // guards rated and egressRated
+	rated       bool       // a tbf qdisc is on HostIf
+	egressRated bool       // a tbf qdisc is on NSIf (SetEgressRate)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -212,6 +214,49 @@ func (l *Lab) ClearRate() error {
 		return err
 	}
 	l.rated = false
+	return nil
+}
+
+// SetEgressRate limits the other direction: what the namespace sends
+// toward the root namespace, with the same token bucket as SetRate on the
+// namespace's veth. A server run inside the namespace (Command) then has a
+// slow link toward its clients in the root namespace while their uplink
+// stays open. It replaces an earlier egress limit and leaves SetRate's
+// alone; Close removes it with the namespace.
+func (l *Lab) SetEgressRate(bitsPerSecond int64) error {
+	if bitsPerSecond <= 0 {
+		return fmt.Errorf("loadtest: rate %d bit/s", bitsPerSecond)
+	}
+	burst := max(10*1024, bitsPerSecond/8/50) // 20 ms at the rate, as SetRate
+	tc, err := tool("tc")
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := run("", "ip", "netns", "exec", l.Name, tc, "qdisc", "replace", "dev", l.NSIf, "root", "tbf",
+		"rate", fmt.Sprintf("%dbit", bitsPerSecond), "burst", fmt.Sprint(burst), "latency", "100ms"); err != nil {
+		return err
+	}
+	l.egressRated = true
+	return nil
+}
+
+// ClearEgressRate removes SetEgressRate's limit.
+func (l *Lab) ClearEgressRate() error {
+	tc, err := tool("tc")
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.egressRated {
+		return nil
+	}
+	if err := run("", "ip", "netns", "exec", l.Name, tc, "qdisc", "del", "dev", l.NSIf, "root"); err != nil {
+		return err
+	}
+	l.egressRated = false
 	return nil
 }
 

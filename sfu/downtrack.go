@@ -35,15 +35,20 @@ type DownTrack struct {
 	ssrc        uint32
 	payloadType uint8
 	rewriter    *rtp.Rewriter
-	lastSent    time.Time // when the last packet was forwarded
+	vp8         *rtp.VP8Munger // VP8 only: picture IDs continuous across switches
+	lastSent    time.Time      // when the last packet was forwarded
 
 	// hdrs are the headers written for forwarded packets, one per layer:
 	// only that layer's reader goroutine touches it, so it needs no lock
 	// even while a switch has two layers' readers writing.
 	hdrs [MaxLayers]pionrtp.Header
+	// bufs hold VP8 payloads whose descriptor was rewritten, one per
+	// layer for the same reason.
+	bufs [MaxLayers][]byte
 
-	rtxMu  sync.Mutex // guards rtxBuf and rtxHdr, used to answer NACKs
+	rtxMu  sync.Mutex // guards rtxBuf, rtxOut and rtxHdr, used to answer NACKs
 	rtxBuf []byte
+	rtxOut []byte
 	rtxHdr pionrtp.Header
 }
 
@@ -58,6 +63,13 @@ func newDownTrack(up *UpTrack, metrics *Metrics) *DownTrack {
 	d.current.Store(-1)
 	d.target.Store(-1)
 	d.maxLayer.Store(MaxLayers - 1)
+	if up.rcodec == rtp.CodecVP8 {
+		d.vp8 = &rtp.VP8Munger{}
+		for i := range d.bufs {
+			d.bufs[i] = make([]byte, rtp.MaxPacketSize)
+		}
+		d.rtxOut = make([]byte, rtp.MaxPacketSize)
+	}
 	return d
 }
 
@@ -149,11 +161,18 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 		}
 		if d.rewriter.Started() {
 			d.rewriter.Switch(tsGap(now.Sub(d.lastSent), d.up.codec.ClockRate))
+			if d.vp8 != nil {
+				d.vp8.Switch()
+			}
 			d.metrics.LayerSwitches.Inc()
 		}
 		d.current.Store(idx)
 	}
 	seq, ts, ok := d.rewriter.Forward(in.SequenceNumber, in.Timestamp)
+	if ok && d.vp8 != nil {
+		payload = d.vp8.Munge(d.bufs[l.index], payload, true)
+		ok = payload != nil
+	}
 	if !ok {
 		d.mu.Unlock()
 		return false
@@ -250,11 +269,18 @@ func (d *DownTrack) retransmit(outSeq uint16) {
 	if end < hl {
 		return
 	}
+	payload := d.rtxBuf[hl:end]
 	d.mu.Lock()
 	_, ts := d.rewriter.Rewrite(in.SequenceNumber, in.Timestamp)
+	if d.vp8 != nil && len(payload) > 0 {
+		payload = d.vp8.Munge(d.rtxOut, payload, false)
+	}
 	d.mu.Unlock()
+	if payload == nil {
+		return
+	}
 	setHeader(&d.rtxHdr, &in, pt, outSeq, ts, ssrc)
-	if _, err := w.WriteRTP(&d.rtxHdr, d.rtxBuf[hl:end]); err == nil {
+	if _, err := w.WriteRTP(&d.rtxHdr, payload); err == nil {
 		d.metrics.PacketsRetransmit.Inc()
 	}
 }

@@ -64,7 +64,9 @@ type browser struct {
 	cancel func()
 }
 
-func newBrowser(t *testing.T, exe string) *browser {
+// newBrowser starts Chromium; extra options come after the defaults and
+// override them.
+func newBrowser(t *testing.T, exe string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe),
@@ -82,6 +84,7 @@ func newBrowser(t *testing.T, exe string) *browser {
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.WindowSize(1024, 768),
 	)
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	b := &browser{ctx: ctx, cancel: func() { cancel(); acancel() }}
