@@ -2,7 +2,6 @@ package loadtest_test
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
 	"os"
 	"testing"
@@ -12,29 +11,6 @@ import (
 
 	"github.com/sfu-project/sfu/loadtest"
 )
-
-// newLab builds a Lab removed at the end of the test. Where none can be
-// built the test is skipped, except in CI (CI=true), where `make test`
-// installs what the lab needs and a missing lab is a failure.
-func newLab(t *testing.T) *loadtest.Lab {
-	t.Helper()
-	lab, err := loadtest.NewLab()
-	if errors.Is(err, loadtest.ErrNoLab) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := lab.Leftovers(); err != nil {
-			t.Error(err)
-		}
-	})
-	return lab
-}
 
 // sinkPort is where the sink listens inside the namespace, which is ours.
 const sinkPort = 4000
@@ -102,7 +78,7 @@ func TestNetlabHelperProcess(t *testing.T) {
 // everything, a 350 kbit/s limit holds the rate near that, 20% loss loses
 // about a fifth, and Close leaves nothing behind.
 func TestNetlab(t *testing.T) {
-	lab := newLab(t)
+	lab := loadtest.NewTestLab(t)
 	if !lab.Net.Contains(lab.HostIP) || !lab.Net.Contains(lab.NSIP) {
 		t.Fatalf("addresses %v and %v outside %v", lab.HostIP, lab.NSIP, lab.Net)
 	}

@@ -2,7 +2,6 @@ package signaling_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -75,28 +74,6 @@ func netlabChild() int {
 	}
 }
 
-// newLab builds a Lab removed at the end of the test; see
-// loadtest.Available. Outside CI a machine without one skips the test.
-func newLab(t *testing.T) *loadtest.Lab {
-	t.Helper()
-	lab, err := loadtest.NewLab()
-	if errors.Is(err, loadtest.ErrNoLab) && os.Getenv("CI") != "true" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := lab.Leftovers(); err != nil {
-			t.Error(err)
-		}
-	})
-	return lab
-}
-
 // newTestServerOn is newTestServer with media and signaling on ip: the SFU
 // advertises ip in its ICE candidates and uses only remote candidates in
 // remote, and the WebSocket endpoint listens on ip.
@@ -147,7 +124,7 @@ type constrainedRoom struct {
 
 func newConstrainedRoom(ctx context.Context, t *testing.T, room string) *constrainedRoom {
 	t.Helper()
-	lab := newLab(t)
+	lab := loadtest.NewTestLab(t)
 	ts := newTestServerOn(t, lab.HostIP, lab.Net.String())
 	r := &constrainedRoom{t: t, lab: lab, ts: ts, media: loadtest.DefaultMedia}
 	r.media.Simulcast = true

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -65,28 +64,6 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// newBrowserLab builds a Lab removed at the end of the test. Outside CI a
-// machine that cannot build one skips the test; in CI it fails.
-func newBrowserLab(t *testing.T) *loadtest.Lab {
-	t.Helper()
-	lab, err := loadtest.NewLab()
-	if errors.Is(err, loadtest.ErrNoLab) && os.Getenv("CI") != "true" {
-		t.Skipf("%v; skipping the rate-limited browser test", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Close(); err != nil {
-			t.Error(err)
-		}
-		if err := lab.Leftovers(); err != nil {
-			t.Error(err)
-		}
-	})
-	return lab
 }
 
 // startLabServer builds the sfu binary and runs it in development mode
@@ -440,7 +417,7 @@ func (sp span) String() string {
 // the link opens to 5 Mbit/s bring 720p back within 15 s.
 func TestBrowserRateLimited(t *testing.T) {
 	exe := chromiumPath(t)
-	lab := newBrowserLab(t)
+	lab := loadtest.NewTestLab(t)
 	srv := startLabServer(t, lab)
 	origin := strings.TrimSuffix(srv.base, "/")
 
