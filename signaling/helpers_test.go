@@ -102,23 +102,22 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-// videoFrom returns the counts of the video track c receives from participant id.
-func videoFrom(c *loadtest.Client, id string) (loadtest.TrackCounts, bool) {
+// trackFrom returns the counts of the live track of kind c receives from participant id.
+func trackFrom(c *loadtest.Client, id, kind string) (loadtest.TrackCounts, bool) {
 	for _, tc := range c.Received() {
-		if tc.ParticipantID == id && tc.Kind == "video" && !tc.Ended {
+		if tc.ParticipantID == id && tc.Kind == kind && !tc.Ended {
 			return tc, true
 		}
 	}
 	return loadtest.TrackCounts{}, false
 }
 
+func videoFrom(c *loadtest.Client, id string) (loadtest.TrackCounts, bool) {
+	return trackFrom(c, id, "video")
+}
+
 func audioFrom(c *loadtest.Client, id string) (loadtest.TrackCounts, bool) {
-	for _, tc := range c.Received() {
-		if tc.ParticipantID == id && tc.Kind == "audio" && !tc.Ended {
-			return tc, true
-		}
-	}
-	return loadtest.TrackCounts{}, false
+	return trackFrom(c, id, "audio")
 }
 
 // receivesFrom waits until c has decoded-worthy media from id: a keyframe

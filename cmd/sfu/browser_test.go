@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -31,31 +30,6 @@ func chromiumPath(t *testing.T) string {
 	}
 	t.Skip("chromium not found (Debian: apt-get install chromium); skipping browser test")
 	return ""
-}
-
-// startTestNode runs a development-mode node on loopback.
-func startTestNode(t *testing.T) *node {
-	t.Helper()
-	cfg := defaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Dev = true
-	cfg.SFU.UDPPort = 0
-	cfg.SFU.NodeIP = "127.0.0.1"
-	cfg.SFU.RemoteNetworks = []string{"127.0.0.0/8"}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	n, err := newNode(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = n.serve() }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := n.shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return n
 }
 
 // browser is one headless Chromium with a fake camera and microphone.
@@ -212,7 +186,7 @@ func waitDecoding(t *testing.T, b *browser, name string, self int, ids []string,
 // two, and when one leaves the other two must drop its tile.
 func TestBrowsersSeeEachOther(t *testing.T) {
 	exe := chromiumPath(t)
-	n := startTestNode(t)
+	n := startTestNode(t, nil)
 	names := []string{"Ada", "Grace", "Linus"}
 	browsers, ids, opened := joinRoom(t, exe, n, "browser-test", names, "")
 	for i, b := range browsers {
@@ -261,7 +235,7 @@ func TestBrowsersSeeEachOther(t *testing.T) {
 // what they send, and subscribers decode it in that codec.
 func TestBrowserCodecs(t *testing.T) {
 	exe := chromiumPath(t)
-	n := startTestNode(t)
+	n := startTestNode(t, nil)
 	for _, codec := range []string{"vp9", "h264"} {
 		t.Run(codec, func(t *testing.T) {
 			names := []string{"Pub-" + codec, "Sub-" + codec}
@@ -318,7 +292,7 @@ func TestBrowserCodecs(t *testing.T) {
 // along.
 func TestBrowserSimulcast(t *testing.T) {
 	exe := chromiumPath(t)
-	n := startTestNode(t)
+	n := startTestNode(t, nil)
 	names := []string{"Pub", "Sub"}
 	browsers, ids, opened := joinRoom(t, exe, n, "simulcast", names, "")
 	sub := browsers[1]

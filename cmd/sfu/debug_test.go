@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,22 +18,7 @@ import (
 // which layer each subscriber gets.
 func TestRoomDebugEndpoint(t *testing.T) {
 	const keys = "ops:0123456789abcdef0123456789abcdef"
-	cfg := defaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.Keys = keys
-	cfg.SFU.UDPPort = 0
-	cfg.SFU.NodeIP = "127.0.0.1"
-	cfg.SFU.RemoteNetworks = []string{"127.0.0.0/8"}
-	n, err := newNode(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = n.serve() }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.shutdown(ctx)
-	}()
+	n := startTestNode(t, func(c *Config) { c.Keys = keys })
 	ks, _ := signaling.ParseKeys(keys)
 	mint := func(room, id string, g signaling.Grants) string {
 		tok, err := ks.Mint("ops", signaling.TokenRequest{Room: room, Identity: id, Grants: g, TTL: time.Hour}, time.Now())

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,7 +8,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -51,21 +49,8 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 }
 
 func TestServesHTTPS(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.SFU.UDPPort = 0
-	cfg.SFU.NodeIP = "127.0.0.1"
-	cfg.TLSCert, cfg.TLSKey = writeSelfSigned(t, t.TempDir())
-	n, err := newNode(cfg, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = n.serve() }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.shutdown(ctx)
-	}()
+	cert, key := writeSelfSigned(t, t.TempDir())
+	n := startTestNode(t, func(c *Config) { c.TLSCert, c.TLSKey = cert, key })
 	if !strings.HasPrefix(n.URL(), "https://") {
 		t.Errorf("URL %s is not https", n.URL())
 	}
