@@ -17,6 +17,7 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
+	pionrtp "github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -37,6 +38,13 @@ type Options struct {
 	// DropOutgoing likewise drops the first send of outgoing packets, so
 	// the SFU must NACK the client.
 	DropOutgoing func(seq uint16) bool
+	// MaxLayer, if set, is sent as set_layer for every video track
+	// received (0 lowest), as a client showing small tiles does.
+	MaxLayer *int
+	// Observe, if set, sees every RTP packet received, with the sending
+	// participant's ID. It runs on the track's reader and must not block
+	// or keep p.
+	Observe func(participantID string, p *pionrtp.Packet, at time.Time)
 }
 
 // ErrServer is wrapped by errors the server reported in an error message.
@@ -77,14 +85,15 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.recv = newReceiver(func(ssrc uint32) {
 		_ = c.sub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
 	})
+	c.recv.observe = opts.Observe
 	c.rids = &ridTagger{}
-	api, mux, err := newAPI(opts, c.rids)
+	pubAPI, subAPI, mux, err := newAPIs(opts, c.rids)
 	c.mux = mux
 	if err == nil {
-		c.pub, err = api.NewPeerConnection(webrtc.Configuration{})
+		c.pub, err = pubAPI.NewPeerConnection(webrtc.Configuration{})
 	}
 	if err == nil {
-		c.sub, err = api.NewPeerConnection(webrtc.Configuration{})
+		c.sub, err = subAPI.NewPeerConnection(webrtc.Configuration{})
 	}
 	if err != nil {
 		_ = ws.Close()
@@ -94,6 +103,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.pub.OnICECandidate(c.onCandidate("publisher", &c.pubGate))
 	c.sub.OnICECandidate(c.onCandidate("subscriber", &c.subGate))
 	c.sub.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+		if opts.MaxLayer != nil && t.Kind() == webrtc.RTPCodecTypeVideo {
+			_ = c.Send(map[string]any{"type": "set_layer", "trackId": t.ID(), "maxLayer": *opts.MaxLayer})
+		}
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -123,17 +135,46 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	return c, nil
 }
 
-func newAPI(opts Options, rids *ridTagger) (*webrtc.API, io.Closer, error) {
+// newAPIs returns the APIs of the publisher and the subscriber connection.
+// They differ in one respect: the subscriber accepts RTX, on which the SFU
+// probes the link with padding, as it does with browsers.
+func newAPIs(opts Options, rids *ridTagger) (pub, sub *webrtc.API, mux io.Closer, err error) {
+	se, udpMux, err := newSettingEngine(opts)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if pub, err = newAPI(opts, rids, se, false); err == nil {
+		sub, err = newAPI(opts, rids, se, true)
+	}
+	if err != nil {
+		if udpMux != nil {
+			_ = udpMux.Close()
+		}
+		return nil, nil, nil, err
+	}
+	if udpMux == nil {
+		return pub, sub, nil, nil
+	}
+	return pub, sub, udpMux, nil
+}
+
+func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rtx bool) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: videoPayloadType}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	if rtx {
+		c := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=96"}, PayloadType: videoPayloadType + 1}
+		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ir := &interceptor.Registry{}
 	ir.Add(rids)
@@ -144,19 +185,19 @@ func newAPI(opts Options, rids *ridTagger) (*webrtc.API, io.Closer, error) {
 	}
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20 * time.Millisecond))
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	resp, err := nack.NewResponderInterceptor()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	sr, err := report.NewSenderInterceptor()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	ir.Add(gen)
 	ir.Add(resp)
@@ -164,8 +205,14 @@ func newAPI(opts Options, rids *ridTagger) (*webrtc.API, io.Closer, error) {
 	ir.Add(sr)
 	// Feedback for the SFU's bandwidth estimate of this subscriber, as browsers send.
 	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// newSettingEngine restricts ICE as the options say; with DropIncoming it
+// also returns the lossy UDP mux both connections share.
+func newSettingEngine(opts Options) (webrtc.SettingEngine, ice.UDPMux, error) {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -179,12 +226,12 @@ func newAPI(opts Options, rids *ridTagger) (*webrtc.API, io.Closer, error) {
 	if opts.DropIncoming != nil {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
-			return nil, nil, err
+			return se, nil, err
 		}
 		mux = webrtc.NewICEUDPMux(nil, &lossyConn{PacketConn: conn, pt: videoPayloadType, drop: opts.DropIncoming, seen: seenSet{}})
 		se.SetICEUDPMux(mux)
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), mux, nil
+	return se, mux, nil
 }
 
 // videoPayloadType is the payload type the client registers VP8 with.

@@ -9,20 +9,34 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media"
 )
 
-// Media describes the synthetic stream a client publishes.
+// Media describes the stream a client publishes: generated frames, or
+// real encoded ones when Samples is set.
 type Media struct {
-	// FPS and FrameBytes shape the video: FrameBytes over ~1,200 spans
-	// several RTP packets per frame.
+	// FPS and FrameBytes shape the generated video: FrameBytes over
+	// ~1,200 spans several RTP packets per frame. Unused with Samples.
 	FPS        int
 	FrameBytes int
 	// KeyframeEvery is the interval between unsolicited keyframes; a PLI
-	// from the SFU also produces one at the next frame.
+	// from the SFU also produces one at the next frame. Unused with Samples.
 	KeyframeEvery time.Duration
 	Audio         bool
 	// Simulcast sends three layers, rids q, h and f, with frames of a
 	// quarter, a half and all of FrameBytes, so a receiver can tell them
 	// apart by frame size.
 	Simulcast bool
+	// AudioOnly publishes no video (with Samples only).
+	AudioOnly bool
+	// Samples, when set, is real media to send instead of generated
+	// frames (see LoadSamples), looped for as long as the client
+	// publishes: simulcast layer i is Samples.Layers[i], a single layer is
+	// the top one, and the audio is Samples.Audio.
+	Samples *Samples
+	// Sent, when set, is called right after frame number frame of video
+	// layer layer (0 = q) has been written, from the goroutine that
+	// writes them: it must not block. With Samples, layer and frame index
+	// Samples.Layers (a single layer is 2) and frame starts again at 0 on
+	// every loop and keyframe request; generated frames count up from 0.
+	Sent func(layer, frame int)
 }
 
 // simulcastRIDs are the layer names browsers use, lowest first.
@@ -35,39 +49,29 @@ func (m Media) LayerFrameBytes(i int) int { return m.FrameBytes >> (2 - i) }
 var DefaultMedia = Media{FPS: 30, FrameBytes: 2500, KeyframeEvery: 3 * time.Second, Audio: true}
 
 // Publish offers audio and video on the publisher connection and starts
-// sending generated frames until the client closes.
+// sending frames until the client closes.
 func (c *Client) Publish(m Media) error {
-	if m.FPS <= 0 || m.FrameBytes <= 0 {
-		return errors.New("loadtest: media needs FPS and FrameBytes")
-	}
-	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
-	var videos []*webrtc.TrackLocalStaticSample
-	if m.Simulcast {
-		for _, rid := range simulcastRIDs {
-			t, err := webrtc.NewTrackLocalStaticSample(vp8, "video", "stream", webrtc.WithRTPStreamID(rid))
-			if err != nil {
-				return err
-			}
-			videos = append(videos, t)
-		}
-	} else {
-		t, err := webrtc.NewTrackLocalStaticSample(vp8, "video", "stream")
-		if err != nil {
+	if m.Samples != nil {
+		if err := m.Samples.check(); err != nil {
 			return err
 		}
-		videos = append(videos, t)
+	} else if m.FPS <= 0 || m.FrameBytes <= 0 {
+		return errors.New("loadtest: media needs FPS and FrameBytes")
 	}
-	vs, err := c.pub.AddTransceiverFromTrack(videos[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		return err
+	if m.AudioOnly && m.Samples == nil {
+		return errors.New("loadtest: audio-only publishing needs Samples")
 	}
-	for _, t := range videos[1:] {
-		if err := vs.Sender().AddEncoding(t); err != nil {
+	var videos []*webrtc.TrackLocalStaticSample
+	var vs *webrtc.RTPTransceiver
+	if !m.AudioOnly {
+		var err error
+		if videos, vs, err = c.addVideo(m); err != nil {
 			return err
 		}
 	}
 	var audio *webrtc.TrackLocalStaticSample
 	if m.Audio {
+		var err error
 		audio, err = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "stream")
 		if err != nil {
 			return err
@@ -82,9 +86,13 @@ func (c *Client) Publish(m Media) error {
 			drainSender(as.Sender(), nil)
 		}()
 	}
-	c.videoSender = vs.Sender()
 	pli := make(chan struct{}, 1)
-	if m.Simulcast {
+	if vs != nil {
+		c.videoSender = vs.Sender()
+	}
+	switch {
+	case vs == nil:
+	case m.Simulcast:
 		for _, rid := range simulcastRIDs {
 			c.wg.Add(1)
 			go func() {
@@ -95,7 +103,7 @@ func (c *Client) Publish(m Media) error {
 				}, pli)
 			}()
 		}
-	} else {
+	default:
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -106,7 +114,7 @@ func (c *Client) Publish(m Media) error {
 	if err := c.offer(); err != nil {
 		return err
 	}
-	if m.Simulcast {
+	if vs != nil && m.Simulcast {
 		rids := map[uint32]string{}
 		for _, e := range vs.Sender().GetParameters().Encodings {
 			rids[uint32(e.SSRC)] = e.RID
@@ -119,9 +127,45 @@ func (c *Client) Publish(m Media) error {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.generate(m, videos, audio, pli)
+		if m.Samples != nil {
+			c.playSamples(m, videos, audio, pli)
+		} else {
+			c.generate(m, videos, audio, pli)
+		}
 	}()
 	return nil
+}
+
+// addVideo adds the video transceiver: one track, or three simulcast
+// encodings.
+func (c *Client) addVideo(m Media) ([]*webrtc.TrackLocalStaticSample, *webrtc.RTPTransceiver, error) {
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	var videos []*webrtc.TrackLocalStaticSample
+	if m.Simulcast {
+		for _, rid := range simulcastRIDs {
+			t, err := webrtc.NewTrackLocalStaticSample(vp8, "video", "stream", webrtc.WithRTPStreamID(rid))
+			if err != nil {
+				return nil, nil, err
+			}
+			videos = append(videos, t)
+		}
+	} else {
+		t, err := webrtc.NewTrackLocalStaticSample(vp8, "video", "stream")
+		if err != nil {
+			return nil, nil, err
+		}
+		videos = append(videos, t)
+	}
+	vs, err := c.pub.AddTransceiverFromTrack(videos[0], webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, t := range videos[1:] {
+		if err := vs.Sender().AddEncoding(t); err != nil {
+			return nil, nil, err
+		}
+	}
+	return videos, vs, nil
 }
 
 // drainSender reads a sender's RTCP (which runs pion's interceptors) and
@@ -167,6 +211,7 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 	}
 	silence := make([]byte, 60)
 	lastKey := time.Time{}
+	n := 0 // frames sent
 	for {
 		select {
 		case <-c.stop:
@@ -190,9 +235,119 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 					size = m.LayerFrameBytes(i)
 				}
 				_ = v.WriteSample(media.Sample{Data: frame[:size], Duration: frameDur})
+				if m.Sent != nil {
+					m.Sent(i, n)
+				}
 			}
+			n++
 		}
 	}
+}
+
+// playSamples loops m.Samples, each stream paced by its frames' durations
+// against the wall clock.
+func (c *Client) playSamples(m Media, videos []*webrtc.TrackLocalStaticSample, audio *webrtc.TrackLocalStaticSample, pli <-chan struct{}) {
+	p := newSamplePlayer(m, videos, audio)
+	vt := time.NewTimer(0)
+	defer vt.Stop()
+	at := time.NewTimer(0)
+	defer at.Stop()
+	var audioDue <-chan time.Time // nil without audio: never ready
+	if audio != nil {
+		audioDue = at.C
+	}
+	vNext, aNext := time.Now(), time.Now()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-pli:
+			p.keyframeRequested()
+		case <-audioDue:
+			aNext = schedule(at, aNext, p.writeAudio())
+		case <-vt.C:
+			vNext = schedule(vt, vNext, p.writeVideo())
+		}
+	}
+}
+
+// samplePlayer writes Samples to a publisher's tracks: frame i of every
+// layer at once, and the audio packets. RTP timestamps run on across the
+// loop because WriteSample advances them by each frame's Duration.
+//
+// A keyframe request restarts every layer at frame 0, which is a keyframe
+// in all of them (Samples.check), unless the next frame is a keyframe
+// anyway: the receiver gets one within a frame time instead of waiting
+// for the clip's next one, and the layers stay on the same frame.
+type samplePlayer struct {
+	s      *Samples
+	videos []*webrtc.TrackLocalStaticSample
+	audio  *webrtc.TrackLocalStaticSample // nil: no audio
+	first  int                            // the sample layer videos[0] sends
+	sent   func(layer, frame int)
+	vi, ai int // the next video frame and audio packet
+}
+
+func newSamplePlayer(m Media, videos []*webrtc.TrackLocalStaticSample, audio *webrtc.TrackLocalStaticSample) *samplePlayer {
+	p := &samplePlayer{s: m.Samples, videos: videos, audio: audio, sent: m.Sent}
+	if !m.Simulcast {
+		p.first = len(m.Samples.Layers) - 1
+	}
+	return p
+}
+
+// writeVideo writes the next frame of every layer and returns how long it
+// lasts. It must not allocate: it runs for every frame of every publisher.
+func (p *samplePlayer) writeVideo() time.Duration {
+	for j, v := range p.videos {
+		f := p.s.Layers[p.first+j][p.vi]
+		_ = v.WriteSample(media.Sample{Data: f.Data, Duration: f.Duration})
+		if p.sent != nil {
+			p.sent(p.first+j, p.vi)
+		}
+	}
+	d := p.s.Layers[p.first][p.vi].Duration
+	p.vi = (p.vi + 1) % len(p.s.Layers[p.first])
+	return d
+}
+
+// writeAudio writes the next audio packet and returns how long it lasts.
+func (p *samplePlayer) writeAudio() time.Duration {
+	a := p.s.Audio[p.ai]
+	_ = p.audio.WriteSample(media.Sample{Data: a.Data, Duration: a.Duration})
+	p.ai = (p.ai + 1) % len(p.s.Audio)
+	return a.Duration
+}
+
+// keyframeRequested makes the next video frame a keyframe.
+func (p *samplePlayer) keyframeRequested() {
+	if !p.s.keyframe(p.vi) {
+		p.vi = 0
+	}
+}
+
+// keyframe says whether frame i is a keyframe in every layer.
+func (s *Samples) keyframe(i int) bool {
+	for _, l := range s.Layers {
+		if !l[i].Key {
+			return false
+		}
+	}
+	return true
+}
+
+// schedule sets t to fire d after next, the time the previous frame was
+// due, and returns the new due time. A sender more than d behind (a
+// stalled process) skips ahead instead of bursting to catch up, as a
+// ticker drops ticks.
+func schedule(t *time.Timer, next time.Time, d time.Duration) time.Time {
+	now := time.Now()
+	next = next.Add(d)
+	if next.Before(now.Add(-d)) {
+		next = now
+	}
+	t.Reset(next.Sub(now))
+	return next
 }
 
 // offer sends a new offer for the publisher connection.

@@ -30,14 +30,20 @@ type TrackCounts struct {
 	// time between two frames it could display, each complete and played
 	// in order; after a frame that lost a packet for good (Unrepaired),
 	// only from the next keyframe on.
-	LongestGap  time.Duration
+	LongestGap time.Duration
+	// Freezes counts the gaps over FreezeGap between two displayed
+	// frames of a track that was flowing.
+	Freezes int
+	// Jitter is the interarrival jitter (RFC 3550, 6.4.1).
+	Jitter      time.Duration
 	First, Last time.Time
 	SSRC        uint32
 	Ended       bool // the track's reader returned: the track was removed
 }
 
 type receiver struct {
-	pli func(ssrc uint32)
+	pli     func(ssrc uint32)
+	observe func(participantID string, p *pionrtp.Packet, at time.Time)
 
 	mu     sync.Mutex // guards tracks
 	tracks map[string]*trackState
@@ -50,11 +56,24 @@ const SettleWindow = 90
 type trackState struct {
 	counts  TrackCounts
 	unwrap  rtp.SeqUnwrapper
-	seen    map[uint64]bool
+	seen    map[uint64]bool // from settled-seenKeep on, so it stays small
 	lo, hi  uint64
 	settled uint64 // holes at or below this were counted in Unrepaired
+
+	clockRate  float64
+	transit    float64 // arrival minus RTP time of the last packet, in clock units
+	jitter     float64 // in clock units
+	hasTransit bool
 	player
 }
+
+// seenKeep is how far below settled sequence numbers are remembered, to
+// tell a very late repair or a duplicate from a new packet.
+const seenKeep = 200
+
+// FreezeGap is the longest pause between two displayed frames that is
+// not counted as a freeze.
+const FreezeGap = 500 * time.Millisecond
 
 // player plays a track out as a decoder would: frames in order, each once
 // all its packets are there. A hole given up on (SettleWindow) breaks its
@@ -102,7 +121,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 	}()
 	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
 	codec := rtp.CodecFromMime(t.Codec().MimeType)
-	st := &trackState{seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}, missingAt: map[uint64]time.Time{}}, counts: TrackCounts{
+	st := &trackState{clockRate: float64(t.Codec().ClockRate), seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}, missingAt: map[uint64]time.Time{}}, counts: TrackCounts{
 		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}}
 	r.mu.Lock()
@@ -123,6 +142,9 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 			continue
 		}
 		now := time.Now()
+		if r.observe != nil {
+			r.observe(st.counts.ParticipantID, &p, now)
+		}
 		r.mu.Lock()
 		st.add(&p, n, codec, now)
 		askKey := st.needKey && now.Sub(st.lastPLI) >= pliEvery
@@ -146,6 +168,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		c.First, st.lo, st.hi, st.settled, st.next = now, ext, ext, ext, ext
 	}
 	c.Last = now
+	st.addJitter(p.Timestamp, now)
 	if st.seen[ext] {
 		c.Duplicates++
 		return
@@ -169,6 +192,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 			if !st.seen[st.settled+1] {
 				c.Unrepaired++
 			}
+			delete(st.seen, st.settled-seenKeep)
 		}
 	}
 	c.Missing = int(st.hi-st.lo+1) - c.Unique
@@ -183,6 +207,30 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		st.pending[ext] = pendingPkt{size: len(p.Payload), end: p.Marker, key: key}
 	}
 	st.play(now)
+}
+
+// addJitter updates the interarrival jitter estimate (RFC 3550, A.8).
+func (st *trackState) addJitter(ts uint32, now time.Time) {
+	if st.clockRate <= 0 {
+		return
+	}
+	arrival := float64(now.UnixNano()) / 1e9 * st.clockRate
+	transit := arrival - float64(ts)
+	if st.hasTransit {
+		d := transit - st.transit
+		// RTP time wraps: a step of more than half the range is a wrap.
+		if d > 1<<31 {
+			d -= 1 << 32
+		} else if d < -(1 << 31) {
+			d += 1 << 32
+		}
+		if d < 0 {
+			d = -d
+		}
+		st.jitter += (d - st.jitter) / 16
+		st.counts.Jitter = time.Duration(st.jitter / st.clockRate * 1e9)
+	}
+	st.transit, st.hasTransit = transit, true
 }
 
 // play plays out the packets that arrived in order, and skips holes older
@@ -216,7 +264,11 @@ func (st *trackState) play(now time.Time) {
 			c.LastFrameSize = st.size
 			if !st.needKey || st.key {
 				if !st.shownAt.IsZero() {
-					c.LongestGap = max(c.LongestGap, now.Sub(st.shownAt))
+					gap := now.Sub(st.shownAt)
+					c.LongestGap = max(c.LongestGap, gap)
+					if gap > FreezeGap {
+						c.Freezes++
+					}
 				}
 				st.shownAt, st.needKey = now, false
 			}

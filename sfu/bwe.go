@@ -67,7 +67,15 @@ type BandwidthEstimator struct {
 	lastLoss    float64
 	losses      []lossSample  // per feedback, over lossWindow
 	queued      int           // consecutive feedbacks with a growing queue over overuseDelay
+	queuedFrom  time.Time     // arrival (receiver's clock) of the first packet of that run
 	prevQueue   time.Duration // the queue of the previous feedback
+
+	probe ProbeStats // what feedback said of the packets sent since StartProbe
+
+	// decreased is signalled, without blocking, when the estimate drops,
+	// so that the subscriber's layers are chosen again at once rather than
+	// at the next periodic allocation.
+	decreased chan struct{}
 }
 
 type delaySample struct {
@@ -93,8 +101,11 @@ type deliverySample struct {
 // enough for a few video streams at once, and lowered within a second on a
 // link that cannot carry it.
 func NewBandwidthEstimator() *BandwidthEstimator {
-	return &BandwidthEstimator{estimate: bweInitial}
+	return &BandwidthEstimator{estimate: bweInitial, decreased: make(chan struct{}, 1)}
 }
+
+// Decreased is signalled when the estimate drops.
+func (e *BandwidthEstimator) Decreased() <-chan struct{} { return e.decreased }
 
 // Estimate returns the estimated available bitrate in bits per second.
 // ok is false when the subscriber sends no usable feedback at all, in
@@ -136,13 +147,14 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 	// Packets sent before the last decrease tell of the congestion already
 	// answered: one decrease per congestion event, not one per feedback
 	// while the bottleneck's queue drains.
-	lost, received, fresh := 0, 0, 0
+	fresh := 0
 	var queueSum time.Duration
+	var firstArrival time.Time
 	for _, a := range acks {
-		if a.lost {
-			lost++
-		} else {
-			received++
+		if !a.lost {
+			if firstArrival.IsZero() || a.arrival.Before(firstArrival) {
+				firstArrival = a.arrival
+			}
 			e.delivered = append(e.delivered, deliverySample{arrival: a.arrival, bits: a.size * 8})
 			// The two clocks differ by an unknown offset: only changes in
 			// this difference mean anything. Subtract as integers, because
@@ -169,6 +181,7 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 		queue = queueSum / time.Duration(fresh-freshLost)
 	}
 	e.lastDelay, e.lastLoss = queue, loss
+	e.probe.add(acks, queue)
 	rate := e.deliveredRate()
 
 	dt := now.Sub(e.lastUpdate)
@@ -186,6 +199,9 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 	draining := queue < e.prevQueue-5*time.Millisecond
 	e.prevQueue = queue
 	if queue > overuseDelay && !draining {
+		if e.queued == 0 {
+			e.queuedFrom = firstArrival
+		}
 		e.queued++
 	} else if !draining {
 		e.queued = 0
@@ -200,6 +216,12 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 			// A queue is building: send a little less than gets through,
 			// which on a saturated link is its capacity.
 			target = e.estimate * decreaseFactor
+			// What got through since the queue began to build is the
+			// link's capacity; the last half second still counts the
+			// faster arrivals from before the link narrowed.
+			if r := e.deliveredSince(e.queuedFrom); r > 0 {
+				rate = r
+			}
 			if rate > 0 {
 				target = min(target, rate*decreaseFactor)
 			}
@@ -216,6 +238,10 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 		}
 		e.estimate = max(target, bweMin)
 		e.lastDecr, e.holdUntil, e.queued = now, now.Add(increaseHold), 0
+		select {
+		case e.decreased <- struct{}{}:
+		default:
+		}
 		e.losses = e.losses[:0]
 		if rate > 0 {
 			// The first decrease of an episode sees the link saturated, so
@@ -240,6 +266,109 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 		}
 		e.estimate = max(min(e.estimate, bweMax), bweMin)
 	}
+}
+
+// ProbeStats is what transport-wide feedback said of the packets sent
+// since a probe began.
+type ProbeStats struct {
+	from, until time.Time // our clock: the probe's packets were sent in between; zero: no probe
+	first, last time.Time // arrivals (the receiver's clock)
+	bits        int       // delivered after the first arrival
+	Lost, Total int
+	MaxQueue    time.Duration // the longest queue a feedback showed meanwhile
+	Decreased   bool          // the estimate was lowered meanwhile
+}
+
+// Rate is the rate the probe's packets arrived at, bits/s; 0 if they
+// span too short a time to tell.
+func (s ProbeStats) Rate() float64 {
+	span := s.last.Sub(s.first)
+	if span < 100*time.Millisecond {
+		return 0
+	}
+	return float64(s.bits) / span.Seconds()
+}
+
+func (s *ProbeStats) add(acks []ackSample, queue time.Duration) {
+	if s.from.IsZero() {
+		return
+	}
+	counted := false
+	for _, a := range acks {
+		if a.sent.Before(s.from) || (!s.until.IsZero() && a.sent.After(s.until)) {
+			continue
+		}
+		counted = true
+		s.Total++
+		if a.lost {
+			s.Lost++
+			continue
+		}
+		switch {
+		case s.first.IsZero():
+			s.first, s.last = a.arrival, a.arrival
+			continue // its bits arrived before the span begins
+		case a.arrival.Before(s.first):
+			s.first = a.arrival
+		case a.arrival.After(s.last):
+			s.last = a.arrival
+		}
+		s.bits += a.size * 8
+	}
+	if counted {
+		s.MaxQueue = max(s.MaxQueue, queue)
+	}
+}
+
+// StartProbe begins collecting ProbeStats for the packets sent from now on.
+func (e *BandwidthEstimator) StartProbe(now time.Time) {
+	e.mu.Lock()
+	e.probe = ProbeStats{from: now}
+	e.mu.Unlock()
+}
+
+// Probe returns what feedback has said so far of the packets sent since
+// StartProbe.
+func (e *BandwidthEstimator) Probe() ProbeStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.probe
+	s.Decreased = !s.from.IsZero() && e.lastDecr.After(s.from)
+	return s
+}
+
+// ProbeSucceeded raises the estimate to rate, which a probe showed the
+// link carries without a queue, and forgets the capacity the link showed
+// when it was last congested: it has grown since.
+func (e *BandwidthEstimator) ProbeSucceeded(rate float64, now time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.probe = ProbeStats{}
+	if rate <= e.estimate {
+		return
+	}
+	e.estimate = min(rate, bweMax)
+	if rate > e.congestedAt {
+		e.congestedAt, e.congestedT = 0, time.Time{}
+	}
+	e.holdUntil = now
+}
+
+// StopProbe marks the end of the probe's packets: ProbeStats go on
+// collecting feedback about those sent before now.
+func (e *BandwidthEstimator) StopProbe(now time.Time) {
+	e.mu.Lock()
+	if !e.probe.from.IsZero() && e.probe.until.IsZero() {
+		e.probe.until = now
+	}
+	e.mu.Unlock()
+}
+
+// EndProbe stops collecting ProbeStats.
+func (e *BandwidthEstimator) EndProbe() {
+	e.mu.Lock()
+	e.probe = ProbeStats{}
+	e.mu.Unlock()
 }
 
 // lossRatio adds a feedback's counts and returns the loss over lossWindow.
@@ -279,7 +408,34 @@ func (e *BandwidthEstimator) baseDelay() time.Duration {
 	return m
 }
 
-// deliveredRate is the receive rate over the last second of arrivals.
+// deliveredSince is the receive rate of the packets that arrived from
+// from on (the receiver's clock), or 0 if they span too short a time to
+// tell.
+func (e *BandwidthEstimator) deliveredSince(from time.Time) float64 {
+	if from.IsZero() || len(e.delivered) == 0 {
+		return 0
+	}
+	newest := e.delivered[len(e.delivered)-1].arrival
+	bits, first := 0, time.Time{}
+	for _, d := range e.delivered {
+		if d.arrival.Before(from) {
+			continue
+		}
+		if first.IsZero() {
+			// The first packet's bits arrived before the span begins.
+			first = d.arrival
+			continue
+		}
+		bits += d.bits
+	}
+	span := newest.Sub(first)
+	if first.IsZero() || span < 150*time.Millisecond {
+		return 0
+	}
+	return float64(bits) / span.Seconds()
+}
+
+// deliveredRate is the receive rate over the last deliveredWindow of arrivals.
 func (e *BandwidthEstimator) deliveredRate() float64 {
 	if len(e.delivered) == 0 {
 		return 0

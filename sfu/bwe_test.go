@@ -180,3 +180,71 @@ func TestTWCCFeedbackParsing(t *testing.T) {
 		t.Error("feedback did not reach the estimator")
 	}
 }
+
+// TestEstimatorFirstDecreaseMeetsTheNewCapacity narrows a link from open
+// to 350 kbit/s under an 820 kbit/s stream: the first decrease must land
+// under the new capacity, measured from what got through once the queue
+// began to build, not at 85% of the faster rate of the half second before.
+func TestEstimatorFirstDecreaseMeetsTheNewCapacity(t *testing.T) {
+	e := NewBandwidthEstimator()
+	start := time.Unix(1_800_000_000, 0)
+	remote := time.Unix(0, 0)
+	const size, sendRate = 1200, 820_000
+	gap := time.Duration(size * 8 * int64(time.Second) / sendRate)
+	var lastArrival time.Time
+	capacity := int64(0) // 0: no bottleneck
+	var sent []ackSample
+	now := start
+	for i := 0; now.Sub(start) < 4*time.Second; i++ {
+		now = start.Add(time.Duration(i) * gap)
+		if now.Sub(start) >= time.Second {
+			capacity = 350_000
+		}
+		arrival := remote.Add(now.Sub(start) + 10*time.Millisecond)
+		if capacity > 0 && !lastArrival.IsZero() {
+			arrival = maxTime(arrival, lastArrival.Add(time.Duration(size*8*int64(time.Second)/capacity)))
+		}
+		lastArrival = arrival
+		sent = append(sent, ackSample{sent: now, arrival: arrival, size: size})
+		if i%5 != 4 { // feedback every ~60 ms, for what has arrived by then
+			continue
+		}
+		fbAt := now.Add(20 * time.Millisecond)
+		var acks []ackSample
+		rest := sent[:0]
+		for _, a := range sent {
+			if !a.arrival.After(remote.Add(fbAt.Sub(start))) {
+				acks = append(acks, a)
+			} else {
+				rest = append(rest, a)
+			}
+		}
+		sent = rest
+		before, _ := e.Estimate(fbAt)
+		e.OnFeedback(acks, fbAt)
+		after, _ := e.Estimate(fbAt)
+		if after < before {
+			t.Logf("first decrease %v after the link narrowed: %d -> %d", fbAt.Sub(start.Add(time.Second)).Round(time.Millisecond), before, after)
+			if after > 350_000 {
+				t.Errorf("first decrease to %d, want at most the new capacity 350000", after)
+			}
+			if d := fbAt.Sub(start.Add(time.Second)); d > time.Second {
+				t.Errorf("first decrease %v after the link narrowed, want within 1 s", d)
+			}
+			select {
+			case <-e.Decreased():
+			default:
+				t.Error("Decreased not signalled")
+			}
+			return
+		}
+	}
+	t.Fatal("the estimate never decreased")
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

@@ -26,11 +26,11 @@ var audioCodecs = []webrtc.RTPCodecParameters{
 	{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: "transport-cc"}}}, PayloadType: 111},
 }
 
-// registerCodecs fills a MediaEngine. Publishers get RTX (RFC 4588) so
-// browsers retransmit and probe on a separate SSRC that pion unwraps for
-// us; subscribers get none, because the SFU retransmits from its packet
-// cache on the original SSRC.
-func registerCodecs(m *webrtc.MediaEngine, withRTX bool) error {
+// registerCodecs fills a MediaEngine. With RTX (RFC 4588), publishers
+// retransmit and probe on a separate SSRC that pion unwraps for us, and the
+// SFU probes a subscriber's link with padding on the RTX SSRC of a video
+// track (it retransmits from its packet cache on the original SSRC).
+func registerCodecs(m *webrtc.MediaEngine) error {
 	for _, c := range audioCodecs {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {
 			return err
@@ -39,9 +39,6 @@ func registerCodecs(m *webrtc.MediaEngine, withRTX bool) error {
 	for _, c := range videoCodecs {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return err
-		}
-		if !withRTX {
-			continue
 		}
 		rtx := webrtc.RTPCodecParameters{
 			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=" + strconv.Itoa(int(c.PayloadType))},

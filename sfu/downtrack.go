@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +52,14 @@ type DownTrack struct {
 	rtxBuf []byte
 	rtxOut []byte
 	rtxHdr pionrtp.Header
+
+	// The RTX stream, when the subscriber negotiated one: the SFU sends
+	// padding on it to probe the link (see Participant.probe).
+	padMu   sync.Mutex // guards padHdr and padSeq
+	padHdr  pionrtp.Header
+	padSeq  uint16
+	rtxSSRC uint32 // under mu; 0: no RTX
+	rtxPT   uint8  // under mu
 }
 
 func newDownTrack(up *UpTrack, metrics *Metrics) *DownTrack {
@@ -58,6 +68,7 @@ func newDownTrack(up *UpTrack, metrics *Metrics) *DownTrack {
 		streamID: up.publisherID,
 		metrics:  metrics,
 		rewriter: rtp.NewRewriter(uint16(rand.Uint32()), rand.Uint32()),
+		padSeq:   uint16(rand.Uint32()),
 		rtxBuf:   make([]byte, 1500),
 	}
 	d.current.Store(-1)
@@ -96,6 +107,10 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.writer = ctx.WriteStream()
 	d.ssrc = uint32(ctx.SSRC())
 	d.payloadType = uint8(codec.PayloadType)
+	d.rtxSSRC, d.rtxPT = 0, 0
+	if pt, ok := rtxPayloadType(codec.PayloadType, ctx.CodecParameters()); ok && ctx.SSRCRetransmission() != 0 {
+		d.rtxSSRC, d.rtxPT = uint32(ctx.SSRCRetransmission()), pt
+	}
 	d.mu.Unlock()
 	if d.up.kind == webrtc.RTPCodecTypeVideo {
 		d.SetTarget(d.up.topLayer(int(d.maxLayer.Load()), d.up.now()))
@@ -126,6 +141,23 @@ func (d *DownTrack) SetTarget(layer int) {
 	d.mu.Unlock()
 	if changing {
 		d.up.RequestKeyframe(layer)
+	}
+}
+
+// restart makes a video track wait for a keyframe of its target layer
+// again, and asks for one at once: what it forwarded so far was lost.
+func (d *DownTrack) restart() {
+	if d.up.kind != webrtc.RTPCodecTypeVideo {
+		return
+	}
+	d.mu.Lock()
+	target := d.target.Load()
+	if target >= 0 {
+		d.current.Store(-1)
+	}
+	d.mu.Unlock()
+	if target >= 0 {
+		d.up.requestKeyframeNow(int(target))
 	}
 }
 
@@ -186,6 +218,66 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 	// Write without holding the lock: pion encrypts and sends here.
 	_, _ = w.WriteRTP(h, payload)
 	return true
+}
+
+// paddingSize is the padding carried by one probe packet: the most one
+// packet's padding count can say.
+const paddingSize = 255
+
+// canPad reports whether the track can carry probe padding: it has an RTX
+// stream and is forwarding.
+func (d *DownTrack) canPad() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.writer != nil && d.rtxSSRC != 0 && d.rewriter.Started() && d.current.Load() >= 0
+}
+
+// writePadding sends n padding-only packets on the RTX stream, as browsers
+// probe, and returns the bytes of RTP written. Receivers discard them; the
+// transport-wide feedback about them tells the bandwidth estimator whether
+// the link carries more.
+func (d *DownTrack) writePadding(n int, now time.Time) int {
+	d.mu.Lock()
+	w, ssrc, pt := d.writer, d.rtxSSRC, d.rtxPT
+	_, ts := d.rewriter.LastOut()
+	ts += tsGap(now.Sub(d.lastSent), d.up.codec.ClockRate)
+	d.mu.Unlock()
+	if w == nil || ssrc == 0 {
+		return 0
+	}
+	d.padMu.Lock()
+	defer d.padMu.Unlock()
+	h := &d.padHdr
+	h.Version, h.Padding, h.PaddingSize = 2, true, paddingSize
+	h.PayloadType, h.Timestamp, h.SSRC = pt, ts, ssrc
+	written := 0
+	for range n {
+		d.padSeq++
+		h.SequenceNumber = d.padSeq
+		h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
+		if _, err := w.WriteRTP(h, nil); err != nil {
+			break
+		}
+		written += h.MarshalSize() + paddingSize
+	}
+	return written
+}
+
+// rtxPayloadType finds the RTX payload type negotiated for the codec with
+// payload type apt.
+func rtxPayloadType(apt webrtc.PayloadType, codecs []webrtc.RTPCodecParameters) (uint8, bool) {
+	want := strconv.Itoa(int(apt))
+	for _, c := range codecs {
+		if !strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) {
+			continue
+		}
+		for _, kv := range strings.Split(c.SDPFmtpLine, ";") {
+			if k, v, _ := strings.Cut(strings.TrimSpace(kv), "="); k == "apt" && v == want {
+				return uint8(c.PayloadType), true
+			}
+		}
+	}
+	return 0, false
 }
 
 // tsGap converts the time since the last forwarded packet into RTP clock

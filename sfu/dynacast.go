@@ -58,7 +58,9 @@ func (s *dynacastState) update(up *UpTrack, now time.Time) (PublisherLayers, boo
 			s.wantedAt[i] = now
 			active[i] = true
 		}
-		l.paused.Store(!active[i])
+		if l.paused.Swap(!active[i]) && active[i] {
+			l.resumedAt.Store(now.UnixNano())
+		}
 	}
 	if layers < 2 || (s.told && active == s.active) {
 		return PublisherLayers{}, false

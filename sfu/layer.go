@@ -25,6 +25,10 @@ type layer struct {
 	// layer (dynacast): the allocator may still choose it, at its last
 	// bitrate, and choosing it makes the publisher resume it.
 	paused atomic.Bool
+	// resumedAt is when the publisher was told to send it again (unix
+	// nanoseconds): until its packets flow, it still counts at its last
+	// bitrate.
+	resumedAt atomic.Int64
 
 	// Written by the layer's reader goroutine, read by the allocator.
 	lastPacket atomic.Int64 // unix nanoseconds of the newest packet
@@ -71,6 +75,16 @@ func (l *layer) account(n int, now int64) {
 
 // active reports whether the layer has sent a packet recently: publishers
 // stop sending layers their own estimator cannot afford.
+// resumeGrace is how long a resumed layer may take to arrive before the
+// allocator stops counting on it: a browser re-enabling an encoding sends
+// its first keyframe within about a second.
+const resumeGrace = 3 * time.Second
+
+// resuming reports whether the layer was resumed but has not arrived yet.
+func (l *layer) resuming(now time.Time) bool {
+	return now.UnixNano()-l.resumedAt.Load() < int64(resumeGrace)
+}
+
 func (l *layer) active(now time.Time) bool {
 	return now.UnixNano()-l.lastPacket.Load() < int64(time.Second)
 }

@@ -19,6 +19,9 @@ type Metrics struct {
 	LayerSwitches       prometheus.Counter
 	EstimateBits        prometheus.Gauge
 	PausedTracks        prometheus.Gauge
+	ProbesSucceeded     prometheus.Counter
+	ProbesFailed        prometheus.Counter
+	PaddingBytes        prometheus.Counter
 }
 
 // NewMetrics creates the instruments and registers them with reg, if reg is not nil.
@@ -44,11 +47,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		LayerSwitches:       c("layer_switches_total", "Simulcast layer switches made for subscribers, at keyframes."),
 		EstimateBits:        g("subscriber_estimate_bits", "Sum of the bandwidth estimates of all subscriber connections, bits/s."),
 		PausedTracks:        g("paused_video_tracks", "Video subscriptions paused because the subscriber's bandwidth cannot carry even their lowest layer."),
+		ProbesSucceeded:     c("bandwidth_probes_succeeded_total", "Padding probes of subscriber links that showed room for better layers."),
+		ProbesFailed:        c("bandwidth_probes_failed_total", "Padding probes of subscriber links that met a queue, loss or too little throughput."),
+		PaddingBytes:        c("padding_bytes_total", "RTP bytes of padding sent to probe subscriber links."),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Rooms, m.Participants, m.Tracks, m.PacketsReceived, m.PacketsForwarded,
 			m.DuplicatesDropped, m.NacksReceived, m.PacketsRetransmit, m.RetransmitMisses,
-			m.KeyframeRequests, m.SubscriberOffersOut, m.LayerSwitches, m.EstimateBits, m.PausedTracks)
+			m.KeyframeRequests, m.SubscriberOffersOut, m.LayerSwitches, m.EstimateBits, m.PausedTracks,
+			m.ProbesSucceeded, m.ProbesFailed, m.PaddingBytes)
 	}
 	return m
 }

@@ -65,6 +65,13 @@ type Participant struct {
 	allocDowns   []*DownTrack  // reused by allocate
 	lastEstimate int64         // what this participant added to the node's metrics
 	lastPaused   int
+	prober       Prober
+	probeWant    int64      // bits/s the subscriber's wanted layers take, with headroom (allocate)
+	probeSending int64      // bits/s of the layers it gets (allocate)
+	padDown      *DownTrack // a video track that can carry probe padding (allocate)
+	padTicker    *time.Ticker
+	padLast      time.Time
+	padCarry     float64 // bytes of padding owed
 	downs        map[string]*subscription
 	dynacasts    map[*UpTrack]*dynacastState
 	offerPending bool
@@ -99,6 +106,11 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 	}
 	p.sub, p.bwe, p.alloc = sub, bwe, NewAllocator()
 	sub.OnICECandidate(p.onCandidate(TargetSubscriber, &p.subGate))
+	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			p.post(p.restartVideo)
+		}
+	})
 	go p.run()
 	return p, nil
 }
@@ -131,13 +143,26 @@ func (p *Participant) run() {
 	defer close(p.loop)
 	tick := time.NewTicker(allocateEvery)
 	defer tick.Stop()
+	defer p.stopPadding()
 	for {
+		var padC <-chan time.Time
+		if p.padTicker != nil {
+			padC = p.padTicker.C
+		}
 		select {
 		case fn := <-p.ops:
 			fn()
 		case <-tick.C:
 			p.allocate()
+			p.probe()
 			p.dynacast()
+		case now := <-padC:
+			p.pad(now)
+		case <-p.bwe.Decreased():
+			// Step down now: every 500 ms of waiting is 500 ms more of a
+			// queue building at the subscriber's bottleneck.
+			p.prober.Dropped(p.sfu.now())
+			p.allocate()
 		case <-p.done:
 			return
 		}
@@ -181,8 +206,10 @@ func (p *Participant) allocate() {
 			case l == nil:
 			case l.active(now):
 				d.Bitrates[i] = max(l.bitrate.Load(), 1)
-			case l.paused.Load():
-				// Not sent because nobody wanted it: it can be had again.
+			case l.paused.Load(), l.resuming(now):
+				// Not sent because nobody wanted it, or asked for again
+				// and not here yet: it can be had (again), and dropping
+				// it now would count as a failed climb.
 				d.Bitrates[i] = l.bitrate.Load()
 			}
 		}
@@ -192,9 +219,17 @@ func (p *Participant) allocate() {
 	p.demands, p.allocDowns = demands, downs
 	layers := p.alloc.Allocate(now, budget, known, demands)
 	paused := 0
+	audio := estimate - budget
+	p.probeWant, p.probeSending, p.padDown = audio, audio, nil
 	for i, d := range downs {
 		if layers[i] < 0 {
 			paused++
+		}
+		best := highest(demands[i])
+		p.probeWant += int64(float64(cost(demands[i], best)) * allocHeadroom)
+		p.probeSending += cost(demands[i], layers[i])
+		if layers[i] < best && p.padDown == nil && d.canPad() {
+			p.padDown = d
 		}
 		if layers[i] != demands[i].Current {
 			d.SetTarget(layers[i])
@@ -203,6 +238,81 @@ func (p *Participant) allocate() {
 	p.sfu.metrics.EstimateBits.Add(float64(estimate - p.lastEstimate))
 	p.sfu.metrics.PausedTracks.Add(float64(paused - p.lastPaused))
 	p.lastEstimate, p.lastPaused = estimate, paused
+}
+
+// restartVideo starts every video subscription over at a fresh keyframe
+// once the subscriber connection can encrypt: pion drops what is written
+// before, and that was the keyframe asked for when the track was added.
+// It runs on the event loop.
+func (p *Participant) restartVideo() {
+	for _, s := range p.downs {
+		s.down.restart()
+	}
+}
+
+// probeEvery is the pace of probe padding.
+const probeEvery = 20 * time.Millisecond
+
+// probe starts a padding probe when the subscriber's estimate holds a
+// track below the layer it wants, and acts on a finished probe's outcome.
+// It runs on the event loop after allocate.
+func (p *Participant) probe() {
+	now := p.sfu.now()
+	if p.prober.Probing() {
+		stats := p.bwe.Probe()
+		switch verdict, rate := p.prober.Judge(now, stats); verdict {
+		case ProbeSucceeded:
+			p.bwe.ProbeSucceeded(rate, now)
+			p.sfu.metrics.ProbesSucceeded.Inc()
+			p.log.Debug("probe succeeded", "rate", int64(rate), "acked", stats.Total-stats.Lost, "queue", stats.MaxQueue)
+		case ProbeFailed:
+			p.bwe.EndProbe()
+			p.sfu.metrics.ProbesFailed.Inc()
+			p.log.Debug("probe failed", "delivered", int64(rate), "acked", stats.Total-stats.Lost, "lost", stats.Lost,
+				"queue", stats.MaxQueue, "estimate_dropped", stats.Decreased)
+		}
+		return
+	}
+	estimate, known := p.bwe.Estimate(now)
+	if !known || p.padDown == nil {
+		return
+	}
+	goal, ok := p.prober.Begin(now, estimate, p.probeWant)
+	if !ok {
+		return
+	}
+	p.log.Debug("probe", "estimate", estimate, "goal", goal, "sending", p.probeSending)
+	p.bwe.StartProbe(now)
+	p.padTicker = time.NewTicker(probeEvery)
+	p.padLast, p.padCarry = now, 0
+	p.pad(now)
+}
+
+// pad sends the padding a probe owes since the last call.
+func (p *Participant) pad(now time.Time) {
+	rate := p.prober.PadRate(now, p.probeSending, p.bwe.Probe())
+	if rate <= 0 || p.padDown == nil {
+		p.stopPadding()
+		p.bwe.StopProbe(now)
+		return
+	}
+	p.padCarry += float64(rate) * now.Sub(p.padLast).Seconds() / 8
+	p.padLast = now
+	// The RTP size of one padding packet: header, transport-wide sequence
+	// number extension and the padding.
+	const packet = 12 + 8 + paddingSize
+	if n := int(p.padCarry / packet); n > 0 {
+		written := p.padDown.writePadding(n, now)
+		p.padCarry -= float64(n * packet)
+		p.sfu.metrics.PaddingBytes.Add(float64(written))
+	}
+}
+
+func (p *Participant) stopPadding() {
+	if p.padTicker != nil {
+		p.padTicker.Stop()
+		p.padTicker = nil
+	}
 }
 
 // dynacast tells the client which simulcast layers of its tracks anybody

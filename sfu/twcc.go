@@ -82,7 +82,7 @@ func (b *bweInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer in
 		if ext := h.GetExtension(id); len(ext) >= 2 {
 			seq := binary.BigEndian.Uint16(ext)
 			b.mu.Lock()
-			b.sent[seq%sentRing] = sentPacket{seq: seq, at: b.now(), size: h.MarshalSize() + len(payload), ok: true}
+			b.sent[seq%sentRing] = sentPacket{seq: seq, at: b.now(), size: h.MarshalSize() + len(payload) + int(h.PaddingSize), ok: true}
 			b.mu.Unlock()
 		}
 		return writer.Write(h, payload, a)

@@ -200,6 +200,19 @@ func (u *UpTrack) RequestKeyframe(i int) {
 	u.sendPLI(l.ssrc)
 }
 
+// requestKeyframeNow asks for a keyframe of layer i even if one was asked
+// for within the throttle's interval, for a subscriber that lost the
+// keyframe it was sent.
+func (u *UpTrack) requestKeyframeNow(i int) {
+	l := u.layer(i)
+	if u.kind != webrtc.RTPCodecTypeVideo || l == nil {
+		return
+	}
+	l.keyframes.Allow(u.now()) // restarts the interval
+	u.metrics.KeyframeRequests.Inc()
+	u.sendPLI(l.ssrc)
+}
+
 // topLayer is the highest layer at most max that is receiving packets, or
 // the lowest registered layer when none is (a track just published).
 func (u *UpTrack) topLayer(max int, now time.Time) int {

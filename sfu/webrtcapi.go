@@ -89,7 +89,7 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) 
 
 func newPublisherAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m, true); err != nil {
+	if err := registerCodecs(m); err != nil {
 		return nil, err
 	}
 	if err := webrtc.ConfigureSimulcastExtensionHeaders(m); err != nil {
@@ -117,7 +117,7 @@ func newPublisherAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
 
 func newSubscriberAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := registerCodecs(m, false); err != nil {
+	if err := registerCodecs(m); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}

@@ -308,7 +308,9 @@ func TestRateLimitedSubscriber(t *testing.T) {
 	r.mark("link opened to 5 Mbit/s")
 	opened := time.Now()
 	back := r.waitFor(15*time.Second, "the top layer at 5 Mbit/s", 4, func(s sample) bool { return s.layer == 2 })
-	t.Logf("5 Mbit/s: back on layer 2 after %v", back.at.Sub(opened).Round(time.Millisecond))
+	m := r.ts.metrics
+	t.Logf("5 Mbit/s: back on layer 2 after %v; probes over the whole test: %v succeeded, %v failed, %.0f kB of padding",
+		back.at.Sub(opened).Round(time.Millisecond), testutil.ToFloat64(m.ProbesSucceeded), testutil.ToFloat64(m.ProbesFailed), testutil.ToFloat64(m.PaddingBytes)/1000)
 }
 
 // TestLossySubscriber loses 5% of the packets toward a subscriber at

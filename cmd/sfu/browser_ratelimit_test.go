@@ -84,7 +84,7 @@ func startLabServer(t *testing.T, lab *loadtest.Lab) *labServer {
 	listen := net.JoinHostPort(ip, fmt.Sprint(labHTTPPort))
 	s := &labServer{base: "http://" + listen + "/"}
 	cmd := lab.Command(context.Background(), bin, "--listen", listen, "--udp-port", fmt.Sprint(labUDPPort),
-		"--node-ip", ip, "--dev", "--config", cfg, "--log", "warn")
+		"--node-ip", ip, "--dev", "--config", cfg, "--log", logLevel())
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &s.stderr
 	if err := cmd.Start(); err != nil {
@@ -95,7 +95,7 @@ func startLabServer(t *testing.T, lab *loadtest.Lab) *labServer {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill() // ip netns exec execs the binary: this is the sfu
 		<-done
-		if t.Failed() {
+		if t.Failed() || os.Getenv("SFU_STDERR") != "" {
 			t.Logf("sfu stderr:\n%s", s.stderr.String())
 		}
 	})
@@ -499,4 +499,13 @@ func TestBrowserRateLimited(t *testing.T) {
 	if climb > 15*time.Second {
 		t.Errorf("720p came back %v after the link opened to 5 Mbit/s, want within 15 s", climb.Round(time.Millisecond))
 	}
+}
+
+// logLevel is the lab SFU's log level: warn, or SFU_LOG when set (the
+// log is printed when the test fails or SFU_STDERR is set).
+func logLevel() string {
+	if l := os.Getenv("SFU_LOG"); l != "" {
+		return l
+	}
+	return "warn"
 }

@@ -1,0 +1,199 @@
+// Command loadtest drives synthetic participants against one or more SFU
+// nodes and reports what they experienced. See loadtest/ and BENCHMARKS.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sfu-project/sfu/loadtest"
+	"github.com/sfu-project/sfu/signaling"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// urls collects a repeated --url flag.
+type urls []string
+
+func (u *urls) String() string     { return strings.Join(*u, ",") }
+func (u *urls) Set(s string) error { *u = append(*u, s); return nil }
+
+// run is main without the exit: 0 when the run met its thresholds, 1 when
+// it did not, 2 on bad usage or when it could not run.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		us          urls
+		rooms       = fs.Int("rooms", 1, "rooms to spread participants over")
+		pubs        = fs.Int("publishers", 1, "publishers (audio + video each)")
+		subs        = fs.Int("subscribers", 10, "subscribers (receive everything in their room)")
+		duration    = fs.Duration("duration", 30*time.Second, "how long the run lasts; it stops by itself")
+		audioOnly   = fs.Bool("audio-only", false, "publish audio only")
+		simulcast   = fs.Bool("simulcast", true, "publish three simulcast layers")
+		layer       = fs.String("layer", "", "what subscribers ask for: low, mid or high (default: what the SFU chooses)")
+		ramp        = fs.String("ramp", "", "ramp mode STEP/INTERVAL, e.g. 10/5s: add STEP subscribers every INTERVAL until a step loses > 1% or p99 latency > 200 ms")
+		key         = fs.String("key", "", "API key to sign tokens with (default: the server's development mode /api/token)")
+		secret      = fs.String("secret", "", "API secret for --key")
+		maxLoss     = fs.Float64("max-loss", 0, "fail if packet loss after repair exceeds this percentage (0: not checked)")
+		maxJoin     = fs.Float64("max-join-ms", 0, "fail if any join takes longer, in ms (0: not checked)")
+		jsonPath    = fs.String("json", "", "write the JSON report here")
+		plotPath    = fs.String("plot", "", "write a PNG plot of the run here")
+		loopback    = fs.Bool("loopback", true, "use only 127.0.0.1 for media (a server on this machine)")
+		roomPrefix  = fs.String("room-prefix", "", "room name prefix (default load-UNIXTIME)")
+		quietOutput = fs.Bool("quiet", false, "no progress line every second")
+	)
+	fs.Var(&us, "url", "server WebSocket URL, e.g. ws://127.0.0.1:7880/ws; repeat to spread over nodes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if len(us) == 0 {
+		us = urls{"ws://127.0.0.1:7880/ws"}
+	}
+	cfg := loadtest.RunConfig{
+		URLs: us, Rooms: *rooms, Publishers: *pubs, Subscribers: *subs, Duration: *duration,
+		AudioOnly: *audioOnly, Simulcast: *simulcast, LoopbackOnly: *loopback, RoomPrefix: *roomPrefix,
+		Thresholds: loadtest.Thresholds{MaxLossPct: *maxLoss, MaxJoinMS: *maxJoin},
+	}
+	if err := parseLayer(*layer, &cfg); err != nil {
+		fmt.Fprintln(stderr, "loadtest:", err)
+		return 2
+	}
+	if err := parseRamp(*ramp, &cfg); err != nil {
+		fmt.Fprintln(stderr, "loadtest:", err)
+		return 2
+	}
+	if (*key == "") != (*secret == "") {
+		fmt.Fprintln(stderr, "loadtest: --key and --secret go together")
+		return 2
+	}
+	if *rooms <= 0 || *pubs < 0 || *subs < 0 || *duration <= 0 {
+		fmt.Fprintln(stderr, "loadtest: rooms and duration must be positive, counts not negative")
+		return 2
+	}
+	cfg.Token = tokenSource(*key, *secret)
+	if !*quietOutput {
+		cfg.Progress = func(line string) { fmt.Fprintln(stderr, line) }
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	report, err := loadtest.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "loadtest:", err)
+		return 2
+	}
+	report.WriteTable(stdout)
+	if *jsonPath != "" {
+		data, err := json.MarshalIndent(report, "", "  ")
+		if err == nil {
+			err = os.WriteFile(*jsonPath, append(data, '\n'), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "loadtest: json:", err)
+			return 2
+		}
+	}
+	if *plotPath != "" {
+		if err := loadtest.WritePlot(*plotPath, report.Samples, fmt.Sprintf("%d publishers, %d subscribers", *pubs, report.Subscribers)); err != nil {
+			fmt.Fprintln(stderr, "loadtest: plot:", err)
+			return 2
+		}
+	}
+	if !report.Passed {
+		for _, f := range report.Failures {
+			fmt.Fprintln(stderr, "loadtest: failed:", f)
+		}
+		return 1
+	}
+	return 0
+}
+
+func parseLayer(s string, cfg *loadtest.RunConfig) error {
+	var l int
+	switch s {
+	case "":
+		return nil
+	case "low":
+		l = 0
+	case "mid":
+		l = 1
+	case "high":
+		l = 2
+	default:
+		return fmt.Errorf("--layer %q: want low, mid or high", s)
+	}
+	cfg.MaxLayer = &l
+	return nil
+}
+
+func parseRamp(s string, cfg *loadtest.RunConfig) error {
+	if s == "" {
+		return nil
+	}
+	step, every, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(step)
+	if !ok || err != nil || n <= 0 {
+		return fmt.Errorf("--ramp %q: want STEP/INTERVAL, e.g. 10/5s", s)
+	}
+	d, err := time.ParseDuration(every)
+	if err != nil || d < time.Second {
+		return fmt.Errorf("--ramp %q: the interval must be a duration of at least 1s", s)
+	}
+	cfg.RampStep, cfg.RampEvery = n, d
+	return nil
+}
+
+// tokenSource signs tokens with key and secret, or asks the server's
+// development endpoint for them.
+func tokenSource(key, secret string) func(ctx context.Context, wsURL, room, identity string) (string, error) {
+	if key != "" {
+		keys := signaling.Keys{key: secret}
+		return func(_ context.Context, _, room, identity string) (string, error) {
+			return keys.Mint(key, signaling.TokenRequest{
+				Room: room, Identity: identity, Name: identity,
+				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour,
+			}, time.Now())
+		}
+	}
+	return func(ctx context.Context, wsURL, room, identity string) (string, error) {
+		u, err := url.Parse(wsURL)
+		if err != nil {
+			return "", err
+		}
+		u.Scheme = strings.Replace(u.Scheme, "ws", "http", 1)
+		u.Path = "/api/token"
+		u.RawQuery = url.Values{"room": {room}, "name": {identity}}.Encode()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return "", err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		var body struct{ Token, Error string }
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return "", fmt.Errorf("token from %s: %w", u.Host, err)
+		}
+		if resp.StatusCode != http.StatusOK || body.Token == "" {
+			return "", errors.New("token from " + u.Host + ": " + resp.Status + " " + body.Error + " (is the server in development mode? else use --key/--secret)")
+		}
+		return body.Token, nil
+	}
+}

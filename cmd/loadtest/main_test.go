@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/sfu-project/sfu/loadtest"
+)
+
+func TestBadFlagsExit2(t *testing.T) {
+	for _, args := range [][]string{
+		{"--ramp", "ten/5s"},
+		{"--ramp", "10/100ms"},
+		{"--layer", "huge"},
+		{"--key", "k"},
+		{"--rooms", "0"},
+		{"--duration", "-1s"},
+		{"--no-such-flag"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errb.String())
+		}
+	}
+}
+
+func TestParseRampAndLayer(t *testing.T) {
+	var cfg loadtest.RunConfig
+	if err := parseRamp("25/10s", &cfg); err != nil || cfg.RampStep != 25 || cfg.RampEvery != 10*time.Second {
+		t.Errorf("ramp 25/10s: %v %d %v", err, cfg.RampStep, cfg.RampEvery)
+	}
+	for s, want := range map[string]int{"low": 0, "mid": 1, "high": 2} {
+		if err := parseLayer(s, &cfg); err != nil || cfg.MaxLayer == nil || *cfg.MaxLayer != want {
+			t.Errorf("layer %s: %v", s, err)
+		}
+	}
+}

@@ -1,0 +1,398 @@
+package loadtest
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Percentiles summarise a distribution by nearest rank: the smallest
+// value at or above which the given share of the values lie.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// TailPercentiles are the median and the 99th percentile: the shape of a
+// distribution whose middle and worst case are what matter.
+type TailPercentiles struct {
+	P50 float64 `json:"p50"`
+	P99 float64 `json:"p99"`
+}
+
+// PercentilesOf computes the nearest-rank percentiles of values, ignoring
+// NaNs. Empty input gives zeros. values is not modified.
+func PercentilesOf(values []float64) Percentiles {
+	sorted := make([]float64, 0, len(values))
+	for _, v := range values {
+		if !math.IsNaN(v) {
+			sorted = append(sorted, v)
+		}
+	}
+	if len(sorted) == 0 {
+		return Percentiles{}
+	}
+	slices.Sort(sorted)
+	return Percentiles{
+		P50: nearestRank(sorted, 50),
+		P95: nearestRank(sorted, 95),
+		P99: nearestRank(sorted, 99),
+		Max: sorted[len(sorted)-1],
+	}
+}
+
+// Tail keeps the median and the 99th percentile.
+func (p Percentiles) Tail() TailPercentiles { return TailPercentiles{P50: p.P50, P99: p.P99} }
+
+// nearestRank is the value at rank ceil(pct/100 × n) of sorted, in integer
+// arithmetic: in floating point 0.95 × 20 is a hair over 19, and would
+// round up to the wrong rank.
+func nearestRank(sorted []float64, pct int) float64 {
+	rank := (pct*len(sorted) + 99) / 100
+	return sorted[max(rank, 1)-1]
+}
+
+// ParticipantResult is what one synthetic participant measured over a run.
+type ParticipantResult struct {
+	Publisher bool
+	// JoinMS is the time from dialling to being in the room, FirstMediaMS
+	// the time from joining to the first media packet; 0 or negative means
+	// it never happened.
+	JoinMS, FirstMediaMS float64
+
+	TracksExpected, TracksReceived int
+	BitrateKbps                    float64 // mean received bitrate over the run
+	PacketsReceived, PacketsLost   int
+	Freezes                        int
+	JitterMS                       float64
+	LatencyMS                      []float64 // one-way latency samples
+}
+
+// Sample is one second of a run, as seen by the harness and the server.
+type Sample struct {
+	T            float64 `json:"t"` // seconds since the run started
+	Subscribers  int     `json:"subscribers"`
+	BitrateKbps  float64 `json:"bitrate_kbps"` // mean received bitrate per subscriber
+	LossPct      float64 `json:"loss_pct"`
+	LatencyP99MS float64 `json:"latency_p99_ms"`
+	ServerCPU    float64 `json:"server_cpu"`  // cores
+	HarnessCPU   float64 `json:"harness_cpu"` // cores
+	ForwardedPPS float64 `json:"forwarded_pps"`
+}
+
+// Thresholds decide whether a run passed. A zero threshold is not checked;
+// tracks are always checked: every expected track must arrive.
+type Thresholds struct {
+	MaxLossPct   float64 `json:"max_loss_pct"`
+	MaxJoinMS    float64 `json:"max_join_ms"`    // applies to the slowest join; never joining exceeds it
+	MaxLatencyMS float64 `json:"max_latency_ms"` // applies to the 99th percentile
+}
+
+// RampStep is one level of a ramp: a number of subscribers held for a
+// while, and how the system coped.
+type RampStep struct {
+	Subscribers  int     `json:"subscribers"`
+	LossPct      float64 `json:"loss_pct"`
+	LatencyP99MS float64 `json:"latency_p99_ms"`
+	CPUCores     float64 `json:"cpu_cores"` // server
+	ForwardedPPS float64 `json:"forwarded_pps"`
+	OK           bool    `json:"ok"`
+}
+
+// RampStepOf summarises the samples taken while subscribers were held
+// steady: mean loss, server CPU and forwarded rate, and the worst second's
+// latency p99. The step is OK if those stay within th's loss and latency
+// thresholds; a runner that saw joins fail during the step should clear OK.
+func RampStepOf(subscribers int, samples []Sample, th Thresholds) RampStep {
+	s := RampStep{Subscribers: subscribers}
+	for _, x := range samples {
+		s.LossPct += x.LossPct
+		s.CPUCores += x.ServerCPU
+		s.ForwardedPPS += x.ForwardedPPS
+		s.LatencyP99MS = max(s.LatencyP99MS, x.LatencyP99MS)
+	}
+	if n := float64(len(samples)); n > 0 {
+		s.LossPct /= n
+		s.CPUCores /= n
+		s.ForwardedPPS /= n
+	}
+	s.OK = (th.MaxLossPct <= 0 || s.LossPct <= th.MaxLossPct) &&
+		(th.MaxLatencyMS <= 0 || s.LatencyP99MS <= th.MaxLatencyMS)
+	return s
+}
+
+// RunInfo describes a run: what it was asked to do, and its ramp if it
+// had one.
+type RunInfo struct {
+	Started  time.Time
+	Duration time.Duration
+	URLs     []string
+	Rooms    int
+	// Publishers and Subscribers are the counts the run asked for. A
+	// participant with no result counts as one that never joined.
+	Publishers, Subscribers int
+	Thresholds              Thresholds
+	Ramp                    []RampStep
+}
+
+// Bitrate summarises the bitrate subscribers received.
+type Bitrate struct {
+	Mean float64 `json:"mean"`
+	Min  float64 `json:"min"`
+}
+
+// RunReport is the outcome of a run, written as JSON and as a table. Media
+// figures (first media, bitrate, loss, freezes, jitter, latency) are over
+// subscribers only; track counts are over every participant.
+type RunReport struct {
+	Started   string   `json:"started"` // RFC 3339
+	DurationS float64  `json:"duration_s"`
+	URLs      []string `json:"urls"`
+	Rooms     int      `json:"rooms"`
+
+	Publishers  int `json:"publishers"`
+	Subscribers int `json:"subscribers"`
+	NotJoined   int `json:"not_joined"`
+
+	TracksExpected  int             `json:"tracks_expected"`
+	TracksReceived  int             `json:"tracks_received"`
+	JoinMS          Percentiles     `json:"join_ms"`
+	FirstMediaMS    TailPercentiles `json:"first_media_ms"`
+	BitrateKbps     Bitrate         `json:"bitrate_kbps"`
+	PacketsReceived int             `json:"packets_received"`
+	PacketsLost     int             `json:"packets_lost"`
+	PacketLossPct   float64         `json:"packet_loss_pct"`
+	Freezes         int             `json:"freezes"`
+	JitterMS        TailPercentiles `json:"jitter_ms"`
+	LatencyMS       TailPercentiles `json:"latency_ms"`
+
+	Server  ServerSummary  `json:"server"`
+	Harness HarnessSummary `json:"harness"`
+
+	Ramp []RampStep `json:"ramp"`
+	// RampLastGood is the subscriber count of the last OK step before the
+	// first failing one: the capacity the ramp found. 0 without a ramp.
+	RampLastGood int `json:"ramp_last_good"`
+
+	Thresholds Thresholds `json:"thresholds"`
+	Passed     bool       `json:"passed"`
+	Failures   []string   `json:"failures"`
+
+	Samples []Sample `json:"samples"`
+}
+
+// BuildReport aggregates a run's results, judges them against
+// info.Thresholds, and attaches the per-second samples and the cost the
+// ServerWatcher measured.
+func BuildReport(info RunInfo, results []ParticipantResult, samples []Sample, cost WatchSummary) *RunReport {
+	r := &RunReport{
+		DurationS:  info.Duration.Seconds(),
+		URLs:       nonNil(info.URLs),
+		Rooms:      info.Rooms,
+		Server:     cost.Server,
+		Harness:    cost.Harness,
+		Ramp:       nonNil(info.Ramp),
+		Thresholds: info.Thresholds,
+		Samples:    nonNil(samples),
+	}
+	if !info.Started.IsZero() {
+		r.Started = info.Started.Format(time.RFC3339)
+	}
+
+	var joins, firstMedia, jitter, latency, bitrates []float64
+	harnessPackets := 0
+	for _, p := range results {
+		r.TracksExpected += p.TracksExpected
+		r.TracksReceived += p.TracksReceived
+		harnessPackets += p.PacketsReceived
+		if p.JoinMS > 0 {
+			joins = append(joins, p.JoinMS)
+		} else {
+			r.NotJoined++
+		}
+		if p.Publisher {
+			r.Publishers++
+			continue
+		}
+		r.Subscribers++
+		if p.FirstMediaMS > 0 {
+			firstMedia = append(firstMedia, p.FirstMediaMS)
+		}
+		bitrates = append(bitrates, p.BitrateKbps)
+		r.PacketsReceived += p.PacketsReceived
+		r.PacketsLost += p.PacketsLost
+		r.Freezes += p.Freezes
+		if p.PacketsReceived > 0 {
+			jitter = append(jitter, p.JitterMS)
+		}
+		latency = append(latency, p.LatencyMS...)
+	}
+	// Participants the runner asked for but has no result from never joined.
+	r.NotJoined += max(info.Publishers-r.Publishers, 0) + max(info.Subscribers-r.Subscribers, 0)
+	r.Publishers = max(r.Publishers, info.Publishers)
+	r.Subscribers = max(r.Subscribers, info.Subscribers)
+
+	r.JoinMS = PercentilesOf(joins)
+	r.FirstMediaMS = PercentilesOf(firstMedia).Tail()
+	r.JitterMS = PercentilesOf(jitter).Tail()
+	r.LatencyMS = PercentilesOf(latency).Tail()
+	if len(bitrates) > 0 {
+		r.BitrateKbps = Bitrate{Mean: mean(bitrates), Min: slices.Min(bitrates)}
+	}
+	if total := r.PacketsReceived + r.PacketsLost; total > 0 {
+		r.PacketLossPct = float64(r.PacketsLost) / float64(total) * 100
+	}
+	if harnessPackets > 0 {
+		r.Harness.UsPerReceivedPacket = r.Harness.CPUSeconds * 1e6 / float64(harnessPackets)
+	}
+	r.RampLastGood = lastGoodStep(r.Ramp)
+	r.Failures = r.judge()
+	r.Passed = len(r.Failures) == 0
+	return r
+}
+
+// judge lists the ways r misses its thresholds.
+func (r *RunReport) judge() []string {
+	th := r.Thresholds
+	failures := []string{}
+	if r.TracksReceived < r.TracksExpected {
+		failures = append(failures, fmt.Sprintf("tracks: received %d of %d expected", r.TracksReceived, r.TracksExpected))
+	}
+	if th.MaxLossPct > 0 && r.PacketLossPct > th.MaxLossPct {
+		failures = append(failures, fmt.Sprintf("packet loss %.2f%% > %.2f%%", r.PacketLossPct, th.MaxLossPct))
+	}
+	if th.MaxJoinMS > 0 {
+		if r.NotJoined > 0 {
+			failures = append(failures, fmt.Sprintf("join: %d participants never joined", r.NotJoined))
+		}
+		if r.JoinMS.Max > th.MaxJoinMS {
+			failures = append(failures, fmt.Sprintf("join: slowest %.0f ms > %.0f ms (p99 %.0f ms)", r.JoinMS.Max, th.MaxJoinMS, r.JoinMS.P99))
+		}
+	}
+	if th.MaxLatencyMS > 0 && r.LatencyMS.P99 > th.MaxLatencyMS {
+		failures = append(failures, fmt.Sprintf("latency p99 %.1f ms > %.1f ms", r.LatencyMS.P99, th.MaxLatencyMS))
+	}
+	return failures
+}
+
+// lastGoodStep is the subscriber count of the last OK step before the
+// first failing one.
+func lastGoodStep(ramp []RampStep) int {
+	good := 0
+	for _, s := range ramp {
+		if !s.OK {
+			break
+		}
+		good = s.Subscribers
+	}
+	return good
+}
+
+func mean(values []float64) float64 {
+	if len(values) == 0 {
+		return 0
+	}
+	sum := 0.0
+	for _, v := range values {
+		sum += v
+	}
+	return sum / float64(len(values))
+}
+
+// nonNil turns a nil slice into an empty one, so that JSON shows [] rather
+// than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// WriteTable writes r for a person to read: the percentiles, the totals
+// with their units, the ramp if there was one, and the verdict.
+func (r *RunReport) WriteTable(w io.Writer) {
+	// Columns are padded to line up; a line's padding stops at its last word.
+	p := func(format string, args ...any) {
+		var b strings.Builder
+		for line := range strings.Lines(fmt.Sprintf(format, args...)) {
+			b.WriteString(strings.TrimRight(line, " \n"))
+			if strings.HasSuffix(line, "\n") {
+				b.WriteByte('\n')
+			}
+		}
+		_, _ = io.WriteString(w, b.String())
+	}
+	p("Load test: %d rooms, %d publishers, %d subscribers, %.1f s", r.Rooms, r.Publishers, r.Subscribers, r.DurationS)
+	if r.Started != "" {
+		p(" from %s", r.Started)
+	}
+	p("\n")
+	if len(r.URLs) > 0 {
+		p("Servers:   %s\n", strings.Join(r.URLs, " "))
+	}
+
+	const pct = "%-14s %10s %10s %10s %10s  %s\n"
+	p("\n"+pct, "", "p50", "p95", "p99", "max", "")
+	p(pct, "join", num(r.JoinMS.P50, 1), num(r.JoinMS.P95, 1), num(r.JoinMS.P99, 1), num(r.JoinMS.Max, 1), "ms")
+	p(pct, "first media", num(r.FirstMediaMS.P50, 1), "", num(r.FirstMediaMS.P99, 1), "", "ms")
+	p(pct, "jitter", num(r.JitterMS.P50, 2), "", num(r.JitterMS.P99, 2), "", "ms")
+	p(pct, "latency", num(r.LatencyMS.P50, 2), "", num(r.LatencyMS.P99, 2), "", "ms")
+
+	const val = "%-14s %10s  %s\n"
+	p("\n")
+	p(val, "not joined", fmt.Sprint(r.NotJoined), "participants")
+	p(val, "tracks", fmt.Sprintf("%d/%d", r.TracksReceived, r.TracksExpected), "received/expected")
+	p(val, "bitrate mean", num(r.BitrateKbps.Mean, 1), "kbit/s per subscriber")
+	p(val, "bitrate min", num(r.BitrateKbps.Min, 1), "kbit/s, the poorest subscriber")
+	p(val, "packet loss", num(r.PacketLossPct, 3), fmt.Sprintf("%% (%d lost, %d received)", r.PacketsLost, r.PacketsReceived))
+	p(val, "freezes", fmt.Sprint(r.Freezes), "")
+	p(val, "server CPU", num(r.Server.CPUCores, 2), "cores, mean")
+	p(val, "server RSS", num(r.Server.RSSMB, 1), "MiB, peak")
+	p(val, "forwarded", num(r.Server.ForwardedPPS, 0), "packets/s, mean")
+	p(val, "server cost", num(r.Server.CPUUsPerForwardedPacket, 2), "µs CPU per forwarded packet")
+	p(val, "harness CPU", num(r.Harness.CPUCores, 2), "cores, mean")
+	p(val, "harness RSS", num(r.Harness.RSSMB, 1), "MiB, peak")
+	p(val, "harness cost", num(r.Harness.UsPerReceivedPacket, 2), "µs CPU per received packet")
+	if r.Server.Source != "" {
+		p(val, "measured", "", r.Server.Source)
+	}
+
+	if len(r.Ramp) > 0 {
+		const step = "%11s  %8s  %14s  %12s  %15s  %s\n"
+		p("\nRamp\n"+step, "subscribers", "loss %", "latency p99 ms", "server cores", "forwarded pkt/s", "ok")
+		for _, s := range r.Ramp {
+			p(step, fmt.Sprint(s.Subscribers), num(s.LossPct, 3), num(s.LatencyP99MS, 1), num(s.CPUCores, 2), num(s.ForwardedPPS, 0), yesNo(s.OK))
+		}
+		p("last good step: %d subscribers\n", r.RampLastGood)
+	}
+
+	p("\n")
+	if r.Passed {
+		p("PASSED\n")
+		return
+	}
+	p("FAILED\n")
+	for _, f := range r.Failures {
+		p("  %s\n", f)
+	}
+}
+
+// ProgressLine is a one-line account of the run so far, for a terminal.
+func ProgressLine(s Sample, joined, total int) string {
+	return fmt.Sprintf("%6.1fs  subscribers %d/%d  %7.1f kbit/s  loss %5.2f%%  latency p99 %6.1f ms  server %5.2f cores  %7.0f fwd pkt/s",
+		s.T, joined, total, s.BitrateKbps, s.LossPct, s.LatencyP99MS, s.ServerCPU, s.ForwardedPPS)
+}
+
+func num(v float64, decimals int) string { return fmt.Sprintf("%.*f", decimals, v) }
+
+func yesNo(ok bool) string {
+	if ok {
+		return "yes"
+	}
+	return "NO"
+}

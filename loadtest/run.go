@@ -1,0 +1,557 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+)
+
+// RunConfig describes a load run.
+type RunConfig struct {
+	// URLs are the servers' WebSocket endpoints; participants are spread
+	// over them in turn.
+	URLs []string
+	// Rooms, Publishers and Subscribers: publishers and subscribers are
+	// spread over the rooms in turn. Each publisher publishes one video
+	// (unless AudioOnly) and one audio track and receives nothing it does
+	// not need; each subscriber receives everything in its room.
+	Rooms, Publishers, Subscribers int
+	// Duration bounds the run: it stops by itself, closing every
+	// connection, when it is over.
+	Duration time.Duration
+	// AudioOnly publishes audio only; Simulcast publishes three video
+	// layers (otherwise the top one only).
+	AudioOnly, Simulcast bool
+	// MaxLayer, if set, is what subscribers ask for (set_layer).
+	MaxLayer *int
+	// RampStep subscribers join every RampEvery, from none, until
+	// Subscribers or until a step fails Thresholds (ramp mode); 0 joins
+	// them all at once.
+	RampStep  int
+	RampEvery time.Duration
+	// Token returns an access token for a participant of room.
+	Token func(ctx context.Context, url, room, identity string) (string, error)
+	// Thresholds decide whether the run passed.
+	Thresholds Thresholds
+	// LoopbackOnly restricts ICE to 127.0.0.1.
+	LoopbackOnly bool
+	// Progress, if set, is called with a line every second.
+	Progress func(line string)
+	// RoomPrefix names the rooms: PREFIX-0, PREFIX-1...
+	RoomPrefix string
+}
+
+// rampThresholds are the defaults for judging ramp steps: the capacity is
+// the last step with at most 1% loss and a p99 latency under 200 ms.
+var rampThresholds = Thresholds{MaxLossPct: 1, MaxLatencyMS: 200}
+
+// participant is one synthetic participant of a run.
+type participant struct {
+	publisher bool
+	room      int
+	started   time.Time // WebSocket connect began
+	joinedAt  time.Time // every expected track flowing (zero: not yet)
+	err       error
+	client    *Client
+	lat       *latencies
+}
+
+// Run performs a load run and reports what the participants experienced.
+func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
+	if len(cfg.URLs) == 0 || cfg.Rooms <= 0 || cfg.Duration <= 0 || cfg.Token == nil {
+		return nil, errors.New("loadtest: a run needs URLs, rooms, a duration and tokens")
+	}
+	if cfg.RoomPrefix == "" {
+		cfg.RoomPrefix = fmt.Sprintf("load-%d", time.Now().Unix())
+	}
+	samples, err := LoadSamples()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	started := time.Now()
+
+	watchCfg, err := WatcherConfigFor(cfg.URLs)
+	if err != nil {
+		return nil, err
+	}
+	watcher, err := NewServerWatcher(watchCfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := watcher.Start(ctx); err != nil {
+		return nil, err
+	}
+
+	r := &loadRun{cfg: cfg, samples: samples, clock: newSendClock(samples), started: started}
+	defer r.closeAll()
+
+	// Publishers first, all at once.
+	for i := range cfg.Publishers {
+		r.start(ctx, true, i)
+	}
+	r.wg.Wait()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("loadtest: publishers did not join within the run: %w", ctx.Err())
+	}
+
+	var ramp []RampStep
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	nextStep := time.Now()
+	joinedSubs := 0
+	stepStart := 0 // index into r.series where the current ramp step began
+	rampDone := cfg.RampStep <= 0
+	if rampDone {
+		for i := range cfg.Subscribers {
+			r.start(ctx, false, i)
+		}
+		joinedSubs = cfg.Subscribers
+	}
+	th := cfg.Thresholds
+	if th.MaxLossPct == 0 && th.MaxLatencyMS == 0 {
+		th = rampThresholds
+	}
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case now := <-tick.C:
+			r.sample(now, watcher)
+			if cfg.Progress != nil {
+				cfg.Progress(ProgressLine(r.series[len(r.series)-1], r.joined(), cfg.Publishers+joinedSubs))
+			}
+			if rampDone || now.Before(nextStep) {
+				continue
+			}
+			if joinedSubs > 0 {
+				step := RampStepOf(joinedSubs, r.series[stepStart:], th)
+				ramp = append(ramp, step)
+				if !step.OK || joinedSubs >= cfg.Subscribers {
+					rampDone = true
+					continue
+				}
+			}
+			for range min(cfg.RampStep, cfg.Subscribers-joinedSubs) {
+				r.start(ctx, false, joinedSubs)
+				joinedSubs++
+			}
+			stepStart = len(r.series)
+			nextStep = now.Add(cfg.RampEvery)
+		}
+	}
+	cost := watcher.Stop(context.Background())
+	info := RunInfo{
+		Started: started, Duration: time.Since(started), URLs: cfg.URLs, Rooms: cfg.Rooms,
+		Publishers: cfg.Publishers, Subscribers: joinedSubs, Thresholds: cfg.Thresholds, Ramp: ramp,
+	}
+	return BuildReport(info, r.results(), r.series, cost), nil
+}
+
+type loadRun struct {
+	cfg     RunConfig
+	samples *Samples
+	clock   *sendClock
+	started time.Time
+
+	wg    sync.WaitGroup // joins in progress
+	mu    sync.Mutex     // guards parts and series
+	parts []*participant
+	// series is one sample per second.
+	series []Sample
+	prev   map[*participant]TrackTotals
+}
+
+// start connects one participant in the background.
+func (r *loadRun) start(ctx context.Context, publisher bool, i int) {
+	p := &participant{publisher: publisher, room: i % r.cfg.Rooms, started: time.Now(), lat: &latencies{}}
+	r.mu.Lock()
+	r.parts = append(r.parts, p)
+	r.mu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		p.err = r.join(ctx, p, i)
+	}()
+}
+
+func (r *loadRun) join(ctx context.Context, p *participant, i int) error {
+	kind := "sub"
+	if p.publisher {
+		kind = "pub"
+	}
+	url := r.cfg.URLs[i%len(r.cfg.URLs)]
+	room := fmt.Sprintf("%s-%d", r.cfg.RoomPrefix, p.room)
+	token, err := r.cfg.Token(ctx, url, room, fmt.Sprintf("%s-%d", kind, i))
+	if err != nil {
+		return err
+	}
+	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly}
+	if !p.publisher {
+		opts.MaxLayer = r.cfg.MaxLayer
+		opts.Observe = func(pub string, pkt *pionrtp.Packet, at time.Time) { r.clock.observe(p.lat, pub, pkt, at) }
+	}
+	c, err := Dial(ctx, opts)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	p.client = c
+	r.mu.Unlock()
+	if !p.publisher {
+		return nil
+	}
+	m := Media{Samples: r.samples, Simulcast: r.cfg.Simulcast, Audio: true}
+	if r.cfg.AudioOnly {
+		m.AudioOnly = true
+	}
+	id := c.Self.ID
+	m.Sent = func(layer, frame int) { r.clock.sent(id, layer, frame) }
+	r.clock.register(id)
+	if err := c.Publish(m); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	p.joinedAt = time.Now() // publishing: its join is done
+	r.mu.Unlock()
+	return nil
+}
+
+// expected is how many tracks a participant of room should receive.
+func (r *loadRun) expected(p *participant) int {
+	if p.publisher {
+		return 0
+	}
+	pubs := 0
+	for i := range r.cfg.Publishers {
+		if i%r.cfg.Rooms == p.room {
+			pubs++
+		}
+	}
+	if r.cfg.AudioOnly {
+		return pubs
+	}
+	return 2 * pubs
+}
+
+// TrackTotals sums a participant's received tracks.
+type TrackTotals struct {
+	Tracks, Flowing          int
+	Bytes, Packets, Expected int
+	Unrepaired, Freezes      int
+	Jitter                   time.Duration // the worst track's
+	First                    time.Time     // first packet of any track
+	LastFirst                time.Time     // first packet of the last track to start
+}
+
+func totals(c *Client, now time.Time) TrackTotals {
+	var t TrackTotals
+	for _, tc := range c.Received() {
+		if tc.Ended {
+			continue
+		}
+		t.Tracks++
+		if now.Sub(tc.Last) < time.Second {
+			t.Flowing++
+		}
+		t.Bytes += tc.Bytes
+		t.Packets += tc.Unique
+		t.Expected += tc.Unique + tc.Unrepaired
+		t.Unrepaired += tc.Unrepaired
+		t.Freezes += tc.Freezes
+		t.Jitter = max(t.Jitter, tc.Jitter)
+		if t.First.IsZero() || tc.First.Before(t.First) {
+			t.First = tc.First
+		}
+		if tc.First.After(t.LastFirst) {
+			t.LastFirst = tc.First
+		}
+	}
+	return t
+}
+
+// sample records one second of the run.
+func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.prev == nil {
+		r.prev = map[*participant]TrackTotals{}
+	}
+	s := Sample{T: now.Sub(r.started).Seconds()}
+	var bits, lost, expected float64
+	var lat []float64
+	for _, p := range r.parts {
+		if p.publisher || p.client == nil {
+			continue
+		}
+		s.Subscribers++
+		t := totals(p.client, now)
+		if p.joinedAt.IsZero() && t.Flowing >= r.expected(p) && t.Tracks >= r.expected(p) {
+			p.joinedAt = t.LastFirst
+		}
+		prev := r.prev[p]
+		bits += float64(t.Bytes-prev.Bytes) * 8
+		lost += float64(t.Unrepaired - prev.Unrepaired)
+		expected += float64(t.Expected - prev.Expected)
+		r.prev[p] = t
+		lat = p.lat.since(lat)
+	}
+	if s.Subscribers > 0 {
+		s.BitrateKbps = bits / 1000 / float64(s.Subscribers)
+	}
+	if expected > 0 {
+		s.LossPct = 100 * max(lost, 0) / expected
+	}
+	s.LatencyP99MS = PercentilesOf(lat).P99
+	if d, ok := w.Latest(); ok {
+		s.ServerCPU, s.HarnessCPU, s.ForwardedPPS = d.CPUCores, d.HarnessCPU, d.ForwardedPPS
+	}
+	r.series = append(r.series, s)
+}
+
+func (r *loadRun) joined() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, p := range r.parts {
+		if p.client != nil && (p.publisher || !p.joinedAt.IsZero()) {
+			n++
+		}
+	}
+	return n
+}
+
+// results are the per-participant figures at the end of the run.
+func (r *loadRun) results() []ParticipantResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	out := make([]ParticipantResult, 0, len(r.parts))
+	for _, p := range r.parts {
+		res := ParticipantResult{Publisher: p.publisher, TracksExpected: r.expected(p)}
+		if p.client == nil {
+			out = append(out, res)
+			continue
+		}
+		t := totals(p.client, now)
+		res.TracksReceived = min(t.Tracks, res.TracksExpected)
+		if !p.joinedAt.IsZero() {
+			res.JoinMS = ms(p.joinedAt.Sub(p.started))
+		}
+		if !t.First.IsZero() {
+			res.FirstMediaMS = ms(t.First.Sub(p.started))
+			if span := now.Sub(t.First).Seconds(); span > 0 {
+				res.BitrateKbps = float64(t.Bytes) * 8 / 1000 / span
+			}
+		}
+		res.PacketsReceived, res.PacketsLost = t.Packets, t.Unrepaired
+		res.Freezes = t.Freezes
+		res.JitterMS = ms(t.Jitter)
+		res.LatencyMS = p.lat.all()
+		out = append(out, res)
+	}
+	return out
+}
+
+func (r *loadRun) closeAll() {
+	r.wg.Wait()
+	r.mu.Lock()
+	parts := r.parts
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range parts {
+		if p.client == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.client.Leave()
+		}()
+	}
+	wg.Wait()
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// sendClock times end-to-end latency: publishers record when they send
+// each frame of the sample clip, and subscribers, in the same process and
+// so on the same clock, recognise the frame from its first bytes.
+type sendClock struct {
+	frames map[uint64]frameRef // fingerprint of a frame's first bytes
+	mu     sync.RWMutex        // guards pubs
+	pubs   map[string]*[MaxLayersSent][]atomic.Int64
+}
+
+// MaxLayersSent is the number of simulcast layers the harness sends.
+const MaxLayersSent = 3
+
+type frameRef struct{ layer, frame int }
+
+// fingerprintBytes is how much of a frame identifies it.
+const fingerprintBytes = 24
+
+func newSendClock(s *Samples) *sendClock {
+	c := &sendClock{frames: map[uint64]frameRef{}, pubs: map[string]*[MaxLayersSent][]atomic.Int64{}}
+	dup := map[uint64]bool{}
+	for l, frames := range s.Layers {
+		for i, f := range frames {
+			k := fingerprint(f.Data)
+			if _, ok := c.frames[k]; ok {
+				dup[k] = true
+			}
+			c.frames[k] = frameRef{l, i}
+		}
+	}
+	for k := range dup {
+		delete(c.frames, k) // ambiguous: not used for latency
+	}
+	return c
+}
+
+func fingerprint(b []byte) uint64 {
+	// FNV-1a over the first bytes and the length class.
+	h := uint64(14695981039346656037)
+	for _, c := range b[:min(len(b), fingerprintBytes)] {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+func (c *sendClock) register(pub string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.pubs[pub]; ok {
+		return
+	}
+	var t [MaxLayersSent][]atomic.Int64
+	for l := range t {
+		t[l] = make([]atomic.Int64, len(c.frames)+1)
+	}
+	c.pubs[pub] = &t
+}
+
+func (c *sendClock) sent(pub string, layer, frame int) {
+	c.mu.RLock()
+	t := c.pubs[pub]
+	c.mu.RUnlock()
+	if t == nil || layer < 0 || layer >= MaxLayersSent || frame < 0 || frame >= len(t[layer]) {
+		return
+	}
+	t[layer][frame].Store(time.Now().UnixNano())
+}
+
+// observe times a received packet that starts a VP8 frame.
+func (c *sendClock) observe(l *latencies, pub string, p *pionrtp.Packet, at time.Time) {
+	payload, ok := vp8FrameStart(p.Payload)
+	if !ok {
+		return
+	}
+	ref, ok := c.frames[fingerprint(payload)]
+	if !ok {
+		return
+	}
+	c.mu.RLock()
+	t := c.pubs[pub]
+	c.mu.RUnlock()
+	if t == nil || ref.frame >= len(t[ref.layer]) {
+		return
+	}
+	sent := t[ref.layer][ref.frame].Load()
+	if sent == 0 {
+		return
+	}
+	d := at.UnixNano() - sent
+	if d < 0 || d > int64(10*time.Second) {
+		return // an older loop of the clip
+	}
+	l.add(float64(d) / 1e6)
+}
+
+// vp8FrameStart returns the frame data of an RTP VP8 payload that starts
+// a frame (RFC 7741: S bit set, partition 0), after the payload
+// descriptor.
+func vp8FrameStart(b []byte) ([]byte, bool) {
+	if len(b) < 1 || b[0]&0x10 == 0 || b[0]&0x07 != 0 {
+		return nil, false
+	}
+	i := 1
+	if b[0]&0x80 != 0 { // X: extension byte
+		if len(b) < 2 {
+			return nil, false
+		}
+		x := b[1]
+		i = 2
+		if x&0x80 != 0 { // I: picture ID, 7 or 15 bits
+			if len(b) <= i {
+				return nil, false
+			}
+			if b[i]&0x80 != 0 {
+				i += 2
+			} else {
+				i++
+			}
+		}
+		if x&0x40 != 0 { // L: TL0PICIDX
+			i++
+		}
+		if x&0x30 != 0 { // T or K: TID/KEYIDX
+			i++
+		}
+	}
+	if len(b) <= i {
+		return nil, false
+	}
+	return b[i:], true
+}
+
+// latencies collects one subscriber's latency samples, bounded.
+type latencies struct {
+	mu   sync.Mutex
+	vals []float64
+	read int // how many since() has returned
+}
+
+// maxLatencySamples bounds memory: about 4 minutes of 30 fps per subscriber.
+const maxLatencySamples = 8192
+
+func (l *latencies) add(v float64) {
+	l.mu.Lock()
+	if len(l.vals) < maxLatencySamples {
+		l.vals = append(l.vals, v)
+	} else {
+		// Replace at random-ish positions so late samples still count.
+		l.vals[int(math.Mod(v*7919, maxLatencySamples))] = v
+	}
+	l.mu.Unlock()
+}
+
+// since appends to dst the samples added since the last call.
+func (l *latencies) since(dst []float64) []float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.read > len(l.vals) {
+		l.read = len(l.vals)
+	}
+	dst = append(dst, l.vals[l.read:]...)
+	l.read = len(l.vals)
+	return dst
+}
+
+func (l *latencies) all() []float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := append([]float64(nil), l.vals...)
+	sort.Float64s(out)
+	return out
+}

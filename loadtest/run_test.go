@@ -1,0 +1,66 @@
+package loadtest
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/sfu-project/sfu/signaling"
+)
+
+// TestRunShort is the short run `make test` does: 2 publishers and 6
+// subscribers in 2 rooms for 6 s against a real SFU on loopback. Every
+// expected track must arrive, nothing may be lost for good, latency is
+// measured, and the JSON report carries the documented fields.
+func TestRunShort(t *testing.T) {
+	ts := startSampleTestServer(t)
+	cfg := RunConfig{
+		URLs: []string{ts.wsURL}, Rooms: 2, Publishers: 2, Subscribers: 6, Duration: 6 * time.Second,
+		Simulcast: true, LoopbackOnly: true, RoomPrefix: "short",
+		Thresholds: Thresholds{MaxLossPct: 1},
+		Token: func(_ context.Context, _, room, identity string) (string, error) {
+			return ts.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
+				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
+		},
+	}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TracksExpected != 12 || rep.TracksReceived != rep.TracksExpected {
+		t.Errorf("tracks %d received of %d expected, want 12 of 12", rep.TracksReceived, rep.TracksExpected)
+	}
+	if rep.PacketsReceived == 0 || rep.PacketsLost != 0 || rep.PacketLossPct != 0 {
+		t.Errorf("%d packets received, %d lost (%.2f%%), want some and none lost on loopback", rep.PacketsReceived, rep.PacketsLost, rep.PacketLossPct)
+	}
+	if rep.NotJoined != 0 || rep.JoinMS.P99 <= 0 || rep.FirstMediaMS.P50 <= 0 {
+		t.Errorf("joins: %d not joined, join p99 %.0f ms, first media p50 %.0f ms", rep.NotJoined, rep.JoinMS.P99, rep.FirstMediaMS.P50)
+	}
+	if rep.LatencyMS.P50 <= 0 || rep.LatencyMS.P99 < rep.LatencyMS.P50 {
+		t.Errorf("latency p50 %.2f p99 %.2f ms, want measured", rep.LatencyMS.P50, rep.LatencyMS.P99)
+	}
+	if rep.BitrateKbps.Min <= 0 || !rep.Passed {
+		t.Errorf("min bitrate %.0f kbit/s, passed %v (%v)", rep.BitrateKbps.Min, rep.Passed, rep.Failures)
+	}
+	t.Logf("join p50 %.0f p99 %.0f ms; first media p50 %.0f ms; %.0f kbit/s mean; latency p50 %.2f p99 %.2f ms; %d packets",
+		rep.JoinMS.P50, rep.JoinMS.P99, rep.FirstMediaMS.P50, rep.BitrateKbps.Mean, rep.LatencyMS.P50, rep.LatencyMS.P99, rep.PacketsReceived)
+
+	data, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"publishers", "subscribers", "tracks_expected", "tracks_received", "join_ms", "first_media_ms",
+		"bitrate_kbps", "packet_loss_pct", "freezes", "latency_ms", "server"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("JSON report lacks %q", k)
+		}
+	}
+	if pubs, _ := m["publishers"].(float64); pubs != 2 {
+		t.Errorf("publishers %v in the JSON, want 2", m["publishers"])
+	}
+}
