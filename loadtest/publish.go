@@ -31,8 +31,8 @@ type Media struct {
 	// publishes: simulcast layer i is Samples.Layers[i], a single layer is
 	// the top one, and the audio is Samples.Audio.
 	Samples *Samples
-	// Sent, when set, is called right after frame number frame of video
-	// layer layer (0 = q) has been written, from the goroutine that
+	// Sent, when set, is called right before frame number frame of video
+	// layer layer (0 = q) is written, from the goroutine that
 	// writes them: it must not block. With Samples, layer and frame index
 	// Samples.Layers (a single layer is 2) and frame starts again at 0 on
 	// every loop and keyframe request; generated frames count up from 0.
@@ -234,10 +234,10 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 				if m.Simulcast {
 					size = m.LayerFrameBytes(i)
 				}
-				_ = v.WriteSample(media.Sample{Data: frame[:size], Duration: frameDur})
 				if m.Sent != nil {
 					m.Sent(i, n)
 				}
+				_ = v.WriteSample(media.Sample{Data: frame[:size], Duration: frameDur})
 			}
 			n++
 		}
@@ -301,10 +301,12 @@ func newSamplePlayer(m Media, videos []*webrtc.TrackLocalStaticSample, audio *we
 func (p *samplePlayer) writeVideo() time.Duration {
 	for j, v := range p.videos {
 		f := p.s.Layers[p.first+j][p.vi]
-		_ = v.WriteSample(media.Sample{Data: f.Data, Duration: f.Duration})
 		if p.sent != nil {
+			// Before the write: on loopback the first packet can arrive
+			// before WriteSample returns.
 			p.sent(p.first+j, p.vi)
 		}
+		_ = v.WriteSample(media.Sample{Data: f.Data, Duration: f.Duration})
 	}
 	d := p.s.Layers[p.first][p.vi].Duration
 	p.vi = (p.vi + 1) % len(p.s.Layers[p.first])
