@@ -17,8 +17,9 @@ import (
 )
 
 // webrtcAPI holds the two pion APIs, one per direction, sharing one ICE UDP
-// mux. They differ in codecs and interceptors so that each RTCP function
-// has exactly one owner:
+// mux on one socket, whose writes are batched (see batchConn on Linux).
+// They differ in codecs and interceptors so that each RTCP function has
+// exactly one owner:
 //
 //   - publisher side: pion generates NACKs, receiver reports and TWCC
 //     feedback for what the browser sends us;
@@ -29,7 +30,7 @@ type webrtcAPI struct {
 	pub  *webrtc.API
 	sub  *webrtc.API
 	mux  ice.UDPMux
-	conn net.PacketConn
+	conn net.PacketConn // the media socket; the mux closes it
 
 	subMu sync.Mutex // one subscriber connection created at a time, to pair it with its estimator
 	bwe   *bweFactory
@@ -45,7 +46,12 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) 
 	if err != nil {
 		return nil, fmt.Errorf("sfu: media port: %w", err)
 	}
-	mux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), conn)
+	media, err := newMediaConn(conn, logs.NewLogger("udpbatch"))
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("sfu: media port: %w", err)
+	}
+	mux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), media)
 
 	nets, err := cfg.remoteNets()
 	if err != nil {
@@ -80,7 +86,7 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) 
 		var sub *webrtc.API
 		sub, err = newSubscriberAPI(se, bwe)
 		if err == nil {
-			return &webrtcAPI{pub: pub, sub: sub, mux: mux, conn: conn, bwe: bwe}, nil
+			return &webrtcAPI{pub: pub, sub: sub, mux: mux, conn: media, bwe: bwe}, nil
 		}
 	}
 	_ = mux.Close()
