@@ -101,7 +101,10 @@ type RampStep struct {
 	LatencyP99MS float64 `json:"latency_p99_ms"`
 	CPUCores     float64 `json:"cpu_cores"` // server
 	ForwardedPPS float64 `json:"forwarded_pps"`
-	OK           bool    `json:"ok"`
+	// ServerUsPerPacket is the server's CPU per forwarded packet.
+	ServerUsPerPacket float64 `json:"server_us_per_packet"`
+	HarnessCores      float64 `json:"harness_cores"`
+	OK                bool    `json:"ok"`
 }
 
 // RampStepOf summarises the samples taken while subscribers were held
@@ -113,13 +116,18 @@ func RampStepOf(subscribers int, samples []Sample, th Thresholds) RampStep {
 	for _, x := range samples {
 		s.LossPct += x.LossPct
 		s.CPUCores += x.ServerCPU
+		s.HarnessCores += x.HarnessCPU
 		s.ForwardedPPS += x.ForwardedPPS
 		s.LatencyP99MS = max(s.LatencyP99MS, x.LatencyP99MS)
 	}
 	if n := float64(len(samples)); n > 0 {
 		s.LossPct /= n
 		s.CPUCores /= n
+		s.HarnessCores /= n
 		s.ForwardedPPS /= n
+	}
+	if s.ForwardedPPS > 0 {
+		s.ServerUsPerPacket = s.CPUCores * 1e6 / s.ForwardedPPS
 	}
 	s.OK = (th.MaxLossPct <= 0 || s.LossPct <= th.MaxLossPct) &&
 		(th.MaxLatencyMS <= 0 || s.LatencyP99MS <= th.MaxLatencyMS)
@@ -363,10 +371,11 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	}
 
 	if len(r.Ramp) > 0 {
-		const step = "%11s  %8s  %14s  %12s  %15s  %s\n"
-		p("\nRamp\n"+step, "subscribers", "loss %", "latency p99 ms", "server cores", "forwarded pkt/s", "ok")
+		const step = "%11s  %8s  %14s  %12s  %15s  %13s  %13s  %s\n"
+		p("\nRamp\n"+step, "subscribers", "loss %", "latency p99 ms", "server cores", "forwarded pkt/s", "server µs/pkt", "harness cores", "ok")
 		for _, s := range r.Ramp {
-			p(step, fmt.Sprint(s.Subscribers), num(s.LossPct, 3), num(s.LatencyP99MS, 1), num(s.CPUCores, 2), num(s.ForwardedPPS, 0), yesNo(s.OK))
+			p(step, fmt.Sprint(s.Subscribers), num(s.LossPct, 3), num(s.LatencyP99MS, 1), num(s.CPUCores, 2), num(s.ForwardedPPS, 0),
+				num(s.ServerUsPerPacket, 1), num(s.HarnessCores, 2), yesNo(s.OK))
 		}
 		p("last good step: %d subscribers\n", r.RampLastGood)
 	}

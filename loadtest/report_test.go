@@ -203,11 +203,12 @@ func TestBuildReportEmpty(t *testing.T) {
 func TestReportRampSteps(t *testing.T) {
 	th := Thresholds{MaxLossPct: 2, MaxLatencyMS: 100}
 	window := []Sample{
-		{LossPct: 1, LatencyP99MS: 40, ServerCPU: 1, ForwardedPPS: 1000},
-		{LossPct: 2, LatencyP99MS: 80, ServerCPU: 2, ForwardedPPS: 3000},
+		{LossPct: 1, LatencyP99MS: 40, ServerCPU: 1, HarnessCPU: 0.5, ForwardedPPS: 1000},
+		{LossPct: 2, LatencyP99MS: 80, ServerCPU: 2, HarnessCPU: 1.5, ForwardedPPS: 3000},
 	}
 	s := RampStepOf(10, window, th)
-	want := RampStep{Subscribers: 10, LossPct: 1.5, LatencyP99MS: 80, CPUCores: 1.5, ForwardedPPS: 2000, OK: true}
+	// 1.5 cores over 2,000 packets/s: 750 µs of server CPU per packet.
+	want := RampStep{Subscribers: 10, LossPct: 1.5, LatencyP99MS: 80, CPUCores: 1.5, ForwardedPPS: 2000, ServerUsPerPacket: 750, HarnessCores: 1, OK: true}
 	if s != want {
 		t.Errorf("RampStepOf = %+v, want %+v", s, want)
 	}

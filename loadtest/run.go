@@ -32,8 +32,8 @@ type RunConfig struct {
 	// MaxLayer, if set, is what subscribers ask for (set_layer).
 	MaxLayer *int
 	// RampStep subscribers join every RampEvery, from none, until
-	// Subscribers or until a step fails Thresholds (ramp mode); 0 joins
-	// them all at once.
+	// Subscribers or until a step fails Thresholds (ramp mode), which
+	// ends the run; 0 joins them all at once.
 	RampStep  int
 	RampEvery time.Duration
 	// Token returns an access token for a participant of room.
@@ -137,8 +137,10 @@ loop:
 				step := RampStepOf(joinedSubs, r.series[stepStart:], th)
 				ramp = append(ramp, step)
 				if !step.OK || joinedSubs >= cfg.Subscribers {
-					rampDone = true
-					continue
+					// Capacity found (or the last step held): the run
+					// ends here, before a system past its capacity
+					// muddles the figures.
+					break loop
 				}
 			}
 			for range min(cfg.RampStep, cfg.Subscribers-joinedSubs) {

@@ -64,3 +64,36 @@ func TestRunShort(t *testing.T) {
 		t.Errorf("publishers %v in the JSON, want 2", m["publishers"])
 	}
 }
+
+// TestRunRamp ramps 2 subscribers a second up to 4 against one publisher:
+// on loopback every step holds, the ramp reports them and ends the run
+// once the last step was judged.
+func TestRunRamp(t *testing.T) {
+	ts := startSampleTestServer(t)
+	cfg := RunConfig{
+		URLs: []string{ts.wsURL}, Rooms: 1, Publishers: 1, Subscribers: 4, Duration: 20 * time.Second,
+		Simulcast: true, LoopbackOnly: true, RoomPrefix: "ramp", RampStep: 2, RampEvery: 2 * time.Second,
+		Token: func(_ context.Context, _, room, identity string) (string, error) {
+			return ts.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
+				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
+		},
+	}
+	start := time.Now()
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	if len(rep.Ramp) != 2 || rep.Ramp[0].Subscribers != 2 || rep.Ramp[1].Subscribers != 4 {
+		t.Fatalf("ramp steps %+v, want 2 then 4 subscribers", rep.Ramp)
+	}
+	if !rep.Ramp[0].OK || !rep.Ramp[1].OK || rep.RampLastGood != 4 {
+		t.Errorf("ramp %+v, last good %d: want both steps within 1%% loss and 200 ms", rep.Ramp, rep.RampLastGood)
+	}
+	if took > 12*time.Second {
+		t.Errorf("the run took %v: it should end once the last step was judged, not at its 20 s duration", took)
+	}
+	if rep.TracksReceived != 8 || rep.TracksExpected != 8 {
+		t.Errorf("tracks %d of %d, want 8 of 8", rep.TracksReceived, rep.TracksExpected)
+	}
+}

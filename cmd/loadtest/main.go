@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -56,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		loopback    = fs.Bool("loopback", true, "use only 127.0.0.1 for media (a server on this machine)")
 		roomPrefix  = fs.String("room-prefix", "", "room name prefix (default load-UNIXTIME)")
 		quietOutput = fs.Bool("quiet", false, "no progress line every second")
+		cpuProfile  = fs.String("cpuprofile", "", "write the harness's own CPU profile here (go tool pprof)")
 	)
 	fs.Var(&us, "url", "server WebSocket URL, e.g. ws://127.0.0.1:7880/ws; repeat to spread over nodes")
 	if err := fs.Parse(args); err != nil {
@@ -90,6 +92,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg.Progress = func(line string) { fmt.Fprintln(stderr, line) }
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "loadtest: cpuprofile:", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	report, err := loadtest.Run(ctx, cfg)
