@@ -272,22 +272,49 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 // since a probe began.
 type ProbeStats struct {
 	from, until time.Time // our clock: the probe's packets were sent in between; zero: no probe
-	first, last time.Time // arrivals (the receiver's clock)
-	bits        int       // delivered after the first arrival
+	mid         time.Time // our clock: the second half of the probe begins
+	all, late   arrivals  // of the whole probe, and of its second half
 	Lost, Total int
 	MaxQueue    time.Duration // the longest queue a feedback showed meanwhile
 	Decreased   bool          // the estimate was lowered meanwhile
 }
 
-// Rate is the rate the probe's packets arrived at, bits/s; 0 if they
-// span too short a time to tell.
-func (s ProbeStats) Rate() float64 {
-	span := s.last.Sub(s.first)
+// arrivals measure a receive rate.
+type arrivals struct {
+	first, last time.Time // the receiver's clock
+	bits        int       // delivered after the first arrival
+}
+
+func (a *arrivals) add(at time.Time, bits int) {
+	switch {
+	case a.first.IsZero():
+		a.first, a.last = at, at
+		return // its bits arrived before the span begins
+	case at.Before(a.first):
+		a.first = at
+	case at.After(a.last):
+		a.last = at
+	}
+	a.bits += bits
+}
+
+func (a arrivals) rate() float64 {
+	span := a.last.Sub(a.first)
 	if span < 100*time.Millisecond {
 		return 0
 	}
-	return float64(s.bits) / span.Seconds()
+	return float64(a.bits) / span.Seconds()
 }
+
+// Rate is the rate the probe's packets arrived at, bits/s; 0 if they
+// span too short a time to tell.
+func (s ProbeStats) Rate() float64 { return s.all.rate() }
+
+// LateRate is the rate the second half of the probe's packets arrived
+// at. A token-bucket bottleneck lets a burst through at line rate; by the
+// second half of a probe that exceeds its rate, the bucket is empty and
+// only the rate it really carries gets through.
+func (s ProbeStats) LateRate() float64 { return s.late.rate() }
 
 func (s *ProbeStats) add(acks []ackSample, queue time.Duration) {
 	if s.from.IsZero() {
@@ -304,26 +331,21 @@ func (s *ProbeStats) add(acks []ackSample, queue time.Duration) {
 			s.Lost++
 			continue
 		}
-		switch {
-		case s.first.IsZero():
-			s.first, s.last = a.arrival, a.arrival
-			continue // its bits arrived before the span begins
-		case a.arrival.Before(s.first):
-			s.first = a.arrival
-		case a.arrival.After(s.last):
-			s.last = a.arrival
+		s.all.add(a.arrival, a.size*8)
+		if !a.sent.Before(s.mid) {
+			s.late.add(a.arrival, a.size*8)
 		}
-		s.bits += a.size * 8
 	}
 	if counted {
 		s.MaxQueue = max(s.MaxQueue, queue)
 	}
 }
 
-// StartProbe begins collecting ProbeStats for the packets sent from now on.
-func (e *BandwidthEstimator) StartProbe(now time.Time) {
+// StartProbe begins collecting ProbeStats for the packets sent from now
+// on, by a probe meant to last length.
+func (e *BandwidthEstimator) StartProbe(now time.Time, length time.Duration) {
 	e.mu.Lock()
-	e.probe = ProbeStats{from: now}
+	e.probe = ProbeStats{from: now, mid: now.Add(length / 2)}
 	e.mu.Unlock()
 }
 

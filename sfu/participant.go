@@ -282,7 +282,7 @@ func (p *Participant) probe() {
 		return
 	}
 	p.log.Debug("probe", "estimate", estimate, "goal", goal, "sending", p.probeSending)
-	p.bwe.StartProbe(now)
+	p.bwe.StartProbe(now, probeLength)
 	p.padTicker = time.NewTicker(probeEvery)
 	p.padLast, p.padCarry = now, 0
 	p.pad(now)

@@ -14,7 +14,7 @@ import "time"
 // layer switch, and a link whose limit was lifted is found at the next
 // probe.
 const (
-	probeLength     = 500 * time.Millisecond // of padding
+	probeLength     = 800 * time.Millisecond // of padding
 	probeSettle     = 400 * time.Millisecond // feedback on the last padding arrives within this
 	probeQuiet      = 2 * time.Second        // no probe this soon after the estimate dropped
 	probeGap        = time.Second            // between probes that succeed
@@ -101,10 +101,11 @@ func (p *Prober) Judge(now time.Time, s ProbeStats) (ProbeVerdict, float64) {
 		return ProbePending, 0
 	}
 	p.judging = false
-	rate := s.Rate()
+	rate := s.LateRate()
 	// Media and padding together ramped from base to goal: on a link
-	// that carried them, they arrived at about the average.
-	carried := rate >= probeDelivered*float64(p.base+p.goal)/2
+	// that carried them, the second half arrived at about its average
+	// send rate, three quarters of the way up the ramp.
+	carried := rate >= probeDelivered*(float64(p.base)+0.75*float64(p.goal-p.base))
 	if failed || p.end.Sub(p.start) < probeLength || s.Total-s.Lost < probeMinAcks || !carried {
 		p.backoff = min(max(2*p.backoff, probeBackoffMin), probeBackoffMax)
 		p.nextAt = now.Add(p.backoff)

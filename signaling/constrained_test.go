@@ -191,6 +191,24 @@ func (r *constrainedRoom) next() (sample, bool) {
 	return s, true
 }
 
+// sfuLayer waits until the SFU forwards layer to the room's subscriber
+// (the switch happens at a keyframe of that layer) and returns when.
+func (r *constrainedRoom) sfuLayer(room string, layer int, timeout time.Duration) time.Time {
+	r.t.Helper()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		st, _ := r.ts.sfu.RoomState(room)
+		for _, p := range st.Participants {
+			for _, sub := range p.Subscriptions {
+				if sub.Kind == "video" && sub.Current == layer {
+					return time.Now()
+				}
+			}
+		}
+	}
+	r.t.Fatalf("the SFU did not forward layer %d within %v", layer, timeout)
+	return time.Time{}
+}
+
 // mark notes an event in the trace of reports.
 func (r *constrainedRoom) mark(event string) {
 	r.trace = append(r.trace, time.Now().Format("15:04:05.000")+" "+event)
@@ -282,8 +300,13 @@ func TestRateLimitedSubscriber(t *testing.T) {
 	}
 	r.mark("link limited to 350 kbit/s")
 	limited := time.Now()
+	switched := r.sfuLayer("ratelimit", 0, 5*time.Second)
+	if d := switched.Sub(limited); d > 2*time.Second {
+		t.Errorf("the SFU switched the subscriber to layer 0 %v after the limit, want within 2 s", d.Round(time.Millisecond))
+	}
 	low := r.waitFor(15*time.Second, "the lowest layer at 350 kbit/s", 4, func(s sample) bool { return s.layer == 0 })
-	t.Logf("350 kbit/s: stepped down to layer 0 after %v", low.at.Sub(limited).Round(time.Millisecond))
+	t.Logf("350 kbit/s: the SFU forwarded layer 0 from %v after the limit; the subscriber played it from %v",
+		switched.Sub(limited).Round(time.Millisecond), low.at.Sub(limited).Round(time.Millisecond))
 
 	r.measure(2 * time.Second) // settle
 	w := r.measure(5 * time.Second)
