@@ -135,6 +135,37 @@ func (s *labServer) get(path string) (string, error) {
 // roomSummary is the part of /debug/rooms/NAME logged at each step: each
 // participant's estimate and its video subscriptions' layers, and the
 // bitrate of each published layer.
+// untilForwarding polls the room's state until the SFU forwards layer of
+// the video subscription, and returns when (a time past the timeout when
+// it never did).
+func (s *labServer) untilForwarding(room string, layer int, timeout time.Duration) time.Time {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		body, err := s.get("debug/rooms/" + room)
+		if err == nil {
+			var state struct {
+				Participants []struct {
+					Subscriptions []struct {
+						Kind    string `json:"kind"`
+						Current int    `json:"current_layer"`
+					} `json:"subscriptions"`
+				} `json:"participants"`
+			}
+			if json.Unmarshal([]byte(body), &state) == nil {
+				for _, p := range state.Participants {
+					for _, sub := range p.Subscriptions {
+						if sub.Kind == "video" && sub.Current == layer {
+							return time.Now()
+						}
+					}
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Now().Add(time.Hour)
+}
+
 func (s *labServer) roomSummary(room string) string {
 	body, err := s.get("debug/rooms/" + room)
 	if err != nil {
@@ -474,8 +505,16 @@ func TestBrowserRateLimited(t *testing.T) {
 	}
 	w.mark("350 kbit/s")
 	limited := time.Now()
+	switched := make(chan time.Duration, 1)
+	go func() { switched <- srv.untilForwarding(rateLimitRoom, 0, 5*time.Second).Sub(limited) }()
 	low := w.until("350 kbit/s", 15*time.Second, func(s videoSample) bool { return s.Height == 180 })
-	t.Logf("350 kbit/s: stepped down to 180p after %v; on the way: %v", low.at.Sub(limited).Round(time.Millisecond), w.between(limited, low.at))
+	sfuAfter := <-switched
+	// The debug request crosses the limited link too: sfuAfter is an upper bound.
+	t.Logf("350 kbit/s: the SFU forwarded 180p at most %v after the limit, Sub showed it after %v; on the way: %v",
+		sfuAfter.Round(time.Millisecond), low.at.Sub(limited).Round(time.Millisecond), w.between(limited, low.at))
+	if sfuAfter > 2*time.Second {
+		t.Errorf("the SFU switched Sub to 180p %v after the limit, want within 2 s", sfuAfter.Round(time.Millisecond))
+	}
 	w.collect(5 * time.Second)
 	// A stop in progress is measured to its end, or past the 2 s allowed.
 	for d := w.stopped(); d > 0 && d <= 2*time.Second; d = w.stopped() {
