@@ -204,7 +204,7 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rtx bool) (*
 	ir.Add(rr)
 	ir.Add(sr)
 	// Feedback for the SFU's bandwidth estimate of this subscriber, as browsers send.
-	if err := webrtc.ConfigureTWCCSender(m, ir); err != nil {
+	if err := configureTWCCFeedback(m, ir); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
