@@ -38,24 +38,24 @@ type panel struct {
 type series struct {
 	name  string // shown in a legend when a panel has several lines
 	color color.Color
-	value func(Sample) float64
+	value func(Second) float64
 }
 
 // WritePlot draws samples as a PNG of PlotWidth × PlotHeight pixels at
 // path: four panels stacked over a shared time axis, showing the bitrate
 // subscribers received, the loss, the latency p99 and the CPU the server
 // (and, where measured, the harness) used.
-func WritePlot(path string, samples []Sample, title string) error {
+func WritePlot(path string, samples []Second, title string) error {
 	panels := []panel{
-		{"received bitrate, mean per subscriber", "kbit/s", []series{{"", mainColor, func(s Sample) float64 { return s.BitrateKbps }}}},
-		{"packet loss", "%", []series{{"", mainColor, func(s Sample) float64 { return s.LossPct }}}},
-		{"latency, 99th percentile", "ms", []series{{"", mainColor, func(s Sample) float64 { return s.LatencyP99MS }}}},
-		{"CPU", "cores", []series{{"server", mainColor, func(s Sample) float64 { return s.ServerCPU }}}},
+		{"received bitrate, mean per subscriber", "kbit/s", []series{{"", mainColor, func(s Second) float64 { return s.BitrateKbps }}}},
+		{"packet loss", "%", []series{{"", mainColor, func(s Second) float64 { return s.LossPct }}}},
+		{"latency, 99th percentile", "ms", []series{{"", mainColor, func(s Second) float64 { return s.LatencyP99MS }}}},
+		{"CPU", "cores", []series{{"server", mainColor, func(s Second) float64 { return s.ServerCPU }}}},
 	}
 	for _, s := range samples {
 		if s.HarnessCPU != 0 {
 			cpu := &panels[len(panels)-1]
-			cpu.lines = append(cpu.lines, series{"harness", secondColor, func(s Sample) float64 { return s.HarnessCPU }})
+			cpu.lines = append(cpu.lines, series{"harness", secondColor, func(s Second) float64 { return s.HarnessCPU }})
 			break
 		}
 	}
@@ -119,7 +119,7 @@ func writePNG(path string, img image.Image) error {
 
 // plot builds pn's graph over seconds 0 to end, from a zero baseline; only
 // the bottom panel labels the time axis, which all panels share.
-func (pn panel) plot(samples []Sample, end float64, bottom bool) (*plot.Plot, error) {
+func (pn panel) plot(samples []Second, end float64, bottom bool) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = pn.title
 	p.Title.TextStyle.Font.Size = vg.Points(14)

@@ -11,10 +11,10 @@ import (
 
 // rampSamples is a minute of a ramp from 0 to 60 subscribers, where loss,
 // latency and CPU climb with the load.
-func rampSamples(withHarness bool) []Sample {
-	var s []Sample
+func rampSamples(withHarness bool) []Second {
+	var s []Second
 	for i := range 60 {
-		x := Sample{
+		x := Second{
 			T:            float64(i + 1),
 			Subscribers:  i,
 			BitrateKbps:  1500 - 8*float64(i) + 50*math.Sin(float64(i)/3),
@@ -37,11 +37,11 @@ func TestWritePlot(t *testing.T) {
 	gaps[20].BitrateKbps = math.Inf(1)
 	tests := []struct {
 		name    string
-		samples []Sample
+		samples []Second
 	}{
 		{"ramp with harness", rampSamples(true)},
 		{"unmeasured seconds, no harness", gaps},
-		{"one sample", []Sample{{T: 1, BitrateKbps: 100}}},
+		{"one sample", []Second{{T: 1, BitrateKbps: 100}}},
 		{"no samples", nil},
 	}
 	dir := t.TempDir()

@@ -73,8 +73,8 @@ type ParticipantResult struct {
 	LatencyMS                      []float64 // one-way latency samples
 }
 
-// Sample is one second of a run, as seen by the harness and the server.
-type Sample struct {
+// Second is one second of a run, as seen by the harness and the server.
+type Second struct {
 	T            float64 `json:"t"` // seconds since the run started
 	Subscribers  int     `json:"subscribers"`
 	BitrateKbps  float64 `json:"bitrate_kbps"` // mean received bitrate per subscriber
@@ -111,7 +111,7 @@ type RampStep struct {
 // steady: mean loss, server CPU and forwarded rate, and the worst second's
 // latency p99. The step is OK if those stay within th's loss and latency
 // thresholds; a runner that saw joins fail during the step should clear OK.
-func RampStepOf(subscribers int, samples []Sample, th Thresholds) RampStep {
+func RampStepOf(subscribers int, samples []Second, th Thresholds) RampStep {
 	s := RampStep{Subscribers: subscribers}
 	for _, x := range samples {
 		s.LossPct += x.LossPct
@@ -191,13 +191,13 @@ type RunReport struct {
 	Passed     bool       `json:"passed"`
 	Failures   []string   `json:"failures"`
 
-	Samples []Sample `json:"samples"`
+	Samples []Second `json:"samples"`
 }
 
 // BuildReport aggregates a run's results, judges them against
 // info.Thresholds, and attaches the per-second samples and the cost the
 // ServerWatcher measured.
-func BuildReport(info RunInfo, results []ParticipantResult, samples []Sample, cost WatchSummary) *RunReport {
+func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, cost WatchSummary) *RunReport {
 	r := &RunReport{
 		DurationS:  info.Duration.Seconds(),
 		URLs:       nonNil(info.URLs),
@@ -392,7 +392,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 }
 
 // ProgressLine is a one-line account of the run so far, for a terminal.
-func ProgressLine(s Sample, joined, total int) string {
+func ProgressLine(s Second, joined, total int) string {
 	return fmt.Sprintf("%6.1fs  subscribers %d/%d  %7.1f kbit/s  loss %5.2f%%  latency p99 %6.1f ms  server %5.2f cores  %7.0f fwd pkt/s",
 		s.T, joined, total, s.BitrateKbps, s.LossPct, s.LatencyP99MS, s.ServerCPU, s.ForwardedPPS)
 }

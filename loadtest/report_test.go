@@ -48,7 +48,7 @@ func TestPercentilesOf(t *testing.T) {
 
 // sampleRun is a small run: two publishers, three subscribers, one of
 // which joined late and lost packets.
-func sampleRun() (RunInfo, []ParticipantResult, []Sample, WatchSummary) {
+func sampleRun() (RunInfo, []ParticipantResult, []Second, WatchSummary) {
 	info := RunInfo{
 		Started:     time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
 		Duration:    30 * time.Second,
@@ -67,7 +67,7 @@ func sampleRun() (RunInfo, []ParticipantResult, []Sample, WatchSummary) {
 		{JoinMS: 900, FirstMediaMS: 800, TracksExpected: 4, TracksReceived: 3, BitrateKbps: 500,
 			PacketsReceived: 900, PacketsLost: 100, Freezes: 2, JitterMS: 8, LatencyMS: []float64{40, 50}},
 	}
-	samples := []Sample{{T: 1, Subscribers: 3, BitrateKbps: 900}, {T: 2, Subscribers: 3, BitrateKbps: 910}}
+	samples := []Second{{T: 1, Subscribers: 3, BitrateKbps: 900}, {T: 2, Subscribers: 3, BitrateKbps: 910}}
 	cost := WatchSummary{
 		Server:  ServerSummary{CPUCores: 1.5, RSSMB: 200, ForwardedPPS: 3000, CPUUsPerForwardedPacket: 500},
 		Harness: HarnessSummary{CPUCores: 0.5, CPUSeconds: 0.03, RSSMB: 80},
@@ -202,7 +202,7 @@ func TestBuildReportEmpty(t *testing.T) {
 
 func TestReportRampSteps(t *testing.T) {
 	th := Thresholds{MaxLossPct: 2, MaxLatencyMS: 100}
-	window := []Sample{
+	window := []Second{
 		{LossPct: 1, LatencyP99MS: 40, ServerCPU: 1, HarnessCPU: 0.5, ForwardedPPS: 1000},
 		{LossPct: 2, LatencyP99MS: 80, ServerCPU: 2, HarnessCPU: 1.5, ForwardedPPS: 3000},
 	}
@@ -212,10 +212,10 @@ func TestReportRampSteps(t *testing.T) {
 	if s != want {
 		t.Errorf("RampStepOf = %+v, want %+v", s, want)
 	}
-	if s := RampStepOf(20, []Sample{{LossPct: 3}}, th); s.OK {
+	if s := RampStepOf(20, []Second{{LossPct: 3}}, th); s.OK {
 		t.Errorf("3%% loss passed a 2%% threshold: %+v", s)
 	}
-	if s := RampStepOf(20, []Sample{{LatencyP99MS: 101}}, th); s.OK {
+	if s := RampStepOf(20, []Second{{LatencyP99MS: 101}}, th); s.OK {
 		t.Errorf("101 ms passed a 100 ms threshold: %+v", s)
 	}
 	if s := RampStepOf(5, nil, th); s != (RampStep{Subscribers: 5, OK: true}) {
@@ -350,7 +350,7 @@ func TestReportWriteTable(t *testing.T) {
 }
 
 func TestReportProgressLine(t *testing.T) {
-	s := Sample{T: 12.34, Subscribers: 30, BitrateKbps: 1234.5, LossPct: 0.25, LatencyP99MS: 45.6, ServerCPU: 2.5, ForwardedPPS: 45000}
+	s := Second{T: 12.34, Subscribers: 30, BitrateKbps: 1234.5, LossPct: 0.25, LatencyP99MS: 45.6, ServerCPU: 2.5, ForwardedPPS: 45000}
 	line := ProgressLine(s, 30, 40)
 	for _, want := range []string{"12.3s", "30/40", "1234.5 kbit/s", "0.25%", "45.6 ms", "2.50 cores", "45000"} {
 		if !strings.Contains(line, want) {

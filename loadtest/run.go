@@ -169,7 +169,7 @@ type loadRun struct {
 	mu    sync.Mutex     // guards parts and series
 	parts []*participant
 	// series is one sample per second.
-	series []Sample
+	series []Second
 	prev   map[*participant]TrackTotals
 }
 
@@ -288,7 +288,7 @@ func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
 	if r.prev == nil {
 		r.prev = map[*participant]TrackTotals{}
 	}
-	s := Sample{T: now.Sub(r.started).Seconds()}
+	s := Second{T: now.Sub(r.started).Seconds()}
 	var bits, lost, expected float64
 	var lat []float64
 	for _, p := range r.parts {
