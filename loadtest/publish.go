@@ -36,8 +36,13 @@ type Media struct {
 	// writes them: it must not block. With Samples, layer and frame index
 	// Samples.Layers (a single layer is 2) and frame starts again at 0 on
 	// every loop and keyframe request; generated frames count up from 0.
+	// With Samples it is also called before each audio packet, with layer
+	// AudioLayer and the packet's index in Samples.Audio.
 	Sent func(layer, frame int)
 }
+
+// AudioLayer is the layer Media.Sent reports audio packets with.
+const AudioLayer = 3
 
 // simulcastRIDs are the layer names browsers use, lowest first.
 var simulcastRIDs = []string{"q", "h", "f"}
@@ -316,6 +321,9 @@ func (p *samplePlayer) writeVideo() time.Duration {
 // writeAudio writes the next audio packet and returns how long it lasts.
 func (p *samplePlayer) writeAudio() time.Duration {
 	a := p.s.Audio[p.ai]
+	if p.sent != nil {
+		p.sent(AudioLayer, p.ai)
+	}
 	_ = p.audio.WriteSample(media.Sample{Data: a.Data, Duration: a.Duration})
 	p.ai = (p.ai + 1) % len(p.s.Audio)
 	return a.Duration

@@ -389,13 +389,10 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // each frame of the sample clip, and subscribers, in the same process and
 // so on the same clock, recognise the frame from its first bytes.
 type sendClock struct {
-	frames map[uint64]frameRef // fingerprint of a frame's first bytes
-	mu     sync.RWMutex        // guards pubs
-	pubs   map[string]*[MaxLayersSent][]atomic.Int64
+	frames map[uint64]frameRef                        // fingerprint of a frame's first bytes
+	mu     sync.RWMutex                               // guards pubs
+	pubs   map[string]*[AudioLayer + 1][]atomic.Int64 // send times by layer (AudioLayer: audio) and index
 }
-
-// MaxLayersSent is the number of simulcast layers the harness sends.
-const MaxLayersSent = 3
 
 type frameRef struct{ layer, frame int }
 
@@ -403,9 +400,13 @@ type frameRef struct{ layer, frame int }
 const fingerprintBytes = 24
 
 func newSendClock(s *Samples) *sendClock {
-	c := &sendClock{frames: map[uint64]frameRef{}, pubs: map[string]*[MaxLayersSent][]atomic.Int64{}}
+	c := &sendClock{frames: map[uint64]frameRef{}, pubs: map[string]*[AudioLayer + 1][]atomic.Int64{}}
 	dup := map[uint64]bool{}
-	for l, frames := range s.Layers {
+	layers := append(s.Layers[:len(s.Layers):len(s.Layers)], s.Audio)
+	for l, frames := range layers {
+		if l == len(s.Layers) {
+			l = AudioLayer
+		}
 		for i, f := range frames {
 			k := fingerprint(f.Data)
 			if _, ok := c.frames[k]; ok {
@@ -436,7 +437,7 @@ func (c *sendClock) register(pub string) {
 	if _, ok := c.pubs[pub]; ok {
 		return
 	}
-	var t [MaxLayersSent][]atomic.Int64
+	var t [AudioLayer + 1][]atomic.Int64
 	for l := range t {
 		t[l] = make([]atomic.Int64, len(c.frames)+1)
 	}
@@ -447,21 +448,24 @@ func (c *sendClock) sent(pub string, layer, frame int) {
 	c.mu.RLock()
 	t := c.pubs[pub]
 	c.mu.RUnlock()
-	if t == nil || layer < 0 || layer >= MaxLayersSent || frame < 0 || frame >= len(t[layer]) {
+	if t == nil || layer < 0 || layer > AudioLayer || frame < 0 || frame >= len(t[layer]) {
 		return
 	}
 	t[layer][frame].Store(time.Now().UnixNano())
 }
 
-// observe times a received packet that starts a VP8 frame.
+// observe times a received audio packet or a packet that starts a VP8
+// frame.
 func (c *sendClock) observe(l *latencies, pub string, p *pionrtp.Packet, at time.Time) {
-	payload, ok := vp8FrameStart(p.Payload)
-	if !ok {
-		return
-	}
-	ref, ok := c.frames[fingerprint(payload)]
-	if !ok {
-		return
+	ref, ok := c.frames[fingerprint(p.Payload)] // audio goes as is
+	if !ok || ref.layer != AudioLayer {
+		payload, vp8 := vp8FrameStart(p.Payload)
+		if !vp8 {
+			return
+		}
+		if ref, ok = c.frames[fingerprint(payload)]; !ok || ref.layer == AudioLayer {
+			return
+		}
 	}
 	c.mu.RLock()
 	t := c.pubs[pub]

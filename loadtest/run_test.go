@@ -97,3 +97,27 @@ func TestRunRamp(t *testing.T) {
 		t.Errorf("tracks %d of %d, want 8 of 8", rep.TracksReceived, rep.TracksExpected)
 	}
 }
+
+// TestRunAudioOnly measures an audio-only run: the latency comes from the
+// Opus packets, which the harness recognises like video frames.
+func TestRunAudioOnly(t *testing.T) {
+	ts := startSampleTestServer(t)
+	rep, err := Run(context.Background(), RunConfig{
+		URLs: []string{ts.wsURL}, Rooms: 1, Publishers: 2, Subscribers: 2, Duration: 4 * time.Second,
+		AudioOnly: true, LoopbackOnly: true, RoomPrefix: "audio",
+		Token: func(_ context.Context, _, room, identity string) (string, error) {
+			return ts.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
+				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TracksExpected != 4 || rep.TracksReceived != 4 {
+		t.Errorf("tracks %d of %d, want 4 of 4 (2 subscribers x 2 audio publishers)", rep.TracksReceived, rep.TracksExpected)
+	}
+	if rep.LatencyMS.P50 <= 0 {
+		t.Errorf("audio latency p50 %.2f ms, want measured", rep.LatencyMS.P50)
+	}
+	t.Logf("audio only: latency p50 %.2f p99 %.2f ms, %d packets, %.1f kbit/s per subscriber", rep.LatencyMS.P50, rep.LatencyMS.P99, rep.PacketsReceived, rep.BitrateKbps.Mean)
+}
