@@ -177,7 +177,7 @@ func TestSampleOpusDuration(t *testing.T) {
 // sentLog records Media.Sent calls.
 type sentLog struct {
 	mu     sync.Mutex
-	frames [3][]int // by layer
+	frames [AudioLayer + 1][]int // by layer, audio last
 }
 
 func (l *sentLog) sent(layer, frame int) {
