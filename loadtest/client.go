@@ -183,7 +183,10 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rtx bool) (*
 	if opts.DropOutgoing != nil {
 		ir.Add(&dropFactory{out: opts.DropOutgoing})
 	}
-	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20 * time.Millisecond))
+	// Like a browser, it gives a lost packet up after 10 requests rather
+	// than asking for it as long as it stays in the window: above capacity
+	// endless NACKs would only add to the load.
+	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20*time.Millisecond), nack.GeneratorMaxNacksPerPacket(10))
 	if err != nil {
 		return nil, err
 	}
