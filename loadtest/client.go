@@ -136,8 +136,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 }
 
 // newAPIs returns the APIs of the publisher and the subscriber connection.
-// They differ in one respect: the subscriber accepts RTX, on which the SFU
-// probes the link with padding, as it does with browsers.
+// They differ in one respect: the subscriber accepts RTX, as browsers do.
 func newAPIs(opts Options, rids *ridTagger) (pub, sub *webrtc.API, mux io.Closer, err error) {
 	se, udpMux, err := newSettingEngine(opts)
 	if err != nil {

@@ -15,8 +15,8 @@ import (
 
 // RunConfig describes a load run.
 type RunConfig struct {
-	// URLs are the servers' WebSocket endpoints; participants are spread
-	// over them in turn.
+	// URLs are the servers' WebSocket endpoints; rooms are spread over
+	// them in turn, every participant of a room on its room's node.
 	URLs []string
 	// Rooms, Publishers and Subscribers: publishers and subscribers are
 	// spread over the rooms in turn. Each publisher publishes one video
@@ -79,16 +79,11 @@ func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
 	defer cancel()
 	started := time.Now()
 
-	watchCfg, err := WatcherConfigFor(cfg.URLs)
-	if err != nil {
-		return nil, err
-	}
-	watcher, err := NewServerWatcher(watchCfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := watcher.Start(ctx); err != nil {
-		return nil, err
+	// A server that cannot be measured (no /metrics reachable, not on
+	// this machine) does not stop the run: the report says so.
+	watcher, watchErr := startWatcher(ctx, cfg.URLs)
+	if watchErr != nil && cfg.Progress != nil {
+		cfg.Progress("server cost not measured: " + watchErr.Error())
 	}
 
 	r := &loadRun{cfg: cfg, samples: samples, clock: newSendClock(samples), started: started}
@@ -151,12 +146,32 @@ loop:
 			nextStep = now.Add(cfg.RampEvery)
 		}
 	}
-	cost := watcher.Stop(context.Background())
+	var cost WatchSummary
+	if watcher != nil {
+		cost = watcher.Stop(context.Background())
+	} else {
+		cost.Server.Source = "not measured: " + watchErr.Error()
+	}
 	info := RunInfo{
 		Started: started, Duration: time.Since(started), URLs: cfg.URLs, Rooms: cfg.Rooms,
 		Publishers: cfg.Publishers, Subscribers: joinedSubs, Thresholds: cfg.Thresholds, Ramp: ramp,
 	}
 	return BuildReport(info, r.results(), r.series, cost), nil
+}
+
+func startWatcher(ctx context.Context, urls []string) (*ServerWatcher, error) {
+	cfg, err := WatcherConfigFor(urls)
+	if err != nil {
+		return nil, err
+	}
+	w, err := NewServerWatcher(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Start(ctx); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 type loadRun struct {
@@ -191,7 +206,9 @@ func (r *loadRun) join(ctx context.Context, p *participant, i int) error {
 	if p.publisher {
 		kind = "pub"
 	}
-	url := r.cfg.URLs[i%len(r.cfg.URLs)]
+	// Rooms, not participants, are spread over the nodes: each room lives
+	// on one node.
+	url := r.cfg.URLs[p.room%len(r.cfg.URLs)]
 	room := fmt.Sprintf("%s-%d", r.cfg.RoomPrefix, p.room)
 	token, err := r.cfg.Token(ctx, url, room, fmt.Sprintf("%s-%d", kind, i))
 	if err != nil {
@@ -314,7 +331,9 @@ func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
 		s.LossPct = 100 * max(lost, 0) / expected
 	}
 	s.LatencyP99MS = PercentilesOf(lat).P99
-	if d, ok := w.Latest(); ok {
+	if w == nil {
+		// not measured
+	} else if d, ok := w.Latest(); ok {
 		s.ServerCPU, s.HarnessCPU, s.ForwardedPPS = d.CPUCores, d.HarnessCPU, d.ForwardedPPS
 	}
 	r.series = append(r.series, s)

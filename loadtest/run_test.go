@@ -121,3 +121,24 @@ func TestRunAudioOnly(t *testing.T) {
 	}
 	t.Logf("audio only: latency p50 %.2f p99 %.2f ms, %d packets, %.1f kbit/s per subscriber", rep.LatencyMS.P50, rep.LatencyMS.P99, rep.PacketsReceived, rep.BitrateKbps.Mean)
 }
+
+// TestRunTwoNodes spreads two rooms over two servers: each room lives on
+// one node, so every subscriber gets its room's tracks.
+func TestRunTwoNodes(t *testing.T) {
+	a, b := startSampleTestServer(t), startSampleTestServer(t)
+	rep, err := Run(context.Background(), RunConfig{
+		URLs: []string{a.wsURL, b.wsURL}, Rooms: 2, Publishers: 2, Subscribers: 2, Duration: 4 * time.Second,
+		LoopbackOnly: true, RoomPrefix: "nodes",
+		Token: func(_ context.Context, _, room, identity string) (string, error) {
+			// Both test servers share one key.
+			return a.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
+				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.TracksExpected != 4 || rep.TracksReceived != 4 || len(rep.URLs) != 2 {
+		t.Errorf("tracks %d of %d over %v, want 4 of 4 over 2 nodes", rep.TracksReceived, rep.TracksExpected, rep.URLs)
+	}
+}

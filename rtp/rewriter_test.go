@@ -263,3 +263,229 @@ func TestRewriterForwardDropsPacketsBeforeTheSwitch(t *testing.T) {
 		t.Error("Reverse maps a packet of the previous source")
 	}
 }
+
+// padStep is one call in a padding scenario: Forward(seq, ts) by default,
+// Pad(n) if pad, Switch(1) if sw. want is the output sequence number
+// (the first padding one for Pad), wantTS its timestamp.
+type padStep struct {
+	seq    uint16
+	ts     uint32
+	n      int
+	pad    bool
+	sw     bool
+	want   uint16
+	wantTS uint32
+	wantOK bool
+}
+
+func fwd(seq uint16, ts uint32, want uint16, wantTS uint32) padStep {
+	return padStep{seq: seq, ts: ts, want: want, wantTS: wantTS, wantOK: true}
+}
+func dropped(seq uint16) padStep { return padStep{seq: seq} }
+func pad(n int, want uint16, wantTS uint32) padStep {
+	return padStep{pad: true, n: n, want: want, wantTS: wantTS, wantOK: true}
+}
+func padRefused(n int) padStep { return padStep{pad: true, n: n} }
+func switched() padStep        { return padStep{sw: true} }
+
+// nack is a Reverse query: in is the incoming number wanted if ok; padded
+// is what Padded should say.
+type nack struct {
+	out    uint16
+	in     uint16
+	ok     bool
+	padded bool
+}
+
+func TestRewriterPad(t *testing.T) {
+	tests := []struct {
+		name     string
+		firstSeq uint16
+		steps    []padStep
+		nacks    []nack
+	}{
+		{"before start", 100, []padStep{padRefused(3), fwd(10, 0, 100, 1000)}, []nack{{100, 10, true, false}}},
+		{"zero packets", 100, []padStep{fwd(10, 0, 100, 1000), padRefused(0), fwd(11, 0, 101, 1000)}, nil},
+		{"in order", 100, []padStep{
+			fwd(10, 900, 100, 1000), fwd(11, 900, 101, 1000),
+			pad(3, 102, 1000),
+			fwd(12, 3900, 105, 4000), fwd(13, 3900, 106, 4000),
+		}, []nack{
+			{100, 10, true, false}, {101, 11, true, false}, // before
+			{102, 0, false, true}, {103, 0, false, true}, {104, 0, false, true}, // at
+			{105, 12, true, false}, {106, 13, true, false}, // after
+			{107, 0, false, false}, // not yet sent
+		}},
+		{"reorder across pad points", 100, []padStep{
+			fwd(10, 0, 100, 1000), fwd(12, 0, 102, 1000),
+			pad(2, 103, 1000),
+			fwd(11, 0, 101, 1000), // late: the number it had
+			fwd(13, 0, 105, 1000),
+			pad(1, 106, 1000),
+			fwd(11, 0, 101, 1000), // later still, behind two pad points
+			fwd(12, 0, 102, 1000),
+			fwd(13, 0, 105, 1000),
+			fwd(15, 0, 108, 1000),
+			fwd(14, 0, 107, 1000),
+		}, []nack{
+			{101, 11, true, false}, {102, 12, true, false},
+			{103, 0, false, true}, {104, 0, false, true},
+			{105, 13, true, false}, {106, 0, false, true},
+			{107, 14, true, false}, {108, 15, true, false},
+		}},
+		{"consecutive pads are one run", 100, []padStep{
+			fwd(10, 0, 100, 1000), fwd(12, 0, 102, 1000),
+			pad(2, 103, 1000), pad(3, 105, 1000),
+			fwd(11, 0, 101, 1000),
+			fwd(13, 0, 108, 1000),
+		}, []nack{{102, 12, true, false}, {107, 0, false, true}, {108, 13, true, false}}},
+		{"output wrap across a pad", 65534, []padStep{
+			fwd(500, 0, 65534, 1000),
+			pad(2, 65535, 1000), // 65535, 0
+			fwd(501, 3000, 1, 4000),
+			pad(1, 2, 4000),
+			fwd(502, 6000, 3, 7000),
+		}, []nack{
+			{65534, 500, true, false}, {65535, 0, false, true}, {0, 0, false, true},
+			{1, 501, true, false}, {2, 0, false, true}, {3, 502, true, false},
+		}},
+		{"input wrap across a pad", 100, []padStep{
+			fwd(65534, 0, 100, 1000), fwd(0, 0, 102, 1000),
+			pad(4, 103, 1000),
+			fwd(65535, 0, 101, 1000), fwd(1, 0, 107, 1000),
+		}, []nack{{101, 65535, true, false}, {102, 0, true, false}, {106, 0, false, true}, {107, 1, true, false}}},
+		{"pad then switch", 100, []padStep{
+			fwd(10, 0, 100, 1000), pad(2, 101, 1000),
+			switched(), padRefused(1),
+			fwd(7000, 90000, 103, 1001), // continues after the padding
+			dropped(11),                 // the old source is gone
+			fwd(7001, 90000, 104, 1001),
+			pad(1, 105, 1001),
+			fwd(7002, 93000, 106, 4001),
+		}, []nack{
+			{100, 0, false, false}, {101, 0, false, false}, // the previous source's, forgotten
+			{103, 7000, true, false}, {105, 0, false, true}, {106, 7002, true, false},
+		}},
+		{"packets before the anchor stay dropped", 100, []padStep{
+			fwd(10, 0, 100, 1000), pad(1, 101, 1000),
+			switched(), fwd(500, 0, 102, 1001),
+			pad(5, 103, 1001),
+			dropped(499),
+			fwd(501, 0, 108, 1001),
+		}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewRewriter(tt.firstSeq, 1000)
+			for i, s := range tt.steps {
+				var got uint16
+				var gotTS uint32
+				var ok bool
+				switch {
+				case s.sw:
+					r.Switch(1)
+					continue
+				case s.pad:
+					got, gotTS, ok = r.Pad(s.n)
+				default:
+					got, gotTS, ok = r.Forward(s.seq, s.ts)
+				}
+				if ok != s.wantOK || (ok && (got != s.want || gotTS != s.wantTS)) {
+					t.Fatalf("step %d (%+v): got (%d, %d, %v)", i, s, got, gotTS, ok)
+				}
+			}
+			for _, q := range tt.nacks {
+				in, ok := r.Reverse(q.out)
+				if ok != q.ok || (ok && in != q.in) {
+					t.Errorf("Reverse(%d) = (%d, %v), want (%d, %v)", q.out, in, ok, q.in, q.ok)
+				}
+				if p := r.Padded(q.out); p != q.padded {
+					t.Errorf("Padded(%d) = %v, want %v", q.out, p, q.padded)
+				}
+			}
+		})
+	}
+}
+
+// TestRewriterPadHistory pads after every packet more often than the
+// history holds: late packets from before the forgotten pad points are
+// refused rather than given a number the padding took.
+func TestRewriterPadHistory(t *testing.T) {
+	r := NewRewriter(0, 0)
+	const pads = padHistory + 6
+	for i := range uint16(pads) { // packet i+1 -> 2i, padding at 2i+1
+		if out, _, ok := r.Forward(i+1, 0); !ok || out != 2*i {
+			t.Fatalf("packet %d -> %d %v, want %d", i+1, out, ok, 2*i)
+		}
+		if out, _, ok := r.Pad(1); !ok || out != 2*i+1 {
+			t.Fatalf("pad %d -> %d %v, want %d", i, out, ok, 2*i+1)
+		}
+	}
+	if _, _, ok := r.Forward(6, 0); ok {
+		t.Error("a packet behind a forgotten pad point was forwarded")
+	}
+	if out, _, ok := r.Forward(7, 0); !ok || out != 12 {
+		t.Errorf("packet behind the oldest pad point remembered -> %d %v, want 12", out, ok)
+	}
+	if out, _, ok := r.Forward(pads, 0); !ok || out != 2*(pads-1) {
+		t.Errorf("newest packet again -> %d %v, want %d", out, ok, 2*(pads-1))
+	}
+	for _, q := range []nack{{10, 0, false, false}, {11, 0, false, false}, {12, 7, true, false}, {13, 0, false, true}} {
+		if in, ok := r.Reverse(q.out); ok != q.ok || (ok && in != q.in) {
+			t.Errorf("Reverse(%d) = (%d, %v), want (%d, %v)", q.out, in, ok, q.in, q.ok)
+		}
+		if p := r.Padded(q.out); p != q.padded {
+			t.Errorf("Padded(%d) = %v, want %v", q.out, p, q.padded)
+		}
+	}
+}
+
+func TestRewriterPadAllocs(t *testing.T) {
+	r := NewRewriter(0, 0)
+	var seq uint16
+	n := testing.AllocsPerRun(1000, func() {
+		seq++
+		s, _, _ := r.Forward(seq, uint32(seq)*3000)
+		r.Forward(seq-1, uint32(seq-1)*3000)
+		p, _, _ := r.Pad(2)
+		r.Reverse(s)
+		r.Padded(p)
+	})
+	if n != 0 {
+		t.Fatalf("Forward, Pad, Reverse and Padded allocate %v times per call", n)
+	}
+}
+
+// BenchmarkRewritePadded rewrites in-order packets with a full history of
+// pad points, as during a probe.
+func BenchmarkRewritePadded(b *testing.B) {
+	b.ReportAllocs()
+	r := NewRewriter(1234, 5678)
+	var seq uint16
+	for range padHistory {
+		seq++
+		r.Rewrite(seq, uint32(seq)*3000)
+		r.Pad(3)
+	}
+	for b.Loop() {
+		seq++
+		r.Forward(seq, uint32(seq)*3000)
+	}
+}
+
+// BenchmarkReversePadded answers NACKs for packets behind every pad point
+// remembered, the longest walk.
+func BenchmarkReversePadded(b *testing.B) {
+	b.ReportAllocs()
+	r := NewRewriter(1234, 5678)
+	var seq uint16
+	first, _ := r.Rewrite(seq, 0)
+	for range padHistory {
+		seq++
+		r.Rewrite(seq, uint32(seq)*3000)
+		r.Pad(3)
+	}
+	for b.Loop() {
+		r.Reverse(first)
+	}
+}

@@ -27,9 +27,11 @@ var audioCodecs = []webrtc.RTPCodecParameters{
 }
 
 // registerCodecs fills a MediaEngine. With RTX (RFC 4588), publishers
-// retransmit and probe on a separate SSRC that pion unwraps for us, and the
-// SFU probes a subscriber's link with padding on the RTX SSRC of a video
-// track (it retransmits from its packet cache on the original SSRC).
+// retransmit and probe on a separate SSRC that pion unwraps for us. The SFU
+// itself sends neither retransmissions nor probe padding on RTX toward
+// subscribers: pion reads no RTCP addressed to an RTX SSRC, and Chromium
+// addresses transport-wide feedback to the SSRC of the last packet it got,
+// so feedback would be lost. It uses the media SSRC for both.
 func registerCodecs(m *webrtc.MediaEngine) error {
 	for _, c := range audioCodecs {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeAudio); err != nil {

@@ -2,8 +2,6 @@ package sfu
 
 import (
 	"math/rand/v2"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +37,7 @@ type DownTrack struct {
 	rewriter    *rtp.Rewriter
 	vp8         *rtp.VP8Munger // VP8 only: picture IDs continuous across switches
 	lastSent    time.Time      // when the last packet was forwarded
+	frameEnded  bool           // the last packet forwarded had the marker bit
 
 	// hdrs are the headers written for forwarded packets, one per layer:
 	// only that layer's reader goroutine touches it, so it needs no lock
@@ -53,13 +52,8 @@ type DownTrack struct {
 	rtxOut []byte
 	rtxHdr pionrtp.Header
 
-	// The RTX stream, when the subscriber negotiated one: the SFU sends
-	// padding on it to probe the link (see Participant.probe).
-	padMu   sync.Mutex // guards padHdr and padSeq
-	padHdr  pionrtp.Header
-	padSeq  uint16
-	rtxSSRC uint32 // under mu; 0: no RTX
-	rtxPT   uint8  // under mu
+	padMu  sync.Mutex // guards padHdr, used to write probe padding
+	padHdr pionrtp.Header
 }
 
 func newDownTrack(up *UpTrack, metrics *Metrics) *DownTrack {
@@ -68,7 +62,6 @@ func newDownTrack(up *UpTrack, metrics *Metrics) *DownTrack {
 		streamID: up.publisherID,
 		metrics:  metrics,
 		rewriter: rtp.NewRewriter(uint16(rand.Uint32()), rand.Uint32()),
-		padSeq:   uint16(rand.Uint32()),
 		rtxBuf:   make([]byte, 1500),
 	}
 	d.current.Store(-1)
@@ -107,10 +100,6 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.writer = ctx.WriteStream()
 	d.ssrc = uint32(ctx.SSRC())
 	d.payloadType = uint8(codec.PayloadType)
-	d.rtxSSRC, d.rtxPT = 0, 0
-	if pt, ok := rtxPayloadType(codec.PayloadType, ctx.CodecParameters()); ok && ctx.SSRCRetransmission() != 0 {
-		d.rtxSSRC, d.rtxPT = uint32(ctx.SSRCRetransmission()), pt
-	}
 	d.mu.Unlock()
 	if d.up.kind == webrtc.RTPCodecTypeVideo {
 		d.SetTarget(d.up.topLayer(int(d.maxLayer.Load()), d.up.now()))
@@ -210,6 +199,7 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 		return false
 	}
 	d.lastSent = now
+	d.frameEnded = in.Marker
 	ssrc, pt := d.ssrc, d.payloadType
 	d.mu.Unlock()
 
@@ -224,60 +214,66 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 // packet's padding count can say.
 const paddingSize = 255
 
-// canPad reports whether the track can carry probe padding: it has an RTX
-// stream and is forwarding.
+// canPad reports whether the track can carry probe padding: it is video
+// and forwarding.
 func (d *DownTrack) canPad() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.writer != nil && d.rtxSSRC != 0 && d.rewriter.Started() && d.current.Load() >= 0
+	return d.up.kind == webrtc.RTPCodecTypeVideo && d.writer != nil && d.rewriter.Started() && d.current.Load() >= 0
 }
 
-// writePadding sends n padding-only packets on the RTX stream, as browsers
-// probe, and returns the bytes of RTP written. Receivers discard them; the
-// transport-wide feedback about them tells the bandwidth estimator whether
-// the link carries more.
-func (d *DownTrack) writePadding(n int, now time.Time) int {
+// writePadding sends up to n padding-only packets on the media stream and
+// returns how many it sent and their bytes of RTP. Receivers discard them;
+// the transport-wide feedback about them tells the bandwidth estimator
+// whether the link carries more.
+//
+// The padding goes on the media SSRC, as libwebrtc pads without RTX,
+// rather than on the RTX SSRC: libwebrtc addresses each transport-wide
+// feedback packet to the SSRC of the last packet it received, and pion
+// drops RTCP for an RTX SSRC, acknowledgements of media included.
+//
+// It pads only between frames, since the padding takes sequence numbers a
+// frame's packets must not straddle; at other times it sends nothing.
+func (d *DownTrack) writePadding(n int) (packets, bytes int) {
 	d.mu.Lock()
-	w, ssrc, pt := d.writer, d.rtxSSRC, d.rtxPT
-	_, ts := d.rewriter.LastOut()
-	ts += tsGap(now.Sub(d.lastSent), d.up.codec.ClockRate)
+	w, ssrc, pt := d.writer, d.ssrc, d.payloadType
+	var first uint16
+	var ts uint32
+	ok := false
+	if w != nil && d.current.Load() >= 0 && d.frameEnded {
+		first, ts, ok = d.rewriter.Pad(n)
+	}
 	d.mu.Unlock()
-	if w == nil || ssrc == 0 {
-		return 0
+	if !ok {
+		return 0, 0
 	}
 	d.padMu.Lock()
 	defer d.padMu.Unlock()
-	h := &d.padHdr
-	h.Version, h.Padding, h.PaddingSize = 2, true, paddingSize
-	h.PayloadType, h.Timestamp, h.SSRC = pt, ts, ssrc
-	written := 0
-	for range n {
-		d.padSeq++
-		h.SequenceNumber = d.padSeq
-		h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
-		if _, err := w.WriteRTP(h, nil); err != nil {
+	// Write without holding mu: pion encrypts and sends here. A packet
+	// not sent leaves a hole, which the subscriber may NACK; retransmit
+	// knows it was padding.
+	for i := range n {
+		b, err := d.writePaddingLocked(w, ssrc, pt, first+uint16(i), ts)
+		if err != nil {
 			break
 		}
-		written += h.MarshalSize() + paddingSize
+		packets++
+		bytes += b
 	}
-	return written
+	return packets, bytes
 }
 
-// rtxPayloadType finds the RTX payload type negotiated for the codec with
-// payload type apt.
-func rtxPayloadType(apt webrtc.PayloadType, codecs []webrtc.RTPCodecParameters) (uint8, bool) {
-	want := strconv.Itoa(int(apt))
-	for _, c := range codecs {
-		if !strings.EqualFold(c.MimeType, webrtc.MimeTypeRTX) {
-			continue
-		}
-		for _, kv := range strings.Split(c.SDPFmtpLine, ";") {
-			if k, v, _ := strings.Cut(strings.TrimSpace(kv), "="); k == "apt" && v == want {
-				return uint8(c.PayloadType), true
-			}
-		}
+// writePaddingLocked writes one padding-only packet and returns its RTP
+// size. The caller holds padMu.
+func (d *DownTrack) writePaddingLocked(w webrtc.TrackLocalWriter, ssrc uint32, pt uint8, seq uint16, ts uint32) (int, error) {
+	h := &d.padHdr
+	h.Version, h.Padding, h.PaddingSize, h.Marker = 2, true, paddingSize, false
+	h.PayloadType, h.Timestamp, h.SSRC, h.SequenceNumber = pt, ts, ssrc, seq
+	h.Extension, h.ExtensionProfile, h.Extensions = false, 0, h.Extensions[:0]
+	if _, err := w.WriteRTP(h, nil); err != nil {
+		return 0, err
 	}
-	return 0, false
+	return h.MarshalSize() + paddingSize, nil
 }
 
 // tsGap converts the time since the last forwarded packet into RTP clock
@@ -334,9 +330,22 @@ func (d *DownTrack) retransmit(outSeq uint16) {
 	d.metrics.NacksReceived.Inc()
 	d.mu.Lock()
 	inSeq, ok := d.rewriter.Reverse(outSeq)
+	padded := !ok && d.rewriter.Padded(outSeq)
+	_, lastTS := d.rewriter.LastOut()
 	l := d.up.layer(int(d.current.Load()))
 	w, ssrc, pt := d.writer, d.ssrc, d.payloadType
 	d.mu.Unlock()
+	if padded {
+		// Probe padding: send it again, so that the receiver's sequence
+		// has no hole (a player waiting on it would give the next frame
+		// up), though its content does not matter.
+		if w != nil {
+			d.padMu.Lock()
+			d.writePaddingLocked(w, ssrc, pt, outSeq, lastTS)
+			d.padMu.Unlock()
+		}
+		return
+	}
 	if !ok || w == nil || l == nil {
 		d.metrics.RetransmitMisses.Inc()
 		return

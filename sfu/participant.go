@@ -72,6 +72,7 @@ type Participant struct {
 	padTicker    *time.Ticker
 	padLast      time.Time
 	padCarry     float64 // bytes of padding owed
+	padSent      int     // padding packets the current probe sent
 	downs        map[string]*subscription
 	dynacasts    map[*UpTrack]*dynacastState
 	offerPending bool
@@ -250,8 +251,12 @@ func (p *Participant) restartVideo() {
 	}
 }
 
-// probeEvery is the pace of probe padding.
-const probeEvery = 20 * time.Millisecond
+// probeEvery is the pace of probe padding; padBacklog is the most padding
+// held back while waiting for the end of a frame.
+const (
+	probeEvery = 20 * time.Millisecond
+	padBacklog = 3 * probeEvery
+)
 
 // probe starts a padding probe when the subscriber's estimate holds a
 // track below the layer it wants, and acts on a finished probe's outcome.
@@ -264,11 +269,11 @@ func (p *Participant) probe() {
 		case ProbeSucceeded:
 			p.bwe.ProbeSucceeded(rate, now)
 			p.sfu.metrics.ProbesSucceeded.Inc()
-			p.log.Debug("probe succeeded", "rate", int64(rate), "acked", stats.Total-stats.Lost, "queue", stats.MaxQueue)
+			p.log.Debug("probe succeeded", "rate", int64(rate), "acked", stats.Total-stats.Lost, "padding", p.padSent, "queue", stats.MaxQueue)
 		case ProbeFailed:
 			p.bwe.EndProbe()
 			p.sfu.metrics.ProbesFailed.Inc()
-			p.log.Debug("probe failed", "delivered", int64(rate), "acked", stats.Total-stats.Lost, "lost", stats.Lost,
+			p.log.Debug("probe failed", "delivered", int64(rate), "acked", stats.Total-stats.Lost, "padding", p.padSent, "lost", stats.Lost,
 				"queue", stats.MaxQueue, "estimate_dropped", stats.Decreased)
 		}
 		return
@@ -284,7 +289,7 @@ func (p *Participant) probe() {
 	p.log.Debug("probe", "estimate", estimate, "goal", goal, "sending", p.probeSending)
 	p.bwe.StartProbe(now, probeLength)
 	p.padTicker = time.NewTicker(probeEvery)
-	p.padLast, p.padCarry = now, 0
+	p.padLast, p.padCarry, p.padSent = now, 0, 0
 	p.pad(now)
 }
 
@@ -302,8 +307,13 @@ func (p *Participant) pad(now time.Time) {
 	// number extension and the padding.
 	const packet = 12 + 8 + paddingSize
 	if n := int(p.padCarry / packet); n > 0 {
-		written := p.padDown.writePadding(n, now)
-		p.padCarry -= float64(n * packet)
+		// Padding waits for the end of a frame: what it could not send
+		// now goes out at the next tick, but no more than a few ticks'
+		// worth in one burst.
+		sent, written := p.padDown.writePadding(n)
+		p.padSent += sent
+		p.padCarry -= float64(sent * packet)
+		p.padCarry = min(p.padCarry, float64(rate)*padBacklog.Seconds()/8)
 		p.sfu.metrics.PaddingBytes.Add(float64(written))
 	}
 }
