@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -164,6 +165,11 @@ func (p *Participant) run() {
 			// queue building at the subscriber's bottleneck.
 			p.prober.Dropped(p.sfu.now())
 			p.allocate()
+			if p.log.Enabled(context.Background(), slog.LevelDebug) {
+				est, _ := p.bwe.Estimate(p.sfu.now())
+				delay, loss := p.bwe.Stats()
+				p.log.Debug("estimate dropped", "estimate", est, "queue", delay, "loss", loss)
+			}
 		case <-p.done:
 			return
 		}
