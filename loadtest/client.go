@@ -42,9 +42,9 @@ type Options struct {
 	// received (0 lowest), as a client showing small tiles does.
 	MaxLayer *int
 	// Observe, if set, sees every RTP packet received, with the sending
-	// participant's ID. It runs on the track's reader and must not block
-	// or keep p.
-	Observe func(participantID string, p *pionrtp.Packet, at time.Time)
+	// participant's ID and whether it is audio. It runs on the track's
+	// reader and must not block or keep p.
+	Observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
 }
 
 // ErrServer is wrapped by errors the server reported in an error message.

@@ -43,7 +43,7 @@ type TrackCounts struct {
 
 type receiver struct {
 	pli     func(ssrc uint32)
-	observe func(participantID string, p *pionrtp.Packet, at time.Time)
+	observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
 
 	mu     sync.Mutex // guards tracks
 	tracks map[string]*trackState
@@ -128,6 +128,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 	r.tracks[key] = st
 	r.mu.Unlock()
 
+	audio := t.Kind() == webrtc.RTPCodecTypeAudio
 	buf := make([]byte, 1500)
 	var p pionrtp.Packet
 	for {
@@ -143,7 +144,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 		}
 		now := time.Now()
 		if r.observe != nil {
-			r.observe(st.counts.ParticipantID, &p, now)
+			r.observe(st.counts.ParticipantID, audio, &p, now)
 		}
 		r.mu.Lock()
 		st.add(&p, n, codec, now)

@@ -217,7 +217,9 @@ func (r *loadRun) join(ctx context.Context, p *participant, i int) error {
 	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly}
 	if !p.publisher {
 		opts.MaxLayer = r.cfg.MaxLayer
-		opts.Observe = func(pub string, pkt *pionrtp.Packet, at time.Time) { r.clock.observe(p.lat, pub, pkt, at) }
+		opts.Observe = func(pub string, audio bool, pkt *pionrtp.Packet, at time.Time) {
+			r.clock.observe(p.lat, pub, audio, pkt, at)
+		}
 	}
 	c, err := Dial(ctx, opts)
 	if err != nil {
@@ -409,6 +411,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // so on the same clock, recognise the frame from its first bytes.
 type sendClock struct {
 	frames map[uint64]frameRef                        // fingerprint of a frame's first bytes
+	counts [AudioLayer + 1]int                        // frames (packets) per layer
 	mu     sync.RWMutex                               // guards pubs
 	pubs   map[string]*[AudioLayer + 1][]atomic.Int64 // send times by layer (AudioLayer: audio) and index
 }
@@ -426,6 +429,7 @@ func newSendClock(s *Samples) *sendClock {
 		if l == len(s.Layers) {
 			l = AudioLayer
 		}
+		c.counts[l] = len(frames)
 		for i, f := range frames {
 			k := fingerprint(f.Data)
 			if _, ok := c.frames[k]; ok {
@@ -441,7 +445,7 @@ func newSendClock(s *Samples) *sendClock {
 }
 
 func fingerprint(b []byte) uint64 {
-	// FNV-1a over the first bytes and the length class.
+	// FNV-1a over the first bytes.
 	h := uint64(14695981039346656037)
 	for _, c := range b[:min(len(b), fingerprintBytes)] {
 		h ^= uint64(c)
@@ -458,7 +462,7 @@ func (c *sendClock) register(pub string) {
 	}
 	var t [AudioLayer + 1][]atomic.Int64
 	for l := range t {
-		t[l] = make([]atomic.Int64, len(c.frames)+1)
+		t[l] = make([]atomic.Int64, c.counts[l])
 	}
 	c.pubs[pub] = &t
 }
@@ -475,16 +479,17 @@ func (c *sendClock) sent(pub string, layer, frame int) {
 
 // observe times a received audio packet or a packet that starts a VP8
 // frame.
-func (c *sendClock) observe(l *latencies, pub string, p *pionrtp.Packet, at time.Time) {
-	ref, ok := c.frames[fingerprint(p.Payload)] // audio goes as is
-	if !ok || ref.layer != AudioLayer {
-		payload, vp8 := vp8FrameStart(p.Payload)
-		if !vp8 {
+func (c *sendClock) observe(l *latencies, pub string, audio bool, p *pionrtp.Packet, at time.Time) {
+	payload := p.Payload // Opus goes as is
+	if !audio {
+		var ok bool
+		if payload, ok = vp8FrameStart(p.Payload); !ok {
 			return
 		}
-		if ref, ok = c.frames[fingerprint(payload)]; !ok || ref.layer == AudioLayer {
-			return
-		}
+	}
+	ref, ok := c.frames[fingerprint(payload)]
+	if !ok || (ref.layer == AudioLayer) != audio {
+		return
 	}
 	c.mu.RLock()
 	t := c.pubs[pub]

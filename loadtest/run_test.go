@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
-
-	"github.com/sfu-project/sfu/signaling"
 )
 
 // TestRunShort is the short run `make test` does: 2 publishers and 6
@@ -19,10 +17,7 @@ func TestRunShort(t *testing.T) {
 		URLs: []string{ts.wsURL}, Rooms: 2, Publishers: 2, Subscribers: 6, Duration: 6 * time.Second,
 		Simulcast: true, LoopbackOnly: true, RoomPrefix: "short",
 		Thresholds: Thresholds{MaxLossPct: 1},
-		Token: func(_ context.Context, _, room, identity string) (string, error) {
-			return ts.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
-				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
-		},
+		Token:      ts.mint,
 	}
 	rep, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -73,10 +68,7 @@ func TestRunRamp(t *testing.T) {
 	cfg := RunConfig{
 		URLs: []string{ts.wsURL}, Rooms: 1, Publishers: 1, Subscribers: 4, Duration: 20 * time.Second,
 		Simulcast: true, LoopbackOnly: true, RoomPrefix: "ramp", RampStep: 2, RampEvery: 2 * time.Second,
-		Token: func(_ context.Context, _, room, identity string) (string, error) {
-			return ts.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
-				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
-		},
+		Token: ts.mint,
 	}
 	start := time.Now()
 	rep, err := Run(context.Background(), cfg)
@@ -105,10 +97,7 @@ func TestRunAudioOnly(t *testing.T) {
 	rep, err := Run(context.Background(), RunConfig{
 		URLs: []string{ts.wsURL}, Rooms: 1, Publishers: 2, Subscribers: 2, Duration: 4 * time.Second,
 		AudioOnly: true, LoopbackOnly: true, RoomPrefix: "audio",
-		Token: func(_ context.Context, _, room, identity string) (string, error) {
-			return ts.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
-				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
-		},
+		Token: ts.mint,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -129,11 +118,7 @@ func TestRunTwoNodes(t *testing.T) {
 	rep, err := Run(context.Background(), RunConfig{
 		URLs: []string{a.wsURL, b.wsURL}, Rooms: 2, Publishers: 2, Subscribers: 2, Duration: 4 * time.Second,
 		LoopbackOnly: true, RoomPrefix: "nodes",
-		Token: func(_ context.Context, _, room, identity string) (string, error) {
-			// Both test servers share one key.
-			return a.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
-				Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
-		},
+		Token: a.mint, // both test servers share one key
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -321,11 +321,16 @@ func startSampleTestServer(t *testing.T) *sampleTestServer {
 	return &sampleTestServer{wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", keys: keys}
 }
 
+// mint is a RunConfig.Token: a token to publish and subscribe in room.
+func (ts *sampleTestServer) mint(_ context.Context, _, room, identity string) (string, error) {
+	return ts.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: identity, Name: identity,
+		Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
+}
+
 func (ts *sampleTestServer) join(ctx context.Context, t *testing.T, room string) *Client {
 	t.Helper()
 	ts.n++
-	id := fmt.Sprintf("user-%d", ts.n)
-	tok, err := ts.keys.Mint("test", signaling.TokenRequest{Room: room, Identity: id, Name: id, Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
+	tok, err := ts.mint(ctx, ts.wsURL, room, fmt.Sprintf("user-%d", ts.n))
 	if err != nil {
 		t.Fatal(err)
 	}

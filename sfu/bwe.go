@@ -273,7 +273,7 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 type ProbeStats struct {
 	from, until time.Time // our clock: the probe's packets were sent in between; zero: no probe
 	mid         time.Time // our clock: the second half of the probe begins
-	all, late   arrivals  // of the whole probe, and of its second half
+	late        arrivals  // of the second half of the probe
 	Lost, Total int
 	MaxQueue    time.Duration // the longest queue a feedback showed meanwhile
 	Decreased   bool          // the estimate was lowered meanwhile
@@ -306,10 +306,6 @@ func (a arrivals) rate() float64 {
 	return float64(a.bits) / span.Seconds()
 }
 
-// Rate is the rate the probe's packets arrived at, bits/s; 0 if they
-// span too short a time to tell.
-func (s ProbeStats) Rate() float64 { return s.all.rate() }
-
 // LateRate is the rate the second half of the probe's packets arrived
 // at. A token-bucket bottleneck lets a burst through at line rate; by the
 // second half of a probe that exceeds its rate, the bucket is empty and
@@ -331,7 +327,6 @@ func (s *ProbeStats) add(acks []ackSample, queue time.Duration) {
 			s.Lost++
 			continue
 		}
-		s.all.add(a.arrival, a.size*8)
 		if !a.sent.Before(s.mid) {
 			s.late.add(a.arrival, a.size*8)
 		}
