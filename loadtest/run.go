@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -545,24 +544,29 @@ func vp8FrameStart(b []byte) ([]byte, bool) {
 	return b[i:], true
 }
 
-// latencies collects one subscriber's latency samples, bounded.
+// latencies collects one subscriber's latency samples: the ones not yet
+// taken for the per-second series, and a bounded sample of all of them for
+// the run's percentiles.
 type latencies struct {
-	mu   sync.Mutex
-	vals []float64
-	read int // how many since() has returned
+	mu     sync.Mutex
+	recent []float64 // since the last since()
+	vals   []float64 // at most maxLatencySamples
+	n      int       // samples added in all
 }
 
-// maxLatencySamples bounds memory: about 4 minutes of 30 fps per subscriber.
+// maxLatencySamples bounds memory per subscriber.
 const maxLatencySamples = 8192
 
 func (l *latencies) add(v float64) {
 	l.mu.Lock()
+	l.recent = append(l.recent, v)
 	if len(l.vals) < maxLatencySamples {
 		l.vals = append(l.vals, v)
 	} else {
-		// Replace at random-ish positions so late samples still count.
-		l.vals[int(math.Mod(v*7919, maxLatencySamples))] = v
+		// Once full, overwrite in turn, so that the whole run counts.
+		l.vals[l.n%maxLatencySamples] = v
 	}
+	l.n++
 	l.mu.Unlock()
 }
 
@@ -570,11 +574,8 @@ func (l *latencies) add(v float64) {
 func (l *latencies) since(dst []float64) []float64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.read > len(l.vals) {
-		l.read = len(l.vals)
-	}
-	dst = append(dst, l.vals[l.read:]...)
-	l.read = len(l.vals)
+	dst = append(dst, l.recent...)
+	l.recent = l.recent[:0]
 	return dst
 }
 

@@ -127,3 +127,22 @@ func TestRunTwoNodes(t *testing.T) {
 		t.Errorf("tracks %d of %d over %v, want 4 of 4 over 2 nodes", rep.TracksReceived, rep.TracksExpected, rep.URLs)
 	}
 }
+
+// TestLatenciesKeepCounting: the per-second series keeps getting samples
+// after the run-long sample is full.
+func TestLatenciesKeepCounting(t *testing.T) {
+	var l latencies
+	for i := range maxLatencySamples {
+		l.add(float64(i))
+	}
+	if got := len(l.since(nil)); got != maxLatencySamples {
+		t.Fatalf("since returned %d samples, want %d", got, maxLatencySamples)
+	}
+	l.add(1e6)
+	if got := l.since(nil); len(got) != 1 || got[0] != 1e6 {
+		t.Errorf("since after the sample filled returned %v, want [1e6]", got)
+	}
+	if all := l.all(); len(all) != maxLatencySamples || all[len(all)-1] != 1e6 {
+		t.Errorf("all: %d samples, largest %v; want %d with the late 1e6 in", len(all), all[len(all)-1], maxLatencySamples)
+	}
+}
