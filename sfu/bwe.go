@@ -28,6 +28,7 @@ const (
 	congestionMemory  = 30 * time.Second
 	baseDelayWindow   = 10 * time.Second
 	deliveredWindow   = 500 * time.Millisecond
+	deliveredMinSpan  = 100 * time.Millisecond // the shortest span of arrivals that measures a rate since a queue began
 	feedbackFreshness = 2 * time.Second
 )
 
@@ -212,7 +213,10 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 			return
 		}
 		var target float64
-		if e.queued >= overuseFeedbacks {
+		// Loss with a long queue is a bottleneck's queue overflowing: its
+		// delivered rate says the capacity, as when the queue alone
+		// told, and loss often tells first.
+		if e.queued >= overuseFeedbacks || (e.queued > 0 && queue > overuseDelay) {
 			// A queue is building: send a little less than gets through,
 			// which on a saturated link is its capacity.
 			target = e.estimate * decreaseFactor
@@ -233,8 +237,14 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 			}
 		} else {
 			// Heavy loss without a queue (a lossy radio link, a policer):
-			// back off in proportion, as Google Congestion Control does.
-			target = e.estimate * (1 - loss/2)
+			// back off in proportion, as Google Congestion Control does,
+			// from what was sent rather than from an estimate that may
+			// have grown far above it.
+			base := e.estimate
+			if rate > 0 && loss < 1 {
+				base = min(base, rate/(1-loss))
+			}
+			target = base * (1 - loss/2)
 		}
 		e.estimate = max(target, bweMin)
 		e.lastDecr, e.holdUntil, e.queued = now, now.Add(increaseHold), 0
@@ -446,7 +456,7 @@ func (e *BandwidthEstimator) deliveredSince(from time.Time) float64 {
 		bits += d.bits
 	}
 	span := newest.Sub(first)
-	if first.IsZero() || span < 150*time.Millisecond {
+	if first.IsZero() || span < deliveredMinSpan {
 		return 0
 	}
 	return float64(bits) / span.Seconds()

@@ -185,7 +185,24 @@ func TestTWCCFeedbackParsing(t *testing.T) {
 // to 350 kbit/s under an 820 kbit/s stream: the first decrease must land
 // under the new capacity, measured from what got through once the queue
 // began to build, not at 85% of the faster rate of the half second before.
+// TestEstimatorFirstDecreaseMeetsTheNewCapacity sends 820 kbit/s over a
+// link that narrows to 350 kbit/s after 1 s: the first decrease must take
+// the estimate to the new capacity, whether the bottleneck's queue only
+// grows or also drops what overflows it (a token bucket with a 100 ms
+// queue, where loss can outrun the delay signal).
 func TestEstimatorFirstDecreaseMeetsTheNewCapacity(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		queue time.Duration // 0: unbounded
+	}{
+		{"unbounded queue", 0},
+		{"100 ms queue, tail drop", 100 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) { testFirstDecrease(t, c.queue) })
+	}
+}
+
+func testFirstDecrease(t *testing.T, queueLimit time.Duration) {
 	e := NewBandwidthEstimator()
 	start := time.Unix(1_800_000_000, 0)
 	remote := time.Unix(0, 0)
@@ -200,12 +217,19 @@ func TestEstimatorFirstDecreaseMeetsTheNewCapacity(t *testing.T) {
 		if now.Sub(start) >= time.Second {
 			capacity = 350_000
 		}
-		arrival := remote.Add(now.Sub(start) + 10*time.Millisecond)
+		unqueued := remote.Add(now.Sub(start) + 10*time.Millisecond)
+		arrival := unqueued
 		if capacity > 0 && !lastArrival.IsZero() {
 			arrival = maxTime(arrival, lastArrival.Add(time.Duration(size*8*int64(time.Second)/capacity)))
 		}
-		lastArrival = arrival
-		sent = append(sent, ackSample{sent: now, arrival: arrival, size: size})
+		if queueLimit > 0 && arrival.Sub(unqueued) > queueLimit {
+			// The queue is full: dropped, and reported lost with the
+			// packets that arrive around it.
+			sent = append(sent, ackSample{sent: now, arrival: unqueued, size: size, lost: true})
+		} else {
+			lastArrival = arrival
+			sent = append(sent, ackSample{sent: now, arrival: arrival, size: size})
+		}
 		if i%5 != 4 { // feedback every ~60 ms, for what has arrived by then
 			continue
 		}
@@ -214,6 +238,9 @@ func TestEstimatorFirstDecreaseMeetsTheNewCapacity(t *testing.T) {
 		rest := sent[:0]
 		for _, a := range sent {
 			if !a.arrival.After(remote.Add(fbAt.Sub(start))) {
+				if a.lost {
+					a.arrival = time.Time{}
+				}
 				acks = append(acks, a)
 			} else {
 				rest = append(rest, a)

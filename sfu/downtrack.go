@@ -133,6 +133,20 @@ func (d *DownTrack) SetTarget(layer int) {
 	}
 }
 
+// dropTo stops forwarding the current layer at once and forwards layer,
+// a lower one, from its next keyframe, asked for at once. On a link the
+// current layer overfills, every packet more of it would queue ahead of
+// that keyframe and share its losses, so the step down would take several
+// retransmission round trips longer to show; the picture stops for one
+// keyframe round trip instead, while the old layer is freezing anyway.
+func (d *DownTrack) dropTo(layer int) {
+	d.mu.Lock()
+	d.target.Store(int32(layer))
+	d.current.Store(-1)
+	d.mu.Unlock()
+	d.up.requestKeyframeNow(layer)
+}
+
 // restart makes a video track wait for a keyframe of its target layer
 // again, and asks for one at once: what it forwarded so far was lost.
 func (d *DownTrack) restart() {

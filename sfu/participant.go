@@ -227,6 +227,13 @@ func (p *Participant) allocate() {
 	layers := p.alloc.Allocate(now, budget, known, demands)
 	paused := 0
 	audio := estimate - budget
+	// What is being sent no longer fits the estimate: the link is
+	// congested, and a step down should not wait behind the old layer.
+	sending := audio
+	for i := range demands {
+		sending += cost(demands[i], demands[i].Current)
+	}
+	congested := known && sending > estimate
 	p.probeWant, p.probeSending, p.padDown = audio, audio, nil
 	for i, d := range downs {
 		if layers[i] < 0 {
@@ -238,8 +245,12 @@ func (p *Participant) allocate() {
 		if layers[i] < best && p.padDown == nil && d.canPad() {
 			p.padDown = d
 		}
-		if layers[i] != demands[i].Current {
-			d.SetTarget(layers[i])
+		switch to := layers[i]; {
+		case to == demands[i].Current:
+		case congested && to >= 0 && to < demands[i].Current && d.up.flowing(to, now):
+			d.dropTo(to)
+		default:
+			d.SetTarget(to)
 		}
 	}
 	p.sfu.metrics.EstimateBits.Add(float64(estimate - p.lastEstimate))

@@ -188,6 +188,12 @@ func (u *UpTrack) layer(i int) *layer {
 	return u.layers[i].Load()
 }
 
+// flowing reports whether layer i is receiving packets.
+func (u *UpTrack) flowing(i int, now time.Time) bool {
+	l := u.layer(i)
+	return l != nil && l.active(now)
+}
+
 // RequestKeyframe asks the publisher for a keyframe of layer i, at most
 // once per keyframe interval; requests in between are satisfied by the
 // pending one.

@@ -20,7 +20,7 @@ const MaxRoomName = 128
 type Grants struct {
 	Publish   bool `json:"publish"`
 	Subscribe bool `json:"subscribe"`
-	// Admin allows operator endpoints such as /debug/rooms/NAME, for any room.
+	// Admin allows operator endpoints: /debug/rooms/NAME for any room, /debug/pprof/.
 	Admin bool `json:"admin,omitempty"`
 }
 

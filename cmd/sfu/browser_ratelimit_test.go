@@ -444,7 +444,8 @@ func (sp span) String() string {
 // TestBrowserRateLimited is TestRateLimitedSubscriber with headless
 // Chromium at both ends and the real binary in between: at 350 kbit/s
 // toward the subscriber, the SFU must step it down to the lowest simulcast
-// layer (180p) with its video still decoding (no stop over 2 s), and after
+// layer (180p, shown within 2 s) with its video still decoding (no stop
+// over 2 s), and after
 // the link opens to 5 Mbit/s bring 720p back within 15 s.
 func TestBrowserRateLimited(t *testing.T) {
 	exe := chromiumPath(t)
@@ -509,11 +510,14 @@ func TestBrowserRateLimited(t *testing.T) {
 	go func() { switched <- srv.untilForwarding(rateLimitRoom, 0, 5*time.Second).Sub(limited) }()
 	low := w.until("350 kbit/s", 15*time.Second, func(s videoSample) bool { return s.Height == 180 })
 	sfuAfter := <-switched
-	t.Logf("350 kbit/s: the SFU forwarded 180p at most %v after the limit, Sub showed it after %v; on the way: %v",
-		sfuAfter.Round(time.Millisecond), low.at.Sub(limited).Round(time.Millisecond), w.between(limited, low.at))
-	// Not asserted here: the poll's answer queues behind the video on the
-	// limited link (it read 3.3 s once when Sub showed 180p at 2.8 s).
-	// TestRateLimitedSubscriber asserts the SFU's 2 s in process.
+	t.Logf("350 kbit/s from %s: the SFU forwarded 180p at most %v after the limit, Sub showed it after %v; on the way: %v",
+		limited.UTC().Format("15:04:05.000"), sfuAfter.Round(time.Millisecond), low.at.Sub(limited).Round(time.Millisecond), w.between(limited, low.at))
+	// What Sub shows is asserted; the poll of the SFU's own switch only
+	// logged, since its answer queues behind the video on the limited link
+	// (TestRateLimitedSubscriber asserts the SFU's 2 s in process).
+	if d := low.at.Sub(limited); d > 2*time.Second {
+		t.Errorf("Sub showed 180p %v after the limit, want within 2 s", d.Round(time.Millisecond))
+	}
 	w.collect(5 * time.Second)
 	// A stop in progress is measured to its end, or past the 2 s allowed.
 	for d := w.stopped(); d > 0 && d <= 2*time.Second; d = w.stopped() {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,8 +14,8 @@ import (
 	"github.com/sfu-project/sfu/signaling"
 )
 
-// TestRoomDebugEndpoint checks /debug/rooms/NAME in production mode: an
-// admin token is required, and the snapshot shows who publishes what and
+// TestRoomDebugEndpoint checks /debug/rooms/NAME and /debug/pprof/ in
+// production mode: an admin token is required, and the snapshot shows who publishes what and
 // which layer each subscriber gets.
 func TestRoomDebugEndpoint(t *testing.T) {
 	const keys = "ops:0123456789abcdef0123456789abcdef"
@@ -72,6 +73,26 @@ func TestRoomDebugEndpoint(t *testing.T) {
 	if resp, _ := get("/debug/rooms/nope", admin); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown room: %d, want 404", resp.StatusCode)
 	}
+	// The profiler is an operator endpoint too.
+	if resp, _ := get("/debug/pprof/heap", mint("ops-room", "x", all)); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("profile, token without admin: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := get("/debug/pprof/profile?seconds=0", ""); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("CPU profile, no token: %d, want 401", resp.StatusCode)
+	}
+	req, _ := http.NewRequest(http.MethodGet, base+"/debug/pprof/heap", nil)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heap, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	// A profile is gzipped protobuf.
+	if err != nil || resp.StatusCode != http.StatusOK || len(heap) < 2 || heap[0] != 0x1f || heap[1] != 0x8b {
+		t.Errorf("heap profile with an admin token: %d, %d bytes, %v", resp.StatusCode, len(heap), err)
+	}
+
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		resp, st := get("/debug/rooms/ops-room", admin)

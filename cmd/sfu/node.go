@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -71,7 +72,13 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	if n.dev {
 		mux.Handle("/api/token", signaling.DevTokenHandler(n.keys, "dev", tokenTTLDefault))
 	}
-	mux.Handle("/debug/rooms/", n.roomDebugHandler())
+	mux.Handle("/debug/rooms/", n.adminOnly(n.roomDebugHandler()))
+	// Go's profiler, for operators chasing CPU or memory: `go tool pprof
+	// -H "Authorization: Bearer TOKEN" http://HOST/debug/pprof/profile`.
+	mux.Handle("/debug/pprof/", n.adminOnly(http.HandlerFunc(pprof.Index)))
+	mux.Handle("/debug/pprof/profile", n.adminOnly(http.HandlerFunc(pprof.Profile)))
+	mux.Handle("/debug/pprof/trace", n.adminOnly(http.HandlerFunc(pprof.Trace)))
+	mux.Handle("/debug/pprof/symbol", n.adminOnly(http.HandlerFunc(pprof.Symbol)))
 	mux.Handle("/", web.Handler())
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -84,21 +91,29 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	return n, nil
 }
 
-// roomDebugHandler serves GET /debug/rooms/NAME: a JSON snapshot of a
-// room with each subscriber's estimate and layers. It needs a token with
-// the admin grant (Authorization: Bearer TOKEN), except in development mode.
-func (n *node) roomDebugHandler() http.Handler {
+// adminOnly serves h to requests with a token that has the admin grant
+// (Authorization: Bearer TOKEN), and to any request in development mode.
+func (n *node) adminOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
 		if !n.dev {
 			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			claims, err := n.keys.Verify(tok, time.Now())
 			if err != nil || !claims.Grants.Admin {
+				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusUnauthorized)
 				_ = json.NewEncoder(w).Encode(map[string]string{"error": "an admin token is required"})
 				return
 			}
 		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// roomDebugHandler serves GET /debug/rooms/NAME: a JSON snapshot of a
+// room with each subscriber's estimate and layers.
+func (n *node) roomDebugHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
 		name := strings.TrimPrefix(r.URL.Path, "/debug/rooms/")
 		state, ok := n.sfu.RoomState(name)
 		if !ok {

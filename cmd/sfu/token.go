@@ -20,7 +20,7 @@ func runToken(args []string, stdout io.Writer) error {
 	name := fs.String("name", "", "display name (default: the identity)")
 	publish := fs.Bool("publish", true, "may publish media")
 	subscribe := fs.Bool("subscribe", true, "may receive media")
-	admin := fs.Bool("admin", false, "may use operator endpoints (/debug/rooms/NAME)")
+	admin := fs.Bool("admin", false, "may use operator endpoints (/debug/rooms/NAME, /debug/pprof/)")
 	ttl := fs.Duration("ttl", tokenTTLDefault, "validity")
 	keys := fs.String("keys", os.Getenv("SFU_KEYS"), "API keys key:secret[,...] (env SFU_KEYS)")
 	kid := fs.String("key", "", "which key signs (default: the first by name)")
