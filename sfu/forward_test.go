@@ -106,7 +106,7 @@ func TestDownTrackWaitsForKeyframeAndRewrites(t *testing.T) {
 	if plis != 1 {
 		t.Fatalf("Bind sent %d keyframe requests, want 1", plis)
 	}
-	var hdr pionrtp.Header
+	var hdr inPacket
 	up.forward(l, vp8Packet(10, 9000, false, 100), &hdr, false)
 	if w.packets != 0 {
 		t.Fatal("a delta frame was forwarded before any keyframe")
@@ -134,7 +134,7 @@ func TestDownTrackAnswersNACKFromCache(t *testing.T) {
 	up, l := testUpTrack(nil)
 	w := &discard{keep: true}
 	d := bindDownTrack(t, up, 777, 96, w)
-	var hdr pionrtp.Header
+	var hdr inPacket
 	for i := 0; i < 5; i++ {
 		up.forward(l, vp8Packet(uint16(65533+i), uint32(i)*3000, i == 0, 100), &hdr, false) // wraps 65535 -> 0
 	}
@@ -162,7 +162,7 @@ func BenchmarkForward(b *testing.B) {
 				bindDownTrack(b, up, uint32(1000+i), 96, w)
 			}
 			pkt := vp8Packet(0, 0, true, 1100)
-			var hdr pionrtp.Header
+			var hdr inPacket
 			up.forward(l, pkt, &hdr, false)
 			pkt[12+1] = 0x01 // delta frames from now on
 			b.ReportAllocs()
@@ -188,7 +188,7 @@ func TestForwardDoesNotAllocate(t *testing.T) {
 		bindDownTrack(t, up, uint32(1000+i), 96, &discard{})
 	}
 	pkt := vp8Packet(0, 0, true, 1100)
-	var hdr pionrtp.Header
+	var hdr inPacket
 	up.forward(l, pkt, &hdr, false)
 	seq := uint16(0)
 	allocs := testing.AllocsPerRun(1000, func() {

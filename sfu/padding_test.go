@@ -38,7 +38,7 @@ func TestDownTrackPadsOnTheMediaStream(t *testing.T) {
 	up, l := testUpTrack(nil)
 	w := &recorder{}
 	d := bindDownTrack(t, up, 777, 96, w)
-	var hdr pionrtp.Header
+	var hdr inPacket
 	if d.canPad() {
 		t.Fatal("canPad before anything was forwarded")
 	}

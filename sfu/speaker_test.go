@@ -324,7 +324,7 @@ func TestAudioForwardCountsLevelsWithoutAllocating(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var hdr pionrtp.Header
+	var hdr inPacket
 	seq := uint16(0)
 	send := func() {
 		seq++

@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	pionrtp "github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -29,7 +28,7 @@ func TestDownTrackDropTo(t *testing.T) {
 	})
 	low, _ := u.addLayer(0, "q", 1)
 	high, _ := u.addLayer(2, "f", 3)
-	var hdr pionrtp.Header
+	var hdr inPacket
 	// Both layers flowing before the subscriber arrives.
 	u.forward(low, simulcastPacket(1, 100, 9000, true), &hdr, false)
 	u.forward(high, simulcastPacket(3, 500, 9000, true), &hdr, false)

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/pion/interceptor"
 	pionrtp "github.com/pion/rtp"
@@ -116,15 +117,19 @@ func (u *UpTrack) addLayer(index int, rid string, ssrc uint32) (*layer, bool) {
 // connection closed or the track was removed). It reports whether that was
 // the track's last running layer, so the caller unpublishes it.
 func (u *UpTrack) runLayer(l *layer, src packetReader) (last bool) {
-	buf := make([]byte, 1500)
-	var hdr pionrtp.Header
-	for {
-		n, attrs, err := src.Read(buf)
-		if err != nil {
-			break
+	if u.kind == webrtc.RTPCodecTypeVideo {
+		u.runFrames(l, src)
+	} else {
+		p := &inPacket{buf: make([]byte, packetSlot)}
+		for {
+			n, attrs, err := src.Read(p.buf)
+			if err != nil {
+				break
+			}
+			if u.accept(l, p, n, repairedAttr(attrs)) {
+				u.fanOut(l, unsafe.Slice(p, 1))
+			}
 		}
-		repaired := attrs != nil && attrs.Get(webrtc.AttributeRtxSsrc) != nil
-		u.forward(l, buf[:n], &hdr, repaired)
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -132,49 +137,92 @@ func (u *UpTrack) runLayer(l *layer, src packetReader) (last bool) {
 	return u.readers == 0
 }
 
-// forward handles one packet of layer l. hdr is scratch space reused
+// packetSlot is the size of a buffer a packet is read into.
+const packetSlot = 1500
+
+// inPacket is one packet read from a layer, parsed for forwarding.
+type inPacket struct {
+	buf      []byte // owned, packetSlot long
+	hdr      pionrtp.Header
+	payload  []byte // within buf
+	keyframe bool
+	repaired bool // it came as a retransmission
+	at       time.Time
+}
+
+// repairedAttr reports whether pion read the packet from the RTX stream.
+func repairedAttr(attrs interceptor.Attributes) bool {
+	return attrs != nil && attrs.Get(webrtc.AttributeRtxSsrc) != nil
+}
+
+// forward handles one packet of layer l, at once. p's buffer is reused
 // between calls.
-func (u *UpTrack) forward(l *layer, pkt []byte, hdr *pionrtp.Header, repaired bool) {
+func (u *UpTrack) forward(l *layer, pkt []byte, p *inPacket, repaired bool) {
+	if cap(p.buf) < len(pkt) {
+		p.buf = make([]byte, max(len(pkt), packetSlot))
+	}
+	p.buf = p.buf[:cap(p.buf)]
+	n := copy(p.buf, pkt)
+	if u.accept(l, p, n, repaired) {
+		u.fanOut(l, unsafe.Slice(p, 1))
+	}
+}
+
+// accept does the bookkeeping of the packet in p.buf[:n] and parses it
+// into p; it reports whether the packet is to be forwarded.
+func (u *UpTrack) accept(l *layer, p *inPacket, n int, repaired bool) bool {
+	pkt := p.buf[:n]
 	ext, dup, ok := l.cache.Add(pkt)
 	if !ok {
-		return
+		return false
 	}
 	if dup {
 		// A retransmission (or a repeated probe) of a packet already
 		// forwarded: subscribers must not get it twice.
 		u.metrics.DuplicatesDropped.Inc()
-		return
+		return false
 	}
-	n, err := hdr.Unmarshal(pkt)
+	hl, err := p.hdr.Unmarshal(pkt)
 	if err != nil {
-		return
+		return false
 	}
 	end := len(pkt)
-	if hdr.Padding {
+	if p.hdr.Padding {
 		end -= int(pkt[end-1])
 	}
-	if end <= n {
+	if end <= hl {
 		// Padding only: a bandwidth probe. It stays in the cache so that a
 		// NACK for its sequence number can still be answered, but it is
 		// not forwarded; the subscriber connection probes on its own.
-		return
+		return false
 	}
-	payload := pkt[n:end]
-	now := u.now()
+	p.payload = pkt[hl:end]
+	p.repaired = repaired
+	p.at = u.now()
 	u.metrics.PacketsReceived.Inc()
-	l.account(len(pkt), now.UnixNano())
+	l.account(len(pkt), p.at.UnixNano())
 	if !repaired {
-		l.stats.Update(ext, hdr.Timestamp, now, u.codec.ClockRate)
+		l.stats.Update(ext, p.hdr.Timestamp, p.at, u.codec.ClockRate)
 	}
 	if u.kind == webrtc.RTPCodecTypeAudio {
-		u.levels.observe(hdr)
+		u.levels.observe(&p.hdr)
 	}
-	keyframe := u.kind == webrtc.RTPCodecTypeVideo && rtp.IsKeyframe(u.rcodec, payload)
+	p.keyframe = u.kind == webrtc.RTPCodecTypeVideo && rtp.IsKeyframe(u.rcodec, p.payload)
+	return true
+}
+
+// fanOut writes pkts, in order, to every DownTrack: all of them to one
+// subscriber, then all to the next, so that the packets for one
+// subscriber leave the media socket together (see runFrames).
+func (u *UpTrack) fanOut(l *layer, pkts []inPacket) {
 	downs := *u.down.Load()
 	sent := 0
 	for _, d := range downs {
-		if d.writeRTP(l, hdr, payload, keyframe, now) {
-			sent++
+		for i := range pkts {
+			p := &pkts[i]
+			if d.writeRTP(l, &p.hdr, p.payload, p.keyframe, p.at) {
+				sent++
+			}
 		}
 	}
 	u.metrics.PacketsForwarded.Add(float64(sent))
