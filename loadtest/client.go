@@ -225,11 +225,18 @@ func newSettingEngine(opts Options) (webrtc.SettingEngine, ice.UDPMux, error) {
 		se.SetIPFilter(func(ip net.IP) bool { return slices.ContainsFunc(opts.AllowIPs, ip.Equal) })
 	}
 	var mux ice.UDPMux
-	if opts.DropIncoming != nil {
+	if opts.DropIncoming == nil {
+		n, err := newHarnessNet()
+		if err != nil {
+			return se, nil, err
+		}
+		se.SetNet(n)
+	} else {
 		conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			return se, nil, err
 		}
+		_ = conn.SetReadBuffer(socketBuffer)
 		mux = webrtc.NewICEUDPMux(nil, &lossyConn{PacketConn: conn, pt: videoPayloadType, drop: opts.DropIncoming, seen: seenSet{}})
 		se.SetICEUDPMux(mux)
 	}

@@ -36,6 +36,9 @@ type webrtcAPI struct {
 	bwe   *bweFactory
 }
 
+// mediaSocketBuffer is the media socket's receive and send buffer size.
+const mediaSocketBuffer = 4 << 20
+
 func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) (*webrtcAPI, error) {
 	bind := &net.UDPAddr{Port: cfg.UDPPort}
 	nodeIP := net.ParseIP(cfg.NodeIP)
@@ -46,6 +49,12 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) 
 	if err != nil {
 		return nil, fmt.Errorf("sfu: media port: %w", err)
 	}
+	// Every publisher's media and every subscriber's feedback arrive on
+	// this one socket: the default 208 KiB buffer holds a few milliseconds
+	// of that under load. The kernel caps these at net.core.rmem_max and
+	// wmem_max.
+	_ = conn.SetReadBuffer(mediaSocketBuffer)
+	_ = conn.SetWriteBuffer(mediaSocketBuffer)
 	media, err := newMediaConn(conn, logs.NewLogger("udpbatch"))
 	if err != nil {
 		_ = conn.Close()
