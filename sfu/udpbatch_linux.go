@@ -22,10 +22,11 @@ import (
 // kernel offers UDP GSO, the packets of a batch that go to one
 // destination leave as few GSO messages.
 const (
-	// batchSize is the number of packets a batch holds. Fan-out writes a
-	// packet to every subscriber before the next, so a batch must hold
-	// several packets per subscriber for GSO to find packets to gather: in
-	// practice batches are sent by the interval before they fill.
+	// batchSize is the number of packets a batch holds. Video fan-out
+	// writes a frame's packets to one subscriber in a row (runFrames), so
+	// they sit side by side for GSO to gather; audio goes a packet per
+	// subscriber. In practice batches are sent by the interval before they
+	// fill.
 	batchSize = 1024
 	// batchBuffers is how many batches exist: one filling, the rest queued
 	// or being sent. A writer waits for a free batch when all are in use,

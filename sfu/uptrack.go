@@ -20,10 +20,10 @@ type packetReader interface {
 }
 
 // UpTrack is one track a participant publishes, with all its simulcast
-// layers. Each layer has one reader goroutine that reads packets into a
-// reused buffer, stores them in the layer's packet cache, and hands them
+// layers. Each layer has one reader goroutine that reads packets into
+// reused buffers, stores them in the layer's packet cache, and hands them
 // to every DownTrack through a copy-on-write slice, so the hot path takes
-// no lock of the UpTrack's.
+// no lock of the UpTrack's; video goes a frame at a time (runFrames).
 type UpTrack struct {
 	id          string
 	publisherID string
@@ -126,9 +126,7 @@ func (u *UpTrack) runLayer(l *layer, src packetReader) (last bool) {
 			if err != nil {
 				break
 			}
-			if u.accept(l, p, n, repairedAttr(attrs)) {
-				u.fanOut(l, unsafe.Slice(p, 1))
-			}
+			u.forwardRead(l, p, n, repairedAttr(attrs))
 		}
 	}
 	u.mu.Lock()
@@ -162,7 +160,11 @@ func (u *UpTrack) forward(l *layer, pkt []byte, p *inPacket, repaired bool) {
 		p.buf = make([]byte, max(len(pkt), packetSlot))
 	}
 	p.buf = p.buf[:cap(p.buf)]
-	n := copy(p.buf, pkt)
+	u.forwardRead(l, p, copy(p.buf, pkt), repaired)
+}
+
+// forwardRead forwards the packet read into p.buf[:n], at once.
+func (u *UpTrack) forwardRead(l *layer, p *inPacket, n int, repaired bool) {
 	if u.accept(l, p, n, repaired) {
 		u.fanOut(l, unsafe.Slice(p, 1))
 	}
