@@ -84,10 +84,10 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c := &Client{opts: opts, ws: ws, inbox: newInbox(), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
 	c.recv = newReceiver(func(ssrc uint32) {
 		_ = c.sub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
-	})
+	}, func(pkts []rtcp.Packet) error { return c.sub.WriteRTCP(pkts) })
 	c.recv.observe = opts.Observe
 	c.rids = &ridTagger{}
-	pubAPI, subAPI, mux, err := newAPIs(opts, c.rids)
+	pubAPI, subAPI, mux, err := newAPIs(opts, c.rids, c.recv.twcc)
 	c.mux = mux
 	if err == nil {
 		c.pub, err = pubAPI.NewPeerConnection(webrtc.Configuration{})
@@ -100,6 +100,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		c.closePCs()
 		return nil, err
 	}
+	clock.join(c.recv)
 	c.pub.OnICECandidate(c.onCandidate("publisher", &c.pubGate))
 	c.sub.OnICECandidate(c.onCandidate("subscriber", &c.subGate))
 	c.sub.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
@@ -136,14 +137,15 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 }
 
 // newAPIs returns the APIs of the publisher and the subscriber connection.
-// They differ in one respect: the subscriber accepts RTX, as browsers do.
-func newAPIs(opts Options, rids *ridTagger) (pub, sub *webrtc.API, mux io.Closer, err error) {
+// They differ in that the subscriber accepts RTX, as browsers do, and
+// records arrivals in rec for transport-wide congestion control feedback.
+func newAPIs(opts Options, rids *ridTagger, rec *twccRecorder) (pub, sub *webrtc.API, mux io.Closer, err error) {
 	se, udpMux, err := newSettingEngine(opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if pub, err = newAPI(opts, rids, se, false); err == nil {
-		sub, err = newAPI(opts, rids, se, true)
+	if pub, err = newAPI(opts, rids, se, nil); err == nil {
+		sub, err = newAPI(opts, rids, se, rec)
 	}
 	if err != nil {
 		if udpMux != nil {
@@ -157,7 +159,9 @@ func newAPIs(opts Options, rids *ridTagger) (pub, sub *webrtc.API, mux io.Closer
 	return pub, sub, udpMux, nil
 }
 
-func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rtx bool) (*webrtc.API, error) {
+// newAPI returns the API of a publisher connection, or with rec that of a
+// subscriber connection.
+func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rec *twccRecorder) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}}
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
@@ -166,7 +170,7 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rtx bool) (*
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: videoPayloadType}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
 	}
-	if rtx {
+	if rec != nil {
 		c := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=96"}, PayloadType: videoPayloadType + 1}
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return nil, err
@@ -182,18 +186,9 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rtx bool) (*
 	if opts.DropOutgoing != nil {
 		ir.Add(&dropFactory{out: opts.DropOutgoing})
 	}
-	// Like a browser, it gives a lost packet up after 10 requests rather
-	// than asking for it as long as it stays in the window: above capacity
-	// endless NACKs would only add to the load.
-	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20*time.Millisecond), nack.GeneratorMaxNacksPerPacket(10))
-	if err != nil {
-		return nil, err
-	}
+	// The subscriber's NACKs, receiver reports and congestion control
+	// feedback come from its receiver, on the feedback clock.
 	resp, err := nack.NewResponderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	rr, err := report.NewReceiverInterceptor()
 	if err != nil {
 		return nil, err
 	}
@@ -201,12 +196,9 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rtx bool) (*
 	if err != nil {
 		return nil, err
 	}
-	ir.Add(gen)
 	ir.Add(resp)
-	ir.Add(rr)
 	ir.Add(sr)
-	// Feedback for the SFU's bandwidth estimate of this subscriber, as browsers send.
-	if err := configureTWCCFeedback(m, ir); err != nil {
+	if err := configureTWCCFeedback(m, ir, rec); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
@@ -371,6 +363,7 @@ func (c *Client) Subscriber() *webrtc.PeerConnection { return c.sub }
 // without saying leave, as a crashed client would.
 func (c *Client) Close() {
 	c.closeOne.Do(func() {
+		clock.leave(c.recv)
 		close(c.stop)
 		_ = c.ws.Close()
 		c.closePCs()

@@ -1,9 +1,11 @@
 package loadtest
 
 import (
+	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/pion/rtcp"
 	pionrtp "github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
@@ -43,10 +45,16 @@ type TrackCounts struct {
 
 type receiver struct {
 	pli     func(ssrc uint32)
+	send    func([]rtcp.Packet) error // writes feedback on the connection
+	twcc    *twccRecorder
+	ssrc    uint32 // the SSRC feedback is sent from
 	observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
 
-	mu     sync.Mutex // guards tracks
+	mu     sync.Mutex // guards tracks, the trackStates and the feedback state below
 	tracks map[string]*trackState
+
+	nextTWCC, nextReport time.Time
+	seqs                 []uint16 // scratch for NACKs
 }
 
 // SettleWindow is how far behind the newest packet a hole must be to count
@@ -56,7 +64,7 @@ const SettleWindow = 90
 type trackState struct {
 	counts  TrackCounts
 	unwrap  rtp.SeqUnwrapper
-	seen    map[uint64]bool // from settled-seenKeep on, so it stays small
+	ring    []slot // by extended sequence number, the last ringSize
 	lo, hi  uint64
 	settled uint64 // holes at or below this were counted in Unrepaired
 
@@ -64,12 +72,55 @@ type trackState struct {
 	transit    float64 // arrival minus RTP time of the last packet, in clock units
 	jitter     float64 // in clock units
 	hasTransit bool
+
+	nack     bool   // missing packets are asked for (video)
+	nackFrom uint64 // packets below this need no more asking
+
+	// For receiver reports.
+	reportedExpected, reportedUnique uint64
+	lastSR                           uint32 // middle 32 bits of the last sender report's NTP time
+	lastSRAt                         time.Time
 	player
 }
 
-// seenKeep is how far below settled sequence numbers are remembered, to
-// tell a very late repair or a duplicate from a new packet.
-const seenKeep = 200
+// slot is what a track knows of one sequence number. The ring holds the
+// slot of ext at ext%ringSize, and a slot whose ext is another number
+// knows nothing of this one.
+type slot struct {
+	ext       uint64 // never 0: SeqUnwrapper starts at 1<<16
+	missingAt int64  // Unix ns when first known missing; 0 if it never was
+	size      int32  // payload bytes
+	nacks     uint8  // times asked for
+	seen      bool   // arrived
+	pending   bool   // arrived, not yet played
+	end, key  bool   // marker bit; keyframe
+}
+
+// ringSize covers the longest run of packets marked missing at once
+// (maxMarkMissing) plus SettleWindow, with room to spare. A power of two.
+const ringSize = 2048
+
+// maxMarkMissing is how many packets skipped over by one arrival are
+// marked missing (timed and asked for); beyond that the rest is lost.
+const maxMarkMissing = 1000
+
+// at returns ext's slot, or nil if the ring holds none for it.
+func (st *trackState) at(ext uint64) *slot {
+	s := &st.ring[ext&(ringSize-1)]
+	if s.ext != ext {
+		return nil
+	}
+	return s
+}
+
+// claim returns ext's slot, emptied first if it held another number.
+func (st *trackState) claim(ext uint64) *slot {
+	s := &st.ring[ext&(ringSize-1)]
+	if s.ext != ext {
+		*s = slot{ext: ext}
+	}
+	return s
+}
 
 // FreezeGap is the longest pause between two displayed frames that is
 // not counted as a freeze.
@@ -79,21 +130,13 @@ const FreezeGap = 500 * time.Millisecond
 // all its packets are there. A hole given up on (SettleWindow) breaks its
 // frame, and nothing is shown again until a keyframe.
 type player struct {
-	next    uint64                // the first packet not yet played
-	pending map[uint64]pendingPkt // arrived, not yet played
-	size    int                   // payload bytes of the frame being played
-	broken  bool                  // it lacks a packet
-	key     bool                  // it is a keyframe
-	needKey bool                  // a frame was broken since the last keyframe
-	lastPLI time.Time             // when a keyframe was last asked for
-
-	missingAt map[uint64]time.Time // when each missing packet was first known missing
-	shownAt   time.Time
-}
-
-type pendingPkt struct {
-	size     int
-	end, key bool
+	next    uint64    // the first packet not yet played
+	size    int       // payload bytes of the frame being played
+	broken  bool      // it lacks a packet
+	key     bool      // it is a keyframe
+	needKey bool      // a frame was broken since the last keyframe
+	lastPLI time.Time // when a keyframe was last asked for
+	shownAt time.Time
 }
 
 // PlayoutWait is how long playout waits for a missing packet before it
@@ -105,30 +148,29 @@ const PlayoutWait = 500 * time.Millisecond
 const pliEvery = 500 * time.Millisecond
 
 // newReceiver returns a receiver that calls pli with a track's SSRC when
-// it needs a keyframe to show video again.
-func newReceiver(pli func(ssrc uint32)) *receiver {
-	return &receiver{tracks: map[string]*trackState{}, pli: pli}
+// it needs a keyframe to show video again, and, once registered with the
+// feedback clock, sends its feedback with send.
+func newReceiver(pli func(ssrc uint32), send func([]rtcp.Packet) error) *receiver {
+	return &receiver{tracks: map[string]*trackState{}, pli: pli, send: send, twcc: newTWCCRecorder(), ssrc: rand.Uint32()}
+}
+
+func newTrackState(counts TrackCounts, clockRate uint32, nack bool) *trackState {
+	return &trackState{counts: counts, clockRate: float64(clockRate), nack: nack, ring: make([]slot, ringSize)}
 }
 
 // read counts a remote track's packets until it ends.
 func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
-	go func() {
-		for {
-			if _, _, err := rr.ReadRTCP(); err != nil {
-				return
-			}
-		}
-	}()
 	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
 	codec := rtp.CodecFromMime(t.Codec().MimeType)
-	st := &trackState{clockRate: float64(t.Codec().ClockRate), seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}, missingAt: map[uint64]time.Time{}}, counts: TrackCounts{
+	audio := t.Kind() == webrtc.RTPCodecTypeAudio
+	st := newTrackState(TrackCounts{
 		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
-	}}
+	}, t.Codec().ClockRate, !audio)
 	r.mu.Lock()
 	r.tracks[key] = st
 	r.mu.Unlock()
+	go r.readRTCP(rr, st)
 
-	audio := t.Kind() == webrtc.RTPCodecTypeAudio
 	buf := make([]byte, 1500)
 	var p pionrtp.Packet
 	for {
@@ -160,21 +202,38 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 	}
 }
 
+// readRTCP reads the track's RTCP until the receiver stops, keeping the
+// sender reports' times for the receiver reports.
+func (r *receiver) readRTCP(rr *webrtc.RTPReceiver, st *trackState) {
+	for {
+		pkts, _, err := rr.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, p := range pkts {
+			if sr, ok := p.(*rtcp.SenderReport); ok && sr.SSRC == st.counts.SSRC {
+				r.mu.Lock()
+				st.lastSR, st.lastSRAt = uint32(sr.NTPTime>>16), time.Now()
+				r.mu.Unlock()
+			}
+		}
+	}
+}
+
 func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Time) {
 	c := &st.counts
 	ext := st.unwrap.Unwrap(p.SequenceNumber)
 	c.Packets++
 	c.Bytes += n
 	if c.First.IsZero() {
-		c.First, st.lo, st.hi, st.settled, st.next = now, ext, ext, ext, ext
+		c.First, st.lo, st.hi, st.settled, st.next, st.nackFrom = now, ext, ext, ext, ext, ext+1
 	}
 	c.Last = now
 	st.addJitter(p.Timestamp, now)
-	if st.seen[ext] {
+	if s := st.at(ext); s != nil && s.seen {
 		c.Duplicates++
 		return
 	}
-	st.seen[ext] = true
 	c.Unique++
 	if ext < st.lo {
 		st.lo = ext
@@ -185,18 +244,22 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	if ext > st.hi {
 		// Packets skipped over are missing from now: a jitter buffer
 		// times each one from here, all at once.
-		for m := st.hi + 1; m < ext && m < st.hi+1000; m++ {
-			st.missingAt[m] = now
+		for m := st.hi + 1; m < ext && m <= st.hi+maxMarkMissing; m++ {
+			st.claim(m).missingAt = now.UnixNano()
 		}
 		st.hi = ext
 		for ; st.settled+SettleWindow < st.hi; st.settled++ {
-			if !st.seen[st.settled+1] {
+			if s := st.at(st.settled + 1); s == nil || !s.seen {
 				c.Unrepaired++
 			}
-			delete(st.seen, st.settled-seenKeep)
 		}
 	}
 	c.Missing = int(st.hi-st.lo+1) - c.Unique
+	if ext+ringSize <= st.hi {
+		return // too old to remember, and long played out
+	}
+	s := st.claim(ext)
+	s.seen = true
 	key := rtp.IsKeyframe(codec, p.Payload)
 	if p.Marker {
 		c.Frames++
@@ -205,9 +268,92 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		c.Keyframes++
 	}
 	if ext >= st.next {
-		st.pending[ext] = pendingPkt{size: len(p.Payload), end: p.Marker, key: key}
+		s.pending, s.size, s.end, s.key = true, int32(len(p.Payload)), p.Marker, key
 	}
 	st.play(now)
+}
+
+// missing appends the packets to ask for now to seqs: those still
+// missing, each at most maxNacks times.
+func (st *trackState) missing(seqs []uint16) []uint16 {
+	if !st.nack || st.counts.First.IsZero() {
+		return seqs
+	}
+	done := func(ext uint64) bool {
+		s := st.at(ext)
+		return s == nil || s.seen || s.nacks >= maxNacks
+	}
+	for ; st.nackFrom < st.hi && done(st.nackFrom); st.nackFrom++ {
+	}
+	for ext := st.nackFrom; ext < st.hi; ext++ {
+		if !done(ext) {
+			st.at(ext).nacks++
+			seqs = append(seqs, uint16(ext))
+		}
+	}
+	return seqs
+}
+
+// report returns the track's reception report block (RFC 3550, 6.4.1).
+func (st *trackState) report(now time.Time) rtcp.ReceptionReport {
+	expected := st.hi - st.lo + 1
+	unique := uint64(st.counts.Unique)
+	lost := int64(expected) - int64(unique)
+	lost = min(max(lost, -(1<<23)), 1<<23-1) // 24-bit signed
+	var fraction uint8
+	if dExp, dGot := int64(expected-st.reportedExpected), int64(unique-st.reportedUnique); dExp > 0 && dExp > dGot {
+		fraction = uint8((dExp - dGot) << 8 / dExp)
+	}
+	st.reportedExpected, st.reportedUnique = expected, unique
+	rep := rtcp.ReceptionReport{
+		SSRC:               st.counts.SSRC,
+		FractionLost:       fraction,
+		TotalLost:          uint32(lost) & 0xffffff,
+		LastSequenceNumber: uint32(st.hi - 1<<16), // cycles<<16 | highest, as SeqUnwrapper starts at 1<<16
+		Jitter:             uint32(st.jitter),
+	}
+	if st.lastSR != 0 {
+		rep.LastSenderReport = st.lastSR
+		rep.Delay = uint32(now.Sub(st.lastSRAt).Seconds() * 65536)
+	}
+	return rep
+}
+
+// sendFeedback sends what is due at now: NACKs, receiver reports and
+// transport-wide congestion control feedback.
+func (r *receiver) sendFeedback(now time.Time) {
+	var pkts []rtcp.Packet
+	r.mu.Lock()
+	if !now.Before(r.nextReport) {
+		if !r.nextReport.IsZero() {
+			rep := &rtcp.ReceiverReport{SSRC: r.ssrc}
+			for _, st := range r.tracks {
+				if !st.counts.First.IsZero() && len(rep.Reports) < 31 {
+					rep.Reports = append(rep.Reports, st.report(now))
+				}
+			}
+			if len(rep.Reports) > 0 {
+				pkts = append(pkts, rep)
+			}
+		}
+		r.nextReport = now.Add(reportInterval)
+	}
+	for _, st := range r.tracks {
+		if r.seqs = st.missing(r.seqs[:0]); len(r.seqs) > 0 {
+			pkts = append(pkts, &rtcp.TransportLayerNack{SenderSSRC: r.ssrc, MediaSSRC: st.counts.SSRC, Nacks: rtcp.NackPairsFromSequenceNumbers(r.seqs)})
+		}
+	}
+	twccDue := !now.Before(r.nextTWCC)
+	if twccDue {
+		r.nextTWCC = now.Add(twccFeedbackInterval)
+	}
+	r.mu.Unlock()
+	if twccDue {
+		pkts = append(pkts, r.twcc.feedback()...)
+	}
+	if len(pkts) > 0 && r.send != nil {
+		_ = r.send(pkts)
+	}
 }
 
 // addJitter updates the interarrival jitter estimate (RFC 3550, A.8).
@@ -239,24 +385,22 @@ func (st *trackState) addJitter(ts uint32, now time.Time) {
 func (st *trackState) play(now time.Time) {
 	c := &st.counts
 	for ; st.next <= st.hi; st.next++ {
-		pk, ok := st.pending[st.next]
-		if !ok {
+		s := st.at(st.next)
+		if s == nil || !s.pending {
 			if st.next > st.settled {
 				// It may still be repaired; a decoder waits a while, then
 				// gives up on it and asks for a keyframe.
-				if since, ok := st.missingAt[st.next]; !ok || now.Sub(since) < PlayoutWait {
+				if s == nil || s.missingAt == 0 || now.UnixNano()-s.missingAt < int64(PlayoutWait) {
 					return
 				}
 			}
-			delete(st.missingAt, st.next)
 			st.broken = true
 			continue
 		}
-		delete(st.pending, st.next)
-		delete(st.missingAt, st.next)
-		st.size += pk.size
-		st.key = st.key || pk.key
-		if !pk.end {
+		s.pending = false
+		st.size += int(s.size)
+		st.key = st.key || s.key
+		if !s.end {
 			continue
 		}
 		if st.broken {

@@ -1,10 +1,13 @@
 package loadtest
 
 import (
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	pionrtp "github.com/pion/rtp"
+	"go.uber.org/goleak"
 
 	"github.com/sfu-project/sfu/rtp"
 )
@@ -54,7 +57,7 @@ func TestPlayout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			st := &trackState{seen: map[uint64]bool{}, player: player{pending: map[uint64]pendingPkt{}, missingAt: map[uint64]time.Time{}}}
+			st := newTrackState(TrackCounts{}, 0, false)
 			start := time.Unix(1000, 0)
 			for i, seq := range tt.order() {
 				p := &pionrtp.Packet{Header: pionrtp.Header{SequenceNumber: uint16(seq), Marker: seq%2 == 1}}
@@ -77,4 +80,93 @@ func TestPlayout(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNACKsAndReports checks what a track asks for and reports: each
+// missing packet up to maxNacks times, none once it arrived, and RFC 3550
+// loss figures.
+func TestNACKsAndReports(t *testing.T) {
+	st := newTrackState(TrackCounts{SSRC: 42}, 90000, true)
+	start := time.Unix(1000, 0)
+	arrive := func(seq uint16, i int) {
+		p := &pionrtp.Packet{Header: pionrtp.Header{SequenceNumber: seq, Marker: true}, Payload: []byte{0x10, 0x11, 0, 0}}
+		st.add(p, 16, rtp.CodecVP8, start.Add(time.Duration(i)*10*time.Millisecond))
+	}
+	// 65530..65535, 0..9 across the wrap, without 65533, 2 and 3.
+	i := 0
+	for seq := uint16(65530); seq != 10; seq++ {
+		if seq != 65533 && seq != 2 && seq != 3 {
+			arrive(seq, i)
+		}
+		i++
+	}
+	if got := st.missing(nil); !slices.Equal(got, []uint16{65533, 2, 3}) {
+		t.Fatalf("first NACK asks for %v, want [65533 2 3]", got)
+	}
+	arrive(2, i) // repaired
+	for n := 2; n <= maxNacks; n++ {
+		if got := st.missing(nil); !slices.Equal(got, []uint16{65533, 3}) {
+			t.Fatalf("NACK %d asks for %v, want [65533 3]", n, got)
+		}
+	}
+	if got := st.missing(nil); len(got) != 0 {
+		t.Fatalf("after %d NACKs each, still asks for %v", maxNacks, got)
+	}
+
+	rep := st.report(start)
+	if rep.SSRC != 42 || rep.LastSequenceNumber != 1<<16+9 || rep.TotalLost != 2 {
+		t.Errorf("report %+v: want SSRC 42, highest 1<<16+9 (one wrap), 2 lost", rep)
+	}
+	if want := uint8(2 * 256 / 16); rep.FractionLost != want {
+		t.Errorf("fraction lost %d, want %d (2 of 16)", rep.FractionLost, want)
+	}
+	for seq := uint16(10); seq < 20; seq++ {
+		arrive(seq, i)
+		i++
+	}
+	if rep := st.report(start); rep.FractionLost != 0 || rep.TotalLost != 2 {
+		t.Errorf("after a clean interval: fraction %d, total %d; want 0, 2", rep.FractionLost, rep.TotalLost)
+	}
+
+	audio := newTrackState(TrackCounts{}, 48000, false)
+	audio.add(&pionrtp.Packet{Header: pionrtp.Header{SequenceNumber: 1}}, 12, rtp.CodecOpus, start)
+	audio.add(&pionrtp.Packet{Header: pionrtp.Header{SequenceNumber: 3}}, 12, rtp.CodecOpus, start)
+	if got := audio.missing(nil); len(got) != 0 {
+		t.Errorf("audio asks for %v; it has no NACK", got)
+	}
+}
+
+// TestFeedbackClock checks that the shared clock sends a registered
+// receiver's feedback and stops with its last member.
+func TestFeedbackClock(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	sent := make(chan []rtcp.Packet, 100)
+	r := newReceiver(nil, func(p []rtcp.Packet) error { sent <- p; return nil })
+	st := newTrackState(TrackCounts{SSRC: 7}, 90000, true)
+	r.tracks["v"] = st
+	now := time.Now()
+	for _, seq := range []uint16{1, 2, 4} {
+		st.add(&pionrtp.Packet{Header: pionrtp.Header{SequenceNumber: seq}, Payload: []byte{0x10, 0x11, 0, 0}}, 16, rtp.CodecVP8, now)
+	}
+	r.twcc.record(7, 100)
+	clock.join(r)
+	var nack, fb bool
+	deadline := time.After(5 * time.Second)
+	for !nack || !fb {
+		select {
+		case pkts := <-sent:
+			for _, p := range pkts {
+				switch p := p.(type) {
+				case *rtcp.TransportLayerNack:
+					nack = p.MediaSSRC == 7 && slices.Equal(p.Nacks[0].PacketList(), []uint16{3})
+				case *rtcp.TransportLayerCC:
+					fb = true
+				}
+			}
+		case <-deadline:
+			t.Fatalf("no NACK for 3 (%v) or no TWCC feedback (%v) in 5 s", nack, fb)
+		}
+	}
+	clock.leave(r)
+	clock.leave(r) // a second leave is harmless
 }
