@@ -29,13 +29,14 @@ func newHarnessNet() (transport.Net, error) {
 	return harnessNet{n}, nil
 }
 
-// ListenUDP opens a UDP socket with the harness's receive buffer. It
-// returns a *net.UDPConn, which pion reads without allocating.
+// ListenUDP opens a UDP socket with the harness's receive buffer, read
+// with UDP_GRO where the kernel offers it (see groConn). pion reads either
+// without allocating.
 func (n harnessNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	conn, err := net.ListenUDP(network, laddr)
 	if err != nil {
 		return nil, err
 	}
 	_ = conn.SetReadBuffer(socketBuffer)
-	return conn, nil
+	return withGRO(conn), nil
 }

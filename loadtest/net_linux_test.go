@@ -1,12 +1,19 @@
 package loadtest
 
 import (
+	"bytes"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/pion/ice/v4"
+	"golang.org/x/sys/unix"
 )
 
 // TestHarnessNetBuffers: the sockets pion opens for the harness get the
@@ -21,11 +28,12 @@ func TestHarnessNetBuffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	uc, ok := conn.(*net.UDPConn)
-	if !ok {
-		t.Fatalf("ListenUDP returned %T, want *net.UDPConn (pion reads it without allocating)", conn)
+	if _, ok := conn.(ice.AddrPortReaderWriter); !ok {
+		if _, ok := conn.(*net.UDPConn); !ok {
+			t.Fatalf("ListenUDP returned %T, which pion cannot read without allocating", conn)
+		}
 	}
-	rc, err := uc.SyscallConn()
+	rc, err := conn.(syscall.Conn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,5 +54,71 @@ func TestHarnessNetBuffers(t *testing.T) {
 	}
 	if size < 2*want {
 		t.Errorf("receive buffer %d bytes, want %d", size, 2*want)
+	}
+}
+
+// TestGROConn sends a UDP GSO message of three full datagrams and a short
+// one, then a plain datagram, and reads them back one by one.
+func TestGROConn(t *testing.T) {
+	rconn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newGROConn(rconn)
+	if err != nil {
+		t.Skipf("this kernel has no UDP_GRO: %v", err)
+	}
+	defer c.Close()
+	sender, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sender.Close()
+	to := rconn.LocalAddr().(*net.UDPAddr)
+
+	const seg = 1000
+	var msg []byte
+	for i, size := range []int{seg, seg, seg, 500} {
+		msg = append(msg, bytes.Repeat([]byte{byte('a' + i)}, size)...)
+	}
+	oob := make([]byte, unix.CmsgSpace(2))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	*(*uint16)(unsafe.Pointer(&oob[unix.CmsgLen(0)])) = seg
+	if _, _, err := sender.WriteMsgUDP(msg, oob, to); err != nil {
+		t.Skipf("this kernel has no UDP GSO: %v", err)
+	}
+	if _, err := sender.WriteToUDP([]byte("plain"), to); err != nil {
+		t.Fatal(err)
+	}
+
+	from := sender.LocalAddr().(*net.UDPAddr).AddrPort()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 1500)
+	for i, want := range [][]byte{msg[:seg], msg[seg : 2*seg], msg[2*seg : 3*seg], msg[3*seg:], []byte("plain")} {
+		n, addr, err := c.ReadFromAddrPort(buf)
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if !bytes.Equal(buf[:n], want) || addr != netip.AddrPortFrom(from.Addr(), from.Port()) {
+			t.Fatalf("read %d: %d bytes %q... from %v, want %d bytes %q... from %v", i, n, buf[:min(n, 3)], addr, len(want), want[:3], from)
+		}
+		if i == 0 && len(c.data) != len(msg)-seg {
+			t.Fatalf("the first read kept %d bytes for later, want %d: the GSO message was not received whole", len(c.data), len(msg)-seg)
+		}
+	}
+
+	for range 200 {
+		if _, err := sender.WriteToUDP([]byte("x"), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := testing.AllocsPerRun(100, func() {
+		if _, _, err := c.ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+	}); a != 0 {
+		t.Errorf("%v allocations per read", a)
 	}
 }
