@@ -148,7 +148,14 @@ func (d *DownTrack) dropTo(layer int) {
 }
 
 // restart makes a video track wait for a keyframe of its target layer
-// again, and asks for one at once: what it forwarded so far was lost.
+// again, and asks for one: what it forwarded so far was lost. The request
+// is throttled like any other. Every subscriber that joins restarts once,
+// and a keyframe goes to every subscriber of the layer, so a burst of
+// joins asking past the throttle made the largest frames of the stream
+// go to everyone once per joiner (25 joins into a room of 250 made 25
+// keyframes in about a second, and latency went over 200 ms); through the
+// throttle, joiners within an interval share one, and a joiner's first
+// frame comes at most one interval later.
 func (d *DownTrack) restart() {
 	if d.up.kind != webrtc.RTPCodecTypeVideo {
 		return
@@ -160,7 +167,7 @@ func (d *DownTrack) restart() {
 	}
 	d.mu.Unlock()
 	if target >= 0 {
-		d.up.requestKeyframeNow(int(target))
+		d.up.RequestKeyframe(int(target))
 	}
 }
 

@@ -30,6 +30,10 @@ type layer struct {
 	// bitrate.
 	resumedAt atomic.Int64
 
+	// keyframeAt is when the newest keyframe began (unix nanoseconds),
+	// 0 before the first. Written by the layer's reader goroutine.
+	keyframeAt atomic.Int64
+
 	// Written by the layer's reader goroutine, read by the allocator.
 	lastPacket atomic.Int64 // unix nanoseconds of the newest packet
 	bitrate    atomic.Int64 // bits per second, smoothed

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -65,5 +66,82 @@ func TestDownTrackDropTo(t *testing.T) {
 	}
 	if w.seqs[2] != w.seqs[1]+1 || w.seqs[3] != w.seqs[1]+2 {
 		t.Errorf("outgoing sequence numbers %v: not continuous across the drop", w.seqs)
+	}
+}
+
+// TestKeyframeRequestsShared: once a publisher is seen to send keyframes
+// on all its layers at once, a request for one layer stands for all of
+// them within the interval; a publisher that keyframes one layer at a
+// time keeps a throttle per layer.
+func TestKeyframeRequestsShared(t *testing.T) {
+	for _, together := range []bool{true, false} {
+		name := "layer by layer"
+		if together {
+			name = "all layers at once"
+		}
+		t.Run(name, func(t *testing.T) {
+			now := time.Unix(1000, 0)
+			var plis []uint32
+			u := newUpTrack(upTrackParams{
+				id: "TR_sim", publisherID: "PA_pub", kind: webrtc.RTPCodecTypeVideo, codec: vp8,
+				cacheSize: 1024, keyframeEvery: 500 * time.Millisecond,
+				sendPLI: func(ssrc uint32) { plis = append(plis, ssrc) },
+				now:     func() time.Time { return now },
+				metrics: NewMetrics(nil),
+			})
+			var layers []*layer
+			for i, rid := range []string{"q", "h", "f"} {
+				l, _ := u.addLayer(i, rid, uint32(i+1))
+				layers = append(layers, l)
+			}
+			var hdr inPacket
+			seq := uint16(100)
+			send := func(l *layer, ts uint32, key bool) {
+				u.forward(l, simulcastPacket(l.ssrc, seq, ts, key), &hdr, false)
+				seq++
+			}
+			// Every layer starts with a keyframe: no evidence either way.
+			for _, l := range layers {
+				send(l, 3000, true)
+			}
+			if u.together.Load() {
+				t.Fatal("the first keyframes of the layers counted as made together")
+			}
+			now = now.Add(time.Second)
+			if together {
+				for _, l := range layers {
+					send(l, 93000, true)
+				}
+			} else {
+				send(layers[0], 93000, true)
+				now = now.Add(100 * time.Millisecond)
+				for _, l := range layers {
+					send(l, 102000, false)
+				}
+				send(layers[2], 102000, true)
+			}
+			if u.together.Load() != together {
+				t.Fatalf("together = %v, want %v", u.together.Load(), together)
+			}
+
+			now = now.Add(time.Second)
+			plis = nil
+			u.RequestKeyframe(0)
+			u.RequestKeyframe(2)
+			u.RequestKeyframe(1)
+			want := []uint32{1, 3, 2}
+			if together {
+				want = []uint32{1}
+			}
+			if !slices.Equal(plis, want) {
+				t.Fatalf("requests for layers 0, 2, 1 within the interval sent PLIs for %v, want %v", plis, want)
+			}
+			now = now.Add(501 * time.Millisecond)
+			plis = nil
+			u.RequestKeyframe(2)
+			if !slices.Equal(plis, []uint32{3}) {
+				t.Fatalf("a request for layer 2 after the interval sent %v, want [3]", plis)
+			}
+		})
 	}
 }

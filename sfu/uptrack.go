@@ -39,8 +39,16 @@ type UpTrack struct {
 
 	layers [MaxLayers]atomic.Pointer[layer]
 	down   atomic.Pointer[[]*DownTrack]
-	muted  atomic.Bool
-	levels audioLevels // audio only: levels for active speaker detection
+	// together is set once the publisher is seen to send a keyframe on
+	// every layer at once, as browsers' VP8 simulcast encoders do for a
+	// keyframe request of any one layer. Its layers' requests then share
+	// keyframes, one throttle: asking for each layer in turn would make
+	// each request a keyframe on every layer, the largest one included,
+	// for every subscriber of it.
+	together  atomic.Bool
+	keyframes *rtp.KeyframeThrottle // the layers' shared throttle
+	muted     atomic.Bool
+	levels    audioLevels // audio only: levels for active speaker detection
 
 	mu      sync.Mutex // guards closed, readers and writes of down
 	closed  bool
@@ -70,6 +78,7 @@ func newUpTrack(p upTrackParams) *UpTrack {
 		sendPLI:       p.sendPLI,
 		now:           p.now,
 		metrics:       p.metrics,
+		keyframes:     rtp.NewKeyframeThrottle(p.keyframeEvery),
 	}
 	empty := []*DownTrack{}
 	u.down.Store(&empty)
@@ -210,7 +219,40 @@ func (u *UpTrack) accept(l *layer, p *inPacket, n int, repaired bool) bool {
 		u.levels.observe(&p.hdr)
 	}
 	p.keyframe = u.kind == webrtc.RTPCodecTypeVideo && rtp.IsKeyframe(u.rcodec, p.payload)
+	if p.keyframe {
+		u.noteKeyframe(l, p.at)
+	}
 	return true
+}
+
+// keyframesTogether is how close in time the keyframes of a publisher's
+// layers arrive when its encoder makes them all at once: one frame time
+// at most, as the layers are encoded from the same frame.
+const keyframesTogether = 30 * time.Millisecond
+
+// noteKeyframe records a keyframe of l arriving at now, and sets together
+// if it completes a set of keyframes on every flowing layer. A layer's
+// first keyframe is no evidence: every layer starts with one.
+func (u *UpTrack) noteKeyframe(l *layer, now time.Time) {
+	at := now.UnixNano()
+	first := l.keyframeAt.Swap(at) == 0
+	if first || u.together.Load() {
+		return
+	}
+	others := 0
+	for i := range MaxLayers {
+		o := u.layer(i)
+		if o == nil || o == l || !o.active(now) {
+			continue
+		}
+		if at-o.keyframeAt.Load() > int64(keyframesTogether) {
+			return
+		}
+		others++
+	}
+	if others > 0 {
+		u.together.Store(true)
+	}
 }
 
 // fanOut writes pkts, in order, to every DownTrack: all of them to one
@@ -245,11 +287,19 @@ func (u *UpTrack) flowing(i int, now time.Time) bool {
 }
 
 // RequestKeyframe asks the publisher for a keyframe of layer i, at most
-// once per keyframe interval; requests in between are satisfied by the
-// pending one.
+// once per keyframe interval, for the layer or, once the publisher is seen
+// to make its keyframes on every layer at once (together), for the track;
+// requests in between are satisfied by the pending one.
 func (u *UpTrack) RequestKeyframe(i int) {
 	l := u.layer(i)
-	if u.kind != webrtc.RTPCodecTypeVideo || l == nil || !l.keyframes.Allow(u.now()) {
+	if u.kind != webrtc.RTPCodecTypeVideo || l == nil {
+		return
+	}
+	throttle := l.keyframes
+	if u.together.Load() {
+		throttle = u.keyframes
+	}
+	if !throttle.Allow(u.now()) {
 		return
 	}
 	u.metrics.KeyframeRequests.Inc()
@@ -264,7 +314,9 @@ func (u *UpTrack) requestKeyframeNow(i int) {
 	if u.kind != webrtc.RTPCodecTypeVideo || l == nil {
 		return
 	}
-	l.keyframes.Allow(u.now()) // restarts the interval
+	now := u.now()
+	l.keyframes.Allow(now) // restarts the intervals
+	u.keyframes.Allow(now)
 	u.metrics.KeyframeRequests.Inc()
 	u.sendPLI(l.ssrc)
 }
