@@ -206,19 +206,27 @@ func TestReportRampSteps(t *testing.T) {
 		{LossPct: 1, LatencyP99MS: 40, ServerCPU: 1, HarnessCPU: 0.5, ForwardedPPS: 1000},
 		{LossPct: 2, LatencyP99MS: 80, ServerCPU: 2, HarnessCPU: 1.5, ForwardedPPS: 3000},
 	}
-	s := RampStepOf(10, window, th)
+	// 200 packets: the 99th percentile is the 198th.
+	var lat []float64
+	for i := range 200 {
+		lat = append(lat, float64(i))
+	}
+	s := RampStepOf(10, window, lat, th)
 	// 1.5 cores over 2,000 packets/s: 750 µs of server CPU per packet.
-	want := RampStep{Subscribers: 10, LossPct: 1.5, LatencyP99MS: 80, CPUCores: 1.5, ForwardedPPS: 2000, ServerUsPerPacket: 750, HarnessCores: 1, OK: true}
+	want := RampStep{Subscribers: 10, LossPct: 1.5, LatencyP99MS: 197, WorstSecondP99MS: 80, CPUCores: 1.5, ForwardedPPS: 2000, ServerUsPerPacket: 750, HarnessCores: 1, OK: false}
 	if s != want {
 		t.Errorf("RampStepOf = %+v, want %+v", s, want)
 	}
-	if s := RampStepOf(20, []Second{{LossPct: 3}}, th); s.OK {
+	if s := RampStepOf(20, []Second{{LossPct: 3}}, nil, th); s.OK {
 		t.Errorf("3%% loss passed a 2%% threshold: %+v", s)
 	}
-	if s := RampStepOf(20, []Second{{LatencyP99MS: 101}}, th); s.OK {
-		t.Errorf("101 ms passed a 100 ms threshold: %+v", s)
+	if s := RampStepOf(20, []Second{{LatencyP99MS: 150}}, lat[:101], th); !s.OK || s.WorstSecondP99MS != 150 {
+		t.Errorf("packets' p99 of 99 ms with a worst second of 150 ms did not pass a 100 ms threshold: %+v", s)
 	}
-	if s := RampStepOf(5, nil, th); s != (RampStep{Subscribers: 5, OK: true}) {
+	if s := RampStepOf(20, nil, lat[:103], th); s.OK {
+		t.Errorf("a packets' p99 of 101 ms passed a 100 ms threshold: %+v", s)
+	}
+	if s := RampStepOf(5, nil, nil, th); s != (RampStep{Subscribers: 5, OK: true}) {
 		t.Errorf("empty window: %+v", s)
 	}
 

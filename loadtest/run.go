@@ -128,7 +128,7 @@ loop:
 				continue
 			}
 			if joinedSubs > 0 {
-				step := RampStepOf(joinedSubs, r.series[stepStart:], th)
+				step := RampStepOf(joinedSubs, r.series[stepStart:], r.takeStepLatencies(), th)
 				ramp = append(ramp, step)
 				if !step.OK || joinedSubs >= cfg.Subscribers {
 					// Capacity found (or the last step held): the run
@@ -142,6 +142,7 @@ loop:
 				joinedSubs++
 			}
 			stepStart = len(r.series)
+			r.takeStepLatencies()
 			nextStep = now.Add(cfg.RampEvery)
 		}
 	}
@@ -185,6 +186,18 @@ type loadRun struct {
 	// series is one sample per second.
 	series []Second
 	prev   map[*participant]TrackTotals
+	// stepLat holds the latency samples (ms) since the current ramp step
+	// began; empty without a ramp.
+	stepLat []float64
+}
+
+// takeStepLatencies returns the latency samples since the last call.
+func (r *loadRun) takeStepLatencies() []float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lat := r.stepLat
+	r.stepLat = nil
+	return lat
 }
 
 // start connects one participant in the background.
@@ -332,6 +345,9 @@ func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
 		s.LossPct = 100 * max(lost, 0) / expected
 	}
 	s.LatencyP99MS = PercentilesOf(lat).P99
+	if r.cfg.RampStep > 0 {
+		r.stepLat = append(r.stepLat, lat...)
+	}
 	if w == nil {
 		// not measured
 	} else if d, ok := w.Latest(); ok {

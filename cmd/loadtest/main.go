@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		audioOnly   = fs.Bool("audio-only", false, "publish audio only")
 		simulcast   = fs.Bool("simulcast", true, "publish three simulcast layers")
 		layer       = fs.String("layer", "", "what subscribers ask for: low, mid or high (default: what the SFU chooses)")
-		ramp        = fs.String("ramp", "", "ramp mode STEP/INTERVAL, e.g. 10/5s: add STEP subscribers every INTERVAL until a step loses > 1% or p99 latency > 200 ms")
+		ramp        = fs.String("ramp", "", "ramp mode STEP/INTERVAL, e.g. 10/5s: add STEP subscribers every INTERVAL until a step loses > 1% or the p99 latency of its packets > 200 ms")
 		key         = fs.String("key", "", "API key to sign tokens with (default: the server's development mode /api/token)")
 		secret      = fs.String("secret", "", "API secret for --key")
 		maxLoss     = fs.Float64("max-loss", 0, "fail if packet loss after repair exceeds this percentage (0: not checked)")
