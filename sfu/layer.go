@@ -20,7 +20,6 @@ type layer struct {
 	cache     *rtp.PacketCache
 	stats     rtp.ReceiveStats
 	keyframes *rtp.KeyframeThrottle
-	recent    *rtp.KeyframeThrottle // any request in the last forcedKeyframeGap
 
 	// paused is set while the publisher has been told not to send this
 	// layer (dynacast): the allocator may still choose it, at its last

@@ -21,12 +21,11 @@ func simulcastPacket(ssrc uint32, seq uint16, ts uint32, key bool) []byte {
 // with the outgoing sequence continuing where layer 2 left it.
 func TestDownTrackDropTo(t *testing.T) {
 	var plis []uint32
-	now := time.Unix(1000, 0)
 	u := newUpTrack(upTrackParams{
 		id: "TR_sim", publisherID: "PA_pub", kind: webrtc.RTPCodecTypeVideo, codec: vp8,
 		cacheSize: 1024, keyframeEvery: time.Hour,
 		sendPLI: func(ssrc uint32) { plis = append(plis, ssrc) },
-		now:     func() time.Time { return now }, metrics: NewMetrics(nil),
+		now:     time.Now, metrics: NewMetrics(nil),
 	})
 	low, _ := u.addLayer(0, "q", 1)
 	high, _ := u.addLayer(2, "f", 3)
@@ -43,25 +42,11 @@ func TestDownTrackDropTo(t *testing.T) {
 		t.Fatalf("before the drop: layer %d, %d packets forwarded; want layer 2, 2 packets", cur, w.packets)
 	}
 
-	now = now.Add(time.Second)
 	plis = nil
 	d.dropTo(0)
 	if len(plis) != 1 || plis[0] != 1 {
 		t.Fatalf("dropTo(0) sent keyframe requests for %v, want one for SSRC 1 (the layer's throttle was spent)", plis)
 	}
-	// Another subscriber stepping down within forcedKeyframeGap shares
-	// the keyframe on its way; after it, asks again.
-	now = now.Add(forcedKeyframeGap - time.Millisecond)
-	u.requestKeyframeNow(0)
-	if len(plis) != 1 {
-		t.Fatalf("a forced request %v after the last sent %v", forcedKeyframeGap-time.Millisecond, plis[1:])
-	}
-	now = now.Add(time.Millisecond)
-	u.requestKeyframeNow(0)
-	if len(plis) != 2 {
-		t.Fatalf("a forced request %v after the last sent nothing", forcedKeyframeGap)
-	}
-	plis = plis[:1]
 	if cur, target := d.Layers(); cur != -1 || target != 0 {
 		t.Fatalf("after dropTo(0): current %d target %d, want -1 and 0", cur, target)
 	}

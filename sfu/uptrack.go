@@ -47,7 +47,6 @@ type UpTrack struct {
 	// for every subscriber of it.
 	together  atomic.Bool
 	keyframes *rtp.KeyframeThrottle // the layers' shared throttle
-	recent    *rtp.KeyframeThrottle // any request in the last forcedKeyframeGap
 	muted     atomic.Bool
 	levels    audioLevels // audio only: levels for active speaker detection
 
@@ -80,7 +79,6 @@ func newUpTrack(p upTrackParams) *UpTrack {
 		now:           p.now,
 		metrics:       p.metrics,
 		keyframes:     rtp.NewKeyframeThrottle(p.keyframeEvery),
-		recent:        rtp.NewKeyframeThrottle(forcedKeyframeGap),
 	}
 	empty := []*DownTrack{}
 	u.down.Store(&empty)
@@ -113,7 +111,6 @@ func (u *UpTrack) addLayer(index int, rid string, ssrc uint32) (*layer, bool) {
 		index: index, rid: rid, ssrc: ssrc,
 		cache:     rtp.NewPacketCache(u.cacheSize),
 		keyframes: rtp.NewKeyframeThrottle(u.keyframeEvery),
-		recent:    rtp.NewKeyframeThrottle(forcedKeyframeGap),
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -302,45 +299,22 @@ func (u *UpTrack) RequestKeyframe(i int) {
 	if u.together.Load() {
 		throttle = u.keyframes
 	}
-	now := u.now()
-	if !throttle.Allow(now) {
+	if !throttle.Allow(u.now()) {
 		return
 	}
-	l.recent.Allow(now)
-	u.recent.Allow(now)
 	u.metrics.KeyframeRequests.Inc()
 	u.sendPLI(l.ssrc)
 }
 
-// forcedKeyframeGap is the least time between a keyframe request made
-// past the throttle and the request before it: a keyframe asked for that
-// recently is still on its way, and will serve. When a burst of joins
-// made the harness's 2-core machine fall behind for a moment, dozens of
-// subscribers read it as congestion and stepped down within a second,
-// each asking past the throttle; each request made the publisher send a
-// keyframe on every layer, the largest one to hundreds of subscribers,
-// which made the next moment worse.
-const forcedKeyframeGap = 100 * time.Millisecond
-
 // requestKeyframeNow asks for a keyframe of layer i even if one was asked
-// for within the throttle's interval, unless one was asked for within the
-// last forcedKeyframeGap: for a subscriber that must switch layers at
-// once (dropTo).
+// for within the throttle's interval, for a subscriber that lost the
+// keyframe it was sent.
 func (u *UpTrack) requestKeyframeNow(i int) {
 	l := u.layer(i)
 	if u.kind != webrtc.RTPCodecTypeVideo || l == nil {
 		return
 	}
-	recent := l.recent
-	if u.together.Load() {
-		recent = u.recent
-	}
 	now := u.now()
-	if !recent.Allow(now) {
-		return
-	}
-	l.recent.Allow(now)
-	u.recent.Allow(now)
 	l.keyframes.Allow(now) // restarts the intervals
 	u.keyframes.Allow(now)
 	u.metrics.KeyframeRequests.Inc()
