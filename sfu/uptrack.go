@@ -307,8 +307,8 @@ func (u *UpTrack) RequestKeyframe(i int) {
 }
 
 // requestKeyframeNow asks for a keyframe of layer i even if one was asked
-// for within the throttle's interval, for a subscriber that lost the
-// keyframe it was sent.
+// for within the throttle's interval, for a subscriber that must switch
+// to that layer at once (dropTo).
 func (u *UpTrack) requestKeyframeNow(i int) {
 	l := u.layer(i)
 	if u.kind != webrtc.RTPCodecTypeVideo || l == nil {
