@@ -223,7 +223,16 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 			// What got through since the queue began to build is the
 			// link's capacity; the last half second still counts the
 			// faster arrivals from before the link narrowed.
-			if r := e.deliveredSince(e.queuedFrom); r > 0 {
+			r := e.deliveredSince(e.queuedFrom)
+			if r == 0 && e.queued < overuseFeedbacks {
+				// Loss told before the queue had lasted long enough to
+				// measure what gets through (a keyframe overflowing a
+				// narrowed link at once): the last half second's rate is
+				// still the faster link's, so wait a feedback or two for
+				// the measure rather than cut to a rate the link lacks.
+				return
+			}
+			if r > 0 {
 				rate = r
 			}
 			if rate > 0 {

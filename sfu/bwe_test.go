@@ -181,81 +181,118 @@ func TestTWCCFeedbackParsing(t *testing.T) {
 	}
 }
 
-// TestEstimatorFirstDecreaseMeetsTheNewCapacity narrows a link from open
-// to 350 kbit/s under an 820 kbit/s stream: the first decrease must land
-// under the new capacity, measured from what got through once the queue
-// began to build, not at 85% of the faster rate of the half second before.
-// TestEstimatorFirstDecreaseMeetsTheNewCapacity sends 820 kbit/s over a
-// link that narrows to 350 kbit/s after 1 s: the first decrease must take
-// the estimate to the new capacity, whether the bottleneck's queue only
-// grows or also drops what overflows it (a token bucket with a 100 ms
-// queue, where loss can outrun the delay signal).
+// TestEstimatorFirstDecreaseMeetsTheNewCapacity sends 820 kbit/s of video
+// (a frame every 50 ms, its packets back to back) over a link that narrows
+// to 350 kbit/s after 1 s: the first decrease must take the estimate to the
+// new capacity, whether the bottleneck's queue only grows, also drops what
+// overflows it, or is a token bucket whose burst first lets through more
+// than the rate (tc's tbf, as the browser tests shape), and whether the
+// receiver stamps arrivals as they come or in batches, as a busy receiver
+// does.
 func TestEstimatorFirstDecreaseMeetsTheNewCapacity(t *testing.T) {
-	for _, c := range []struct {
-		name  string
-		queue time.Duration // 0: unbounded
-	}{
-		{"unbounded queue", 0},
-		{"100 ms queue, tail drop", 100 * time.Millisecond},
+	for _, c := range []bottleneck{
+		{name: "unbounded queue"},
+		{name: "100 ms queue, tail drop", latency: 100 * time.Millisecond},
+		{name: "token bucket", latency: 100 * time.Millisecond, burst: 10 * 1024},
+		{name: "token bucket, batched arrival stamps", latency: 100 * time.Millisecond, burst: 10 * 1024, stampEvery: 15 * time.Millisecond},
+		{name: "token bucket, keyframe at the narrowing", latency: 100 * time.Millisecond, burst: 10 * 1024, keyframe: 27_000},
 	} {
-		t.Run(c.name, func(t *testing.T) { testFirstDecrease(t, c.queue) })
+		t.Run(c.name, func(t *testing.T) { testFirstDecrease(t, c) })
 	}
 }
 
-func testFirstDecrease(t *testing.T, queueLimit time.Duration) {
+// bottleneck models the narrowed link: a rate, with a token bucket of
+// burst bytes (full when the link narrows) and a queue that drops packets
+// waiting longer than latency (0: unbounded); the receiver stamps arrivals
+// at multiples of stampEvery (0: exactly).
+type bottleneck struct {
+	name       string
+	latency    time.Duration
+	burst      int
+	stampEvery time.Duration
+	keyframe   int // bytes of a keyframe sent just as the link narrows
+}
+
+func testFirstDecrease(t *testing.T, b bottleneck) {
 	e := NewBandwidthEstimator()
 	start := time.Unix(1_800_000_000, 0)
 	remote := time.Unix(0, 0)
-	const size, sendRate = 1200, 820_000
-	gap := time.Duration(size * 8 * int64(time.Second) / sendRate)
-	var lastArrival time.Time
-	capacity := int64(0) // 0: no bottleneck
-	var sent []ackSample
-	now := start
-	for i := 0; now.Sub(start) < 4*time.Second; i++ {
-		now = start.Add(time.Duration(i) * gap)
-		if now.Sub(start) >= time.Second {
-			capacity = 350_000
+	const size, sendRate, capacity = 1200, 820_000, 350_000
+	const frameEvery = 50 * time.Millisecond
+	narrowAt := start.Add(time.Second)
+	perByte := time.Second * 8 / capacity
+	var departed time.Time // when the last packet left the bottleneck
+	var tokens float64     // the bucket's bytes at departed
+	var inFlight []ackSample
+	fbAt := start.Add(60 * time.Millisecond)
+	for frame := 0; ; frame++ {
+		at := start.Add(time.Duration(frame) * frameEvery)
+		if at.Sub(narrowAt) > 2*time.Second {
+			break
 		}
-		unqueued := remote.Add(now.Sub(start) + 10*time.Millisecond)
-		arrival := unqueued
-		if capacity > 0 && !lastArrival.IsZero() {
-			arrival = maxTime(arrival, lastArrival.Add(time.Duration(size*8*int64(time.Second)/capacity)))
+		bytes := sendRate / 8 * int(frameEvery) / int(time.Second)
+		if b.keyframe > 0 && at.Equal(narrowAt) {
+			bytes = b.keyframe
 		}
-		if queueLimit > 0 && arrival.Sub(unqueued) > queueLimit {
-			// The queue is full: dropped, and reported lost with the
-			// packets that arrive around it.
-			sent = append(sent, ackSample{sent: now, arrival: unqueued, size: size, lost: true})
-		} else {
-			lastArrival = arrival
-			sent = append(sent, ackSample{sent: now, arrival: arrival, size: size})
-		}
-		if i%5 != 4 { // feedback every ~60 ms, for what has arrived by then
-			continue
-		}
-		fbAt := now.Add(20 * time.Millisecond)
-		var acks []ackSample
-		rest := sent[:0]
-		for _, a := range sent {
-			if !a.arrival.After(remote.Add(fbAt.Sub(start))) {
-				if a.lost {
-					a.arrival = time.Time{}
+		for i := 0; bytes > 0; i++ {
+			sent := at.Add(time.Duration(i) * 20 * time.Microsecond)
+			n := min(size, bytes)
+			bytes -= n
+			out := sent
+			lost := false
+			if !sent.Before(narrowAt) {
+				if departed.Before(narrowAt) {
+					departed, tokens = narrowAt, float64(b.burst)
 				}
-				acks = append(acks, a)
-			} else {
-				rest = append(rest, a)
+				from := maxTime(sent, departed)
+				have := min(float64(b.burst), tokens+float64(from.Sub(departed))/float64(perByte))
+				out = from
+				if have < float64(n) {
+					out = from.Add(time.Duration((float64(n) - have) * float64(perByte)))
+					have = float64(n)
+				}
+				if b.latency > 0 && out.Sub(sent) > b.latency {
+					lost = true
+				} else {
+					departed, tokens = out, have-float64(n)
+				}
 			}
+			arrival := remote.Add(out.Sub(start) + 10*time.Millisecond)
+			if b.stampEvery > 0 {
+				arrival = arrival.Truncate(b.stampEvery).Add(b.stampEvery)
+			}
+			inFlight = append(inFlight, ackSample{sent: sent, arrival: arrival, size: n, lost: lost})
 		}
-		sent = rest
-		before, _ := e.Estimate(fbAt)
-		e.OnFeedback(acks, fbAt)
-		after, _ := e.Estimate(fbAt)
-		if after < before {
-			t.Logf("first decrease %v after the link narrowed: %d -> %d", fbAt.Sub(start.Add(time.Second)).Round(time.Millisecond), before, after)
-			if after > 350_000 {
-				t.Errorf("first decrease to %d, want at most the new capacity 350000", after)
+		// Feedback every 60 ms, for what has arrived by then (a lost
+		// packet is reported with those around it).
+		for next := at.Add(frameEvery); !fbAt.After(next); fbAt = fbAt.Add(60 * time.Millisecond) {
+			var acks []ackSample
+			rest := inFlight[:0]
+			for _, a := range inFlight {
+				if !a.arrival.After(remote.Add(fbAt.Sub(start))) {
+					if a.lost {
+						a.arrival = time.Time{}
+					}
+					acks = append(acks, a)
+				} else {
+					rest = append(rest, a)
+				}
 			}
-			if d := fbAt.Sub(start.Add(time.Second)); d > time.Second {
+			inFlight = rest
+			if len(acks) == 0 {
+				continue
+			}
+			before, _ := e.Estimate(fbAt)
+			e.OnFeedback(acks, fbAt)
+			after, _ := e.Estimate(fbAt)
+			if after >= before {
+				continue
+			}
+			t.Logf("first decrease %v after the link narrowed: %d -> %d", fbAt.Sub(narrowAt).Round(time.Millisecond), before, after)
+			if after > capacity {
+				t.Errorf("first decrease to %d, want at most the new capacity %d", after, capacity)
+			}
+			if d := fbAt.Sub(narrowAt); d > time.Second {
 				t.Errorf("first decrease %v after the link narrowed, want within 1 s", d)
 			}
 			select {
