@@ -42,8 +42,8 @@ type Options struct {
 	// received (0 lowest), as a client showing small tiles does.
 	MaxLayer *int
 	// Observe, if set, sees every RTP packet received, with the sending
-	// participant's ID and whether it is audio. It runs on the track's
-	// reader and must not block or keep p.
+	// participant's ID and whether it is audio. It runs on the goroutine
+	// that decrypts the connection's packets and must not block or keep p.
 	Observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
 }
 
@@ -82,12 +82,10 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("loadtest: dial: %w", err)
 	}
 	c := &Client{opts: opts, ws: ws, inbox: newInbox(), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
-	c.recv = newReceiver(func(ssrc uint32) {
-		_ = c.sub.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}})
-	}, func(pkts []rtcp.Packet) error { return c.sub.WriteRTCP(pkts) })
+	c.recv = newReceiver(func(pkts []rtcp.Packet) error { return c.sub.WriteRTCP(pkts) })
 	c.recv.observe = opts.Observe
 	c.rids = &ridTagger{}
-	pubAPI, subAPI, mux, err := newAPIs(opts, c.rids, c.recv.twcc)
+	pubAPI, subAPI, mux, err := newAPIs(opts, c.rids, c.recv)
 	c.mux = mux
 	if err == nil {
 		c.pub, err = pubAPI.NewPeerConnection(webrtc.Configuration{})
@@ -137,15 +135,18 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 }
 
 // newAPIs returns the APIs of the publisher and the subscriber connection.
-// They differ in that the subscriber accepts RTX, as browsers do, and
-// records arrivals in rec for transport-wide congestion control feedback.
-func newAPIs(opts Options, rids *ridTagger, rec *twccRecorder) (pub, sub *webrtc.API, mux io.Closer, err error) {
+// They differ in that the subscriber accepts RTX, as browsers do, records
+// arrivals for transport-wide congestion control feedback, and hands its
+// packets to recv where they are decrypted.
+func newAPIs(opts Options, rids *ridTagger, recv *receiver) (pub, sub *webrtc.API, mux io.Closer, err error) {
 	se, udpMux, err := newSettingEngine(opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if pub, err = newAPI(opts, rids, se, nil); err == nil {
-		sub, err = newAPI(opts, rids, se, rec)
+		subSE := se
+		subSE.BufferFactory = recv.streams.factory
+		sub, err = newAPI(opts, rids, subSE, recv.twcc)
 	}
 	if err != nil {
 		if udpMux != nil {

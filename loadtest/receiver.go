@@ -44,10 +44,10 @@ type TrackCounts struct {
 }
 
 type receiver struct {
-	pli     func(ssrc uint32)
 	send    func([]rtcp.Packet) error // writes feedback on the connection
 	twcc    *twccRecorder
-	ssrc    uint32 // the SSRC feedback is sent from
+	streams *streamBuffers // the connection's SRTP stream buffers
+	ssrc    uint32         // the SSRC feedback is sent from
 	observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
 
 	mu     sync.Mutex // guards tracks, the trackStates and the feedback state below
@@ -86,10 +86,14 @@ type trackState struct {
 // slot is what a track knows of one sequence number. The ring holds the
 // slot of ext at ext%ringSize, and a slot whose ext is another number
 // knows nothing of this one.
+//
+// It is 16 bytes, four to a cache line: with thousands of tracks, each
+// packet's slot is cold memory, and the fewer lines a packet touches the
+// less the harness spends waiting on them.
 type slot struct {
-	ext       uint64 // never 0: SeqUnwrapper starts at 1<<16
-	missingAt int64  // Unix ns when first known missing; 0 if it never was
-	size      int32  // payload bytes
+	ext       uint32 // low bits of the extended sequence number; never 0 (SeqUnwrapper starts at 1<<16)
+	missingAt uint32 // when first known missing, in ms since the track's first packet plus one; 0 if it never was
+	size      uint16 // payload bytes
 	nacks     uint8  // times asked for
 	seen      bool   // arrived
 	pending   bool   // arrived, not yet played
@@ -107,7 +111,7 @@ const maxMarkMissing = 1000
 // at returns ext's slot, or nil if the ring holds none for it.
 func (st *trackState) at(ext uint64) *slot {
 	s := &st.ring[ext&(ringSize-1)]
-	if s.ext != ext {
+	if s.ext != uint32(ext) {
 		return nil
 	}
 	return s
@@ -116,10 +120,15 @@ func (st *trackState) at(ext uint64) *slot {
 // claim returns ext's slot, emptied first if it held another number.
 func (st *trackState) claim(ext uint64) *slot {
 	s := &st.ring[ext&(ringSize-1)]
-	if s.ext != ext {
-		*s = slot{ext: ext}
+	if s.ext != uint32(ext) {
+		*s = slot{ext: uint32(ext)}
 	}
 	return s
+}
+
+// clockMS is now in a slot's missingAt terms.
+func (st *trackState) clockMS(now time.Time) uint32 {
+	return uint32(now.Sub(st.counts.First)/time.Millisecond) + 1
 }
 
 // FreezeGap is the longest pause between two displayed frames that is
@@ -147,59 +156,83 @@ const PlayoutWait = 500 * time.Millisecond
 // keyframe, as browsers throttle their PLIs.
 const pliEvery = 500 * time.Millisecond
 
-// newReceiver returns a receiver that calls pli with a track's SSRC when
-// it needs a keyframe to show video again, and, once registered with the
-// feedback clock, sends its feedback with send.
-func newReceiver(pli func(ssrc uint32), send func([]rtcp.Packet) error) *receiver {
-	return &receiver{tracks: map[string]*trackState{}, pli: pli, send: send, twcc: newTWCCRecorder(), ssrc: rand.Uint32()}
+// newReceiver returns a receiver that, once registered with the feedback
+// clock, sends its feedback with send: NACKs, reports, congestion control
+// feedback, and a PLI when a track needs a keyframe to show video again.
+func newReceiver(send func([]rtcp.Packet) error) *receiver {
+	return &receiver{tracks: map[string]*trackState{}, send: send, twcc: newTWCCRecorder(), streams: newStreamBuffers(), ssrc: rand.Uint32()}
 }
 
 func newTrackState(counts TrackCounts, clockRate uint32, nack bool) *trackState {
 	return &trackState{counts: counts, clockRate: float64(clockRate), nack: nack, ring: make([]slot, ringSize)}
 }
 
-// read counts a remote track's packets until it ends.
+// read counts a remote track's packets until it ends. The first packet
+// comes through pion's track reader; the rest are handled where the SRTP
+// session decrypts them (streamBuffers), unless the track has a separate
+// retransmission stream, which pion's reader then merges in.
 func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
-	codec := rtp.CodecFromMime(t.Codec().MimeType)
 	audio := t.Kind() == webrtc.RTPCodecTypeAudio
-	st := newTrackState(TrackCounts{
+	in := &trackInput{r: r, codec: rtp.CodecFromMime(t.Codec().MimeType), audio: audio, ssrc: uint32(t.SSRC())}
+	in.st = newTrackState(TrackCounts{
 		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}, t.Codec().ClockRate, !audio)
 	r.mu.Lock()
-	r.tracks[key] = st
+	r.tracks[key] = in.st
 	r.mu.Unlock()
-	go r.readRTCP(rr, st)
+	go r.readRTCP(rr, in.st)
 
-	buf := make([]byte, 1500)
+	buf := make([]byte, receiveMTU)
 	var p pionrtp.Packet
-	for {
+	for first := true; ; first = false {
 		n, _, err := t.Read(buf)
 		if err != nil {
 			r.mu.Lock()
-			st.counts.Ended = true
+			in.st.counts.Ended = true
 			r.mu.Unlock()
 			return
 		}
-		if p.Unmarshal(buf[:n]) != nil {
-			continue
-		}
-		now := time.Now()
-		if r.observe != nil {
-			r.observe(st.counts.ParticipantID, audio, &p, now)
-		}
-		r.mu.Lock()
-		st.add(&p, n, codec, now)
-		askKey := st.needKey && now.Sub(st.lastPLI) >= pliEvery
-		if askKey {
-			st.lastPLI = now
-		}
-		r.mu.Unlock()
-		if askKey && r.pli != nil {
-			// A frame was lost for good: the decoder waits for a keyframe.
-			r.pli(uint32(t.SSRC()))
+		in.handle(buf[:n], &p)
+		if first && !t.HasRTX() && r.streams != nil {
+			if b := r.streams.take(in.ssrc); b != nil {
+				b.attach(in.decrypted)
+			}
 		}
 	}
+}
+
+// trackInput takes one track's packets.
+type trackInput struct {
+	r     *receiver
+	st    *trackState
+	codec rtp.Codec
+	audio bool
+	ssrc  uint32
+	p     pionrtp.Packet // decrypted's
+}
+
+// decrypted handles a packet on the SRTP session's goroutine, which
+// bypasses the interceptors: it records the arrival for congestion
+// control feedback itself.
+func (in *trackInput) decrypted(b []byte) {
+	in.r.twcc.recordPacket(in.ssrc, b)
+	in.handle(b, &in.p)
+}
+
+// handle counts one packet, using p to parse it.
+func (in *trackInput) handle(b []byte, p *pionrtp.Packet) {
+	if p.Unmarshal(b) != nil {
+		return
+	}
+	now := time.Now()
+	r := in.r
+	if r.observe != nil {
+		r.observe(in.st.counts.ParticipantID, in.audio, p, now)
+	}
+	r.mu.Lock()
+	in.st.add(p, len(b), in.codec, now)
+	r.mu.Unlock()
 }
 
 // readRTCP reads the track's RTCP until the receiver stops, keeping the
@@ -245,7 +278,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		// Packets skipped over are missing from now: a jitter buffer
 		// times each one from here, all at once.
 		for m := st.hi + 1; m < ext && m <= st.hi+maxMarkMissing; m++ {
-			st.claim(m).missingAt = now.UnixNano()
+			st.claim(m).missingAt = st.clockMS(now)
 		}
 		st.hi = ext
 		for ; st.settled+SettleWindow < st.hi; st.settled++ {
@@ -268,7 +301,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		c.Keyframes++
 	}
 	if ext >= st.next {
-		s.pending, s.size, s.end, s.key = true, int32(len(p.Payload)), p.Marker, key
+		s.pending, s.size, s.end, s.key = true, uint16(len(p.Payload)), p.Marker, key
 	}
 	st.play(now)
 }
@@ -342,6 +375,11 @@ func (r *receiver) sendFeedback(now time.Time) {
 		if r.seqs = st.missing(r.seqs[:0]); len(r.seqs) > 0 {
 			pkts = append(pkts, &rtcp.TransportLayerNack{SenderSSRC: r.ssrc, MediaSSRC: st.counts.SSRC, Nacks: rtcp.NackPairsFromSequenceNumbers(r.seqs)})
 		}
+		if st.needKey && now.Sub(st.lastPLI) >= pliEvery {
+			// A frame was lost for good: the decoder waits for a keyframe.
+			st.lastPLI = now
+			pkts = append(pkts, &rtcp.PictureLossIndication{SenderSSRC: r.ssrc, MediaSSRC: st.counts.SSRC})
+		}
 	}
 	twccDue := !now.Before(r.nextTWCC)
 	if twccDue {
@@ -390,7 +428,7 @@ func (st *trackState) play(now time.Time) {
 			if st.next > st.settled {
 				// It may still be repaired; a decoder waits a while, then
 				// gives up on it and asks for a keyframe.
-				if s == nil || s.missingAt == 0 || now.UnixNano()-s.missingAt < int64(PlayoutWait) {
+				if s == nil || s.missingAt == 0 || st.clockMS(now)-s.missingAt < uint32(PlayoutWait/time.Millisecond) {
 					return
 				}
 			}

@@ -141,7 +141,7 @@ func TestNACKsAndReports(t *testing.T) {
 func TestFeedbackClock(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	sent := make(chan []rtcp.Packet, 100)
-	r := newReceiver(nil, func(p []rtcp.Packet) error { sent <- p; return nil })
+	r := newReceiver(func(p []rtcp.Packet) error { sent <- p; return nil })
 	st := newTrackState(TrackCounts{SSRC: 7}, 90000, true)
 	r.tracks["v"] = st
 	now := time.Now()
@@ -169,4 +169,42 @@ func TestFeedbackClock(t *testing.T) {
 	}
 	clock.leave(r)
 	clock.leave(r) // a second leave is harmless
+}
+
+// TestPLIThrottled: a track whose decoder waits for a keyframe asks for
+// one on the feedback clock, at most every pliEvery, as browsers do, and
+// stops once a keyframe has been shown.
+func TestPLIThrottled(t *testing.T) {
+	var sent []rtcp.Packet
+	r := newReceiver(func(p []rtcp.Packet) error { sent = append(sent, p...); return nil })
+	st := newTrackState(TrackCounts{SSRC: 42}, 90000, true)
+	r.tracks["v"] = st
+	plis := func(now time.Time) int {
+		sent = sent[:0]
+		r.sendFeedback(now)
+		n := 0
+		for _, p := range sent {
+			if pli, ok := p.(*rtcp.PictureLossIndication); ok && pli.MediaSSRC == 42 {
+				n++
+			}
+		}
+		return n
+	}
+	start := time.Unix(1000, 0)
+	if n := plis(start); n != 0 {
+		t.Fatalf("%d PLIs from a track that decodes", n)
+	}
+	st.needKey = true
+	for _, c := range []struct {
+		after time.Duration
+		want  int
+	}{{0, 1}, {20 * time.Millisecond, 0}, {pliEvery - time.Millisecond, 0}, {pliEvery, 1}, {pliEvery + 20*time.Millisecond, 0}} {
+		if n := plis(start.Add(c.after)); n != c.want {
+			t.Errorf("%v after the frame was lost: %d PLIs, want %d", c.after, n, c.want)
+		}
+	}
+	st.needKey = false
+	if n := plis(start.Add(3 * pliEvery)); n != 0 {
+		t.Errorf("%d PLIs after the keyframe", n)
+	}
 }

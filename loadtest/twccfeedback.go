@@ -3,6 +3,7 @@ package loadtest
 import (
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -22,7 +23,8 @@ import (
 // and that hand-off was its largest single cost per packet.
 type twccRecorder struct {
 	start time.Time
-	mu    sync.Mutex // guards rec
+	extID atomic.Uint32 // the transport-wide sequence number's header extension ID, once negotiated
+	mu    sync.Mutex    // guards rec
 	rec   *twcc.Recorder
 }
 
@@ -35,6 +37,16 @@ func (t *twccRecorder) record(ssrc uint32, seq uint16) {
 	t.mu.Lock()
 	t.rec.Record(ssrc, seq, at)
 	t.mu.Unlock()
+}
+
+// recordPacket records the arrival of RTP packet b of stream ssrc, if it
+// carries a transport-wide sequence number.
+func (t *twccRecorder) recordPacket(ssrc uint32, b []byte) {
+	if id := t.extID.Load(); id != 0 {
+		if v := rtp.HeaderExtension(b, uint8(id)); len(v) >= 2 {
+			t.record(ssrc, binary.BigEndian.Uint16(v))
+		}
+	}
 }
 
 // feedback returns the feedback for the arrivals since the last call
@@ -85,13 +97,12 @@ func (t *twccRecord) BindRemoteStream(info *interceptor.StreamInfo, reader inter
 	if id == 0 {
 		return reader
 	}
+	t.rec.extID.Store(uint32(id))
 	ssrc := info.SSRC
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		n, a, err := reader.Read(b, a)
 		if err == nil {
-			if v := rtp.HeaderExtension(b[:n], id); len(v) >= 2 {
-				t.rec.record(ssrc, binary.BigEndian.Uint16(v))
-			}
+			t.rec.recordPacket(ssrc, b[:n])
 		}
 		return n, a, err
 	})
