@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -168,13 +169,13 @@ func newTrackState(counts TrackCounts, clockRate uint32, nack bool) *trackState 
 }
 
 // read counts a remote track's packets until it ends. The first packet
-// comes through pion's track reader; the rest are handled where the SRTP
-// session decrypts them (streamBuffers), unless the track has a separate
-// retransmission stream, which pion's reader then merges in.
+// comes through pion's track reader; the rest, retransmissions on a
+// separate RTX stream included, are handled where the SRTP session
+// decrypts them (streamBuffers).
 func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
 	audio := t.Kind() == webrtc.RTPCodecTypeAudio
-	in := &trackInput{r: r, codec: rtp.CodecFromMime(t.Codec().MimeType), audio: audio, ssrc: uint32(t.SSRC())}
+	in := &trackInput{r: r, codec: rtp.CodecFromMime(t.Codec().MimeType), audio: audio, ssrc: uint32(t.SSRC()), rtxSSRC: uint32(t.RtxSSRC())}
 	in.st = newTrackState(TrackCounts{
 		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}, t.Codec().ClockRate, !audio)
@@ -183,6 +184,20 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 	r.mu.Unlock()
 	go r.readRTCP(rr, in.st)
 
+	// The RTX stream first: pion starts its own reader of it at the
+	// first Read, and that reader then only waits for the close.
+	var main, rtx *streamBuffer
+	if r.streams != nil {
+		main = r.streams.take(in.ssrc)
+		if in.rtxSSRC != 0 {
+			if rtx = r.streams.take(in.rtxSSRC); rtx == nil {
+				main = nil // pion's reader merges the retransmissions in
+			}
+		}
+	}
+	if rtx != nil && main != nil {
+		rtx.attach(in.repaired)
+	}
 	buf := make([]byte, receiveMTU)
 	var p pionrtp.Packet
 	for first := true; ; first = false {
@@ -193,45 +208,58 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 			r.mu.Unlock()
 			return
 		}
-		in.handle(buf[:n], &p)
-		if first && !t.HasRTX() && r.streams != nil {
-			if b := r.streams.take(in.ssrc); b != nil {
-				b.attach(in.decrypted)
-			}
+		if p.Unmarshal(buf[:n]) == nil {
+			in.count(&p, n)
+		}
+		if first && main != nil {
+			main.attach(in.decrypted)
 		}
 	}
 }
 
 // trackInput takes one track's packets.
 type trackInput struct {
-	r     *receiver
-	st    *trackState
-	codec rtp.Codec
-	audio bool
-	ssrc  uint32
-	p     pionrtp.Packet // decrypted's
+	r             *receiver
+	st            *trackState
+	codec         rtp.Codec
+	audio         bool
+	ssrc, rtxSSRC uint32
+	p, rtx        pionrtp.Packet // decrypted's and repaired's
 }
 
-// decrypted handles a packet on the SRTP session's goroutine, which
-// bypasses the interceptors: it records the arrival for congestion
-// control feedback itself.
+// decrypted handles a packet of the track's stream on the SRTP session's
+// goroutine, which bypasses the interceptors: it records the arrival for
+// congestion control feedback itself.
 func (in *trackInput) decrypted(b []byte) {
 	in.r.twcc.recordPacket(in.ssrc, b)
-	in.handle(b, &in.p)
+	if in.p.Unmarshal(b) == nil {
+		in.count(&in.p, len(b))
+	}
 }
 
-// handle counts one packet, using p to parse it.
-func (in *trackInput) handle(b []byte, p *pionrtp.Packet) {
-	if p.Unmarshal(b) != nil {
+// repaired handles a packet of the track's RTX stream (RFC 4588) likewise:
+// a retransmission counts as the packet it carries, and padding alone (a
+// bandwidth probe) only for congestion control feedback.
+func (in *trackInput) repaired(b []byte) {
+	in.r.twcc.recordPacket(in.rtxSSRC, b)
+	p := &in.rtx
+	if p.Unmarshal(b) != nil || len(p.Payload) < 2 {
 		return
 	}
+	p.SequenceNumber = binary.BigEndian.Uint16(p.Payload)
+	p.SSRC, p.Payload = in.ssrc, p.Payload[2:]
+	in.count(p, len(b)-2)
+}
+
+// count counts one packet of n bytes.
+func (in *trackInput) count(p *pionrtp.Packet, n int) {
 	now := time.Now()
 	r := in.r
 	if r.observe != nil {
 		r.observe(in.st.counts.ParticipantID, in.audio, p, now)
 	}
 	r.mu.Lock()
-	in.st.add(p, len(b), in.codec, now)
+	in.st.add(p, n, in.codec, now)
 	r.mu.Unlock()
 }
 

@@ -208,3 +208,35 @@ func TestPLIThrottled(t *testing.T) {
 		t.Errorf("%d PLIs after the keyframe", n)
 	}
 }
+
+// TestRepairedRTX: a retransmission on a separate RTX stream (RFC 4588)
+// counts as the packet it carries, and padding alone (a probe) does not
+// count as media.
+func TestRepairedRTX(t *testing.T) {
+	r := newReceiver(nil)
+	in := &trackInput{r: r, codec: rtp.CodecVP8, ssrc: 42, rtxSSRC: 43,
+		st: newTrackState(TrackCounts{SSRC: 42}, 90000, true)}
+	marshal := func(p *pionrtp.Packet) []byte {
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	media := func(seq uint16) []byte {
+		return marshal(&pionrtp.Packet{Header: pionrtp.Header{Version: 2, SSRC: 42, SequenceNumber: seq, Marker: true, PayloadType: 96}, Payload: []byte{0x10, 0x11, 0, 0}})
+	}
+	in.decrypted(media(100))
+	in.decrypted(media(102))
+	if got := in.st.missing(nil); !slices.Equal(got, []uint16{101}) {
+		t.Fatalf("missing %v, want [101]", got)
+	}
+	in.repaired(marshal(&pionrtp.Packet{Header: pionrtp.Header{Version: 2, Padding: true, SSRC: 43, SequenceNumber: 7, PayloadType: 97},
+		PaddingSize: 200})) // a probe: padding only
+	in.repaired(marshal(&pionrtp.Packet{Header: pionrtp.Header{Version: 2, SSRC: 43, SequenceNumber: 8, Marker: true, PayloadType: 97},
+		Payload: []byte{0, 101, 0x10, 0x11, 0, 0}}))
+	c := in.st.counts
+	if c.Unique != 3 || c.Duplicates != 0 || c.Missing != 0 || len(in.st.missing(nil)) != 0 {
+		t.Errorf("after the retransmission of 101: %d unique, %d duplicates, %d missing; want 3, 0, 0", c.Unique, c.Duplicates, c.Missing)
+	}
+}
