@@ -139,7 +139,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 // arrivals for transport-wide congestion control feedback, and hands its
 // packets to recv where they are decrypted.
 func newAPIs(opts Options, rids *ridTagger, recv *receiver) (pub, sub *webrtc.API, mux io.Closer, err error) {
-	se, udpMux, err := newSettingEngine(opts)
+	se, udpMux, err := newSettingEngine(opts, recv.stamps)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -205,9 +205,11 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rec *twccRec
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// newSettingEngine restricts ICE as the options say; with DropIncoming it
-// also returns the lossy UDP mux both connections share.
-func newSettingEngine(opts Options) (webrtc.SettingEngine, ice.UDPMux, error) {
+// newSettingEngine restricts ICE as the options say, and keeps the
+// receive times of incoming RTP packets in stamps; with DropIncoming it
+// also returns the lossy UDP mux both connections share (whose packets
+// get no receive times).
+func newSettingEngine(opts Options, stamps *arrivalStamps) (webrtc.SettingEngine, ice.UDPMux, error) {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -219,7 +221,7 @@ func newSettingEngine(opts Options) (webrtc.SettingEngine, ice.UDPMux, error) {
 	}
 	var mux ice.UDPMux
 	if opts.DropIncoming == nil {
-		n, err := newHarnessNet()
+		n, err := newHarnessNet(stamps)
 		if err != nil {
 			return se, nil, err
 		}

@@ -21,10 +21,13 @@ import (
 //
 // Reads use raw recvmsg calls on the non-blocking socket, so they do not
 // tell the Go runtime they are system calls (see the SFU's rawReceiver);
-// with nothing to read they wait in Go's poller.
+// with nothing to read they wait in Go's poller. Each read also brings
+// the kernel's receive time (SO_TIMESTAMPNS), kept in stamps for every
+// RTP packet of the message.
 type groConn struct {
 	*net.UDPConn
-	rc syscall.RawConn
+	rc     syscall.RawConn
+	stamps *arrivalStamps // nil: not kept
 
 	mu   sync.Mutex // serializes reads; guards the fields below
 	buf  []byte     // what the last read returned
@@ -46,9 +49,9 @@ type groConn struct {
 // groBuffer holds the largest message UDP_GRO delivers.
 const groBuffer = 64 << 10
 
-// newGROConn turns UDP_GRO on for conn. If the kernel refuses, it returns
-// nil and the error.
-func newGROConn(conn *net.UDPConn) (*groConn, error) {
+// newGROConn turns UDP_GRO on for conn, and receive timestamps if stamps
+// is not nil. If the kernel refuses UDP_GRO, it returns nil and the error.
+func newGROConn(conn *net.UDPConn, stamps *arrivalStamps) (*groConn, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -62,7 +65,15 @@ func newGROConn(conn *net.UDPConn) (*groConn, error) {
 	if serr != nil {
 		return nil, serr
 	}
-	c := &groConn{UDPConn: conn, rc: rc, buf: make([]byte, groBuffer), oob: make([]byte, unix.CmsgSpace(4))}
+	if stamps != nil {
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		}); err != nil || serr != nil {
+			stamps = nil
+		}
+	}
+	c := &groConn{UDPConn: conn, rc: rc, stamps: stamps, buf: make([]byte, groBuffer),
+		oob: make([]byte, unix.CmsgSpace(4)+unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))}
 	c.recv = c.recvmsg
 	return c, nil
 }
@@ -100,8 +111,14 @@ func (c *groConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: c.errno}
 		}
 		c.data, c.seg, c.from = c.buf[:c.n], c.n, sockaddrToAddrPort(&c.sa)
-		if seg := groSegment(c.oob[:c.msg.Controllen]); seg > 0 {
+		seg, at := readControl(c.oob[:c.msg.Controllen])
+		if seg > 0 {
 			c.seg = seg
+		}
+		if c.stamps != nil && at != 0 {
+			for d := c.data; len(d) > 0; d = d[min(c.seg, len(d)):] {
+				c.stamps.stampRTP(d[:min(c.seg, len(d))], at)
+			}
 		}
 	}
 	d := c.data[:min(c.seg, len(c.data))]
@@ -123,26 +140,32 @@ func (c *groConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, net.UDPAddrFromAddrPort(from), nil
 }
 
-// groSegment returns the datagram size of a UDP_GRO control message in
-// oob, or 0 if there is none (the read returned one datagram).
-func groSegment(oob []byte) int {
+// readControl returns the datagram size of a UDP_GRO control message in
+// oob, or 0 if there is none (the read returned one datagram), and the
+// receive time of an SO_TIMESTAMPNS one in Unix ns, or 0.
+func readControl(oob []byte) (seg int, at int64) {
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(unsafe.SliceData(oob)))
 		if h.Len < unix.SizeofCmsghdr || h.Len > uint64(len(oob)) {
-			return 0
+			break
 		}
-		if h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && int(h.Len) >= unix.CmsgLen(4) {
-			return int(binary.NativeEndian.Uint32(oob[unix.CmsgLen(0):]))
+		data := oob[unix.CmsgLen(0):h.Len]
+		switch {
+		case h.Level == unix.SOL_UDP && h.Type == unix.UDP_GRO && len(data) >= 4:
+			seg = int(binary.NativeEndian.Uint32(data))
+		case h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && len(data) >= int(unsafe.Sizeof(unix.Timespec{})):
+			ts := (*unix.Timespec)(unsafe.Pointer(unsafe.SliceData(data)))
+			at = ts.Nano()
 		}
 		oob = oob[min(unix.CmsgSpace(int(h.Len)-unix.CmsgLen(0)), len(oob)):]
 	}
-	return 0
+	return seg, at
 }
 
-// withGRO returns conn reading with UDP_GRO, or conn itself if the kernel
-// does not offer it.
-func withGRO(conn *net.UDPConn) transport.UDPConn {
-	if c, err := newGROConn(conn); err == nil {
+// withGRO returns conn reading with UDP_GRO (keeping receive times in
+// stamps, if not nil), or conn itself if the kernel does not offer it.
+func withGRO(conn *net.UDPConn, stamps *arrivalStamps) transport.UDPConn {
+	if c, err := newGROConn(conn, stamps); err == nil {
 		return c
 	}
 	return conn

@@ -16,17 +16,19 @@ import (
 const socketBuffer = 1 << 20
 
 // harnessNet is the network pion's ICE agent opens its sockets with: the
-// standard one, with socketBuffer on every UDP socket.
+// standard one, with socketBuffer on every UDP socket, whose packets'
+// receive times go to stamps.
 type harnessNet struct {
 	*stdnet.Net
+	stamps *arrivalStamps
 }
 
-func newHarnessNet() (transport.Net, error) {
+func newHarnessNet(stamps *arrivalStamps) (transport.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
 	}
-	return harnessNet{n}, nil
+	return harnessNet{n, stamps}, nil
 }
 
 // ListenUDP opens a UDP socket with the harness's receive buffer, read
@@ -38,5 +40,5 @@ func (n harnessNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 		return nil, err
 	}
 	_ = conn.SetReadBuffer(socketBuffer)
-	return withGRO(conn), nil
+	return withGRO(conn, n.stamps), nil
 }

@@ -19,7 +19,7 @@ import (
 // TestHarnessNetBuffers: the sockets pion opens for the harness get the
 // larger receive buffer.
 func TestHarnessNetBuffers(t *testing.T) {
-	n, err := newHarnessNet()
+	n, err := newHarnessNet(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,13 +58,15 @@ func TestHarnessNetBuffers(t *testing.T) {
 }
 
 // TestGROConn sends a UDP GSO message of three full datagrams and a short
-// one, then a plain datagram, and reads them back one by one.
+// one, then a plain datagram, and reads them back one by one; then an RTP
+// packet, whose kernel receive time it must keep.
 func TestGROConn(t *testing.T) {
 	rconn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newGROConn(rconn)
+	stamps := &arrivalStamps{}
+	c, err := newGROConn(rconn, stamps)
 	if err != nil {
 		t.Skipf("this kernel has no UDP_GRO: %v", err)
 	}
@@ -109,8 +111,40 @@ func TestGROConn(t *testing.T) {
 		}
 	}
 
+	if later := time.Now().Add(time.Hour); stamps.take(0x61616161, 0x6161, later) != later {
+		t.Error("a datagram that is not RTP got a receive time")
+	}
+	// The kernel turns receive timestamps on for all sockets a moment
+	// after the first socket asks (a deferred static key); until then it
+	// stamps packets when they are read. A few tries allow for that.
+	rtpPkt := []byte{0x80, 96, 0x12, 0x34, 0, 0, 0, 1, 0xca, 0xfe, 0xba, 0xbe}
+	var waited time.Duration
+	for try := 0; try < 10 && waited < 15*time.Millisecond; try++ {
+		rtpPkt[3] = byte(try)
+		before := time.Now()
+		if _, err := sender.WriteToUDP(rtpPkt, to); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the packet waits in the socket
+		if _, _, err := c.ReadFromAddrPort(buf); err != nil {
+			t.Fatal(err)
+		}
+		read := time.Now()
+		at := stamps.take(0xcafebabe, 0x1200|uint16(try), read)
+		if at.Before(before.Add(-time.Millisecond)) {
+			t.Fatalf("RTP packet sent at %v: receive time %v, before it was sent", before, at)
+		}
+		waited = read.Sub(at)
+		if stamps.take(0xcafebabe, 0x1200|uint16(try), read) != read {
+			t.Fatal("a receive time was kept after it was taken")
+		}
+	}
+	if waited < 15*time.Millisecond {
+		t.Errorf("an RTP packet that waited 20 ms in the socket was stamped %v before it was read, want the kernel's receive time", waited)
+	}
+
 	for range 200 {
-		if _, err := sender.WriteToUDP([]byte("x"), to); err != nil {
+		if _, err := sender.WriteToUDP(rtpPkt, to); err != nil {
 			t.Fatal(err)
 		}
 	}

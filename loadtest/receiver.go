@@ -48,6 +48,7 @@ type receiver struct {
 	send    func([]rtcp.Packet) error // writes feedback on the connection
 	twcc    *twccRecorder
 	streams *streamBuffers // the connection's SRTP stream buffers
+	stamps  *arrivalStamps // the receive times of its packets
 	ssrc    uint32         // the SSRC feedback is sent from
 	observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
 
@@ -161,7 +162,7 @@ const pliEvery = 500 * time.Millisecond
 // clock, sends its feedback with send: NACKs, reports, congestion control
 // feedback, and a PLI when a track needs a keyframe to show video again.
 func newReceiver(send func([]rtcp.Packet) error) *receiver {
-	return &receiver{tracks: map[string]*trackState{}, send: send, twcc: newTWCCRecorder(), streams: newStreamBuffers(), ssrc: rand.Uint32()}
+	return &receiver{tracks: map[string]*trackState{}, send: send, twcc: newTWCCRecorder(), streams: newStreamBuffers(), stamps: &arrivalStamps{}, ssrc: rand.Uint32()}
 }
 
 func newTrackState(counts TrackCounts, clockRate uint32, nack bool) *trackState {
@@ -209,7 +210,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 			return
 		}
 		if p.Unmarshal(buf[:n]) == nil {
-			in.count(&p, n)
+			in.count(&p, n, time.Now())
 		}
 		if first && main != nil {
 			main.attach(in.decrypted)
@@ -231,29 +232,35 @@ type trackInput struct {
 // goroutine, which bypasses the interceptors: it records the arrival for
 // congestion control feedback itself.
 func (in *trackInput) decrypted(b []byte) {
-	in.r.twcc.recordPacket(in.ssrc, b)
-	if in.p.Unmarshal(b) == nil {
-		in.count(&in.p, len(b))
+	p := &in.p
+	if p.Unmarshal(b) != nil {
+		return
 	}
+	at := in.r.stamps.take(in.ssrc, p.SequenceNumber, time.Now())
+	in.r.twcc.recordPacket(in.ssrc, b, at)
+	in.count(p, len(b), at)
 }
 
 // repaired handles a packet of the track's RTX stream (RFC 4588) likewise:
 // a retransmission counts as the packet it carries, and padding alone (a
 // bandwidth probe) only for congestion control feedback.
 func (in *trackInput) repaired(b []byte) {
-	in.r.twcc.recordPacket(in.rtxSSRC, b)
 	p := &in.rtx
-	if p.Unmarshal(b) != nil || len(p.Payload) < 2 {
+	if p.Unmarshal(b) != nil {
+		return
+	}
+	at := in.r.stamps.take(in.rtxSSRC, p.SequenceNumber, time.Now())
+	in.r.twcc.recordPacket(in.rtxSSRC, b, at)
+	if len(p.Payload) < 2 {
 		return
 	}
 	p.SequenceNumber = binary.BigEndian.Uint16(p.Payload)
 	p.SSRC, p.Payload = in.ssrc, p.Payload[2:]
-	in.count(p, len(b)-2)
+	in.count(p, len(b)-2, at)
 }
 
-// count counts one packet of n bytes.
-func (in *trackInput) count(p *pionrtp.Packet, n int) {
-	now := time.Now()
+// count counts one packet of n bytes that arrived at now.
+func (in *trackInput) count(p *pionrtp.Packet, n int, now time.Time) {
 	r := in.r
 	if r.observe != nil {
 		r.observe(in.st.counts.ParticipantID, in.audio, p, now)

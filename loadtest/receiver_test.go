@@ -148,7 +148,7 @@ func TestFeedbackClock(t *testing.T) {
 	for _, seq := range []uint16{1, 2, 4} {
 		st.add(&pionrtp.Packet{Header: pionrtp.Header{SequenceNumber: seq}, Payload: []byte{0x10, 0x11, 0, 0}}, 16, rtp.CodecVP8, now)
 	}
-	r.twcc.record(7, 100)
+	r.twcc.record(7, 100, now)
 	clock.join(r)
 	var nack, fb bool
 	deadline := time.After(5 * time.Second)

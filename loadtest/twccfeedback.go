@@ -32,19 +32,21 @@ func newTWCCRecorder() *twccRecorder {
 	return &twccRecorder{start: time.Now(), rec: twcc.NewRecorder(0)}
 }
 
-func (t *twccRecorder) record(ssrc uint32, seq uint16) {
-	at := time.Since(t.start).Microseconds()
+// record records that packet seq of ssrc arrived at at. Arrival times are
+// wall-clock times, as the kernel stamps them.
+func (t *twccRecorder) record(ssrc uint32, seq uint16, at time.Time) {
+	us := (at.UnixNano() - t.start.UnixNano()) / 1000
 	t.mu.Lock()
-	t.rec.Record(ssrc, seq, at)
+	t.rec.Record(ssrc, seq, us)
 	t.mu.Unlock()
 }
 
-// recordPacket records the arrival of RTP packet b of stream ssrc, if it
-// carries a transport-wide sequence number.
-func (t *twccRecorder) recordPacket(ssrc uint32, b []byte) {
+// recordPacket records the arrival at at of RTP packet b of stream ssrc,
+// if it carries a transport-wide sequence number.
+func (t *twccRecorder) recordPacket(ssrc uint32, b []byte, at time.Time) {
 	if id := t.extID.Load(); id != 0 {
 		if v := rtp.HeaderExtension(b, uint8(id)); len(v) >= 2 {
-			t.record(ssrc, binary.BigEndian.Uint16(v))
+			t.record(ssrc, binary.BigEndian.Uint16(v), at)
 		}
 	}
 }
@@ -102,7 +104,7 @@ func (t *twccRecord) BindRemoteStream(info *interceptor.StreamInfo, reader inter
 	return interceptor.RTPReaderFunc(func(b []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
 		n, a, err := reader.Read(b, a)
 		if err == nil {
-			t.rec.recordPacket(ssrc, b[:n])
+			t.rec.recordPacket(ssrc, b[:n], time.Now())
 		}
 		return n, a, err
 	})
