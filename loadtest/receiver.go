@@ -232,13 +232,9 @@ type trackInput struct {
 // goroutine, which bypasses the interceptors: it records the arrival for
 // congestion control feedback itself.
 func (in *trackInput) decrypted(b []byte) {
-	p := &in.p
-	if p.Unmarshal(b) != nil {
-		return
+	if at, ok := in.arrive(b, in.ssrc, &in.p); ok {
+		in.count(&in.p, len(b), at)
 	}
-	at := in.r.stamps.take(in.ssrc, p.SequenceNumber, time.Now())
-	in.r.twcc.recordPacket(in.ssrc, b, at)
-	in.count(p, len(b), at)
 }
 
 // repaired handles a packet of the track's RTX stream (RFC 4588) likewise:
@@ -246,17 +242,25 @@ func (in *trackInput) decrypted(b []byte) {
 // bandwidth probe) only for congestion control feedback.
 func (in *trackInput) repaired(b []byte) {
 	p := &in.rtx
-	if p.Unmarshal(b) != nil {
-		return
-	}
-	at := in.r.stamps.take(in.rtxSSRC, p.SequenceNumber, time.Now())
-	in.r.twcc.recordPacket(in.rtxSSRC, b, at)
-	if len(p.Payload) < 2 {
+	at, ok := in.arrive(b, in.rtxSSRC, p)
+	if !ok || len(p.Payload) < 2 {
 		return
 	}
 	p.SequenceNumber = binary.BigEndian.Uint16(p.Payload)
 	p.SSRC, p.Payload = in.ssrc, p.Payload[2:]
 	in.count(p, len(b)-2, at)
+}
+
+// arrive parses b, a packet of stream ssrc, into p and records its
+// arrival for congestion control feedback; it returns when the packet
+// arrived, and false if b is not an RTP packet.
+func (in *trackInput) arrive(b []byte, ssrc uint32, p *pionrtp.Packet) (time.Time, bool) {
+	if p.Unmarshal(b) != nil {
+		return time.Time{}, false
+	}
+	at := in.r.stamps.take(ssrc, p.SequenceNumber, time.Now())
+	in.r.twcc.recordPacket(ssrc, b, at)
+	return at, true
 }
 
 // count counts one packet of n bytes that arrived at now.
