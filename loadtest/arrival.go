@@ -46,9 +46,6 @@ func (a *arrivalStamps) put(ssrc uint32, seq uint16, unixNano int64) {
 // stamp for it (a packet read otherwise, or pushed out by later ones) it
 // returns now.
 func (a *arrivalStamps) take(ssrc uint32, seq uint16, now time.Time) time.Time {
-	if a == nil {
-		return now
-	}
 	a.mu.Lock()
 	s := a.slot(ssrc, seq)
 	at := s.at

@@ -187,13 +187,11 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 
 	// The RTX stream first: pion starts its own reader of it at the
 	// first Read, and that reader then only waits for the close.
-	var main, rtx *streamBuffer
-	if r.streams != nil {
-		main = r.streams.take(in.ssrc)
-		if in.rtxSSRC != 0 {
-			if rtx = r.streams.take(in.rtxSSRC); rtx == nil {
-				main = nil // pion's reader merges the retransmissions in
-			}
+	var rtx *streamBuffer
+	main := r.streams.take(in.ssrc)
+	if in.rtxSSRC != 0 {
+		if rtx = r.streams.take(in.rtxSSRC); rtx == nil {
+			main = nil // pion's reader merges the retransmissions in
 		}
 	}
 	if rtx != nil && main != nil {
@@ -391,8 +389,8 @@ func (st *trackState) report(now time.Time) rtcp.ReceptionReport {
 	return rep
 }
 
-// sendFeedback sends what is due at now: NACKs, receiver reports and
-// transport-wide congestion control feedback.
+// sendFeedback sends what is due at now: NACKs, PLIs, receiver reports
+// and transport-wide congestion control feedback.
 func (r *receiver) sendFeedback(now time.Time) {
 	var pkts []rtcp.Packet
 	r.mu.Lock()

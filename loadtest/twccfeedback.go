@@ -82,8 +82,10 @@ func (f twccRecordFactory) NewInterceptor(string) (interceptor.Interceptor, erro
 	return &twccRecord{rec: f.rec}, nil
 }
 
-// twccRecord sees every packet of every remote stream, retransmissions and
-// padding-only probes included, before the track reader does.
+// twccRecord learns the transport-wide sequence number's extension ID for
+// the receiver's own recording (trackInput.arrive), and records the
+// packets that pion's track reader reads: each track's first, and all of
+// a track whose retransmissions pion merges in.
 type twccRecord struct {
 	interceptor.NoOp
 	rec *twccRecorder
