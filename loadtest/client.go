@@ -114,7 +114,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.wg.Add(1)
 	go c.readLoop()
 
-	if err := c.Send(map[string]any{"type": "join", "version": 1, "token": opts.Token}); err != nil {
+	if err := c.Send(map[string]any{"type": "join", "version": protocolVersion, "token": opts.Token}); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -237,6 +237,11 @@ func newSettingEngine(opts Options, stamps *arrivalStamps) (webrtc.SettingEngine
 	}
 	return se, mux, nil
 }
+
+// protocolVersion is the signaling protocol version the client speaks
+// (signaling/PROTOCOL.md): joins and departures come batched in
+// participants messages.
+const protocolVersion = 2
 
 // videoPayloadType is the payload type the client registers VP8 with.
 const videoPayloadType = 96

@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -20,6 +21,8 @@ type Message struct {
 	Self          *Participant             `json:"self,omitempty"`
 	Participants  []Participant            `json:"participants,omitempty"`
 	Participant   *Participant             `json:"participant,omitempty"`
+	Joined        []Participant            `json:"joined,omitempty"`
+	Left          []string                 `json:"left,omitempty"`
 	ParticipantID string                   `json:"participantId,omitempty"`
 	TrackID       string                   `json:"trackId,omitempty"`
 	Track         *Track                   `json:"track,omitempty"`
@@ -29,6 +32,24 @@ type Message struct {
 	Speakers      []string                 `json:"speakers,omitempty"`
 	Active        string                   `json:"active,omitempty"`
 	Raw           json.RawMessage          `json:"-"`
+}
+
+// Joins returns the participant with this identity whose joining m
+// announces (a participants message), if it does.
+func (m Message) Joins(identity string) (Participant, bool) {
+	if m.Type == "participants" {
+		for _, p := range m.Joined {
+			if p.Identity == identity {
+				return p, true
+			}
+		}
+	}
+	return Participant{}, false
+}
+
+// Leaves reports whether m says that participant id left.
+func (m Message) Leaves(id string) bool {
+	return m.Type == "participants" && slices.Contains(m.Left, id)
 }
 
 // Participant is a participant as the server describes it.

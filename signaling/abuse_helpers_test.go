@@ -71,7 +71,7 @@ func (f *abuseFixture) client(ctx context.Context, t *testing.T, grants signalin
 func (f *abuseFixture) toldLeft(ctx context.Context, t *testing.T, id string) {
 	t.Helper()
 	for _, c := range []*loadtest.Client{f.pair.a, f.pair.b} {
-		if _, err := c.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "participant_left" && m.ParticipantID == id }); err != nil {
+		if _, err := c.WaitFor(ctx, func(m loadtest.Message) bool { return m.Leaves(id) }); err != nil {
 			t.Fatalf("%s was not told %s left: %v", c.Self.ID, id, err)
 		}
 	}
@@ -240,7 +240,7 @@ func neverJoined(ctx context.Context, t *testing.T, f *abuseFixture, identity st
 	t.Helper()
 	wantPong(ctx, t, f.pair.a) // anything queued for a before now has arrived
 	for _, m := range f.pair.a.Messages() {
-		if m.Type == "participant_joined" && m.Participant != nil && m.Participant.Identity == identity {
+		if _, ok := m.Joins(identity); ok {
 			t.Fatalf("%s was let into the room", identity)
 		}
 	}

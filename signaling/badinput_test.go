@@ -101,15 +101,17 @@ func TestDeadClientRemoved(t *testing.T) {
 	start := time.Now()
 	dead.send(map[string]any{"type": "join", "version": 1, "token": mintFor(t, ts.keys, "test", "dead", "dead-client", time.Now())})
 	joined, err := pair.a.WaitFor(ctx, func(m loadtest.Message) bool {
-		return m.Type == "participant_joined" && m.Participant != nil && m.Participant.Identity == "dead-client"
+		_, ok := m.Joins("dead-client")
+		return ok
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	gone, _ := joined.Joins("dead-client")
 	for _, c := range []*loadtest.Client{pair.a, pair.b} {
 		wctx, cancel := context.WithTimeout(ctx, pongTimeout+2*time.Second)
 		_, err := c.WaitFor(wctx, func(m loadtest.Message) bool {
-			return m.Type == "participant_left" && m.ParticipantID == joined.Participant.ID
+			return m.Leaves(gone.ID)
 		})
 		cancel()
 		if err != nil {
@@ -290,7 +292,7 @@ func badSecondJoin(ctx context.Context, t *testing.T, f *abuseFixture) {
 
 func badVersion(ctx context.Context, t *testing.T, f *abuseFixture) {
 	r := dialRaw(ctx, t, f.ts)
-	for _, v := range []any{2, -1, "1"} {
+	for _, v := range []any{signaling.Version + 1, -1, "1"} {
 		r.send(map[string]any{"type": "join", "version": v, "token": f.ts.token(f.room, allGrants)})
 		r.wantError(signaling.CodeBadMessage, map[bool]string{true: "", false: "join"}[v == "1"])
 	}

@@ -29,6 +29,10 @@ type conn struct {
 	finish  sync.Once
 	written chan struct{} // closed when writeLoop has returned
 	closing atomic.Bool   // a close frame is queued; further input is ignored
+	version atomic.Int32  // the protocol version the client joined with; 0 before
+
+	sendMu sync.Mutex // orders a version 2 client's events (sendBatched)
+	roster roster     // guarded by sendMu
 
 	// Used by the reader goroutine only.
 	limiter  *rate.Limiter
@@ -56,7 +60,16 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 // Send implements sfu.EventSink. It never blocks: a client too slow to
 // take its messages is disconnected.
 func (c *conn) Send(ev sfu.Event) {
-	data, err := encodeEvent(ev, c.s.ice)
+	if c.version.Load() >= 2 {
+		c.sendBatched(ev)
+		return
+	}
+	c.sendEvent(ev)
+}
+
+// sendEvent queues ev as one message.
+func (c *conn) sendEvent(ev sfu.Event) {
+	data, err := encodeEvent(ev, int(c.version.Load()), c.s.ice)
 	if err != nil || data == nil {
 		c.log.Error("cannot encode event", "event", fmt.Sprintf("%T", ev), "err", err)
 		return
@@ -132,6 +145,7 @@ func (c *conn) writeLoop() {
 func (c *conn) serve() {
 	go c.writeLoop()
 	defer func() {
+		c.endRoster()
 		c.end()
 		<-c.written
 		_ = c.ws.Close()
@@ -198,10 +212,18 @@ func (c *conn) serve() {
 	}
 }
 
+// send queues a reply to the client's own message. For a version 2
+// client it goes after any held roster changes, so that a pong tells the
+// client it has heard everything that happened before its ping.
 func (c *conn) send(v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return
+	}
+	if c.version.Load() >= 2 {
+		c.sendMu.Lock()
+		defer c.sendMu.Unlock()
+		c.flushRosterLocked()
 	}
 	c.enqueue(outMsg{data: data})
 }
@@ -304,8 +326,12 @@ func classify(err error) (code, message string) {
 }
 
 func (c *conn) join(m *inbound) {
-	if m.Version != 0 && m.Version != Version {
-		c.refuse(CodeBadMessage, fmt.Sprintf("protocol version %d is not supported; this server speaks %d", m.Version, Version), m.Type)
+	version := m.Version
+	if version == 0 {
+		version = 1 // a client that names no version speaks the first
+	}
+	if version < 1 || version > Version {
+		c.refuse(CodeBadMessage, fmt.Sprintf("protocol version %d is not supported; this server speaks 1 to %d", m.Version, Version), m.Type)
 		return
 	}
 	claims, err := c.s.keys.Verify(m.Token, c.s.now())
@@ -335,6 +361,7 @@ func (c *conn) join(m *inbound) {
 		Name:     claims.Name,
 		Grants:   sfu.Grants{Publish: claims.Grants.Publish, Subscribe: claims.Grants.Subscribe},
 	}
+	c.version.Store(int32(version))
 	session, err := c.s.backend.Join(claims.Room, who, c)
 	if err != nil {
 		c.log.Error("join failed", "room", claims.Room, "err", err)

@@ -112,7 +112,7 @@ func waitLeft(ctx context.Context, t *testing.T, c *loadtest.Client, id string, 
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := c.WaitFor(wctx, func(m loadtest.Message) bool {
-		return m.Type == "participant_left" && m.ParticipantID == id
+		return m.Leaves(id)
 	}); err != nil {
 		t.Fatalf("%s was not told that %s left: %v", c.Self.ID, id, err)
 	}

@@ -8,8 +8,10 @@ import (
 	"github.com/sfu-project/sfu/sfu"
 )
 
-// Version is the protocol version this server speaks.
-const Version = 1
+// Version is the newest protocol version this server speaks; it speaks
+// every version from 1 to this one. Version 2 sends roster changes in
+// batches (see rosterInterval).
+const Version = 2
 
 // inbound is every field a client message may carry; type says which apply.
 type inbound struct {
@@ -132,7 +134,8 @@ func toWireParticipant(p sfu.ParticipantInfo) wireParticipant {
 }
 
 // encodeEvent turns an event of the media core into a wire message.
-func encodeEvent(ev sfu.Event, ice []wireICEServer) ([]byte, error) {
+// version is the client's protocol version.
+func encodeEvent(ev sfu.Event, version int, ice []wireICEServer) ([]byte, error) {
 	var msg any
 	switch ev := ev.(type) {
 	case sfu.Joined:
@@ -140,7 +143,7 @@ func encodeEvent(ev sfu.Event, ice []wireICEServer) ([]byte, error) {
 		for _, o := range ev.Others {
 			others = append(others, toWireParticipant(o))
 		}
-		msg = joinedMsg{Type: "joined", Version: Version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice}
+		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice}
 	case sfu.PublisherAnswer:
 		msg = sdpMsg{Type: "answer", SDP: ev.SDP}
 	case sfu.SubscriberOffer:

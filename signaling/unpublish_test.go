@@ -57,7 +57,7 @@ func TestNoForwardingToDeparted(t *testing.T) {
 	}
 	receivesFrom(t, b, a.Self.ID, 5)
 	b.Close()
-	if _, err := a.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "participant_left" }); err != nil {
+	if _, err := a.WaitFor(ctx, func(m loadtest.Message) bool { return m.Leaves(b.Self.ID) }); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -2,7 +2,7 @@
 // (we offer) and subscriber (the server offers), as described in signaling/PROTOCOL.md.
 // It touches no DOM; the page listens to its events.
 
-const PROTOCOL_VERSION = 1;
+const PROTOCOL_VERSION = 2;
 const PING_INTERVAL_MS = 10_000;
 const BACKOFF_FIRST_MS = 1_000;
 const BACKOFF_MAX_MS = 10_000;
@@ -298,12 +298,16 @@ export class SFUClient extends EventTarget {
         const peer = msg.target === 'publisher' ? this.#publisher : this.#subscriber;
         return peer?.run(() => peer.addRemoteCandidate(msg.candidate));
       }
-      case 'participant_joined':
-        this.participants.set(msg.participant.id, msg.participant);
-        return this.#emit('participant_joined', { participant: msg.participant });
-      case 'participant_left':
-        this.participants.delete(msg.participantId);
-        return this.#emit('participant_left', { participantId: msg.participantId });
+      case 'participants': // joins and departures, batched
+        for (const participant of msg.joined ?? []) {
+          this.participants.set(participant.id, participant);
+          this.#emit('participant_joined', { participant });
+        }
+        for (const participantId of msg.left ?? []) {
+          this.participants.delete(participantId);
+          this.#emit('participant_left', { participantId });
+        }
+        return;
       case 'track_published': {
         const p = this.participants.get(msg.participantId);
         if (p) p.tracks = [...(p.tracks ?? []).filter((t) => t.id !== msg.track.id), msg.track];
