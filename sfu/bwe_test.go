@@ -138,7 +138,9 @@ func TestEstimatorREMBFallback(t *testing.T) {
 }
 
 // TestTWCCFeedbackParsing sends packets through the interceptor and feeds
-// back a real TWCC report: the estimator must see them, one lost.
+// back a real TWCC report: the estimator must see them, one lost, with
+// their sizes and departure times; a packet whose slot was taken by a
+// later one is not matched.
 func TestTWCCFeedbackParsing(t *testing.T) {
 	now := time.Unix(1000, 0)
 	f := newBWEFactory(func() time.Time { return now })
@@ -146,14 +148,20 @@ func TestTWCCFeedbackParsing(t *testing.T) {
 	b := i.(*bweInterceptor)
 	w := b.BindLocalStream(&interceptor.StreamInfo{RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: 5}}},
 		interceptor.RTPWriterFunc(func(*rtp.Header, []byte, interceptor.Attributes) (int, error) { return 0, nil }))
-	for seq := uint16(100); seq < 104; seq++ {
+	size := 0
+	send := func(seq uint16) {
 		h := &rtp.Header{Version: 2, SSRC: 1}
 		_ = h.SetExtension(5, []byte{byte(seq >> 8), byte(seq)})
+		size = h.MarshalSize() + 1000
 		if _, err := w.Write(h, make([]byte, 1000), nil); err != nil {
 			t.Fatal(err)
 		}
 		now = now.Add(10 * time.Millisecond)
 	}
+	for seq := uint16(100); seq < 104; seq++ {
+		send(seq)
+	}
+	start := now.Add(-40 * time.Millisecond)
 	fb := &rtcp.TransportLayerCC{
 		BaseSequenceNumber: 100, PacketStatusCount: 4, ReferenceTime: 1,
 		PacketChunks: []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{
@@ -170,14 +178,22 @@ func TestTWCCFeedbackParsing(t *testing.T) {
 	if len(b.acks) != 4 {
 		t.Fatalf("%d acks, want 4", len(b.acks))
 	}
-	if !b.acks[1].lost || b.acks[0].lost || b.acks[2].size != 1000+b.acks[2].size-1000 {
-		t.Errorf("acks %+v", b.acks)
+	for k, a := range b.acks {
+		if a.lost != (k == 1) || a.size != size || !a.sent.Equal(start.Add(time.Duration(k)*10*time.Millisecond)) {
+			t.Errorf("ack %d: %+v, want lost %v, size %d, sent %v", k, a, k == 1, size, start.Add(time.Duration(k)*10*time.Millisecond))
+		}
 	}
 	if d := b.acks[3].arrival.Sub(b.acks[0].arrival); d != 30*time.Millisecond {
 		t.Errorf("arrival spacing %v, want 30ms", d)
 	}
 	if _, ok := b.est.Estimate(now); !ok {
 		t.Error("feedback did not reach the estimator")
+	}
+
+	send(100 + sentRing) // takes packet 100's slot
+	b.onFeedback(fb)
+	if len(b.acks) != 3 {
+		t.Fatalf("%d acks after packet 100's slot was reused, want 3", len(b.acks))
 	}
 }
 

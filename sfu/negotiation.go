@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/pion/sdp/v3"
@@ -153,6 +154,12 @@ func (p *Participant) negotiate() {
 		err = p.sub.SetLocalDescription(offer)
 	}
 	if err != nil {
+		if errors.Is(err, webrtc.ErrConnectionClosed) {
+			// The client closed its end, and its departure is on the way:
+			// at the end of a session every track it received goes.
+			p.log.Debug("no subscriber offer: the connection is closed", "err", err)
+			return
+		}
 		p.log.Warn("subscriber offer failed", "err", err)
 		return
 	}

@@ -2,7 +2,9 @@ package sfu
 
 import (
 	"encoding/binary"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -26,7 +28,7 @@ func newBWEFactory(now func() time.Time) *bweFactory {
 }
 
 func (f *bweFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	i := &bweInterceptor{est: NewBandwidthEstimator(), now: f.now}
+	i := &bweInterceptor{est: NewBandwidthEstimator(), now: f.now, base: f.now()}
 	select {
 	case f.next <- i.est:
 	default: // nobody is waiting: a PeerConnection created without taking it
@@ -48,20 +50,46 @@ func (f *bweFactory) take() *BandwidthEstimator {
 // within a few hundred milliseconds, far fewer packets than this.
 const sentRing = 1 << 13
 
-type sentPacket struct {
-	seq  uint16
-	at   time.Time
-	size int
-	ok   bool
+// sentSlot is one sent packet: when it left, and its transport-wide
+// sequence number and size packed in meta. Every packet to a subscriber
+// writes one, from whichever track's fan-out sends it, so it takes no
+// lock: two writers never share a slot, as their sequence numbers differ
+// and the ring is far longer than the packets in flight. onFeedback checks
+// that the two words it read belong to one write.
+//
+// 16 bytes and no pointers: with a time.Time the ring was 48 bytes a
+// packet, 384 KiB per subscriber, all of it scanned by every garbage
+// collection.
+type sentSlot struct {
+	at   atomic.Int64  // since bweInterceptor.base, ns
+	meta atomic.Uint64 // seq<<32 | size<<1 | 1; 0 while being written
+}
+
+func (s *sentSlot) store(seq uint16, at time.Duration, size int) {
+	s.meta.Store(0)
+	s.at.Store(int64(at))
+	s.meta.Store(uint64(seq)<<32 | uint64(min(size, math.MaxInt32))<<1 | 1)
+}
+
+// load returns packet seq's departure and size, if the slot holds it.
+func (s *sentSlot) load(seq uint16) (at time.Duration, size int, ok bool) {
+	m := s.meta.Load()
+	at = time.Duration(s.at.Load())
+	if m&1 == 0 || uint16(m>>32) != seq || s.meta.Load() != m {
+		return 0, 0, false
+	}
+	return at, int(uint32(m) >> 1), true
 }
 
 type bweInterceptor struct {
 	interceptor.NoOp
-	est *BandwidthEstimator
-	now func() time.Time
+	est  *BandwidthEstimator
+	now  func() time.Time
+	base time.Time // departures are kept as durations since
 
-	mu   sync.Mutex // guards sent and acks
-	sent [sentRing]sentPacket
+	sent [sentRing]sentSlot
+
+	mu   sync.Mutex // guards acks
 	acks []ackSample
 }
 
@@ -81,9 +109,7 @@ func (b *bweInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer in
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		if ext := h.GetExtension(id); len(ext) >= 2 {
 			seq := binary.BigEndian.Uint16(ext)
-			b.mu.Lock()
-			b.sent[seq%sentRing] = sentPacket{seq: seq, at: b.now(), size: h.MarshalSize() + len(payload) + int(h.PaddingSize), ok: true}
-			b.mu.Unlock()
+			b.sent[seq%sentRing].store(seq, b.now().Sub(b.base), h.MarshalSize()+len(payload)+int(h.PaddingSize))
 		}
 		return writer.Write(h, payload, a)
 	})
@@ -128,14 +154,14 @@ func (b *bweInterceptor) onFeedback(fb *rtcp.TransportLayerCC) {
 			return
 		}
 		left--
-		s := b.sent[seq%sentRing]
+		at, size, ok := b.sent[seq%sentRing].load(seq)
 		received := symbol == rtcp.TypeTCCPacketReceivedSmallDelta || symbol == rtcp.TypeTCCPacketReceivedLargeDelta
 		if received && len(deltas) > 0 {
 			arrival = arrival.Add(time.Duration(deltas[0].Delta) * time.Microsecond)
 			deltas = deltas[1:]
 		}
-		if s.ok && s.seq == seq {
-			b.acks = append(b.acks, ackSample{sent: s.at, arrival: arrival, size: s.size, lost: !received})
+		if ok {
+			b.acks = append(b.acks, ackSample{sent: b.base.Add(at), arrival: arrival, size: size, lost: !received})
 		}
 		seq++
 	}

@@ -24,6 +24,10 @@ import (
 // participant_joined or participant_left per change, as before.
 const rosterInterval = 250 * time.Millisecond
 
+// rosterKeep is the most participants a roster's lists keep room for
+// between messages.
+const rosterKeep = 32
+
 // roster holds a version 2 client's roster changes until they are sent.
 // Guarded by conn.sendMu.
 type roster struct {
@@ -66,8 +70,12 @@ func (r *roster) take(now time.Time) ([]byte, error) {
 		msg.Left = []string{}
 	}
 	data, err := json.Marshal(msg)
-	clear(r.joined)
-	r.joined, r.left = r.joined[:0], r.left[:0]
+	if cap(r.joined) > rosterKeep {
+		r.joined, r.left = nil, nil // a burst of joins: let the memory go
+	} else {
+		clear(r.joined)
+		r.joined, r.left = r.joined[:0], r.left[:0]
+	}
 	r.last = now
 	return data, err
 }
