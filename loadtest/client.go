@@ -45,6 +45,12 @@ type Options struct {
 	// participant's ID and whether it is audio. It runs on the goroutine
 	// that decrypts the connection's packets and must not block or keep p.
 	Observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
+	// KeepMessages, if positive, is how many of the latest messages the
+	// client keeps for WaitFor and Messages (at least; up to twice as
+	// many), and it keeps them without their raw bytes or lists of
+	// participants (Joined too). A load run sets it: kept whole, every
+	// client's copy of the roster would grow with the square of the room.
+	KeepMessages int
 }
 
 // ErrServer is wrapped by errors the server reported in an error message.
@@ -81,7 +87,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: dial: %w", err)
 	}
-	c := &Client{opts: opts, ws: ws, inbox: newInbox(), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
+	c := &Client{opts: opts, ws: ws, inbox: newInbox(opts.KeepMessages), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
 	c.recv = newReceiver(func(pkts []rtcp.Packet) error { return c.sub.WriteRTCP(pkts) })
 	c.recv.observe = opts.Observe
 	c.rids = &ridTagger{}
@@ -292,6 +298,9 @@ func (c *Client) readLoop() {
 		}
 		m.Raw = data
 		c.handle(m)
+		if c.opts.KeepMessages > 0 {
+			m.Raw, m.Participants, m.Joined, m.Left = nil, nil, nil, nil
+		}
 		c.inbox.put(m)
 	}
 }

@@ -10,9 +10,11 @@ import (
 // received message matches.
 var ErrDisconnected = errors.New("loadtest: disconnected")
 
-// inbox keeps every message received, so tests can wait for one that
-// arrived before they started waiting.
+// inbox keeps the messages received, so tests can wait for one that
+// arrived before they started waiting: all of them, or with keep > 0
+// between keep and twice keep of the latest.
 type inbox struct {
+	keep   int
 	mu     sync.Mutex // guards the fields below
 	msgs   []Message
 	taken  []bool
@@ -20,12 +22,19 @@ type inbox struct {
 	notify chan struct{} // closed and replaced whenever something arrives
 }
 
-func newInbox() *inbox { return &inbox{notify: make(chan struct{})} }
+func newInbox(keep int) *inbox { return &inbox{keep: keep, notify: make(chan struct{})} }
 
 func (b *inbox) put(m Message) {
 	b.mu.Lock()
 	b.msgs = append(b.msgs, m)
 	b.taken = append(b.taken, false)
+	if n := len(b.msgs); b.keep > 0 && n > 2*b.keep {
+		copy(b.msgs, b.msgs[n-b.keep:])
+		clear(b.msgs[b.keep:])
+		b.msgs = b.msgs[:b.keep]
+		copy(b.taken, b.taken[n-b.keep:])
+		b.taken = b.taken[:b.keep]
+	}
 	close(b.notify)
 	b.notify = make(chan struct{})
 	b.mu.Unlock()

@@ -51,6 +51,11 @@ type RunConfig struct {
 // the last step with at most 1% loss and a p99 latency under 200 ms.
 var rampThresholds = Thresholds{MaxLossPct: 1, MaxLatencyMS: 200}
 
+// keepMessages is how many signaling messages each client of a run keeps
+// (Options.KeepMessages): a client waits only for the replies to what it
+// has just sent, such as the answer to its offer.
+const keepMessages = 16
+
 // participant is one synthetic participant of a run.
 type participant struct {
 	publisher bool
@@ -226,7 +231,7 @@ func (r *loadRun) join(ctx context.Context, p *participant, i int) error {
 	if err != nil {
 		return err
 	}
-	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly}
+	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly, KeepMessages: keepMessages}
 	if !p.publisher {
 		opts.MaxLayer = r.cfg.MaxLayer
 		opts.Observe = func(pub string, audio bool, pkt *pionrtp.Packet, at time.Time) {
