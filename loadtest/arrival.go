@@ -1,7 +1,7 @@
 package loadtest
 
 import (
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,19 +17,24 @@ import (
 // path through the SFU and not the harness's queue: its own waits would
 // otherwise look to the SFU's estimator like a congested link.
 type arrivalStamps struct {
-	mu    sync.Mutex // guards slots
 	slots [arrivalSlots]arrivalSlot
 }
 
+// arrivalSlot is one packet's receive time, without a lock: a socket
+// reader writes it and the receiver takes it. key is 0 while a write is
+// under way. The writer is the subscriber connection's socket reader (a
+// publisher connection receives no RTP), so writes to a slot do not
+// overlap.
 type arrivalSlot struct {
-	ssrc uint32
-	seq  uint16
-	at   int64 // Unix ns; 0: empty
+	key atomic.Uint64 // ssrc<<32 | seq<<16 | 1
+	at  atomic.Int64  // Unix ns
 }
 
 // arrivalSlots is how many packets the stamps remember: many more than
 // are ever between a client's socket and its receiver at once.
 const arrivalSlots = 1024
+
+func arrivalKey(ssrc uint32, seq uint16) uint64 { return uint64(ssrc)<<32 | uint64(seq)<<16 | 1 }
 
 func (a *arrivalStamps) slot(ssrc uint32, seq uint16) *arrivalSlot {
 	return &a.slots[(uint32(seq)+ssrc*2654435761)&(arrivalSlots-1)]
@@ -37,28 +42,27 @@ func (a *arrivalStamps) slot(ssrc uint32, seq uint16) *arrivalSlot {
 
 // put records that packet seq of ssrc arrived at unixNano.
 func (a *arrivalStamps) put(ssrc uint32, seq uint16, unixNano int64) {
-	a.mu.Lock()
-	*a.slot(ssrc, seq) = arrivalSlot{ssrc: ssrc, seq: seq, at: unixNano}
-	a.mu.Unlock()
+	s := a.slot(ssrc, seq)
+	s.key.Store(0)
+	s.at.Store(unixNano)
+	s.key.Store(arrivalKey(ssrc, seq))
 }
 
-// take returns when packet seq of ssrc arrived and forgets it; without a
-// stamp for it (a packet read otherwise, or pushed out by later ones) it
-// returns now.
-func (a *arrivalStamps) take(ssrc uint32, seq uint16, now time.Time) time.Time {
-	a.mu.Lock()
+// take returns when packet seq of ssrc arrived and forgets it; it reports
+// false without a stamp for it (a packet read otherwise, or pushed out by
+// later ones).
+func (a *arrivalStamps) take(ssrc uint32, seq uint16) (time.Time, bool) {
 	s := a.slot(ssrc, seq)
-	at := s.at
-	if s.ssrc != ssrc || s.seq != seq || at == 0 {
-		a.mu.Unlock()
-		return now
+	k := arrivalKey(ssrc, seq)
+	if s.key.Load() != k {
+		return time.Time{}, false
 	}
-	s.at = 0
-	a.mu.Unlock()
-	if t := time.Unix(0, at); t.Before(now) {
-		return t
+	at := s.at.Load()
+	// Still k: no other packet's write began since at was read.
+	if !s.key.CompareAndSwap(k, 0) {
+		return time.Time{}, false
 	}
-	return now
+	return time.Unix(0, at), true
 }
 
 // stampRTP records the arrival of the datagram b if it is an RTP packet

@@ -256,7 +256,10 @@ func (in *trackInput) arrive(b []byte, ssrc uint32, p *pionrtp.Packet) (time.Tim
 	if p.Unmarshal(b) != nil {
 		return time.Time{}, false
 	}
-	at := in.r.stamps.take(ssrc, p.SequenceNumber, time.Now())
+	at, ok := in.r.stamps.take(ssrc, p.SequenceNumber)
+	if !ok {
+		at = time.Now()
+	}
 	in.r.twcc.recordPacket(ssrc, b, at)
 	return at, true
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -430,11 +431,17 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // each frame of the sample clip, and subscribers, in the same process and
 // so on the same clock, recognise the frame from its first bytes.
 type sendClock struct {
-	frames map[uint64]frameRef                        // fingerprint of a frame's first bytes
-	counts [AudioLayer + 1]int                        // frames (packets) per layer
-	mu     sync.RWMutex                               // guards pubs
-	pubs   map[string]*[AudioLayer + 1][]atomic.Int64 // send times by layer (AudioLayer: audio) and index
+	frames map[uint64]frameRef // fingerprint of a frame's first bytes
+	counts [AudioLayer + 1]int // frames (packets) per layer
+	mu     sync.Mutex          // serializes changes of pubs
+	// pubs maps a publisher to its send times by layer (AudioLayer:
+	// audio) and index. Every received packet looks it up, from every
+	// core, so it is replaced, not changed: a lock there would be a cache
+	// line that all of them write.
+	pubs atomic.Pointer[map[string]*sendTimes]
 }
+
+type sendTimes [AudioLayer + 1][]atomic.Int64
 
 type frameRef struct{ layer, frame int }
 
@@ -442,7 +449,8 @@ type frameRef struct{ layer, frame int }
 const fingerprintBytes = 24
 
 func newSendClock(s *Samples) *sendClock {
-	c := &sendClock{frames: map[uint64]frameRef{}, pubs: map[string]*[AudioLayer + 1][]atomic.Int64{}}
+	c := &sendClock{frames: map[uint64]frameRef{}}
+	c.pubs.Store(&map[string]*sendTimes{})
 	dup := map[uint64]bool{}
 	layers := append(s.Layers[:len(s.Layers):len(s.Layers)], s.Audio)
 	for l, frames := range layers {
@@ -477,20 +485,21 @@ func fingerprint(b []byte) uint64 {
 func (c *sendClock) register(pub string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.pubs[pub]; ok {
+	old := *c.pubs.Load()
+	if _, ok := old[pub]; ok {
 		return
 	}
-	var t [AudioLayer + 1][]atomic.Int64
+	var t sendTimes
 	for l := range t {
 		t[l] = make([]atomic.Int64, c.counts[l])
 	}
-	c.pubs[pub] = &t
+	pubs := maps.Clone(old)
+	pubs[pub] = &t
+	c.pubs.Store(&pubs)
 }
 
 func (c *sendClock) sent(pub string, layer, frame int) {
-	c.mu.RLock()
-	t := c.pubs[pub]
-	c.mu.RUnlock()
+	t := (*c.pubs.Load())[pub]
 	if t == nil || layer < 0 || layer > AudioLayer || frame < 0 || frame >= len(t[layer]) {
 		return
 	}
@@ -511,9 +520,7 @@ func (c *sendClock) observe(l *latencies, pub string, audio bool, p *pionrtp.Pac
 	if !ok || (ref.layer == AudioLayer) != audio {
 		return
 	}
-	c.mu.RLock()
-	t := c.pubs[pub]
-	c.mu.RUnlock()
+	t := (*c.pubs.Load())[pub]
 	if t == nil || ref.frame >= len(t[ref.layer]) {
 		return
 	}
