@@ -42,16 +42,20 @@ type roster struct {
 // held reports whether changes wait to be sent.
 func (r *roster) held() bool { return len(r.joined) > 0 || len(r.left) > 0 }
 
-// add records a join or departure. Someone who joins and leaves within
-// one interval is in both lists: a participant id joins once and leaves
-// once, so applying the joins before the departures is always right.
-func (r *roster) add(ev sfu.Event) {
+// add records ev if it is a join or departure, and reports whether it
+// was. Someone who joins and leaves within one interval is in both lists:
+// a participant id joins once and leaves once, so applying the joins
+// before the departures is always right.
+func (r *roster) add(ev sfu.Event) bool {
 	switch ev := ev.(type) {
 	case sfu.ParticipantJoined:
 		r.joined = append(r.joined, toWireParticipant(ev.Participant))
 	case sfu.ParticipantLeft:
 		r.left = append(r.left, ev.ParticipantID)
+	default:
+		return false
 	}
+	return true
 }
 
 type participantsMsg struct {
@@ -80,15 +84,6 @@ func (r *roster) take(now time.Time) ([]byte, error) {
 	return data, err
 }
 
-// isRosterEvent reports whether ev is a change of the room's members.
-func isRosterEvent(ev sfu.Event) bool {
-	switch ev.(type) {
-	case sfu.ParticipantJoined, sfu.ParticipantLeft:
-		return true
-	}
-	return false
-}
-
 // sendBatched sends ev to a version 2 client: a roster change is held for
 // the next participants message, anything else goes after what is held.
 func (c *conn) sendBatched(ev sfu.Event) {
@@ -98,12 +93,11 @@ func (c *conn) sendBatched(ev sfu.Event) {
 	if r.ended {
 		return
 	}
-	if !isRosterEvent(ev) {
+	if !r.add(ev) {
 		c.flushRosterLocked()
 		c.sendEvent(ev)
 		return
 	}
-	r.add(ev)
 	now := time.Now()
 	wait := r.last.Add(rosterInterval).Sub(now)
 	switch {
