@@ -18,6 +18,7 @@ import (
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/rtcp"
 	pionrtp "github.com/pion/rtp"
+	"github.com/pion/transport/v4"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -111,10 +112,14 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		if opts.MaxLayer != nil && t.Kind() == webrtc.RTPCodecTypeVideo {
 			_ = c.Send(map[string]any{"type": "set_layer", "trackId": t.ID(), "maxLayer": *opts.MaxLayer})
 		}
+		tapped := false
+		if client, known := dtlsClient(c.sub); known {
+			tapped = c.recv.tap.start(r.Transport(), client)
+		}
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.recv.read(t, r)
+			c.recv.read(t, r, tapped)
 		}()
 	})
 	c.wg.Add(1)
@@ -145,13 +150,23 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 // arrivals for transport-wide congestion control feedback, and hands its
 // packets to recv where they are decrypted.
 func newAPIs(opts Options, rids *ridTagger, recv *receiver) (pub, sub *webrtc.API, mux io.Closer, err error) {
-	se, udpMux, err := newSettingEngine(opts, recv.stamps)
+	se, udpMux, err := newSettingEngine(opts)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if pub, err = newAPI(opts, rids, se, nil); err == nil {
-		subSE := se
-		subSE.BufferFactory = recv.streams.factory
+	subSE := se
+	subSE.BufferFactory = recv.streams.factory
+	if udpMux == nil {
+		// The subscriber's own sockets, which hand its media to the tap.
+		var n transport.Net
+		if n, err = newHarnessNet(recv.stamps, recv.tap); err == nil {
+			subSE.SetNet(n)
+		}
+	}
+	if err == nil {
+		pub, err = newAPI(opts, rids, se, nil)
+	}
+	if err == nil {
 		sub, err = newAPI(opts, rids, subSE, recv.twcc)
 	}
 	if err != nil {
@@ -211,11 +226,10 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rec *twccRec
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// newSettingEngine restricts ICE as the options say, and keeps the
-// receive times of incoming RTP packets in stamps; with DropIncoming it
+// newSettingEngine restricts ICE as the options say; with DropIncoming it
 // also returns the lossy UDP mux both connections share (whose packets
 // get no receive times).
-func newSettingEngine(opts Options, stamps *arrivalStamps) (webrtc.SettingEngine, ice.UDPMux, error) {
+func newSettingEngine(opts Options) (webrtc.SettingEngine, ice.UDPMux, error) {
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -227,7 +241,7 @@ func newSettingEngine(opts Options, stamps *arrivalStamps) (webrtc.SettingEngine
 	}
 	var mux ice.UDPMux
 	if opts.DropIncoming == nil {
-		n, err := newHarnessNet(stamps)
+		n, err := newHarnessNet(nil, nil)
 		if err != nil {
 			return se, nil, err
 		}

@@ -6,8 +6,10 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
+	pionrtp "github.com/pion/rtp"
 	"github.com/pion/transport/v4"
 	"golang.org/x/sys/unix"
 )
@@ -22,18 +24,25 @@ import (
 // Reads use raw recvmsg calls on the non-blocking socket, so they do not
 // tell the Go runtime they are system calls (see the SFU's rawReceiver);
 // with nothing to read they wait in Go's poller. Each read also brings
-// the kernel's receive time (SO_TIMESTAMPNS), kept in stamps for every
-// RTP packet of the message.
+// the kernel's receive time (SO_TIMESTAMPNS). A subscriber connection's
+// media packets go to its srtpTap, if it takes them; the receive times of
+// the other RTP packets are kept in stamps.
 type groConn struct {
 	*net.UDPConn
 	rc     syscall.RawConn
 	stamps *arrivalStamps // nil: not kept
+	tap    *srtpTap       // nil: every packet goes up to pion
 
 	mu   sync.Mutex // serializes reads; guards the fields below
 	buf  []byte     // what the last read returned
 	data []byte     // the part of buf not yet handed out
 	seg  int        // the size of each datagram in data but maybe the last
 	from netip.AddrPort
+	at   time.Time // when the kernel received buf; zero if unknown
+
+	// The tap's scratch: a decrypted packet, and the packet parsed.
+	plain []byte
+	pkt   pionrtp.Packet
 
 	// The arguments and results of one recvmsg, kept here so that the
 	// callback given to rc.Read is allocated once.
@@ -50,8 +59,9 @@ type groConn struct {
 const groBuffer = 64 << 10
 
 // newGROConn turns UDP_GRO on for conn, and receive timestamps if stamps
-// is not nil. If the kernel refuses UDP_GRO, it returns nil and the error.
-func newGROConn(conn *net.UDPConn, stamps *arrivalStamps) (*groConn, error) {
+// or tap is not nil. If the kernel refuses UDP_GRO, it returns nil and the
+// error.
+func newGROConn(conn *net.UDPConn, stamps *arrivalStamps, tap *srtpTap) (*groConn, error) {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -65,14 +75,14 @@ func newGROConn(conn *net.UDPConn, stamps *arrivalStamps) (*groConn, error) {
 	if serr != nil {
 		return nil, serr
 	}
-	if stamps != nil {
+	if stamps != nil || tap != nil {
 		if err := rc.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 		}); err != nil || serr != nil {
 			stamps = nil
 		}
 	}
-	c := &groConn{UDPConn: conn, rc: rc, stamps: stamps, buf: make([]byte, groBuffer),
+	c := &groConn{UDPConn: conn, rc: rc, stamps: stamps, tap: tap, buf: make([]byte, groBuffer), plain: make([]byte, receiveMTU),
 		oob: make([]byte, unix.CmsgSpace(4)+unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))}
 	c.recv = c.recvmsg
 	return c, nil
@@ -98,32 +108,41 @@ func (c *groConn) recvmsg(fd uintptr) bool {
 	}
 }
 
-// ReadFromAddrPort returns the next datagram. pion's ICE agent reads
-// through it without allocating.
+// ReadFromAddrPort returns the next datagram that the tap does not take.
+// pion's ICE agent reads through it without allocating.
 func (c *groConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.data) == 0 {
-		if err := c.rc.Read(c.recv); err != nil {
-			return 0, netip.AddrPort{}, err
-		}
-		if c.errno != 0 {
-			return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: c.errno}
-		}
-		c.data, c.seg, c.from = c.buf[:c.n], c.n, sockaddrToAddrPort(&c.sa)
-		seg, at := readControl(c.oob[:c.msg.Controllen])
-		if seg > 0 {
-			c.seg = seg
-		}
-		if c.stamps != nil && at != 0 {
-			for d := c.data; len(d) > 0; d = d[min(c.seg, len(d)):] {
-				c.stamps.stampRTP(d[:min(c.seg, len(d))], at)
+	for {
+		if len(c.data) == 0 {
+			if err := c.rc.Read(c.recv); err != nil {
+				return 0, netip.AddrPort{}, err
+			}
+			if c.errno != 0 {
+				return 0, netip.AddrPort{}, &net.OpError{Op: "read", Net: "udp", Err: c.errno}
+			}
+			c.data, c.seg, c.from, c.at = c.buf[:c.n], c.n, sockaddrToAddrPort(&c.sa), time.Time{}
+			seg, at := readControl(c.oob[:c.msg.Controllen])
+			if seg > 0 {
+				c.seg = seg
+			}
+			if at != 0 {
+				c.at = time.Unix(0, at)
 			}
 		}
+		d := c.data[:min(c.seg, len(c.data))]
+		c.data = c.data[len(d):]
+		if c.tap != nil {
+			if h, plain := c.tap.decrypt(d, c.plain); h != nil {
+				h(plain, c.at, &c.pkt)
+				continue
+			}
+		}
+		if c.stamps != nil && !c.at.IsZero() {
+			c.stamps.stampRTP(d, c.at.UnixNano())
+		}
+		return copy(b, d), c.from, nil
 	}
-	d := c.data[:min(c.seg, len(c.data))]
-	c.data = c.data[len(d):]
-	return copy(b, d), c.from, nil
 }
 
 // WriteToAddrPort writes one datagram.
@@ -162,10 +181,11 @@ func readControl(oob []byte) (seg int, at int64) {
 	return seg, at
 }
 
-// withGRO returns conn reading with UDP_GRO (keeping receive times in
-// stamps, if not nil), or conn itself if the kernel does not offer it.
-func withGRO(conn *net.UDPConn, stamps *arrivalStamps) transport.UDPConn {
-	if c, err := newGROConn(conn, stamps); err == nil {
+// withGRO returns conn reading with UDP_GRO, handing media to tap and
+// keeping the other RTP packets' receive times in stamps (either may be
+// nil), or conn itself if the kernel does not offer UDP_GRO.
+func withGRO(conn *net.UDPConn, stamps *arrivalStamps, tap *srtpTap) transport.UDPConn {
+	if c, err := newGROConn(conn, stamps, tap); err == nil {
 		return c
 	}
 	return conn

@@ -8,6 +8,6 @@ import (
 	"github.com/pion/transport/v4"
 )
 
-// withGRO returns conn: UDP_GRO and the receive times read with it are
-// Linux's.
-func withGRO(conn *net.UDPConn, _ *arrivalStamps) transport.UDPConn { return conn }
+// withGRO returns conn: UDP_GRO, the receive times read with it, and the
+// SRTP tap on its reads are Linux's.
+func withGRO(conn *net.UDPConn, _ *arrivalStamps, _ *srtpTap) transport.UDPConn { return conn }

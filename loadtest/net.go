@@ -16,19 +16,21 @@ import (
 const socketBuffer = 1 << 20
 
 // harnessNet is the network pion's ICE agent opens its sockets with: the
-// standard one, with socketBuffer on every UDP socket, whose packets'
-// receive times go to stamps.
+// standard one, with socketBuffer on every UDP socket, whose media packets
+// go to tap and the other RTP packets' receive times to stamps (either may
+// be nil).
 type harnessNet struct {
 	*stdnet.Net
 	stamps *arrivalStamps
+	tap    *srtpTap
 }
 
-func newHarnessNet(stamps *arrivalStamps) (transport.Net, error) {
+func newHarnessNet(stamps *arrivalStamps, tap *srtpTap) (transport.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
 	}
-	return harnessNet{n, stamps}, nil
+	return harnessNet{n, stamps, tap}, nil
 }
 
 // ListenUDP opens a UDP socket with the harness's receive buffer, read
@@ -40,5 +42,5 @@ func (n harnessNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDP
 		return nil, err
 	}
 	_ = conn.SetReadBuffer(socketBuffer)
-	return withGRO(conn, n.stamps), nil
+	return withGRO(conn, n.stamps, n.tap), nil
 }

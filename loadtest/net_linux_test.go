@@ -19,7 +19,7 @@ import (
 // TestHarnessNetBuffers: the sockets pion opens for the harness get the
 // larger receive buffer.
 func TestHarnessNetBuffers(t *testing.T) {
-	n, err := newHarnessNet(nil)
+	n, err := newHarnessNet(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestGROConn(t *testing.T) {
 		t.Fatal(err)
 	}
 	stamps := &arrivalStamps{}
-	c, err := newGROConn(rconn, stamps)
+	c, err := newGROConn(rconn, stamps, nil)
 	if err != nil {
 		t.Skipf("this kernel has no UDP_GRO: %v", err)
 	}

@@ -48,7 +48,8 @@ type receiver struct {
 	send    func([]rtcp.Packet) error // writes feedback on the connection
 	twcc    *twccRecorder
 	streams *streamBuffers // the connection's SRTP stream buffers
-	stamps  *arrivalStamps // the receive times of its packets
+	tap     *srtpTap       // takes its media where its socket is read
+	stamps  *arrivalStamps // the receive times of its packets that pion reads
 	ssrc    uint32         // the SSRC feedback is sent from
 	observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
 
@@ -162,7 +163,7 @@ const pliEvery = 500 * time.Millisecond
 // clock, sends its feedback with send: NACKs, reports, congestion control
 // feedback, and a PLI when a track needs a keyframe to show video again.
 func newReceiver(send func([]rtcp.Packet) error) *receiver {
-	return &receiver{tracks: map[string]*trackState{}, send: send, twcc: newTWCCRecorder(), streams: newStreamBuffers(), stamps: &arrivalStamps{}, ssrc: rand.Uint32()}
+	return &receiver{tracks: map[string]*trackState{}, send: send, twcc: newTWCCRecorder(), streams: newStreamBuffers(), tap: newSRTPTap(), stamps: &arrivalStamps{}, ssrc: rand.Uint32()}
 }
 
 func newTrackState(counts TrackCounts, clockRate uint32, nack bool) *trackState {
@@ -171,9 +172,10 @@ func newTrackState(counts TrackCounts, clockRate uint32, nack bool) *trackState 
 
 // read counts a remote track's packets until it ends. The first packet
 // comes through pion's track reader; the rest, retransmissions on a
-// separate RTX stream included, are handled where the SRTP session
-// decrypts them (streamBuffers).
-func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
+// separate RTX stream included, are taken where the socket is read
+// (srtpTap, when tapped is true) or else where the SRTP session decrypts
+// them (streamBuffers).
+func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver, tapped bool) {
 	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
 	audio := t.Kind() == webrtc.RTPCodecTypeAudio
 	in := &trackInput{r: r, codec: rtp.CodecFromMime(t.Codec().MimeType), audio: audio, ssrc: uint32(t.SSRC()), rtxSSRC: uint32(t.RtxSSRC())}
@@ -195,7 +197,10 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 		}
 	}
 	if rtx != nil && main != nil {
-		rtx.attach(in.repaired)
+		rtx.attach(func(b []byte) { in.repaired(b, time.Time{}, &in.rtx) })
+		if tapped {
+			r.tap.attach(in.rtxSSRC, in.repaired)
+		}
 	}
 	buf := make([]byte, receiveMTU)
 	var p pionrtp.Packet
@@ -211,7 +216,10 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver) {
 			in.count(&p, n, time.Now())
 		}
 		if first && main != nil {
-			main.attach(in.decrypted)
+			main.attach(func(b []byte) { in.decrypted(b, time.Time{}, &in.p) })
+			if tapped {
+				r.tap.attach(in.ssrc, in.decrypted)
+			}
 		}
 	}
 }
@@ -223,24 +231,25 @@ type trackInput struct {
 	codec         rtp.Codec
 	audio         bool
 	ssrc, rtxSSRC uint32
-	p, rtx        pionrtp.Packet // decrypted's and repaired's
+	p, rtx        pionrtp.Packet // scratch of the SRTP session's calls
 }
 
-// decrypted handles a packet of the track's stream on the SRTP session's
-// goroutine, which bypasses the interceptors: it records the arrival for
-// congestion control feedback itself.
-func (in *trackInput) decrypted(b []byte) {
-	if at, ok := in.arrive(b, in.ssrc, &in.p); ok {
-		in.count(&in.p, len(b), at)
+// decrypted handles a decrypted packet of the track's stream that arrived
+// at at (zero: look its stamp up), parsed into the scratch p. It runs on
+// the goroutine that decrypted the packet, which bypasses pion's
+// interceptors: it records the arrival for congestion control feedback
+// itself.
+func (in *trackInput) decrypted(b []byte, at time.Time, p *pionrtp.Packet) {
+	if at, ok := in.arrive(b, in.ssrc, p, at); ok {
+		in.count(p, len(b), at)
 	}
 }
 
 // repaired handles a packet of the track's RTX stream (RFC 4588) likewise:
 // a retransmission counts as the packet it carries, and padding alone (a
 // bandwidth probe) only for congestion control feedback.
-func (in *trackInput) repaired(b []byte) {
-	p := &in.rtx
-	at, ok := in.arrive(b, in.rtxSSRC, p)
+func (in *trackInput) repaired(b []byte, at time.Time, p *pionrtp.Packet) {
+	at, ok := in.arrive(b, in.rtxSSRC, p, at)
 	if !ok || len(p.Payload) < 2 {
 		return
 	}
@@ -249,16 +258,19 @@ func (in *trackInput) repaired(b []byte) {
 	in.count(p, len(b)-2, at)
 }
 
-// arrive parses b, a packet of stream ssrc, into p and records its
-// arrival for congestion control feedback; it returns when the packet
-// arrived, and false if b is not an RTP packet.
-func (in *trackInput) arrive(b []byte, ssrc uint32, p *pionrtp.Packet) (time.Time, bool) {
+// arrive parses b, a packet of stream ssrc that arrived at at (zero: look
+// its stamp up, or else take now), into p and records its arrival for
+// congestion control feedback; it returns when the packet arrived, and
+// false if b is not an RTP packet.
+func (in *trackInput) arrive(b []byte, ssrc uint32, p *pionrtp.Packet, at time.Time) (time.Time, bool) {
 	if p.Unmarshal(b) != nil {
 		return time.Time{}, false
 	}
-	at, ok := in.r.stamps.take(ssrc, p.SequenceNumber)
-	if !ok {
-		at = time.Now()
+	if at.IsZero() {
+		var ok bool
+		if at, ok = in.r.stamps.take(ssrc, p.SequenceNumber); !ok {
+			at = time.Now()
+		}
 	}
 	in.r.twcc.recordPacket(ssrc, b, at)
 	return at, true

@@ -226,15 +226,15 @@ func TestRepairedRTX(t *testing.T) {
 	media := func(seq uint16) []byte {
 		return marshal(&pionrtp.Packet{Header: pionrtp.Header{Version: 2, SSRC: 42, SequenceNumber: seq, Marker: true, PayloadType: 96}, Payload: []byte{0x10, 0x11, 0, 0}})
 	}
-	in.decrypted(media(100))
-	in.decrypted(media(102))
+	in.decrypted(media(100), time.Time{}, &in.p)
+	in.decrypted(media(102), time.Time{}, &in.p)
 	if got := in.st.missing(nil); !slices.Equal(got, []uint16{101}) {
 		t.Fatalf("missing %v, want [101]", got)
 	}
 	in.repaired(marshal(&pionrtp.Packet{Header: pionrtp.Header{Version: 2, Padding: true, SSRC: 43, SequenceNumber: 7, PayloadType: 97},
-		PaddingSize: 200})) // a probe: padding only
+		PaddingSize: 200}), time.Time{}, &in.rtx) // a probe: padding only
 	in.repaired(marshal(&pionrtp.Packet{Header: pionrtp.Header{Version: 2, SSRC: 43, SequenceNumber: 8, Marker: true, PayloadType: 97},
-		Payload: []byte{0, 101, 0x10, 0x11, 0, 0}}))
+		Payload: []byte{0, 101, 0x10, 0x11, 0, 0}}), time.Time{}, &in.rtx)
 	c := in.st.counts
 	if c.Unique != 3 || c.Duplicates != 0 || c.Missing != 0 || len(in.st.missing(nil)) != 0 {
 		t.Errorf("after the retransmission of 101: %d unique, %d duplicates, %d missing; want 3, 0, 0", c.Unique, c.Duplicates, c.Missing)

@@ -22,6 +22,11 @@ import (
 // packet for the track's reader: one hand-off fewer, and none of
 // TrackRemote.Read's per-packet bookkeeping. ICE, DTLS, SRTP and RTCP stay
 // pion's own.
+//
+// Where the srtpTap runs (Linux), it takes a stream's packets earlier
+// still, at the socket, once the receiver reads the track; the stream
+// buffers then carry only what pion already had on its way when the tap
+// started, and what the tap leaves to pion.
 type streamBuffers struct {
 	mu sync.Mutex // guards byRTP
 	// byRTP holds the RTP buffers not yet taken, by SSRC.

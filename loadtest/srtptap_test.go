@@ -1,0 +1,74 @@
+package loadtest
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+)
+
+// TestSRTPTapDecrypt: the tap decrypts the media of streams with a
+// handler, and leaves to pion RTCP, streams without a handler and packets
+// that do not decrypt.
+func TestSRTPTapDecrypt(t *testing.T) {
+	key, salt := bytes.Repeat([]byte{7}, 16), bytes.Repeat([]byte{9}, 12)
+	sender, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tap := newSRTPTap()
+	if tap.ctx, err = srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm); err != nil {
+		t.Fatal(err)
+	}
+	var got []uint16
+	tap.attach(42, func(b []byte, _ time.Time, p *pionrtp.Packet) {
+		if p.Unmarshal(b) != nil || string(p.Payload) != "frame" {
+			t.Errorf("handed %x", b)
+		}
+		got = append(got, p.SequenceNumber)
+	})
+	seal := func(ssrc uint32, seq uint16) []byte {
+		plain, err := (&pionrtp.Packet{Header: pionrtp.Header{Version: 2, PayloadType: 96, SSRC: ssrc, SequenceNumber: seq}, Payload: []byte("frame")}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := sender.EncryptRTP(nil, plain, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	plain := make([]byte, receiveMTU)
+	take := func(b []byte) bool {
+		h, out := tap.decrypt(b, plain)
+		if h != nil {
+			h(out, time.Now(), &pionrtp.Packet{})
+		}
+		return h != nil
+	}
+	// The sequence numbers wrap: the tap follows the rollover counter.
+	for _, seq := range []uint16{65534, 65535, 0, 1} {
+		if !take(seal(42, seq)) {
+			t.Errorf("packet %d of a stream with a handler not taken", seq)
+		}
+	}
+	if take(seal(43, 1)) {
+		t.Error("a packet of a stream without a handler was taken")
+	}
+	bad := seal(42, 2)
+	bad[len(bad)-1] ^= 1
+	if take(bad) {
+		t.Error("a packet that does not authenticate was taken")
+	}
+	rtcp := seal(42, 3)
+	rtcp[1] = 200 // a sender report's packet type
+	if take(rtcp) || take([]byte{0x16, 0xfe, 0xfd}) {
+		t.Error("RTCP or DTLS taken")
+	}
+	if want := []uint16{65534, 65535, 0, 1}; !slices.Equal(got, want) || tap.taken != len(want) {
+		t.Fatalf("handled %v (%d taken), want %v", got, tap.taken, want)
+	}
+}
