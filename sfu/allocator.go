@@ -23,8 +23,8 @@ type VideoDemand struct {
 
 // Allocator splits a subscriber's bandwidth estimate over its video
 // tracks, choosing a simulcast layer for each. It steps down at once when
-// the budget shrinks, and steps up only when the better layer has fitted
-// with headroom for upHold; a track that has to come back down soon after
+// the budget shrinks, to a layer that fits with headroom, and steps up
+// only when the better layer has fitted with headroom for upHold; a track that has to come back down soon after
 // stepping up waits exponentially longer before trying again, so that it
 // never flaps. It is pure logic: time is passed in.
 type Allocator struct {
@@ -142,6 +142,14 @@ func (a *Allocator) choose(now time.Time, d VideoDemand, base int, left int64) i
 		}
 	} else {
 		st.candidate = -2
+		if chosen < d.Current && d.Current <= d.MaxLayer {
+			// The budget forces a step down: to a layer that fits with
+			// headroom, as a climb must. One that only just fits is
+			// outgrown by the next swing of the publisher's bitrate, and
+			// the step down would take two steps, each waiting for a
+			// keyframe.
+			chosen = a.fitting(d, base, left, true)
+		}
 	}
 	a.steppedTo(now, st, d, chosen)
 	return chosen

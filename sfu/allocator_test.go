@@ -27,6 +27,10 @@ func TestAllocatorSingleTrack(t *testing.T) {
 		{"ample budget keeps the top", 5_000_000, true, 2, 2, 2},
 		{"budget shrinks: step down at once", 600_000, true, 2, 2, 1},
 		{"budget collapses: lowest", 200_000, true, 2, 2, 0},
+		// 520k holds the middle layer's 500k, but not with headroom:
+		// stepping there would soon need a second step.
+		{"budget shrinks to just over the middle layer: lowest at once", 520_000, true, 2, 2, 0},
+		{"the middle layer, still fitting, stays", 520_000, true, 1, 2, 1},
 		{"lowest does not fit: pause", 100_000, true, 0, 2, -1},
 		{"cap respected", 5_000_000, true, 1, 1, 1},
 		{"budget grows: wait before climbing", 5_000_000, true, 0, 2, 0},
