@@ -5,9 +5,11 @@ import (
 	"time"
 )
 
-// arrivalStamps keep when the kernel received each recent RTP packet of a
-// client's connections, by SSRC and sequence number (SO_TIMESTAMPNS, read
-// with the packet in groConn), until the receiver counts the packet.
+// arrivalStamps keep when the kernel received each recent RTP packet that
+// a subscriber connection's socket hands up to pion, by SSRC and sequence
+// number (SO_TIMESTAMPNS, read with the packet in groConn), until the
+// receiver counts the packet. Packets the srtpTap takes carry their
+// receive time with them.
 //
 // One harness process runs hundreds of clients on a core or two, so a
 // packet may wait in its socket, or between pion's goroutines, while the

@@ -44,7 +44,9 @@ type Options struct {
 	MaxLayer *int
 	// Observe, if set, sees every RTP packet received, with the sending
 	// participant's ID and whether it is audio. It runs on the goroutine
-	// that decrypts the connection's packets and must not block or keep p.
+	// that decrypts the connection's packets (two at once while a track's
+	// first packets are handed over from pion to the socket's reader) and
+	// must not block or keep p.
 	Observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
 	// KeepMessages, if positive, is how many of the latest messages the
 	// client keeps for WaitFor and Messages (at least; up to twice as

@@ -85,6 +85,9 @@ func newGROConn(conn *net.UDPConn, stamps *arrivalStamps, tap *srtpTap) (*groCon
 	c := &groConn{UDPConn: conn, rc: rc, stamps: stamps, tap: tap, buf: make([]byte, groBuffer), plain: make([]byte, receiveMTU),
 		oob: make([]byte, unix.CmsgSpace(4)+unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{}))))}
 	c.recv = c.recvmsg
+	if tap != nil {
+		tap.install()
+	}
 	return c, nil
 }
 

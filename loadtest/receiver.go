@@ -200,6 +200,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver, tapped bo
 		rtx.attach(func(b []byte) { in.repaired(b, time.Time{}, &in.rtx) })
 		if tapped {
 			r.tap.attach(in.rtxSSRC, in.repaired)
+			defer r.tap.detach(in.rtxSSRC)
 		}
 	}
 	buf := make([]byte, receiveMTU)
@@ -219,6 +220,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver, tapped bo
 			main.attach(func(b []byte) { in.decrypted(b, time.Time{}, &in.p) })
 			if tapped {
 				r.tap.attach(in.ssrc, in.decrypted)
+				defer r.tap.detach(in.ssrc)
 			}
 		}
 	}

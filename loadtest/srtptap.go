@@ -32,27 +32,56 @@ import (
 // handshake, RTCP both ways, and each stream's first packets, which tell
 // pion of the track. Packets of streams without a handler, packets the tap
 // cannot decrypt, and everything that is not RTP go up to pion as before.
+//
+// The tap keeps no replay window, so a packet the SFU sends twice counts
+// as a duplicate rather than vanishing in SRTP.
 type srtpTap struct {
-	mu       sync.Mutex // guards the fields below
-	ctx      *srtp.Context
-	failed   bool // the keys could not be had: the tap stays off
-	handlers map[uint32]tapHandler
-	hdr      pionrtp.Header // DecryptRTP's scratch
-	taken    int            // packets decrypted and handed to a handler
+	mu        sync.Mutex // guards the fields below
+	ctx       *srtp.Context
+	failed    bool // the keys could not be had: the tap stays off
+	installed bool // a socket reads through the tap
+	streams   map[uint32]*tapStream
+	hdr       pionrtp.Header // DecryptRTP's scratch
+	taken     int            // packets decrypted and handed to a handler
 }
+
+// tapStream is a stream the tap takes.
+type tapStream struct {
+	handle tapHandler
+	// failing counts the packets in a row that did not decrypt. The tap's
+	// context follows a stream from the first packet it takes, pion's
+	// from the stream's first; should the sequence numbers have wrapped
+	// in between, the two disagree on the rollover counter and only
+	// pion's decrypts, so after maxTapFailures the tap lets the stream go.
+	failing int
+}
+
+const maxTapFailures = 16
 
 // tapHandler takes one decrypted RTP packet b of a stream that arrived at
 // at (zero: unknown, look its stamp up), using p as scratch. b is not kept.
 type tapHandler func(b []byte, at time.Time, p *pionrtp.Packet)
 
-func newSRTPTap() *srtpTap { return &srtpTap{handlers: map[uint32]tapHandler{}} }
+func newSRTPTap() *srtpTap { return &srtpTap{streams: map[uint32]*tapStream{}} }
+
+// install records that a socket reads through the tap.
+func (t *srtpTap) install() {
+	t.mu.Lock()
+	t.installed = true
+	t.mu.Unlock()
+}
 
 // start gives the tap the keys of dt, the connection's DTLS transport, on
 // the first call; isClient tells whether the connection took the DTLS
-// client role. It reports whether the tap has keys.
+// client role. It reports whether the tap takes packets: it has keys, and
+// a socket reads through it (not with the lossy UDP mux, nor where the
+// kernel lacks UDP_GRO).
 func (t *srtpTap) start(dt *webrtc.DTLSTransport, isClient bool) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if !t.installed {
+		return false
+	}
 	if t.ctx == nil && !t.failed {
 		ctx, err := remoteSRTPContext(dt, isClient)
 		t.ctx, t.failed = ctx, err != nil
@@ -63,14 +92,21 @@ func (t *srtpTap) start(dt *webrtc.DTLSTransport, isClient bool) bool {
 // attach makes the tap take the packets of stream ssrc and run h on them.
 func (t *srtpTap) attach(ssrc uint32, h tapHandler) {
 	t.mu.Lock()
-	t.handlers[ssrc] = h
+	t.streams[ssrc] = &tapStream{handle: h}
+	t.mu.Unlock()
+}
+
+// detach makes the tap leave stream ssrc to pion again.
+func (t *srtpTap) detach(ssrc uint32) {
+	t.mu.Lock()
+	delete(t.streams, ssrc)
 	t.mu.Unlock()
 }
 
 // decrypt returns the handler of the SRTP packet b's stream and the packet
 // decrypted into dst, or a nil handler if the tap does not take b: not
 // RTP, a stream without a handler, or a packet that does not decrypt
-// (pion may know better: it tracks each stream from its first packet).
+// (pion's context may, see tapStream.failing).
 func (t *srtpTap) decrypt(b, dst []byte) (tapHandler, []byte) {
 	if len(b) < 12 || b[0]>>6 != 2 {
 		return nil, nil
@@ -81,16 +117,20 @@ func (t *srtpTap) decrypt(b, dst []byte) (tapHandler, []byte) {
 	ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	h := t.handlers[ssrc]
-	if h == nil || t.ctx == nil {
+	s := t.streams[ssrc]
+	if s == nil || t.ctx == nil {
 		return nil, nil
 	}
 	out, err := t.ctx.DecryptRTP(dst[:0], b, &t.hdr)
 	if err != nil {
+		if s.failing++; s.failing >= maxTapFailures {
+			delete(t.streams, ssrc)
+		}
 		return nil, nil
 	}
+	s.failing = 0
 	t.taken++
-	return h, out
+	return s.handle, out
 }
 
 var errNoDTLSConn = errors.New("loadtest: the DTLS transport's connection is not reachable")

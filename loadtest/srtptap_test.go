@@ -73,6 +73,25 @@ func TestSRTPTapDecrypt(t *testing.T) {
 	if want := []uint16{65534, 65535, 0, 1}; !slices.Equal(got, want) || tap.taken != len(want) {
 		t.Fatalf("handled %v (%d taken), want %v", got, tap.taken, want)
 	}
+	// A stream whose packets stop decrypting (the two contexts disagree on
+	// the rollover counter) is left to pion.
+	for i := range maxTapFailures {
+		bad := seal(42, 10+uint16(i))
+		bad[len(bad)-1] ^= 1
+		take(bad)
+	}
+	if take(seal(42, 40)) {
+		t.Errorf("still taken after %d packets in a row failed", maxTapFailures)
+	}
+	// A stream detached, when its track ends, is left to pion.
+	tap.attach(44, func([]byte, time.Time, *pionrtp.Packet) {})
+	if !take(seal(44, 1)) {
+		t.Fatal("a packet of stream 44 not taken")
+	}
+	tap.detach(44)
+	if take(seal(44, 2)) {
+		t.Error("taken after the stream was detached")
+	}
 }
 
 // BenchmarkSRTPTap is a subscriber's receive path per packet from the
