@@ -236,11 +236,13 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 const paddingSize = 255
 
 // canPad reports whether the track can carry probe padding: it is video
-// and forwarding.
+// and has forwarded. A track paused for bandwidth pads too: it is the
+// subscriber's way back, since only a probe that gets through raises an
+// estimate held under the rate that last congested the link.
 func (d *DownTrack) canPad() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.up.kind == webrtc.RTPCodecTypeVideo && d.writer != nil && d.rewriter.Started() && d.current.Load() >= 0
+	return d.up.kind == webrtc.RTPCodecTypeVideo && d.writer != nil && d.rewriter.Started()
 }
 
 // writePadding sends up to n padding-only packets on the media stream and
@@ -261,7 +263,7 @@ func (d *DownTrack) writePadding(n int) (packets, bytes int) {
 	var first uint16
 	var ts uint32
 	ok := false
-	if w != nil && d.current.Load() >= 0 && d.frameEnded {
+	if w != nil && d.frameEnded {
 		first, ts, ok = d.rewriter.Pad(n)
 	}
 	d.mu.Unlock()

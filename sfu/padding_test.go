@@ -90,3 +90,36 @@ func TestDownTrackPadsOnTheMediaStream(t *testing.T) {
 		t.Fatalf("NACKs for media around the padding answered with %+v", w.hdrs[10:])
 	}
 }
+
+// TestDownTrackPadsWhilePaused: a video track paused for bandwidth still
+// carries probe padding, numbered on from what it sent, and the keyframe
+// that resumes it follows the padding.
+func TestDownTrackPadsWhilePaused(t *testing.T) {
+	up, l := testUpTrack(nil)
+	w := &recorder{}
+	d := bindDownTrack(t, up, 777, 96, w)
+	var hdr inPacket
+	up.forward(l, framePacket(10, 9000, true, true), &hdr, false)
+	base := w.hdrs[0].SequenceNumber
+	d.SetTarget(-1)
+	up.forward(l, framePacket(11, 12000, false, true), &hdr, false)
+	if len(w.hdrs) != 1 {
+		t.Fatalf("%d packets forwarded while paused", len(w.hdrs)-1)
+	}
+	if !d.canPad() {
+		t.Fatal("canPad = false while paused")
+	}
+	if n, _ := d.writePadding(2); n != 2 {
+		t.Fatalf("padded %d packets while paused, want 2", n)
+	}
+	for i, h := range w.hdrs[1:3] {
+		if !h.Padding || h.SequenceNumber != base+1+uint16(i) {
+			t.Errorf("padding %d while paused: %+v", i, h)
+		}
+	}
+	d.SetTarget(0)
+	up.forward(l, framePacket(12, 15000, true, true), &hdr, false)
+	if len(w.hdrs) != 4 || w.hdrs[3].Padding || w.hdrs[3].SequenceNumber != base+3 {
+		t.Fatalf("after resuming: %+v, want the keyframe as %d", w.hdrs[3:], base+3)
+	}
+}

@@ -369,3 +369,57 @@ func TestLossySubscriber(t *testing.T) {
 		t.Errorf("%.2f%% of packets unrepaired under 5%% loss, want < 1%%", 100*w.loss())
 	}
 }
+
+// TestPausedSubscriberComesBack limits a subscriber's link to 80 kbit/s,
+// less than the lowest simulcast layer, until the SFU pauses its video,
+// and opens it to 5 Mbit/s at once: video must come back. The estimate
+// the pause left behind is held under the rate the narrow link showed for
+// 8 s; probe padding on the paused track shows sooner that the link
+// carries more (video again 6.0-7.0 s after the link opened, against
+// 9.5-10.0 s without it). The bound asserted leaves room for a slow
+// machine.
+func TestPausedSubscriberComesBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := newConstrainedRoom(ctx, t, "paused")
+	r.waitFor(15*time.Second, "video on an open link", 4, func(s sample) bool { return s.layer >= 0 })
+
+	if err := r.lab.SetRate(80_000); err != nil {
+		t.Fatal(err)
+	}
+	r.mark("link limited to 80 kbit/s")
+	limited := time.Now()
+	paused := false
+	for !paused && time.Since(limited) < 10*time.Second {
+		time.Sleep(20 * time.Millisecond)
+		st, _ := r.ts.sfu.RoomState("paused")
+		for _, p := range st.Participants {
+			for _, sub := range p.Subscriptions {
+				paused = paused || sub.Kind == "video" && sub.Target < 0
+			}
+		}
+	}
+	if !paused {
+		t.Fatal("the SFU did not pause the video within 10 s at 80 kbit/s")
+	}
+	t.Logf("80 kbit/s: video paused %v after the limit", time.Since(limited).Round(time.Millisecond))
+	// What the link still held drains.
+	r.measure(1500 * time.Millisecond)
+	if w := r.measure(time.Second); w.fps() > 0 {
+		t.Fatalf("%.1f fps while paused", w.fps())
+	}
+
+	if err := r.lab.SetRate(5_000_000); err != nil {
+		t.Fatal(err)
+	}
+	r.mark("link opened to 5 Mbit/s")
+	opened := time.Now()
+	s := r.waitFor(20*time.Second, "video again at 5 Mbit/s", 2, func(s sample) bool { return s.layer >= 0 })
+	back := s.at.Sub(opened)
+	m := r.ts.metrics
+	t.Logf("5 Mbit/s: video again after %v; probes: %v succeeded, %v failed", back.Round(time.Millisecond),
+		testutil.ToFloat64(m.ProbesSucceeded), testutil.ToFloat64(m.ProbesFailed))
+	if back > 15*time.Second {
+		t.Errorf("video resumed %v after the link opened, want within 15 s", back.Round(time.Millisecond))
+	}
+}
