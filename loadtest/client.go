@@ -9,6 +9,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -80,8 +81,10 @@ type Client struct {
 	subGate     gate
 	pending     map[string][]webrtc.ICECandidateInit // remote candidates before the description; reader only
 	stop        chan struct{}
-	wg          sync.WaitGroup
-	closeOne    sync.Once
+	// Frames of the sample clip published and skipped (Published).
+	published, skipped atomic.Int64
+	wg                 sync.WaitGroup
+	closeOne           sync.Once
 }
 
 // Dial connects, joins, and returns once the server said joined.

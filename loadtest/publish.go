@@ -269,9 +269,15 @@ func (c *Client) playSamples(m Media, videos []*webrtc.TrackLocalStaticSample, a
 		case <-pli:
 			p.keyframeRequested()
 		case <-audioDue:
-			aNext = schedule(at, aNext, p.writeAudio())
+			var skipped int
+			aNext, skipped = schedule(at, aNext, p.writeAudio())
+			c.published.Add(1)
+			c.skipped.Add(int64(skipped))
 		case <-vt.C:
-			vNext = schedule(vt, vNext, p.writeVideo())
+			var skipped int
+			vNext, skipped = schedule(vt, vNext, p.writeVideo())
+			c.published.Add(1)
+			c.skipped.Add(int64(skipped))
 		}
 	}
 }
@@ -347,17 +353,26 @@ func (s *Samples) keyframe(i int) bool {
 }
 
 // schedule sets t to fire d after next, the time the previous frame was
-// due, and returns the new due time. A sender more than d behind (a
-// stalled process) skips ahead instead of bursting to catch up, as a
-// ticker drops ticks.
-func schedule(t *time.Timer, next time.Time, d time.Duration) time.Time {
+// due, and returns the new due time and how many frames it skipped. A
+// sender more than d behind (a stalled process) skips ahead instead of
+// bursting to catch up, as a ticker drops ticks.
+func schedule(t *time.Timer, next time.Time, d time.Duration) (time.Time, int) {
 	now := time.Now()
 	next = next.Add(d)
+	skipped := 0
 	if next.Before(now.Add(-d)) {
+		skipped = int(now.Sub(next) / d)
 		next = now
 	}
 	t.Reset(next.Sub(now))
-	return next
+	return next, skipped
+}
+
+// Published returns how many frames (video frames and audio packets) the
+// client published from the sample clip, and how many more fell due but
+// were skipped because the process was too busy to send them on time.
+func (c *Client) Published() (sent, skipped int64) {
+	return c.published.Load(), c.skipped.Load()
 }
 
 // offer sends a new offer for the publisher connection.

@@ -71,6 +71,10 @@ type ParticipantResult struct {
 	Freezes                        int
 	JitterMS                       float64
 	LatencyMS                      []float64 // one-way latency samples
+	// FramesSent and FramesSkipped are a publisher's frames of the clip
+	// sent, and skipped because the harness was too busy to send them on
+	// time.
+	FramesSent, FramesSkipped int64
 }
 
 // Second is one second of a run, as seen by the harness and the server.
@@ -182,8 +186,13 @@ type RunReport struct {
 	PacketsLost     int             `json:"packets_lost"`
 	PacketLossPct   float64         `json:"packet_loss_pct"`
 	Freezes         int             `json:"freezes"`
-	JitterMS        TailPercentiles `json:"jitter_ms"`
-	LatencyMS       TailPercentiles `json:"latency_ms"`
+	// PublisherSkippedPct is the share of the publishers' frames that fell
+	// due but were skipped because the harness was too busy to send them
+	// on time: above 1% the run fails, since what it measured includes
+	// the harness's own overload.
+	PublisherSkippedPct float64         `json:"publisher_skipped_pct"`
+	JitterMS            TailPercentiles `json:"jitter_ms"`
+	LatencyMS           TailPercentiles `json:"latency_ms"`
 
 	Server  ServerSummary  `json:"server"`
 	Harness HarnessSummary `json:"harness"`
@@ -220,7 +229,10 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 
 	var joins, firstMedia, jitter, latency, bitrates []float64
 	harnessPackets := 0
+	var framesSent, framesSkipped int64
 	for _, p := range results {
+		framesSent += p.FramesSent
+		framesSkipped += p.FramesSkipped
 		r.TracksExpected += p.TracksExpected
 		r.TracksReceived += p.TracksReceived
 		harnessPackets += p.PacketsReceived
@@ -261,6 +273,9 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	if total := r.PacketsReceived + r.PacketsLost; total > 0 {
 		r.PacketLossPct = float64(r.PacketsLost) / float64(total) * 100
 	}
+	if due := framesSent + framesSkipped; due > 0 {
+		r.PublisherSkippedPct = float64(framesSkipped) / float64(due) * 100
+	}
 	if harnessPackets > 0 {
 		r.Harness.UsPerReceivedPacket = r.Harness.CPUSeconds * 1e6 / float64(harnessPackets)
 	}
@@ -269,6 +284,10 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	r.Passed = len(r.Failures) == 0
 	return r
 }
+
+// maxPublisherSkippedPct is the share of skipped publisher frames above
+// which a run fails whatever its thresholds.
+const maxPublisherSkippedPct = 1.0
 
 // judge lists the ways r misses its thresholds.
 func (r *RunReport) judge() []string {
@@ -290,6 +309,10 @@ func (r *RunReport) judge() []string {
 	}
 	if th.MaxLatencyMS > 0 && r.LatencyMS.P99 > th.MaxLatencyMS {
 		failures = append(failures, fmt.Sprintf("latency p99 %.1f ms > %.1f ms", r.LatencyMS.P99, th.MaxLatencyMS))
+	}
+	if r.PublisherSkippedPct > maxPublisherSkippedPct {
+		failures = append(failures, fmt.Sprintf("the harness fell behind: its publishers skipped %.1f%% of their frames, so what it measured includes its own overload",
+			r.PublisherSkippedPct))
 	}
 	return failures
 }
@@ -365,6 +388,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	p(val, "bitrate min", num(r.BitrateKbps.Min, 1), "kbit/s, the poorest subscriber")
 	p(val, "packet loss", num(r.PacketLossPct, 3), fmt.Sprintf("%% (%d lost, %d received)", r.PacketsLost, r.PacketsReceived))
 	p(val, "freezes", fmt.Sprint(r.Freezes), "")
+	p(val, "frames skipped", num(r.PublisherSkippedPct, 2), "% of the publishers' frames, the harness too busy")
 	p(val, "server CPU", num(r.Server.CPUCores, 2), "cores, mean")
 	p(val, "server RSS", num(r.Server.RSSMB, 1), "MiB, peak")
 	p(val, "forwarded", num(r.Server.ForwardedPPS, 0), "packets/s, mean")

@@ -151,6 +151,18 @@ func TestBuildReportThresholds(t *testing.T) {
 				return rs
 			}, nil},
 		{"latency over", Thresholds{MaxLatencyMS: 45}, allTracks, []string{"latency p99 50.0 ms > 45.0 ms"}},
+		{"publishers a little behind", Thresholds{},
+			func(info *RunInfo, rs []ParticipantResult) []ParticipantResult {
+				rs = allTracks(info, rs)
+				rs[0].FramesSent, rs[0].FramesSkipped = 995, 5
+				return rs
+			}, nil},
+		{"the harness fell behind, whatever the thresholds", Thresholds{},
+			func(info *RunInfo, rs []ParticipantResult) []ParticipantResult {
+				rs = allTracks(info, rs)
+				rs[0].FramesSent, rs[0].FramesSkipped = 980, 20
+				return rs
+			}, []string{"the harness fell behind: its publishers skipped 2.0% of their frames"}},
 		{"everything over", Thresholds{MaxLossPct: 1, MaxJoinMS: 100, MaxLatencyMS: 10}, nil,
 			[]string{"tracks", "packet loss", "join: slowest", "latency"}},
 	}

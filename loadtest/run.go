@@ -387,6 +387,7 @@ func (r *loadRun) results() []ParticipantResult {
 			continue
 		}
 		t := totals(p.client, now)
+		res.FramesSent, res.FramesSkipped = p.client.Published()
 		res.TracksReceived = min(t.Tracks, res.TracksExpected)
 		if !p.joinedAt.IsZero() {
 			res.JoinMS = ms(p.joinedAt.Sub(p.started))

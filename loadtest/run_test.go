@@ -38,8 +38,8 @@ func TestRunShort(t *testing.T) {
 	if rep.BitrateKbps.Min <= 0 || !rep.Passed {
 		t.Errorf("min bitrate %.0f kbit/s, passed %v (%v)", rep.BitrateKbps.Min, rep.Passed, rep.Failures)
 	}
-	t.Logf("join p50 %.0f p99 %.0f ms; first media p50 %.0f ms; %.0f kbit/s mean; latency p50 %.2f p99 %.2f ms; %d packets",
-		rep.JoinMS.P50, rep.JoinMS.P99, rep.FirstMediaMS.P50, rep.BitrateKbps.Mean, rep.LatencyMS.P50, rep.LatencyMS.P99, rep.PacketsReceived)
+	t.Logf("join p50 %.0f p99 %.0f ms; first media p50 %.0f ms; %.0f kbit/s mean; latency p50 %.2f p99 %.2f ms; %d packets; %.2f%% of frames skipped",
+		rep.JoinMS.P50, rep.JoinMS.P99, rep.FirstMediaMS.P50, rep.BitrateKbps.Mean, rep.LatencyMS.P50, rep.LatencyMS.P99, rep.PacketsReceived, rep.PublisherSkippedPct)
 
 	data, err := json.Marshal(rep)
 	if err != nil {

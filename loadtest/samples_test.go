@@ -411,3 +411,19 @@ func TestSamplePublish(t *testing.T) {
 		})
 	}
 }
+
+// TestScheduleSkips: a sender on time waits for its next frame; one more
+// than a frame behind skips the frames it missed, and says how many.
+func TestScheduleSkips(t *testing.T) {
+	const d = time.Second // long, so that a slow test machine still sees 9
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	now := time.Now()
+	if next, skipped := schedule(timer, now, d); skipped != 0 || !next.Equal(now.Add(d)) {
+		t.Errorf("on time: next %v after now, %d skipped; want %v, 0", next.Sub(now), skipped, d)
+	}
+	next, skipped := schedule(timer, now.Add(-10*d), d)
+	if skipped != 9 || next.Before(now) {
+		t.Errorf("10 frames behind: %d skipped, next %v after now; want 9 skipped and now", skipped, next.Sub(now))
+	}
+}
