@@ -157,6 +157,11 @@ func TestBuildReportThresholds(t *testing.T) {
 				rs[0].FramesSent, rs[0].FramesSkipped = 995, 5
 				return rs
 			}, nil},
+		{"a ramp step the harness could not drive", Thresholds{},
+			func(info *RunInfo, rs []ParticipantResult) []ParticipantResult {
+				info.Ramp = []RampStep{{Subscribers: 10, OK: true}, {Subscribers: 20, PublisherSkippedPct: 3}}
+				return allTracks(info, rs)
+			}, []string{"ramp: the harness fell behind at 20 subscribers (its publishers skipped 3.0% of their frames)"}},
 		{"the harness fell behind, whatever the thresholds", Thresholds{},
 			func(info *RunInfo, rs []ParticipantResult) []ParticipantResult {
 				rs = allTracks(info, rs)

@@ -109,6 +109,7 @@ func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
 	nextStep := time.Now()
 	joinedSubs := 0
 	stepStart := 0 // index into r.series where the current ramp step began
+	stepSent, stepSkipped := r.published()
 	rampDone := cfg.RampStep <= 0
 	if rampDone {
 		for i := range cfg.Subscribers {
@@ -135,6 +136,12 @@ loop:
 			}
 			if joinedSubs > 0 {
 				step := RampStepOf(joinedSubs, r.series[stepStart:], r.takeStepLatencies(), th)
+				sent, skipped := r.published()
+				if due := sent + skipped - stepSent - stepSkipped; due > 0 {
+					step.PublisherSkippedPct = float64(skipped-stepSkipped) / float64(due) * 100
+				}
+				// A step the harness could not drive says nothing of the server.
+				step.OK = step.OK && step.PublisherSkippedPct <= maxPublisherSkippedPct
 				ramp = append(ramp, step)
 				if !step.OK || joinedSubs >= cfg.Subscribers {
 					// Capacity found (or the last step held): the run
@@ -148,6 +155,7 @@ loop:
 				joinedSubs++
 			}
 			stepStart = len(r.series)
+			stepSent, stepSkipped = r.published()
 			r.takeStepLatencies()
 			nextStep = now.Add(cfg.RampEvery)
 		}
@@ -372,6 +380,19 @@ func (r *loadRun) joined() int {
 		}
 	}
 	return n
+}
+
+// published sums the publishers' frames sent and skipped so far.
+func (r *loadRun) published() (sent, skipped int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.parts {
+		if p.publisher && p.client != nil {
+			a, b := p.client.Published()
+			sent, skipped = sent+a, skipped+b
+		}
+	}
+	return sent, skipped
 }
 
 // results are the per-participant figures at the end of the run.
