@@ -374,22 +374,9 @@ func TestSamplePublish(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			sub := ts.join(ctx, t, "samples")
-			var video, audio TrackCounts
-			for video.Keyframes == 0 || video.Frames < 60 || audio.Packets < 50 {
-				if ctx.Err() != nil {
-					t.Fatalf("subscriber got video %+v, audio %+v", video, audio)
-				}
-				time.Sleep(20 * time.Millisecond)
-				for _, tc := range sub.Received() {
-					if tc.ParticipantID == pub.Self.ID && !tc.Ended {
-						if tc.Kind == "video" {
-							video = tc
-						} else {
-							audio = tc
-						}
-					}
-				}
-			}
+			video, audio := waitForMedia(ctx, t, sub, pub.Self.ID, func(video, audio TrackCounts) bool {
+				return video.Keyframes > 0 && video.Frames >= 60 && audio.Packets >= 50
+			})
 			if !strings.EqualFold(video.Codec, webrtc.MimeTypeVP8) || video.Keyframes == 0 || video.Unrepaired != 0 {
 				t.Errorf("video: %s, %d keyframes, %d lost; all tracks: %+v", video.Codec, video.Keyframes, video.Unrepaired, sub.Received())
 			}
@@ -426,4 +413,27 @@ func TestScheduleSkips(t *testing.T) {
 	if skipped != 9 || next.Before(now) {
 		t.Errorf("10 frames behind: %d skipped, next %v after now; want 9 skipped and now", skipped, next.Sub(now))
 	}
+}
+
+// waitForMedia polls what sub receives from the participant from until
+// enough says so, and returns the video and audio tracks' counts then; it
+// fails the test if ctx ends first.
+func waitForMedia(ctx context.Context, t *testing.T, sub *Client, from string, enough func(video, audio TrackCounts) bool) (video, audio TrackCounts) {
+	t.Helper()
+	for !enough(video, audio) {
+		if ctx.Err() != nil {
+			t.Fatalf("subscriber got video %+v, audio %+v", video, audio)
+		}
+		time.Sleep(20 * time.Millisecond)
+		for _, tc := range sub.Received() {
+			if tc.ParticipantID == from && !tc.Ended {
+				if tc.Kind == "video" {
+					video = tc
+				} else {
+					audio = tc
+				}
+			}
+		}
+	}
+	return video, audio
 }

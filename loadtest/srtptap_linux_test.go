@@ -19,22 +19,9 @@ func TestSRTPTap(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := ts.join(ctx, t, "tap")
-	var video, audio TrackCounts
-	for video.Frames < 90 || audio.Packets < 100 {
-		if ctx.Err() != nil {
-			t.Fatalf("subscriber got video %+v, audio %+v", video, audio)
-		}
-		time.Sleep(20 * time.Millisecond)
-		for _, tc := range sub.Received() {
-			if tc.ParticipantID == pub.Self.ID && !tc.Ended {
-				if tc.Kind == "video" {
-					video = tc
-				} else {
-					audio = tc
-				}
-			}
-		}
-	}
+	video, audio := waitForMedia(ctx, t, sub, pub.Self.ID, func(video, audio TrackCounts) bool {
+		return video.Frames >= 90 && audio.Packets >= 100
+	})
 	tap := sub.recv.tap
 	tap.mu.Lock()
 	taken, keyed := tap.taken, tap.ctx != nil
