@@ -265,14 +265,11 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 		if rate > 0 {
 			// The first decrease of an episode sees the link saturated, so
 			// its delivered rate is the best measure of the capacity; later
-			// ones see us already backing off. They do not start the
-			// episode anew: a link still overused when it is over gets less
-			// than the first measure said.
+			// ones see us already backing off.
 			if now.Sub(e.congestedT) < congestionEpisode {
-				e.congestedAt = max(rate, e.congestedAt)
-			} else {
-				e.congestedAt, e.congestedT = rate, now
+				rate = max(rate, e.congestedAt)
 			}
+			e.congestedAt, e.congestedT = rate, now
 		}
 	case queue < underuseDelay && loss < growLoss && !now.Before(e.holdUntil):
 		near := e.congestedAt > 0 && now.Sub(e.congestedT) < congestionMemory && e.estimate < 1.5*e.congestedAt

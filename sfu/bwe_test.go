@@ -328,29 +328,3 @@ func maxTime(a, b time.Time) time.Time {
 	}
 	return b
 }
-
-// TestEstimatorCongestionEpisodeEnds: decreases close after the first one
-// of a congestion stop at what the first one measured, as the link drains
-// meanwhile. A link that stays overused must still get less once the
-// episode is over: each decrease must not start the episode anew (seen in
-// CI: 469 kbit/s held for 15 s on a 350 kbit/s link losing 97%).
-func TestEstimatorCongestionEpisodeEnds(t *testing.T) {
-	l := newLink()
-	l.run(time.Second, 1_000_000)
-	l.queue = 80 * time.Millisecond // and it stays: what is sent does not fit
-	start := l.now
-	var first int64
-	for l.now.Sub(start) < 12*time.Second {
-		l.run(50*time.Millisecond, 1_000_000)
-		est := l.estimate(t)
-		if first == 0 && est < 1_000_000 {
-			first = est
-			t.Logf("first decrease %v into the queue: %d", l.now.Sub(start), est)
-		}
-		if first != 0 && est < first*9/10 {
-			t.Logf("below the first decrease's %d %v into the queue: %d", first, l.now.Sub(start), est)
-			return
-		}
-	}
-	t.Fatalf("the estimate stayed at %d through 12 s of a queue that never drained (first decrease %d)", l.estimate(t), first)
-}
