@@ -269,15 +269,9 @@ func (c *Client) playSamples(m Media, videos []*webrtc.TrackLocalStaticSample, a
 		case <-pli:
 			p.keyframeRequested()
 		case <-audioDue:
-			var skipped int
-			aNext, skipped = schedule(at, aNext, p.writeAudio())
-			c.published.Add(1)
-			c.skipped.Add(int64(skipped))
+			aNext = c.paced(schedule(at, aNext, p.writeAudio()))
 		case <-vt.C:
-			var skipped int
-			vNext, skipped = schedule(vt, vNext, p.writeVideo())
-			c.published.Add(1)
-			c.skipped.Add(int64(skipped))
+			vNext = c.paced(schedule(vt, vNext, p.writeVideo()))
 		}
 	}
 }
@@ -366,6 +360,14 @@ func schedule(t *time.Timer, next time.Time, d time.Duration) (time.Time, int) {
 	}
 	t.Reset(next.Sub(now))
 	return next, skipped
+}
+
+// paced counts a frame published and the frames schedule skipped, and
+// returns next.
+func (c *Client) paced(next time.Time, skipped int) time.Time {
+	c.published.Add(1)
+	c.skipped.Add(int64(skipped))
+	return next
 }
 
 // Published returns how many frames (video frames and audio packets) the

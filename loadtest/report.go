@@ -277,9 +277,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	if total := r.PacketsReceived + r.PacketsLost; total > 0 {
 		r.PacketLossPct = float64(r.PacketsLost) / float64(total) * 100
 	}
-	if due := framesSent + framesSkipped; due > 0 {
-		r.PublisherSkippedPct = float64(framesSkipped) / float64(due) * 100
-	}
+	r.PublisherSkippedPct = skippedPct(framesSent, framesSkipped)
 	if harnessPackets > 0 {
 		r.Harness.UsPerReceivedPacket = r.Harness.CPUSeconds * 1e6 / float64(harnessPackets)
 	}
@@ -287,6 +285,14 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	r.Failures = r.judge()
 	r.Passed = len(r.Failures) == 0
 	return r
+}
+
+// skippedPct is the share of the frames due that were skipped, in %.
+func skippedPct(sent, skipped int64) float64 {
+	if sent+skipped <= 0 {
+		return 0
+	}
+	return float64(skipped) / float64(sent+skipped) * 100
 }
 
 // maxPublisherSkippedPct is the share of skipped publisher frames above

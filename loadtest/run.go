@@ -137,9 +137,7 @@ loop:
 			if joinedSubs > 0 {
 				step := RampStepOf(joinedSubs, r.series[stepStart:], r.takeStepLatencies(), th)
 				sent, skipped := r.published()
-				if due := sent + skipped - stepSent - stepSkipped; due > 0 {
-					step.PublisherSkippedPct = float64(skipped-stepSkipped) / float64(due) * 100
-				}
+				step.PublisherSkippedPct = skippedPct(sent-stepSent, skipped-stepSkipped)
 				// A step the harness could not drive says nothing of the server.
 				step.OK = step.OK && step.PublisherSkippedPct <= maxPublisherSkippedPct
 				ramp = append(ramp, step)
