@@ -517,8 +517,11 @@ func (p *Participant) subscribe(up *UpTrack) {
 			_ = p.sub.RemoveTrack(tr.Sender())
 			return
 		}
-		p.downs[up.id] = &subscription{down: down, sender: tr.Sender()}
-		p.goTracked(func() { p.readSenderRTCP(tr.Sender(), down) })
+		// The sender is taken now: once unsubscribe removes the track, the
+		// transceiver's Sender is nil.
+		sender := tr.Sender()
+		p.downs[up.id] = &subscription{down: down, sender: sender}
+		p.goTracked(func() { p.readSenderRTCP(sender, down) })
 		p.negotiate()
 	})
 }
