@@ -81,6 +81,7 @@ type Client struct {
 	subGate     gate
 	pending     map[string][]webrtc.ICECandidateInit // remote candidates before the description; reader only
 	stop        chan struct{}
+	readDone    chan struct{} // closed when readLoop has returned
 	// Frames of the sample clip published and skipped (Published).
 	published, skipped atomic.Int64
 	wg                 sync.WaitGroup
@@ -93,7 +94,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: dial: %w", err)
 	}
-	c := &Client{opts: opts, ws: ws, inbox: newInbox(opts.KeepMessages), stop: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
+	c := &Client{opts: opts, ws: ws, inbox: newInbox(opts.KeepMessages), stop: make(chan struct{}), readDone: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
 	c.recv = newReceiver(func(pkts []rtcp.Packet) error { return c.sub.WriteRTCP(pkts) })
 	c.recv.observe = opts.Observe
 	c.rids = &ridTagger{}
@@ -301,6 +302,7 @@ func (c *Client) onCandidate(target string, g *gate) func(*webrtc.ICECandidate) 
 
 func (c *Client) readLoop() {
 	defer c.wg.Done()
+	defer close(c.readDone)
 	defer c.inbox.close()
 	for {
 		_, data, err := c.ws.ReadMessage()
@@ -397,11 +399,16 @@ func (c *Client) Subscriber() *webrtc.PeerConnection { return c.sub }
 
 // Close leaves abruptly: it closes the socket and both connections
 // without saying leave, as a crashed client would.
+//
+// The connections close only once the reader has stopped: a candidate or
+// a description it applied to a closing PeerConnection could start an
+// ICE agent or an SRTP session that nothing closes.
 func (c *Client) Close() {
 	c.closeOne.Do(func() {
 		clock.leave(c.recv)
 		close(c.stop)
 		_ = c.ws.Close()
+		<-c.readDone
 		c.closePCs()
 		c.wg.Wait()
 	})
