@@ -145,16 +145,17 @@ func (s *soak) logEvery(interval time.Duration, base procFigures) (stop func()) 
 }
 
 func (s *soak) logProgress(when string, base procFigures) {
-	f := readProcFigures()
-	s.t.Logf("soak %s: %d joins (%d short stays), leaves %d/%d/%d (%s/%s/%s), %d clients in; "+
+	counts := fmt.Sprintf("%d joins (%d short stays), leaves %d/%d/%d (%s/%s/%s), %d clients in; "+
 		"%d pairs judged (video received %d, paused %d), %d unjudged (%d starved of CPU), %d packets received by those who left, "+
-		"%d unattributed tracks, server forwarded %.0f; server: %s; %s (start: %d goroutines, %d fds, %s)",
-		when, s.joins.Load(), s.shortStays.Load(),
+		"%d unattributed tracks, server forwarded %.0f; server: %s",
+		s.joins.Load(), s.shortStays.Load(),
 		s.leaves[leaveClean].Load(), s.leaves[leaveGoingAway].Load(), s.leaves[leaveAbrupt].Load(),
 		leaveNames[leaveClean], leaveNames[leaveGoingAway], leaveNames[leaveAbrupt], s.live.Load(),
 		s.pairs.Load(), s.videoPairs.Load(), s.pausedPairs.Load(), s.unjudged.Load(), s.starved.Load(), s.packets.Load(),
-		s.unattributed.Load(), testutil.ToFloat64(s.ts.metrics.PacketsForwarded), s.ts.state(),
-		f, base.Goroutines, base.FDs, mib(base.HeapAlloc))
+		s.unattributed.Load(), testutil.ToFloat64(s.ts.metrics.PacketsForwarded), s.ts.state())
+	f := readProcFigures() // after the counts: a collection of a busy heap takes a while
+	s.t.Logf("soak %s: %s; %s, CPU %v (start: %d goroutines, %d fds, %s)",
+		when, counts, f, cpuTime().Round(time.Second), base.Goroutines, base.FDs, mib(base.HeapAlloc))
 }
 
 // sleepCtx sleeps for d or until ctx ends, and says whether it slept the

@@ -53,12 +53,13 @@ const (
 	// soakHeapSlack bounds the heap's growth over the soak, after a
 	// forced collection. The CI run makes about 200 joins: were each to
 	// leave 40 KiB behind, the heap would be 8 MiB over. A participant
-	// holds about 8 MiB while it stays (peer connections, packet caches,
-	// buffers; the soak logs the heap with ~30 of them in), so a single
-	// one left behind crosses it. Longer runs make the bound per join
-	// tighter: a 1-hour run of ~7,000 joins catches 1.2 KiB each. Below
-	// it lies what the process keeps on its own: pools and maps sized to
-	// the busiest moment (about 1.2 MiB in the CI run).
+	// holds 4-8 MiB while it stays, its client's and the server's part
+	// (peer connections, packet caches, buffers: the soak logs 125-300
+	// MiB with ~30 in), so one left behind whole crosses it alone.
+	// Longer runs make the bound per join tighter: 10 minutes make about
+	// 1,300 joins (6 KiB each), an hour about 8,000 (1 KiB each). Below
+	// it lies what the process keeps on its own, pools and maps sized to
+	// its busiest moment: 1.0-1.3 MiB after 200 joins and after 1,300.
 	soakHeapSlack = 8 << 20
 )
 
