@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +56,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg)})
+	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg), OwnPorts: listenPorts(cfg.Listen)})
 	if err != nil {
 		return nil, err
 	}
@@ -89,6 +90,15 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	n.ln = ln
 	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return n, nil
+}
+
+// listenPorts is the port of the HTTP listen address, if it names one.
+func listenPorts(listen string) []int {
+	_, port, err := net.SplitHostPort(listen)
+	if n, perr := strconv.Atoi(port); err == nil && perr == nil && n > 0 {
+		return []int{n}
+	}
+	return nil
 }
 
 // adminOnly serves h to requests with a token that has the admin grant
