@@ -32,11 +32,16 @@ var identitySeq atomic.Int64
 
 func newTestServer(t *testing.T, tweak func(*signaling.Config)) *testServer {
 	t.Helper()
+	return newTestServerWith(t, tweak, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+// newTestServerWith is newTestServer logging to log, with opts.
+func newTestServerWith(t *testing.T, tweak func(*signaling.Config), log *slog.Logger, opts ...signaling.Option) *testServer {
+	t.Helper()
 	cfg := sfu.Default()
 	cfg.UDPPort = 0
 	cfg.NodeIP = "127.0.0.1"
 	cfg.RemoteNetworks = []string{"127.0.0.0/8"}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	metrics := sfu.NewMetrics(nil)
 	media, err := sfu.New(cfg, sfu.Options{Logger: log, Metrics: metrics})
 	if err != nil {
@@ -47,7 +52,7 @@ func newTestServer(t *testing.T, tweak func(*signaling.Config)) *testServer {
 		tweak(&scfg)
 	}
 	keys := signaling.Keys{"test": "0123456789abcdef0123456789abcdef"}
-	sig := signaling.NewServer(scfg, keys, signaling.LocalBackend{SFU: media}, log)
+	sig := signaling.NewServer(scfg, keys, signaling.LocalBackend{SFU: media}, log, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig)
 	ts := &testServer{t: t, sfu: media, sig: sig, http: httptest.NewServer(mux), keys: keys, metrics: metrics}
