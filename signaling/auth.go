@@ -26,17 +26,26 @@ func (s *Server) Authenticate(ctx context.Context, token string) (*Claims, error
 // claims of a correctly signed token even when it refuses it.
 func (s *Server) authenticate(ctx context.Context, token string) (*Claims, error) {
 	claims, err := s.keys.verify(token, s.now(), s.policy)
-	if err != nil || s.revoked == nil {
+	if err != nil {
 		return claims, err
+	}
+	return claims, s.checkRevoked(ctx, claims)
+}
+
+// checkRevoked returns ErrTokenRevoked if claims are revoked, or the
+// store's error.
+func (s *Server) checkRevoked(ctx context.Context, claims *Claims) error {
+	if s.revoked == nil {
+		return nil
 	}
 	revoked, err := s.revoked.Revoked(ctx, claims)
 	switch {
 	case err != nil:
-		return claims, fmt.Errorf("signaling: checking revocations: %w", err)
+		return fmt.Errorf("signaling: checking revocations: %w", err)
 	case revoked:
-		return claims, ErrTokenRevoked
+		return ErrTokenRevoked
 	}
-	return claims, nil
+	return nil
 }
 
 // DisconnectRevoked closes, with the error token_revoked and close code

@@ -31,7 +31,7 @@ type conn struct {
 	written chan struct{}          // closed when writeLoop has returned
 	closing atomic.Bool            // a close frame is queued; further input is ignored
 	version atomic.Int32           // the protocol version the client joined with; 0 before
-	claims  atomic.Pointer[Claims] // the token's, once joined (DisconnectRevoked reads it)
+	claims  atomic.Pointer[Claims] // the token's, from its verification on (DisconnectRevoked reads it)
 
 	sendMu sync.Mutex // orders a version 2 client's events (sendBatched)
 	roster roster     // guarded by sendMu
@@ -336,9 +336,16 @@ func (c *conn) join(m *inbound) {
 		c.refuseJoin(m, nil, CodeBadMessage, fmt.Sprintf("protocol version %d is not supported; this server speaks 1 to %d", m.Version, Version), 0)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), revocationTimeout)
-	claims, err := c.s.authenticate(ctx, m.Token)
-	cancel()
+	claims, err := c.s.keys.verify(m.Token, c.s.now(), c.s.policy)
+	if err == nil {
+		// Known before the revocation check, so that DisconnectRevoked,
+		// which runs after a revocation is recorded, finds this
+		// connection if the check came too early to see it.
+		c.claims.Store(claims)
+		ctx, cancel := context.WithTimeout(context.Background(), revocationTimeout)
+		err = c.s.checkRevoked(ctx, claims)
+		cancel()
+	}
 	if err != nil {
 		code, msg, closeCode := c.s.joinRefusal(err)
 		if code == CodeInternal {
@@ -370,7 +377,6 @@ func (c *conn) join(m *inbound) {
 		return
 	}
 	c.session = session
-	c.claims.Store(claims)
 }
 
 // refuseJoin refuses a join, closing the connection with closeCode unless
@@ -388,6 +394,7 @@ func (c *conn) refuseJoin(m *inbound, claims *Claims, code, message string, clos
 		attrs = append(attrs, "identity", truncateUTF8(claims.Subject, 200), "jti", truncateUTF8(claims.ID, 64))
 	}
 	c.log.Info("join refused", attrs...)
+	c.claims.Store(nil)
 	if closeCode == 0 {
 		c.refuse(code, message, m.Type)
 		return
