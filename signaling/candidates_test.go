@@ -32,7 +32,7 @@ func TestCandidateFloodIsBounded(t *testing.T) {
 	defer cancel()
 	// Loopback candidates are accepted because the server advertises a
 	// loopback address, not because remote networks list them.
-	ts := newTestServerWith(t, func(c *sfu.Config) { c.RemoteNetworks = nil }, nil)
+	ts := newTestServerMedia(t, func(c *sfu.Config) { c.RemoteNetworks = nil }, nil)
 	limit := sfu.Default().MaxRemoteCandidates
 	const inOffer, trickled = 1000, 8
 	l := listenLoopback(t, inOffer+trickled)
@@ -118,7 +118,7 @@ func TestSubscriberCandidatesBounded(t *testing.T) {
 func TestCandidatesOfAnotherKindRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ts := newTestServerWith(t, func(c *sfu.Config) {
+	ts := newTestServerMedia(t, func(c *sfu.Config) {
 		c.NodeIP = "203.0.113.7"
 		c.RemoteNetworks = nil
 	}, nil)

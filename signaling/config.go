@@ -1,6 +1,9 @@
 package signaling
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Config is the signaling part of the server configuration.
 type Config struct {
@@ -26,6 +29,15 @@ type Config struct {
 	// AllowedOrigins, when not empty, lists the Origin headers accepted
 	// for WebSocket upgrades besides the server's own host.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// MaxTokenLifetime is the longest an access token may be valid (exp -
+	// iat, or exp - now without iat); longer ones are refused. See
+	// TokenPolicy.
+	MaxTokenLifetime time.Duration `yaml:"max_token_lifetime"`
+	// TokenClockSkew is how far in the future a token's iat may be.
+	TokenClockSkew time.Duration `yaml:"token_clock_skew"`
+	// MaxRevocations is how many unexpired revocations the in-memory
+	// store holds; more are refused with ErrRevocationsFull.
+	MaxRevocations int `yaml:"max_revocations"`
 }
 
 // Default returns the signaling defaults.
@@ -39,5 +51,32 @@ func Default() Config {
 		PingInterval:    5 * time.Second,
 		PongTimeout:     15 * time.Second,
 		SendQueue:       512,
+
+		MaxTokenLifetime: DefaultMaxTokenLifetime,
+		TokenClockSkew:   DefaultTokenClockSkew,
+		MaxRevocations:   10000,
 	}
+}
+
+// TokenPolicy is the policy tokens are verified under.
+func (c Config) TokenPolicy() TokenPolicy {
+	return TokenPolicy{MaxLifetime: c.MaxTokenLifetime, ClockSkew: c.TokenClockSkew}
+}
+
+// Validate checks the token and origin settings.
+func (c Config) Validate() error {
+	switch {
+	case c.MaxTokenLifetime <= 0:
+		return fmt.Errorf("signaling: max_token_lifetime %s: want a positive duration", c.MaxTokenLifetime)
+	case c.TokenClockSkew < 0:
+		return fmt.Errorf("signaling: token_clock_skew %s: want zero or more", c.TokenClockSkew)
+	case c.MaxRevocations <= 0:
+		return fmt.Errorf("signaling: max_revocations %d: want at least 1", c.MaxRevocations)
+	}
+	for _, o := range c.AllowedOrigins {
+		if _, err := parseOrigin(o); o != "*" && err != nil {
+			return fmt.Errorf("signaling: allowed_origins: %w", err)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,9 +28,10 @@ type conn struct {
 	out     chan outMsg
 	done    chan struct{} // closed when the connection is ending: nothing more is queued
 	finish  sync.Once
-	written chan struct{} // closed when writeLoop has returned
-	closing atomic.Bool   // a close frame is queued; further input is ignored
-	version atomic.Int32  // the protocol version the client joined with; 0 before
+	written chan struct{}          // closed when writeLoop has returned
+	closing atomic.Bool            // a close frame is queued; further input is ignored
+	version atomic.Int32           // the protocol version the client joined with; 0 before
+	claims  atomic.Pointer[Claims] // the token's, from its verification on (DisconnectRevoked reads it)
 
 	sendMu sync.Mutex // orders a version 2 client's events (sendBatched)
 	roster roster     // guarded by sendMu
@@ -331,28 +333,34 @@ func (c *conn) join(m *inbound) {
 		version = 1 // a client that names no version speaks the first
 	}
 	if version < 1 || version > Version {
-		c.refuse(CodeBadMessage, fmt.Sprintf("protocol version %d is not supported; this server speaks 1 to %d", m.Version, Version), m.Type)
+		c.refuseJoin(m, nil, CodeBadMessage, fmt.Sprintf("protocol version %d is not supported; this server speaks 1 to %d", m.Version, Version), 0)
 		return
 	}
-	claims, err := c.s.keys.Verify(m.Token, c.s.now())
-	switch {
-	case errors.Is(err, ErrTokenExpired):
-		c.fatal(CodeTokenExpired, "the access token has expired", m.Type, CloseUnauthorized)
-		return
-	case errors.Is(err, ErrBadRoom):
-		c.fatal(CodeBadRoom, err.Error(), m.Type, CloseBadRequest)
-		return
-	case err != nil:
-		c.fatal(CodeInvalidToken, "the access token was rejected", m.Type, CloseUnauthorized)
+	claims, err := c.s.keys.verify(m.Token, c.s.now(), c.s.policy)
+	if err == nil {
+		// Known before the revocation check, so that DisconnectRevoked,
+		// which runs after a revocation is recorded, finds this
+		// connection if the check came too early to see it.
+		c.claims.Store(claims)
+		ctx, cancel := context.WithTimeout(context.Background(), revocationTimeout)
+		err = c.s.checkRevoked(ctx, claims)
+		cancel()
+	}
+	if err != nil {
+		code, msg, closeCode := c.s.joinRefusal(err)
+		if code == CodeInternal {
+			c.log.Error("cannot check the access token", "err", err)
+		}
+		c.refuseJoin(m, claims, code, msg, closeCode)
 		return
 	}
 	if m.Room != nil {
 		if err := ValidateRoom(*m.Room); err != nil {
-			c.fatal(CodeBadRoom, err.Error(), m.Type, CloseBadRequest)
+			c.refuseJoin(m, claims, CodeBadRoom, err.Error(), CloseBadRequest)
 			return
 		}
 		if *m.Room != claims.Room {
-			c.fatal(CodeRoomMismatch, "the access token is for another room", m.Type, CloseUnauthorized)
+			c.refuseJoin(m, claims, CodeRoomMismatch, "the access token is for another room", CloseUnauthorized)
 			return
 		}
 	}
@@ -365,8 +373,31 @@ func (c *conn) join(m *inbound) {
 	session, err := c.s.backend.Join(claims.Room, who, c)
 	if err != nil {
 		c.log.Error("join failed", "room", claims.Room, "err", err)
-		c.refuse(CodeInternal, "could not join the room", m.Type)
+		c.refuseJoin(m, claims, CodeInternal, "could not join the room", 0)
 		return
 	}
 	c.session = session
+}
+
+// refuseJoin refuses a join, closing the connection with closeCode unless
+// it is 0, and logs the refusal: the code, the room and, when the token's
+// signature verified (claims not nil), its identity. Never the token.
+func (c *conn) refuseJoin(m *inbound, claims *Claims, code, message string, closeCode int) {
+	attrs := []any{"code", code}
+	switch {
+	case claims != nil && ValidateRoom(claims.Room) == nil:
+		attrs = append(attrs, "room", claims.Room)
+	case m.Room != nil && ValidateRoom(*m.Room) == nil:
+		attrs = append(attrs, "room", *m.Room)
+	}
+	if claims != nil {
+		attrs = append(attrs, "identity", truncateUTF8(claims.Subject, 200), "jti", truncateUTF8(claims.ID, 64))
+	}
+	c.log.Info("join refused", attrs...)
+	c.claims.Store(nil)
+	if closeCode == 0 {
+		c.refuse(code, message, m.Type)
+		return
+	}
+	c.fatal(code, message, m.Type, closeCode)
 }

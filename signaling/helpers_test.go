@@ -32,12 +32,24 @@ var identitySeq atomic.Int64
 
 func newTestServer(t *testing.T, tweak func(*signaling.Config)) *testServer {
 	t.Helper()
-	return newTestServerWith(t, nil, tweak)
+	return newTestServerWith(t, tweak, nil)
 }
 
-// newTestServerWith is newTestServer with the media configuration changed
+// newTestServerMedia is newTestServer with the media configuration changed
 // by media, after the loopback defaults.
-func newTestServerWith(t *testing.T, media func(*sfu.Config), tweak func(*signaling.Config)) *testServer {
+func newTestServerMedia(t *testing.T, media func(*sfu.Config), tweak func(*signaling.Config)) *testServer {
+	t.Helper()
+	return newTestServerFull(t, media, tweak, nil)
+}
+
+// newTestServerWith is newTestServer logging to log (warnings to stderr
+// when nil), with opts.
+func newTestServerWith(t *testing.T, tweak func(*signaling.Config), log *slog.Logger, opts ...signaling.Option) *testServer {
+	t.Helper()
+	return newTestServerFull(t, nil, tweak, log, opts...)
+}
+
+func newTestServerFull(t *testing.T, media func(*sfu.Config), tweak func(*signaling.Config), log *slog.Logger, opts ...signaling.Option) *testServer {
 	t.Helper()
 	cfg := sfu.Default()
 	cfg.UDPPort = 0
@@ -46,7 +58,9 @@ func newTestServerWith(t *testing.T, media func(*sfu.Config), tweak func(*signal
 	if media != nil {
 		media(&cfg)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	metrics := sfu.NewMetrics(nil)
 	core, err := sfu.New(cfg, sfu.Options{Logger: log, Metrics: metrics})
 	if err != nil {
@@ -57,7 +71,7 @@ func newTestServerWith(t *testing.T, media func(*sfu.Config), tweak func(*signal
 		tweak(&scfg)
 	}
 	keys := signaling.Keys{"test": "0123456789abcdef0123456789abcdef"}
-	sig := signaling.NewServer(scfg, keys, signaling.LocalBackend{SFU: core}, log)
+	sig := signaling.NewServer(scfg, keys, signaling.LocalBackend{SFU: core}, log, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig)
 	ts := &testServer{t: t, sfu: core, sig: sig, http: httptest.NewServer(mux), keys: keys, metrics: metrics}

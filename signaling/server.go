@@ -3,8 +3,6 @@ package signaling
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +19,9 @@ type Server struct {
 	now     func() time.Time
 	ice     []wireICEServer
 	up      websocket.Upgrader
+	origins originPolicy
+	policy  TokenPolicy
+	revoked Revocations // nil: no revocation
 
 	mu     sync.Mutex // guards conns and closed
 	conns  map[*conn]struct{}
@@ -28,12 +29,23 @@ type Server struct {
 	wg     sync.WaitGroup // one per connection handler
 }
 
+// Option changes how NewServer builds a Server.
+type Option func(*Server)
+
+// WithRevocations makes the server refuse tokens r says are revoked, at
+// join and on the admin endpoints that call Authenticate.
+func WithRevocations(r Revocations) Option { return func(s *Server) { s.revoked = r } }
+
 // NewServer returns a signaling server admitting tokens signed by keys.
-func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger) *Server {
+func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger, opts ...Option) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, keys: keys, backend: backend, log: log, now: time.Now, conns: make(map[*conn]struct{})}
+	s := &Server{cfg: cfg, keys: keys, backend: backend, log: log, now: time.Now, conns: make(map[*conn]struct{}),
+		origins: newOriginPolicy(cfg.AllowedOrigins), policy: cfg.TokenPolicy()}
+	for _, o := range opts {
+		o(s)
+	}
 	if len(cfg.ICEServers) > 0 {
 		s.ice = []wireICEServer{{URLs: cfg.ICEServers}}
 	} else {
@@ -47,25 +59,14 @@ func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger) *Server
 	return s
 }
 
-// checkOrigin accepts requests without an Origin (non-browser clients),
-// from the server's own host, and from configured origins.
+// checkOrigin applies the origin policy, logging what it refuses: a
+// browser refused here sees only a failed WebSocket.
 func (s *Server) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if s.origins.allows(r) {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, o := range s.cfg.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
+	s.log.Info("websocket refused: origin not allowed", "origin", truncateUTF8(r.Header.Get("Origin"), 200),
+		"host", truncateUTF8(r.Host, 200), "tls", r.TLS != nil, "remote", r.RemoteAddr)
 	return false
 }
 
