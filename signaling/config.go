@@ -26,6 +26,16 @@ type Config struct {
 	// AllowedOrigins, when not empty, lists the Origin headers accepted
 	// for WebSocket upgrades besides the server's own host.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// JoinTimeout is how long a WebSocket may stay open without a
+	// successful join; then it is closed with CloseJoinTimeout.
+	JoinTimeout time.Duration `yaml:"join_timeout"`
+	// MaxConnections caps the WebSocket connections open at once;
+	// further upgrades are answered 503. MaxConnectionsPerAddress caps
+	// them per client address (an IPv4 address, or an IPv6 /64), taken
+	// from the socket; further upgrades from it are answered 429. Zero
+	// means no cap.
+	MaxConnections           int `yaml:"max_connections"`
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 }
 
 // Default returns the signaling defaults.
@@ -39,5 +49,9 @@ func Default() Config {
 		PingInterval:    5 * time.Second,
 		PongTimeout:     15 * time.Second,
 		SendQueue:       512,
+
+		JoinTimeout:              10 * time.Second,
+		MaxConnections:           10000,
+		MaxConnectionsPerAddress: 50,
 	}
 }

@@ -32,11 +32,16 @@ var identitySeq atomic.Int64
 
 func newTestServer(t *testing.T, tweak func(*signaling.Config)) *testServer {
 	t.Helper()
+	return newTestServerLog(t, tweak, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+}
+
+// newTestServerLog is newTestServer logging to log.
+func newTestServerLog(t *testing.T, tweak func(*signaling.Config), log *slog.Logger) *testServer {
+	t.Helper()
 	cfg := sfu.Default()
 	cfg.UDPPort = 0
 	cfg.NodeIP = "127.0.0.1"
 	cfg.RemoteNetworks = []string{"127.0.0.0/8"}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	metrics := sfu.NewMetrics(nil)
 	media, err := sfu.New(cfg, sfu.Options{Logger: log, Metrics: metrics})
 	if err != nil {
