@@ -29,12 +29,13 @@ type Config struct {
 	TLSKey  string `yaml:"tls_key"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel  string           `yaml:"log_level"`
+	HTTP      HTTPConfig       `yaml:"http"`
 	SFU       sfu.Config       `yaml:"sfu"`
 	Signaling signaling.Config `yaml:"signaling"`
 }
 
 func defaultConfig() Config {
-	return Config{Listen: ":7880", LogLevel: "info", SFU: sfu.Default(), Signaling: signaling.Default()}
+	return Config{Listen: ":7880", LogLevel: "info", HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default()}
 }
 
 // envNames maps flags to the environment variables that can set them.
@@ -129,6 +130,9 @@ func loadConfig(args []string) (Config, error) {
 	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return cfg, fmt.Errorf("tls: give both --tls-cert and --tls-key")
+	}
+	if err := cfg.HTTP.Validate(); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.SFU.Validate()
 }

@@ -61,6 +61,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	}
 	n.sfu = media
 	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, signaling.LocalBackend{SFU: media}, log)
+	reg.MustRegister(n.signaling.Metrics())
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.signaling)
@@ -87,7 +88,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	n.ln = ln
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.http = cfg.HTTP.server(mux)
 	return n, nil
 }
 
