@@ -12,49 +12,67 @@ import (
 type admission struct {
 	total  int
 	byAddr map[netip.Prefix]int
+	exempt []netip.Prefix // addresses without the per-address cap
 }
 
-// clientAddress is the address a connection counts against: the socket's
-// remote address (never a forwarded header, which any client can write),
-// as one IPv4 address or the IPv6 /64 around it, since one IPv6 client
-// usually holds a whole /64.
-func clientAddress(r *http.Request) netip.Prefix {
+// clientAddress is the address a connection comes from: the socket's
+// remote address, never a forwarded header, which any client can write.
+// It is the zero Addr when RemoteAddr holds no IP (a test's fake address).
+func clientAddress(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return netip.Prefix{} // not an IP (a test's fake address): one shared bucket
+	ip, _ := netip.ParseAddr(host)
+	return ip.Unmap().WithZone("")
+}
+
+// addressKey is what a connection from ip counts against: the IPv4
+// address, or the IPv6 /64 around it, since one IPv6 host usually holds a
+// whole /64. Addresses that are not IPs share one key.
+func addressKey(ip netip.Addr) netip.Prefix {
+	if !ip.IsValid() {
+		return netip.Prefix{}
 	}
-	ip = ip.Unmap()
+	bits := 64
 	if ip.Is4() {
-		return netip.PrefixFrom(ip, 32)
+		bits = 32
 	}
-	p, _ := ip.WithZone("").Prefix(64)
+	p, _ := ip.Prefix(bits)
 	return p
 }
 
-// admitLocked takes a slot for addr, or says which cap is reached.
-func (a *admission) admitLocked(cfg *Config, addr netip.Prefix) (refused string) {
+// admitLocked takes a slot for ip, or says which cap is reached.
+func (a *admission) admitLocked(cfg *Config, ip netip.Addr) (refused string) {
+	key := addressKey(ip)
 	if cfg.MaxConnections > 0 && a.total >= cfg.MaxConnections {
 		return refusedServerFull
 	}
-	if cfg.MaxConnectionsPerAddress > 0 && a.byAddr[addr] >= cfg.MaxConnectionsPerAddress {
+	if cfg.MaxConnectionsPerAddress > 0 && a.byAddr[key] >= cfg.MaxConnectionsPerAddress && !a.exempted(ip) {
 		return refusedAddressFull
 	}
 	a.total++
-	a.byAddr[addr]++
+	a.byAddr[key]++
 	return ""
 }
 
+func (a *admission) exempted(ip netip.Addr) bool {
+	for _, p := range a.exempt {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // releaseLocked gives back the slot admitLocked took.
-func (a *admission) releaseLocked(addr netip.Prefix) {
+func (a *admission) releaseLocked(ip netip.Addr) {
+	key := addressKey(ip)
 	a.total--
-	if n := a.byAddr[addr] - 1; n > 0 {
-		a.byAddr[addr] = n
+	if n := a.byAddr[key] - 1; n > 0 {
+		a.byAddr[key] = n
 	} else {
-		delete(a.byAddr, addr)
+		delete(a.byAddr, key)
 	}
 }
 

@@ -1,6 +1,10 @@
 package signaling
 
-import "time"
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
 
 // Config is the signaling part of the server configuration.
 type Config struct {
@@ -36,6 +40,10 @@ type Config struct {
 	// means no cap.
 	MaxConnections           int `yaml:"max_connections"`
 	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// ExemptAddresses are CIDRs that MaxConnectionsPerAddress does not
+	// apply to. By default the machine itself: a reverse proxy on it, or
+	// the load harness, brings every client from one loopback address.
+	ExemptAddresses []string `yaml:"exempt_addresses"`
 }
 
 // Default returns the signaling defaults.
@@ -53,5 +61,34 @@ func Default() Config {
 		JoinTimeout:              10 * time.Second,
 		MaxConnections:           10000,
 		MaxConnectionsPerAddress: 50,
+		ExemptAddresses:          []string{"127.0.0.0/8", "::1/128"},
 	}
+}
+
+// Validate refuses settings the server cannot use.
+func (c Config) Validate() error {
+	if _, err := parsePrefixes(c.ExemptAddresses); err != nil {
+		return err
+	}
+	if c.JoinTimeout < 0 || c.MaxConnections < 0 || c.MaxConnectionsPerAddress < 0 {
+		return fmt.Errorf("signaling: join_timeout, max_connections and max_connections_per_address must not be negative")
+	}
+	return nil
+}
+
+// parsePrefixes parses CIDRs, or single addresses as /32 or /128.
+func parsePrefixes(cidrs []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for _, s := range cidrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("signaling: exempt address %q is not a CIDR or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

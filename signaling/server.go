@@ -36,8 +36,12 @@ func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger) *Server
 	if log == nil {
 		log = slog.Default()
 	}
+	exempt, err := parsePrefixes(cfg.ExemptAddresses)
+	if err != nil {
+		log.Error("ignoring exempt_addresses", "err", err) // Config.Validate tells earlier
+	}
 	s := &Server{cfg: cfg, keys: keys, backend: backend, log: log, now: time.Now, metrics: newMetrics(),
-		conns: make(map[*conn]struct{}), admit: admission{byAddr: make(map[netip.Prefix]int)}}
+		conns: make(map[*conn]struct{}), admit: admission{byAddr: make(map[netip.Prefix]int), exempt: exempt}}
 	if len(cfg.ICEServers) > 0 {
 		s.ice = []wireICEServer{{URLs: cfg.ICEServers}}
 	} else {

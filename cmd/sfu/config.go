@@ -134,6 +134,9 @@ func loadConfig(args []string) (Config, error) {
 	if err := cfg.HTTP.Validate(); err != nil {
 		return cfg, err
 	}
+	if err := cfg.Signaling.Validate(); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.SFU.Validate()
 }
 
