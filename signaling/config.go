@@ -2,6 +2,7 @@ package signaling
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -38,6 +39,20 @@ type Config struct {
 	// MaxRevocations is how many unexpired revocations the in-memory
 	// store holds; more are refused with ErrRevocationsFull.
 	MaxRevocations int `yaml:"max_revocations"`
+	// JoinTimeout is how long a WebSocket may stay open without a
+	// successful join; then it is closed with CloseJoinTimeout.
+	JoinTimeout time.Duration `yaml:"join_timeout"`
+	// MaxConnections caps the WebSocket connections open at once;
+	// further upgrades are answered 503. MaxConnectionsPerAddress caps
+	// them per client address (an IPv4 address, or an IPv6 /64), taken
+	// from the socket; further upgrades from it are answered 429. Zero
+	// means no cap.
+	MaxConnections           int `yaml:"max_connections"`
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// ExemptAddresses are CIDRs that MaxConnectionsPerAddress does not
+	// apply to. By default the machine itself: a reverse proxy on it, or
+	// the load harness, brings every client from one loopback address.
+	ExemptAddresses []string `yaml:"exempt_addresses"`
 }
 
 // Default returns the signaling defaults.
@@ -52,9 +67,13 @@ func Default() Config {
 		PongTimeout:     15 * time.Second,
 		SendQueue:       512,
 
-		MaxTokenLifetime: DefaultMaxTokenLifetime,
-		TokenClockSkew:   DefaultTokenClockSkew,
-		MaxRevocations:   10000,
+		MaxTokenLifetime:         DefaultMaxTokenLifetime,
+		TokenClockSkew:           DefaultTokenClockSkew,
+		MaxRevocations:           10000,
+		JoinTimeout:              10 * time.Second,
+		MaxConnections:           10000,
+		MaxConnectionsPerAddress: 50,
+		ExemptAddresses:          []string{"127.0.0.0/8", "::1/128"},
 	}
 }
 
@@ -63,9 +82,14 @@ func (c Config) TokenPolicy() TokenPolicy {
 	return TokenPolicy{MaxLifetime: c.MaxTokenLifetime, ClockSkew: c.TokenClockSkew}
 }
 
-// Validate checks the token and origin settings.
+// Validate refuses settings the server cannot use.
 func (c Config) Validate() error {
+	if _, err := parsePrefixes(c.ExemptAddresses); err != nil {
+		return err
+	}
 	switch {
+	case c.JoinTimeout < 0 || c.MaxConnections < 0 || c.MaxConnectionsPerAddress < 0:
+		return fmt.Errorf("signaling: join_timeout, max_connections and max_connections_per_address must not be negative")
 	case c.MaxTokenLifetime <= 0:
 		return fmt.Errorf("signaling: max_token_lifetime %s: want a positive duration", c.MaxTokenLifetime)
 	case c.TokenClockSkew < 0:
@@ -79,4 +103,21 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// parsePrefixes parses CIDRs, or single addresses as /32 or /128.
+func parsePrefixes(cidrs []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for _, s := range cidrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("signaling: exempt address %q is not a CIDR or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

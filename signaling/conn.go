@@ -33,6 +33,9 @@ type conn struct {
 	version atomic.Int32           // the protocol version the client joined with; 0 before
 	claims  atomic.Pointer[Claims] // the token's, from its verification on (DisconnectRevoked reads it)
 
+	departure atomic.Pointer[string]   // why the connection ends; the first reason stands
+	joined    atomic.Pointer[joinedAs] // set by the sfu.Joined event
+
 	sendMu sync.Mutex // orders a version 2 client's events (sendBatched)
 	roster roster     // guarded by sendMu
 
@@ -62,6 +65,9 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 // Send implements sfu.EventSink. It never blocks: a client too slow to
 // take its messages is disconnected.
 func (c *conn) Send(ev sfu.Event) {
+	if j, ok := ev.(sfu.Joined); ok {
+		c.noteJoined(j)
+	}
 	if c.version.Load() >= 2 {
 		c.sendBatched(ev)
 		return
@@ -78,7 +84,9 @@ func (c *conn) sendEvent(ev sfu.Event) {
 	}
 	c.enqueue(outMsg{data: data})
 	if bye, ok := ev.(sfu.Bye); ok {
-		c.shutdown(websocket.CloseGoingAway, bye.Reason)
+		code, text, departure := byeClose(bye.Reason)
+		c.depart(departure)
+		c.shutdown(code, text)
 	}
 }
 
@@ -92,6 +100,7 @@ func (c *conn) enqueue(m outMsg) {
 	case c.out <- m:
 	default:
 		c.log.Warn("client too slow, dropping it", "queued", len(c.out))
+		c.depart(departDropped)
 		c.closeNow(websocket.ClosePolicyViolation, "too slow")
 	}
 }
@@ -154,8 +163,13 @@ func (c *conn) serve() {
 		if c.session != nil {
 			c.session.Close()
 		}
+		c.logDeparture()
 	}()
 
+	if c.s.cfg.JoinTimeout > 0 {
+		t := time.AfterFunc(c.s.cfg.JoinTimeout, c.joinTimedOut)
+		defer t.Stop()
+	}
 	c.ws.SetReadLimit(c.s.cfg.HardLimitBytes)
 	extend := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongTimeout)) }
 	extend()
@@ -165,14 +179,31 @@ func (c *conn) serve() {
 		}
 		return nil
 	})
+	c.departOnReadError(c.readLoop(extend))
+}
+
+// joinTimedOut closes the connection if it has not joined. Sending
+// messages (pings) before joining does not postpone it.
+func (c *conn) joinTimedOut() {
+	if c.joined.Load() != nil || c.closing.Load() {
+		return
+	}
+	c.depart(departJoinTimeout)
+	c.s.metrics.JoinTimeouts.Inc()
+	c.shutdown(CloseJoinTimeout, closeTextJoinTimeout)
+}
+
+// readLoop reads and handles messages until reading fails, and returns
+// why. extend renews the read deadline.
+func (c *conn) readLoop(extend func()) error {
 	for {
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
-			return
+			return err
 		}
 		if c.closing.Load() {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return
+				return err
 			}
 			continue
 		}
@@ -182,7 +213,7 @@ func (c *conn) serve() {
 		// of them would otherwise be answered forever and never close.
 		if !c.limiter.Allow() {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return
+				return err
 			}
 			c.refusals++
 			if c.refusals >= c.s.cfg.MaxRefusals {
@@ -194,18 +225,18 @@ func (c *conn) serve() {
 		}
 		if kind == websocket.BinaryMessage {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return
+				return err
 			}
 			c.refuse(CodeBinaryUnsupported, "binary frames are not supported; send JSON text", "")
 			continue
 		}
 		data, err := io.ReadAll(io.LimitReader(r, c.s.cfg.MaxMessageBytes+1))
 		if err != nil {
-			return
+			return err
 		}
 		if int64(len(data)) > c.s.cfg.MaxMessageBytes {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return // over the hard limit: the socket was closed with 1009
+				return err // over the hard limit: the socket was closed with 1009
 			}
 			c.refuse(CodeMessageTooLarge, fmt.Sprintf("message over %d bytes", c.s.cfg.MaxMessageBytes), "")
 			continue
@@ -237,6 +268,7 @@ func (c *conn) refuse(code, message, ref string) {
 
 // fatal refuses a message and closes the connection.
 func (c *conn) fatal(code, message, ref string, closeCode int) {
+	c.depart(departRefused)
 	c.refuse(code, message, ref)
 	c.shutdown(closeCode, code)
 }
@@ -293,6 +325,7 @@ func (c *conn) handle(data []byte) {
 		}
 		err = c.session.SetMaxLayer(m.TrackID, *m.MaxLayer)
 	case m.Type == "leave":
+		c.depart(departLeft)
 		c.session.Close()
 		c.shutdown(websocket.CloseNormalClosure, "left")
 		return

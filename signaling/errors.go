@@ -61,4 +61,17 @@ const (
 	CloseUnauthorized = 4401
 	CloseBadRequest   = 4400
 	CloseRateLimited  = 4429
+	// CloseJoinTimeout ends a connection that sent no successful join
+	// within Config.JoinTimeout.
+	CloseJoinTimeout = 4408
+	// CloseReplaced ends a session because the same identity joined the
+	// room on another connection (another tab or device). Clients must not
+	// reconnect after it: they would replace the new session in turn.
+	CloseReplaced = 4409
+)
+
+// Close reasons sent with the close codes above, for people.
+const (
+	closeTextReplaced    = "you joined from another tab or device"
+	closeTextJoinTimeout = "no join within the time allowed"
 )

@@ -35,6 +35,12 @@ func newTestServer(t *testing.T, tweak func(*signaling.Config)) *testServer {
 	return newTestServerWith(t, tweak, nil)
 }
 
+// newTestServerLog is newTestServer logging to log.
+func newTestServerLog(t *testing.T, tweak func(*signaling.Config), log *slog.Logger) *testServer {
+	t.Helper()
+	return newTestServerFull(t, nil, tweak, log)
+}
+
 // newTestServerMedia is newTestServer with the media configuration changed
 // by media, after the loopback defaults.
 func newTestServerMedia(t *testing.T, media func(*sfu.Config), tweak func(*signaling.Config)) *testServer {

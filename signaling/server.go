@@ -3,6 +3,7 @@ package signaling
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -22,9 +23,11 @@ type Server struct {
 	origins originPolicy
 	policy  TokenPolicy
 	revoked Revocations // nil: no revocation
+	metrics *Metrics
 
-	mu     sync.Mutex // guards conns and closed
+	mu     sync.Mutex // guards conns, admit and closed
 	conns  map[*conn]struct{}
+	admit  admission
 	closed bool
 	wg     sync.WaitGroup // one per connection handler
 }
@@ -41,7 +44,12 @@ func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger, opts ..
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, keys: keys, backend: backend, log: log, now: time.Now, conns: make(map[*conn]struct{}),
+	exempt, err := parsePrefixes(cfg.ExemptAddresses)
+	if err != nil {
+		log.Error("ignoring exempt_addresses", "err", err) // Config.Validate tells earlier
+	}
+	s := &Server{cfg: cfg, keys: keys, backend: backend, log: log, now: time.Now, metrics: newMetrics(),
+		conns: make(map[*conn]struct{}), admit: admission{byAddr: make(map[netip.Prefix]int), exempt: exempt},
 		origins: newOriginPolicy(cfg.AllowedOrigins), policy: cfg.TokenPolicy()}
 	for _, o := range opts {
 		o(s)
@@ -70,17 +78,38 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 	return false
 }
 
-// ServeHTTP upgrades the request and runs the session until it ends.
+// Metrics returns the server's instruments, to register with a
+// prometheus.Registerer.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// ServeHTTP upgrades the request and runs the session until it ends. A
+// request over a connection cap is answered 503 (all connections) or 429
+// (this client address) with a text body, before any upgrade.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	addr := clientAddress(r)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	s.wg.Add(1)
+	refused := s.admit.admitLocked(&s.cfg, addr)
+	if refused == "" {
+		s.wg.Add(1)
+	}
 	s.mu.Unlock()
-	defer s.wg.Done()
+	if refused != "" {
+		s.refuseUpgrade(w, refused)
+		return
+	}
+	s.metrics.Connections.Inc()
+	defer func() {
+		s.metrics.Connections.Dec()
+		s.mu.Lock()
+		s.admit.releaseLocked(addr)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
 
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
@@ -114,6 +143,7 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
+		c.depart(departShutdown)
 		c.shutdown(websocket.CloseGoingAway, "server shutting down")
 	}
 	s.wg.Wait()

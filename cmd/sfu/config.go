@@ -37,12 +37,13 @@ type Config struct {
 	MetricsToken string `yaml:"metrics_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel  string           `yaml:"log_level"`
+	HTTP      HTTPConfig       `yaml:"http"`
 	SFU       sfu.Config       `yaml:"sfu"`
 	Signaling signaling.Config `yaml:"signaling"`
 }
 
 func defaultConfig() Config {
-	return Config{Listen: ":7880", LogLevel: "info", SFU: sfu.Default(), Signaling: signaling.Default()}
+	return Config{Listen: ":7880", LogLevel: "info", HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default()}
 }
 
 // envNames maps flags to the environment variables that can set them.
@@ -143,6 +144,9 @@ func loadConfig(args []string) (Config, error) {
 	}
 	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
 		return cfg, fmt.Errorf("metrics token: at least 16 characters")
+	}
+	if err := cfg.HTTP.Validate(); err != nil {
+		return cfg, err
 	}
 	if err := cfg.Signaling.Validate(); err != nil {
 		return cfg, err

@@ -67,6 +67,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	n.revocations = signaling.NewMemoryRevocations(cfg.Signaling.MaxRevocations, time.Now)
 	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, signaling.LocalBackend{SFU: media}, log,
 		signaling.WithRevocations(n.revocations))
+	reg.MustRegister(n.signaling.Metrics())
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.signaling)
@@ -100,7 +101,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	n.ln = ln
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.http = cfg.HTTP.server(mux)
 	return n, nil
 }
 
