@@ -55,7 +55,7 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) 
 	// wmem_max.
 	_ = conn.SetReadBuffer(mediaSocketBuffer)
 	_ = conn.SetWriteBuffer(mediaSocketBuffer)
-	media, err := newMediaConn(conn, logs.NewLogger("udpbatch"))
+	media, flushes, err := newMediaConn(conn, now, logs.NewLogger("udpbatch"))
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("sfu: media port: %w", err)
@@ -89,7 +89,7 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) 
 		})
 	}
 
-	bwe := newBWEFactory(now)
+	bwe := newBWEFactory(now, flushes)
 	pub, err := newPublisherAPI(se)
 	if err == nil {
 		var sub *webrtc.API
