@@ -66,6 +66,7 @@ type BandwidthEstimator struct {
 	delivered   []deliverySample
 	lost        []lostSample // over lostMemory
 	lastDelay   time.Duration
+	lastQueue   time.Duration // over all the packets of the newest feedback
 	lastLoss    float64
 	losses      []lossSample  // per feedback, over lossWindow
 	queued      int           // consecutive feedbacks with a growing queue over overuseDelay
@@ -117,6 +118,15 @@ func (e *BandwidthEstimator) Stats() (delay time.Duration, loss float64) {
 	return e.lastDelay, e.lastLoss
 }
 
+// QueueDelay returns the queueing delay the newest feedback showed over
+// all its packets: about how long a packet sent now waits behind the
+// others on the way.
+func (e *BandwidthEstimator) QueueDelay() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastQueue
+}
+
 // OnREMB records a receiver's own estimate.
 func (e *BandwidthEstimator) OnREMB(bps float64, now time.Time) {
 	e.mu.Lock()
@@ -154,16 +164,26 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 	}
 	base := e.baseDelay()
 	freshLost := 0
+	var allSum time.Duration
+	allArrived := 0
 	for _, a := range acks {
-		if !a.sent.After(e.lastDecr) {
-			continue
-		}
-		fresh++
 		if a.lost {
-			freshLost++
+			if a.sent.After(e.lastDecr) {
+				fresh++
+				freshLost++
+			}
 			continue
 		}
-		queueSum += time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()) - base
+		q := time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()) - base
+		allSum += q
+		allArrived++
+		if a.sent.After(e.lastDecr) {
+			fresh++
+			queueSum += q
+		}
+	}
+	if allArrived > 0 {
+		e.lastQueue = allSum / time.Duration(allArrived)
 	}
 	loss := e.lossRatio(freshLost, fresh, now)
 	var queue time.Duration
