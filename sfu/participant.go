@@ -513,6 +513,7 @@ func (p *Participant) subscribe(up *UpTrack) {
 			return
 		}
 		down := newDownTrack(up, p.sfu.metrics)
+		down.queueDelay = p.bwe.QueueDelay
 		tr, err := p.sub.AddTransceiverFromTrack(down, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.log.Warn("subscribe failed", "track", up.id, "err", err)

@@ -57,7 +57,7 @@ func newWebRTCAPI(cfg Config, policy *candidatePolicy, logs logging.LoggerFactor
 	// wmem_max.
 	_ = conn.SetReadBuffer(mediaSocketBuffer)
 	_ = conn.SetWriteBuffer(mediaSocketBuffer)
-	media, err := newMediaConn(conn, logs.NewLogger("udpbatch"))
+	media, flushes, err := newMediaConn(conn, now, logs.NewLogger("udpbatch"))
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("sfu: media port: %w", err)
@@ -79,7 +79,7 @@ func newWebRTCAPI(cfg Config, policy *candidatePolicy, logs logging.LoggerFactor
 	// filter also covers peer-reflexive ones, learnt from requests.
 	se.SetRemoteIPFilter(policy.keepIP)
 
-	bwe := newBWEFactory(now)
+	bwe := newBWEFactory(now, flushes)
 	pub, err := newPublisherAPI(se)
 	if err == nil {
 		var sub *webrtc.API
