@@ -38,6 +38,10 @@ type RunConfig struct {
 	RampEvery time.Duration
 	// Token returns an access token for a participant of room.
 	Token func(ctx context.Context, url, room, identity string) (string, error)
+	// MetricsToken, if set, is sent as a bearer token to the servers'
+	// /metrics endpoints (a node with keys serves them to an admin token or
+	// its metrics_token only).
+	MetricsToken string
 	// Thresholds decide whether the run passed.
 	Thresholds Thresholds
 	// LoopbackOnly restricts ICE to 127.0.0.1.
@@ -86,7 +90,7 @@ func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
 
 	// A server that cannot be measured (no /metrics reachable, not on
 	// this machine) does not stop the run: the report says so.
-	watcher, watchErr := startWatcher(ctx, cfg.URLs)
+	watcher, watchErr := startWatcher(ctx, cfg.URLs, cfg.MetricsToken)
 	if watchErr != nil && cfg.Progress != nil {
 		cfg.Progress("server cost not measured: " + watchErr.Error())
 	}
@@ -171,11 +175,12 @@ loop:
 	return BuildReport(info, r.results(), r.series, cost), nil
 }
 
-func startWatcher(ctx context.Context, urls []string) (*ServerWatcher, error) {
+func startWatcher(ctx context.Context, urls []string, metricsToken string) (*ServerWatcher, error) {
 	cfg, err := WatcherConfigFor(urls)
 	if err != nil {
 		return nil, err
 	}
+	cfg.MetricsToken = metricsToken
 	w, err := NewServerWatcher(cfg)
 	if err != nil {
 		return nil, err

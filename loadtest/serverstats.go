@@ -96,14 +96,18 @@ type MetricsStats struct {
 
 // ScrapeMetrics fetches url, a Prometheus text exposition, and reads the
 // process and packet counters from it.
-func ScrapeMetrics(ctx context.Context, url string) (MetricsStats, error) {
-	return scrapeMetrics(ctx, http.DefaultClient, url)
+// A token, if not empty, is sent as a bearer token.
+func ScrapeMetrics(ctx context.Context, url, token string) (MetricsStats, error) {
+	return scrapeMetrics(ctx, http.DefaultClient, url, token)
 }
 
-func scrapeMetrics(ctx context.Context, client *http.Client, url string) (MetricsStats, error) {
+func scrapeMetrics(ctx context.Context, client *http.Client, url, token string) (MetricsStats, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return MetricsStats{}, fmt.Errorf("loadtest: metrics: %w", err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	// The classic text format: never protobuf or OpenMetrics.
 	req.Header.Set("Accept", "text/plain; version=0.0.4")
@@ -288,6 +292,9 @@ type WatcherConfig struct {
 	// The packet counters come from them, and CPU and memory as well when
 	// PID is 0.
 	MetricsURLs []string
+	// MetricsToken, if set, is sent as "Authorization: Bearer" with each
+	// scrape.
+	MetricsToken string
 	// Interval is the time between samples; 1 s if zero.
 	Interval time.Duration
 	// Timeout bounds one round of scrapes; the interval, and at least 1 s,
@@ -508,7 +515,7 @@ func (w *ServerWatcher) read(ctx context.Context) (reading, error) {
 		defer cancel()
 		var sum MetricsStats
 		for _, u := range w.cfg.MetricsURLs {
-			m, err := scrapeMetrics(ctx, w.client, u)
+			m, err := scrapeMetrics(ctx, w.client, u, w.cfg.MetricsToken)
 			if err != nil {
 				scrapeErr = err
 				break

@@ -118,21 +118,32 @@ func TestScrapeMetrics(t *testing.T) {
 	mux.HandleFunc("/other", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("go_goroutines 3\n"))
 	})
+	mux.HandleFunc("/guarded", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer s3cret" {
+			http.Error(w, "an admin token is required", http.StatusUnauthorized)
+			return
+		}
+		_, _ = w.Write([]byte(exposition))
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
+	full := MetricsStats{CPUSeconds: 12.5, RSSBytes: 50 << 20, PacketsForwarded: 2e6, PacketsReceived: 25000}
 	tests := []struct {
-		path    string
-		want    MetricsStats
-		wantErr error // nil: any error fails, unless want is zero
+		path, token string
+		want        MetricsStats
+		wantErr     error // nil: any error fails, unless want is zero
 	}{
-		{"/metrics", MetricsStats{CPUSeconds: 12.5, RSSBytes: 50 << 20, PacketsForwarded: 2e6, PacketsReceived: 25000}, nil},
-		{"/other", MetricsStats{}, ErrNoMetrics},
-		{"/missing", MetricsStats{}, nil},
+		{"/metrics", "", full, nil},
+		{"/other", "", MetricsStats{}, ErrNoMetrics},
+		{"/missing", "", MetricsStats{}, nil},
+		{"/guarded", "s3cret", full, nil},
+		{"/guarded", "", MetricsStats{}, nil},
+		{"/guarded", "wrong", MetricsStats{}, nil},
 	}
 	for _, tt := range tests {
-		t.Run(tt.path, func(t *testing.T) {
-			got, err := ScrapeMetrics(context.Background(), srv.URL+tt.path)
+		t.Run(tt.path+"/"+tt.token, func(t *testing.T) {
+			got, err := ScrapeMetrics(context.Background(), srv.URL+tt.path, tt.token)
 			switch {
 			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
 				t.Errorf("error %v, want %v", err, tt.wantErr)

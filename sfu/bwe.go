@@ -64,7 +64,9 @@ type BandwidthEstimator struct {
 	rembAt      time.Time
 	base        []delaySample // one-way delay minima, one per second
 	delivered   []deliverySample
+	lost        []lostSample // over lostMemory
 	lastDelay   time.Duration
+	lastQueue   time.Duration // over all the packets of the newest feedback
 	lastLoss    float64
 	losses      []lossSample  // per feedback, over lossWindow
 	queued      int           // consecutive feedbacks with a growing queue over overuseDelay
@@ -82,20 +84,6 @@ type BandwidthEstimator struct {
 type delaySample struct {
 	at  time.Time
 	min time.Duration
-}
-
-type lossSample struct {
-	at          time.Time
-	lost, total int
-}
-
-// lossWindow is how much feedback the loss ratio is judged over: one
-// feedback carries too few packets to tell 5% from 20%.
-const lossWindow = time.Second
-
-type deliverySample struct {
-	arrival time.Time
-	bits    int
 }
 
 // NewBandwidthEstimator returns an estimator starting at 3 Mbit/s: high
@@ -130,6 +118,15 @@ func (e *BandwidthEstimator) Stats() (delay time.Duration, loss float64) {
 	return e.lastDelay, e.lastLoss
 }
 
+// QueueDelay returns the queueing delay the newest feedback showed over
+// all its packets: about how long a packet sent now waits behind the
+// others on the way.
+func (e *BandwidthEstimator) QueueDelay() time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastQueue
+}
+
 // OnREMB records a receiver's own estimate.
 func (e *BandwidthEstimator) OnREMB(bps float64, now time.Time) {
 	e.mu.Lock()
@@ -152,29 +149,41 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 	var queueSum time.Duration
 	var firstArrival time.Time
 	for _, a := range acks {
-		if !a.lost {
-			if firstArrival.IsZero() || a.arrival.Before(firstArrival) {
-				firstArrival = a.arrival
-			}
-			e.delivered = append(e.delivered, deliverySample{arrival: a.arrival, bits: a.size * 8})
-			// The two clocks differ by an unknown offset: only changes in
-			// this difference mean anything. Subtract as integers, because
-			// time.Time.Sub saturates when the offset is decades.
-			e.addBase(time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()), now)
+		if a.lost {
+			e.addLost(a.sent, a.size*8, now)
+			continue
 		}
+		if firstArrival.IsZero() || a.arrival.Before(firstArrival) {
+			firstArrival = a.arrival
+		}
+		e.delivered = append(e.delivered, deliverySample{arrival: a.arrival, sent: a.sent, bits: a.size * 8})
+		// The two clocks differ by an unknown offset: only changes in
+		// this difference mean anything. Subtract as integers, because
+		// time.Time.Sub saturates when the offset is decades.
+		e.addBase(time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()), now)
 	}
 	base := e.baseDelay()
 	freshLost := 0
+	var allSum time.Duration
+	allArrived := 0
 	for _, a := range acks {
-		if !a.sent.After(e.lastDecr) {
-			continue
-		}
-		fresh++
 		if a.lost {
-			freshLost++
+			if a.sent.After(e.lastDecr) {
+				fresh++
+				freshLost++
+			}
 			continue
 		}
-		queueSum += time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()) - base
+		q := time.Duration(a.arrival.UnixNano()-a.sent.UnixNano()) - base
+		allSum += q
+		allArrived++
+		if a.sent.After(e.lastDecr) {
+			fresh++
+			queueSum += q
+		}
+	}
+	if allArrived > 0 {
+		e.lastQueue = allSum / time.Duration(allArrived)
 	}
 	loss := e.lossRatio(freshLost, fresh, now)
 	var queue time.Duration
@@ -209,82 +218,106 @@ func (e *BandwidthEstimator) OnFeedback(acks []ackSample, now time.Time) {
 	}
 	switch {
 	case e.queued >= overuseFeedbacks || (loss > overuseLoss && !draining):
-		if now.Sub(e.lastDecr) < decreaseCooldown {
-			return
-		}
-		var target float64
-		// Loss with a long queue is a bottleneck's queue overflowing: its
-		// delivered rate says the capacity, as when the queue alone
-		// told, and loss often tells first.
-		if e.queued >= overuseFeedbacks || (e.queued > 0 && queue > overuseDelay) {
-			// A queue is building: send a little less than gets through,
-			// which on a saturated link is its capacity.
-			target = e.estimate * decreaseFactor
-			// What got through since the queue began to build is the
-			// link's capacity; the last half second still counts the
-			// faster arrivals from before the link narrowed.
-			r := e.deliveredSince(e.queuedFrom)
-			if r == 0 && e.queued < overuseFeedbacks {
-				// Loss told before the queue had lasted long enough to
-				// measure what gets through (a keyframe overflowing a
-				// narrowed link at once): the last half second's rate is
-				// still the faster link's, so wait a feedback or two for
-				// the measure rather than cut to a rate the link lacks.
-				return
-			}
-			if r > 0 {
-				rate = r
-			}
-			if rate > 0 {
-				target = min(target, rate*decreaseFactor)
-			}
-			// Within one congestion episode the first decrease measured the
-			// capacity best; later ones see the link half idle while the
-			// old layer drains and would take the estimate far below it.
-			if now.Sub(e.congestedT) < congestionEpisode {
-				target = max(target, decreaseFactor*e.congestedAt)
-			}
-		} else {
-			// Heavy loss without a queue (a lossy radio link, a policer):
-			// back off in proportion, as Google Congestion Control does,
-			// from what was sent rather than from an estimate that may
-			// have grown far above it.
-			base := e.estimate
-			if rate > 0 && loss < 1 {
-				base = min(base, rate/(1-loss))
-			}
-			target = base * (1 - loss/2)
-		}
-		e.estimate = max(target, bweMin)
-		e.lastDecr, e.holdUntil, e.queued = now, now.Add(increaseHold), 0
-		select {
-		case e.decreased <- struct{}{}:
-		default:
-		}
-		e.losses = e.losses[:0]
-		if rate > 0 {
-			// The first decrease of an episode sees the link saturated, so
-			// its delivered rate is the best measure of the capacity; later
-			// ones see us already backing off.
-			if now.Sub(e.congestedT) < congestionEpisode {
-				rate = max(rate, e.congestedAt)
-			}
-			e.congestedAt, e.congestedT = rate, now
+		if now.Sub(e.lastDecr) >= decreaseCooldown {
+			e.decreaseLocked(now, queue, loss, rate)
 		}
 	case queue < underuseDelay && loss < growLoss && !now.Before(e.holdUntil):
-		near := e.congestedAt > 0 && now.Sub(e.congestedT) < congestionMemory && e.estimate < 1.5*e.congestedAt
-		switch {
-		case e.congestedAt > 0 && now.Sub(e.congestedT) < capacityHold:
-			// The link just showed its capacity: stay under it for a
-			// while rather than try the same wall again at once.
-			e.estimate = max(e.estimate, min(e.estimate+additiveUp*dt.Seconds(), 0.95*e.congestedAt))
-		case near:
-			e.estimate += max(additiveUp, additiveShare*e.estimate) * dt.Seconds()
-		default:
-			e.estimate *= 1 + multiplicativeUp*dt.Seconds()
-		}
-		e.estimate = max(min(e.estimate, bweMax), bweMin)
+		e.growLocked(now, dt)
 	}
+}
+
+// decreaseLocked answers an overused link; rate is the last
+// deliveredWindow's receive rate.
+func (e *BandwidthEstimator) decreaseLocked(now time.Time, queue time.Duration, loss, rate float64) {
+	var target float64
+	// full: what got through since the queue began measured a link that
+	// fell behind what it was sent (see linkMeasure).
+	full := false
+	// Loss with a long queue is a bottleneck's queue overflowing: its
+	// delivered rate says the capacity, as when the queue alone told, and
+	// loss often tells first.
+	if e.queued >= overuseFeedbacks || (e.queued > 0 && queue > overuseDelay) {
+		// A queue is building: send a little less than gets through,
+		// which on a saturated link is its capacity.
+		target = e.estimate * decreaseFactor
+		// What got through since the queue began to build is the link's
+		// capacity; the last half second still counts the faster
+		// arrivals from before the link narrowed.
+		m := e.deliveredSince(e.queuedFrom)
+		if m.rate == 0 && e.queued < overuseFeedbacks {
+			// Loss told before the queue had lasted long enough to
+			// measure what gets through (a keyframe overflowing a
+			// narrowed link at once): the last half second's rate is
+			// still the faster link's, so wait a feedback or two for the
+			// measure rather than cut to a rate the link lacks.
+			return
+		}
+		if m.rate > 0 {
+			rate, full = m.rate, m.full
+		}
+		if rate > 0 {
+			target = min(target, rate*decreaseFactor)
+		}
+		// Within one congestion episode the first decrease measured the
+		// capacity best; later ones may see the link half idle while the
+		// old layer drains, and would take the estimate far below it. So
+		// they stop at 85% of that measure, but only while the link keeps
+		// up with what it is sent. One that falls behind is full: what
+		// gets through is its capacity, even below the first measure (the
+		// link narrowed again, or the first measure counted a burst), and
+		// the estimate goes to 85% of it, or stays where it stood if that
+		// is lower (more than the estimate was sent: retransmissions).
+		if now.Sub(e.congestedT) < congestionEpisode {
+			if full {
+				target = max(target, min(e.estimate, decreaseFactor*rate))
+			} else {
+				target = max(target, decreaseFactor*e.congestedAt)
+			}
+		}
+	} else {
+		// Heavy loss without a queue (a lossy radio link, a policer):
+		// back off in proportion, as Google Congestion Control does, from
+		// what was sent rather than from an estimate that may have grown
+		// far above it.
+		base := e.estimate
+		if rate > 0 && loss < 1 {
+			base = min(base, rate/(1-loss))
+		}
+		target = base * (1 - loss/2)
+	}
+	e.estimate = max(target, bweMin)
+	e.lastDecr, e.holdUntil, e.queued = now, now.Add(increaseHold), 0
+	select {
+	case e.decreased <- struct{}{}:
+	default:
+	}
+	e.losses = e.losses[:0]
+	if rate > 0 {
+		// The first decrease of an episode sees the link saturated, so
+		// its delivered rate is the best measure of the capacity; later
+		// ones see us already backing off, unless the link was full.
+		if now.Sub(e.congestedT) < congestionEpisode && !full {
+			rate = max(rate, e.congestedAt)
+		}
+		e.congestedAt, e.congestedT = rate, now
+	}
+}
+
+// growLocked raises the estimate of a link without a queue, dt after the
+// last feedback.
+func (e *BandwidthEstimator) growLocked(now time.Time, dt time.Duration) {
+	near := e.congestedAt > 0 && now.Sub(e.congestedT) < congestionMemory && e.estimate < 1.5*e.congestedAt
+	switch {
+	case e.congestedAt > 0 && now.Sub(e.congestedT) < capacityHold:
+		// The link just showed its capacity: stay under it for a while
+		// rather than try the same wall again at once.
+		e.estimate = max(e.estimate, min(e.estimate+additiveUp*dt.Seconds(), 0.95*e.congestedAt))
+	case near:
+		e.estimate += max(additiveUp, additiveShare*e.estimate) * dt.Seconds()
+	default:
+		e.estimate *= 1 + multiplicativeUp*dt.Seconds()
+	}
+	e.estimate = max(min(e.estimate, bweMax), bweMin)
 }
 
 // ProbeStats is what transport-wide feedback said of the packets sent
@@ -405,90 +438,4 @@ func (e *BandwidthEstimator) EndProbe() {
 	e.mu.Lock()
 	e.probe = ProbeStats{}
 	e.mu.Unlock()
-}
-
-// lossRatio adds a feedback's counts and returns the loss over lossWindow.
-func (e *BandwidthEstimator) lossRatio(lost, total int, now time.Time) float64 {
-	e.losses = append(e.losses, lossSample{at: now, lost: lost, total: total})
-	i := 0
-	for i < len(e.losses)-1 && now.Sub(e.losses[i].at) > lossWindow {
-		i++
-	}
-	e.losses = e.losses[i:]
-	lost, total = 0, 0
-	for _, s := range e.losses {
-		lost += s.lost
-		total += s.total
-	}
-	return float64(lost) / float64(total)
-}
-
-// addBase keeps the minimum one-way delay per second over baseDelayWindow.
-func (e *BandwidthEstimator) addBase(owd time.Duration, now time.Time) {
-	n := len(e.base)
-	if n > 0 && now.Sub(e.base[n-1].at) < time.Second {
-		e.base[n-1].min = min(e.base[n-1].min, owd)
-		return
-	}
-	e.base = append(e.base, delaySample{at: now, min: owd})
-	for len(e.base) > 1 && now.Sub(e.base[0].at) > baseDelayWindow {
-		e.base = e.base[1:]
-	}
-}
-
-func (e *BandwidthEstimator) baseDelay() time.Duration {
-	m := e.base[0].min
-	for _, s := range e.base[1:] {
-		m = min(m, s.min)
-	}
-	return m
-}
-
-// deliveredSince is the receive rate of the packets that arrived from
-// from on (the receiver's clock), or 0 if they span too short a time to
-// tell.
-func (e *BandwidthEstimator) deliveredSince(from time.Time) float64 {
-	if from.IsZero() || len(e.delivered) == 0 {
-		return 0
-	}
-	newest := e.delivered[len(e.delivered)-1].arrival
-	bits, first := 0, time.Time{}
-	for _, d := range e.delivered {
-		if d.arrival.Before(from) {
-			continue
-		}
-		if first.IsZero() {
-			// The first packet's bits arrived before the span begins.
-			first = d.arrival
-			continue
-		}
-		bits += d.bits
-	}
-	span := newest.Sub(first)
-	if first.IsZero() || span < deliveredMinSpan {
-		return 0
-	}
-	return float64(bits) / span.Seconds()
-}
-
-// deliveredRate is the receive rate over the last deliveredWindow of arrivals.
-func (e *BandwidthEstimator) deliveredRate() float64 {
-	if len(e.delivered) == 0 {
-		return 0
-	}
-	newest := e.delivered[len(e.delivered)-1].arrival
-	i := 0
-	for i < len(e.delivered) && newest.Sub(e.delivered[i].arrival) > deliveredWindow {
-		i++
-	}
-	e.delivered = e.delivered[i:]
-	span := newest.Sub(e.delivered[0].arrival)
-	if span < 200*time.Millisecond {
-		return 0
-	}
-	bits := 0
-	for _, d := range e.delivered {
-		bits += d.bits
-	}
-	return float64(bits) / span.Seconds()
 }

@@ -143,7 +143,7 @@ func TestEstimatorREMBFallback(t *testing.T) {
 // later one is not matched.
 func TestTWCCFeedbackParsing(t *testing.T) {
 	now := time.Unix(1000, 0)
-	f := newBWEFactory(func() time.Time { return now })
+	f := newBWEFactory(func() time.Time { return now }, nil)
 	i, _ := f.NewInterceptor("")
 	b := i.(*bweInterceptor)
 	w := b.BindLocalStream(&interceptor.StreamInfo{RTPHeaderExtensions: []interceptor.RTPHeaderExtension{{URI: sdp.TransportCCURI, ID: 5}}},

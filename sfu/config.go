@@ -3,6 +3,7 @@ package sfu
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -15,9 +16,25 @@ type Config struct {
 	// every local interface address. A loopback address binds the media
 	// socket to it and offers only loopback candidates.
 	NodeIP string `yaml:"node_ip"`
-	// RemoteNetworks, when not empty, restricts the remote ICE candidates
-	// used to these CIDR blocks (for example 127.0.0.0/8 in tests).
+	// RemoteNetworks, when not empty, are the only CIDR blocks remote ICE
+	// candidates may name (for example 127.0.0.0/8 in tests), private and
+	// loopback ones included. When empty, candidates may name public
+	// addresses, and private, loopback or link-local ones only if the
+	// server advertises such an address itself (NodeIP, or its interfaces
+	// when NodeIP is empty) or AllowPrivateCandidates is set. Multicast,
+	// broadcast, unspecified addresses and this node's own ports are
+	// refused either way.
 	RemoteNetworks []string `yaml:"remote_networks"`
+	// AllowPrivateCandidates, when RemoteNetworks is empty, accepts remote
+	// candidates on private addresses (10/8, 172.16/12, 192.168/16,
+	// 100.64/10, fc00::/7) even when the server advertises a public one:
+	// for clients that reach it from inside the same private network.
+	AllowPrivateCandidates bool `yaml:"allow_private_candidates"`
+	// MaxRemoteCandidates bounds the distinct remote ICE candidates (transport
+	// addresses) each connection uses, those in descriptions and trickled
+	// ones together: a client names the addresses the server sends
+	// connectivity checks to.
+	MaxRemoteCandidates int `yaml:"max_remote_candidates"`
 	// KeyframeInterval is the minimum time between two keyframe requests
 	// sent to a publisher for one track.
 	KeyframeInterval time.Duration `yaml:"keyframe_interval"`
@@ -38,6 +55,10 @@ func Default() Config {
 		VideoCacheSize:    1024,
 		AudioCacheSize:    128,
 		DisconnectTimeout: 5 * time.Second,
+		// A browser offers one host candidate per interface, one server
+		// reflexive per STUN server and a few relayed per TURN server:
+		// typically 2 to 10 over UDP and IPv4, the only ones counted.
+		MaxRemoteCandidates: 32,
 	}
 }
 
@@ -49,8 +70,11 @@ func (c Config) Validate() error {
 	if c.NodeIP != "" && net.ParseIP(c.NodeIP) == nil {
 		return fmt.Errorf("sfu: node ip %q is not an IP address", c.NodeIP)
 	}
-	if _, err := c.remoteNets(); err != nil {
+	if _, err := c.remotePrefixes(); err != nil {
 		return err
+	}
+	if c.MaxRemoteCandidates <= 0 {
+		return fmt.Errorf("sfu: max remote candidates must be positive")
 	}
 	if c.KeyframeInterval <= 0 || c.VideoCacheSize <= 0 || c.AudioCacheSize <= 0 || c.DisconnectTimeout <= 0 {
 		return fmt.Errorf("sfu: keyframe interval, cache sizes and disconnect timeout must be positive")
@@ -58,14 +82,14 @@ func (c Config) Validate() error {
 	return nil
 }
 
-func (c Config) remoteNets() ([]*net.IPNet, error) {
-	nets := make([]*net.IPNet, 0, len(c.RemoteNetworks))
+func (c Config) remotePrefixes() ([]netip.Prefix, error) {
+	nets := make([]netip.Prefix, 0, len(c.RemoteNetworks))
 	for _, s := range c.RemoteNetworks {
-		_, n, err := net.ParseCIDR(s)
+		n, err := netip.ParsePrefix(s)
 		if err != nil {
 			return nil, fmt.Errorf("sfu: remote network %q: %w", s, err)
 		}
-		nets = append(nets, n)
+		nets = append(nets, n.Masked())
 	}
 	return nets, nil
 }

@@ -47,10 +47,14 @@ type DownTrack struct {
 	// layer for the same reason.
 	bufs [MaxLayers][]byte
 
-	rtxMu  sync.Mutex // guards rtxBuf, rtxOut and rtxHdr, used to answer NACKs
-	rtxBuf []byte
-	rtxOut []byte
-	rtxHdr pionrtp.Header
+	rtxMu    sync.Mutex // guards rtxBuf, rtxOut, rtxHdr and rtxMarks, used to answer NACKs
+	rtxBuf   []byte
+	rtxOut   []byte
+	rtxHdr   pionrtp.Header
+	rtxMarks *rtxMarks // made at the first NACK
+	// queueDelay is the subscriber link's queue (nil: none known), set
+	// before the track is bound; see rtxHoldMin.
+	queueDelay func() time.Duration
 
 	padMu  sync.Mutex // guards padHdr, used to write probe padding
 	padHdr pionrtp.Header
@@ -374,8 +378,18 @@ func (d *DownTrack) retransmit(outSeq uint16) {
 		return
 	}
 
+	hold := rtxHoldMin
+	if d.queueDelay != nil {
+		hold += max(d.queueDelay(), 0)
+	}
 	d.rtxMu.Lock()
 	defer d.rtxMu.Unlock()
+	if d.rtxMarks == nil {
+		d.rtxMarks = &rtxMarks{}
+	}
+	if !d.rtxMarks.allow(outSeq, d.up.now(), hold) {
+		return // the last retransmission is still on its way
+	}
 	n := l.cache.Get(inSeq, d.rtxBuf)
 	if n == 0 {
 		d.metrics.RetransmitMisses.Inc()

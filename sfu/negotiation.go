@@ -9,7 +9,10 @@ import (
 )
 
 // HandleOffer applies the client's offer for its publisher connection and
-// sends the answer through the EventSink.
+// sends the answer through the EventSink. Candidates the server does not
+// admit (see remoteCandidates) are removed from the offer first; when some
+// were over the limit, the offer is applied without them and HandleOffer
+// returns ErrBadCandidate after sending the answer.
 func (p *Participant) HandleOffer(sdpText string) error {
 	if !p.who.Grants.Publish {
 		return ErrNotAllowed
@@ -25,7 +28,8 @@ func (p *Participant) HandleOffer(sdpText string) error {
 		return fmt.Errorf("%w: %d media sections, at most %d", ErrNotAllowed, len(parsed.MediaDescriptions), maxPublishedSections)
 	}
 	return p.do(func() error {
-		offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdpText}
+		filtered, overLimit := p.admitDescription(TargetPublisher, sdpText)
+		offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: filtered}
 		answer, err := p.applyOffer(offer)
 		if err != nil {
 			return p.recoverPublisher(err)
@@ -33,7 +37,7 @@ func (p *Participant) HandleOffer(sdpText string) error {
 		p.sink.Send(PublisherAnswer{SDP: answer.SDP})
 		p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
 		p.flushCandidatesLocked(TargetPublisher)
-		return nil
+		return overLimit
 	})
 }
 
@@ -71,7 +75,8 @@ func (p *Participant) recoverPublisher(cause error) error {
 	return fmt.Errorf("%w: %v", ErrBadSDP, cause)
 }
 
-// HandleAnswer applies the client's answer to the outstanding subscriber offer.
+// HandleAnswer applies the client's answer to the outstanding subscriber
+// offer. Its candidates are admitted as HandleOffer's are.
 func (p *Participant) HandleAnswer(sdpText string) error {
 	var parsed sdp.SessionDescription
 	if err := parsed.UnmarshalString(sdpText); err != nil {
@@ -81,7 +86,8 @@ func (p *Participant) HandleAnswer(sdpText string) error {
 		if !p.offerPending {
 			return ErrNoOffer
 		}
-		answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdpText}
+		filtered, overLimit := p.admitDescription(TargetSubscriber, sdpText)
+		answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: filtered}
 		if err := p.sub.SetRemoteDescription(answer); err != nil {
 			if p.sub.SignalingState() == webrtc.SignalingStateStable {
 				// pion took the answer before refusing it: the offer is no
@@ -97,18 +103,36 @@ func (p *Participant) HandleAnswer(sdpText string) error {
 		if p.renegotiate {
 			p.negotiate()
 		}
-		return nil
+		return overLimit
 	})
+}
+
+// admitDescription removes from a client's description the candidates
+// that connection does not admit. The error, if any, says some were over
+// the limit. It runs on the event loop.
+func (p *Participant) admitDescription(t Target, sdpText string) (string, error) {
+	filtered, refused, overLimit := p.remote[t].filterSDP(sdpText)
+	if refused > 0 {
+		p.log.Debug("remote candidates refused in a description", "target", t, "refused", refused)
+	}
+	return filtered, overLimit
 }
 
 // AddCandidate applies a client ICE candidate to one of the connections.
 // Candidates that arrive before their connection has a remote description
-// are kept until it has one.
+// are kept until it has one. A candidate the connection does not admit
+// (see remoteCandidates) is refused with ErrBadCandidate, or ignored if it
+// is of a kind the server does not use.
 func (p *Participant) AddCandidate(t Target, c webrtc.ICECandidateInit) error {
 	if t != TargetPublisher && t != TargetSubscriber {
 		return fmt.Errorf("%w: unknown target %q", ErrBadCandidate, t)
 	}
 	return p.do(func() error {
+		if c.Candidate != "" { // "" is the end of candidates
+			if v, err := p.remote[t].admit(c.Candidate); v != candidateUsed {
+				return err
+			}
+		}
 		pc := p.pc(t)
 		if pc.RemoteDescription() == nil {
 			if len(p.pendingCands[t]) >= 64 {

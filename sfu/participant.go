@@ -79,6 +79,7 @@ type Participant struct {
 	offerPending bool
 	renegotiate  bool
 	pendingCands map[Target][]webrtc.ICECandidateInit
+	remote       map[Target]*remoteCandidates // admits the client's candidates, per connection
 }
 
 type subscription struct {
@@ -97,6 +98,10 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 		dynacasts:    make(map[*UpTrack]*dynacastState),
 		upTracks:     make(map[*webrtc.RTPReceiver]*UpTrack),
 		pendingCands: make(map[Target][]webrtc.ICECandidateInit),
+		remote: map[Target]*remoteCandidates{
+			TargetPublisher:  newRemoteCandidates(TargetPublisher, s.policy, s.cfg.MaxRemoteCandidates),
+			TargetSubscriber: newRemoteCandidates(TargetSubscriber, s.policy, s.cfg.MaxRemoteCandidates),
+		},
 	}
 	if err := p.newPublisher(); err != nil {
 		return nil, err
@@ -508,6 +513,7 @@ func (p *Participant) subscribe(up *UpTrack) {
 			return
 		}
 		down := newDownTrack(up, p.sfu.metrics)
+		down.queueDelay = p.bwe.QueueDelay
 		tr, err := p.sub.AddTransceiverFromTrack(down, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
 			p.log.Warn("subscribe failed", "track", up.id, "err", err)

@@ -16,6 +16,7 @@ import (
 type SFU struct {
 	cfg     Config
 	api     *webrtcAPI
+	policy  *candidatePolicy // which remote candidates may be checked
 	log     *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
@@ -34,6 +35,9 @@ type Options struct {
 	PionLogs logging.LoggerFactory
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
+	// OwnPorts are this node's other ports (HTTP): remote candidates
+	// naming them, or the media port, on its own addresses are refused.
+	OwnPorts []int
 }
 
 // New opens the media port and returns a running SFU.
@@ -53,12 +57,16 @@ func New(cfg Config, opts Options) (*SFU, error) {
 	if opts.PionLogs == nil {
 		opts.PionLogs = logging.NewDefaultLoggerFactory()
 	}
-	api, err := newWebRTCAPI(cfg, opts.PionLogs, opts.Now)
+	policy, err := newCandidatePolicy(cfg, interfaceAddrs(), opts.OwnPorts)
+	if err != nil {
+		return nil, err
+	}
+	api, err := newWebRTCAPI(cfg, policy, opts.PionLogs, opts.Now)
 	if err != nil {
 		return nil, err
 	}
 	return &SFU{
-		cfg: cfg, api: api, log: opts.Logger, metrics: opts.Metrics, now: opts.Now,
+		cfg: cfg, api: api, policy: policy, log: opts.Logger, metrics: opts.Metrics, now: opts.Now,
 		rooms: make(map[string]*Room),
 	}, nil
 }

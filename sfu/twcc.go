@@ -19,16 +19,20 @@ import (
 // BandwidthEstimator. pion builds interceptors inside NewPeerConnection,
 // so the participant takes its estimator from next right after.
 type bweFactory struct {
-	now  func() time.Time
-	next chan *BandwidthEstimator
+	now     func() time.Time
+	flushes *flushClock // the media socket's batches; nil if it sends at once
+	next    chan *BandwidthEstimator
 }
 
-func newBWEFactory(now func() time.Time) *bweFactory {
-	return &bweFactory{now: now, next: make(chan *BandwidthEstimator, 1)}
+// newBWEFactory returns a factory whose interceptors stamp departures
+// with the batches of flushes, or with now where flushes is nil (see
+// flushClock).
+func newBWEFactory(now func() time.Time, flushes *flushClock) *bweFactory {
+	return &bweFactory{now: now, flushes: flushes, next: make(chan *BandwidthEstimator, 1)}
 }
 
 func (f *bweFactory) NewInterceptor(string) (interceptor.Interceptor, error) {
-	i := &bweInterceptor{est: NewBandwidthEstimator(), now: f.now, base: f.now()}
+	i := &bweInterceptor{est: NewBandwidthEstimator(), now: f.now, base: f.now(), flushes: f.flushes}
 	select {
 	case f.next <- i.est:
 	default: // nobody is waiting: a PeerConnection created without taking it
@@ -50,42 +54,50 @@ func (f *bweFactory) take() *BandwidthEstimator {
 // within a few hundred milliseconds, far fewer packets than this.
 const sentRing = 1 << 13
 
-// sentSlot is one sent packet: when it left, and its transport-wide
-// sequence number and size packed in meta. Every packet to a subscriber
-// writes one, from whichever track's fan-out sends it, so it takes no
-// lock: two writers never share a slot, as their sequence numbers differ
-// and the ring is far longer than the packets in flight. onFeedback checks
-// that the two words it read belong to one write.
+// sentSlot is one sent packet: when it left, or the batch it left in, and
+// its transport-wide sequence number and size packed in meta. Every
+// packet to a subscriber writes one, from whichever track's fan-out sends
+// it, so it takes no lock: two writers never share a slot, as their
+// sequence numbers differ and the ring is far longer than the packets in
+// flight. onFeedback checks that the two words it read belong to one
+// write.
 //
 // 16 bytes and no pointers: with a time.Time the ring was 48 bytes a
 // packet, 384 KiB per subscriber, all of it scanned by every garbage
 // collection.
 type sentSlot struct {
-	at   atomic.Int64  // since bweInterceptor.base, ns
-	meta atomic.Uint64 // seq<<32 | size<<1 | 1; 0 while being written
+	at   atomic.Int64  // since bweInterceptor.base, ns; or the batch's generation
+	meta atomic.Uint64 // seq<<32 | size<<2 | batched<<1 | 1; 0 while being written
 }
 
-func (s *sentSlot) store(seq uint16, at time.Duration, size int) {
-	s.meta.Store(0)
-	s.at.Store(int64(at))
-	s.meta.Store(uint64(seq)<<32 | uint64(min(size, math.MaxInt32))<<1 | 1)
-}
-
-// load returns packet seq's departure and size, if the slot holds it.
-func (s *sentSlot) load(seq uint16) (at time.Duration, size int, ok bool) {
-	m := s.meta.Load()
-	at = time.Duration(s.at.Load())
-	if m&1 == 0 || uint16(m>>32) != seq || s.meta.Load() != m {
-		return 0, 0, false
+// store records packet seq: at is its departure since the interceptor's
+// base, or, if batched, the generation of the batch it went into.
+func (s *sentSlot) store(seq uint16, at int64, batched bool, size int) {
+	m := uint64(seq)<<32 | uint64(min(size, math.MaxInt32>>1))<<2 | 1
+	if batched {
+		m |= 2
 	}
-	return at, int(uint32(m) >> 1), true
+	s.meta.Store(0)
+	s.at.Store(at)
+	s.meta.Store(m)
+}
+
+// load returns what store recorded for packet seq, if the slot holds it.
+func (s *sentSlot) load(seq uint16) (at int64, batched bool, size int, ok bool) {
+	m := s.meta.Load()
+	at = s.at.Load()
+	if m&1 == 0 || uint16(m>>32) != seq || s.meta.Load() != m {
+		return 0, false, 0, false
+	}
+	return at, m&2 != 0, int(uint32(m) >> 2), true
 }
 
 type bweInterceptor struct {
 	interceptor.NoOp
-	est  *BandwidthEstimator
-	now  func() time.Time
-	base time.Time // departures are kept as durations since
+	est     *BandwidthEstimator
+	now     func() time.Time
+	base    time.Time   // departures not batched are kept as durations since
+	flushes *flushClock // nil: packets leave when written
 
 	sent [sentRing]sentSlot
 
@@ -94,8 +106,9 @@ type bweInterceptor struct {
 }
 
 // BindLocalStream records each outgoing packet's transport-wide sequence
-// number. It must sit nearer the network than the interceptor that adds
-// the extension.
+// number, with the batch it went into or the time it was written (see
+// flushClock). It must sit nearer the network than the interceptor that
+// adds the extension.
 func (b *bweInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer interceptor.RTPWriter) interceptor.RTPWriter {
 	var id uint8
 	for _, e := range info.RTPHeaderExtensions {
@@ -106,10 +119,24 @@ func (b *bweInterceptor) BindLocalStream(info *interceptor.StreamInfo, writer in
 	if id == 0 {
 		return writer
 	}
+	if b.flushes != nil {
+		return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
+			ext := h.GetExtension(id)
+			if len(ext) < 2 {
+				return writer.Write(h, payload, a)
+			}
+			seq, size := binary.BigEndian.Uint16(ext), h.MarshalSize()+len(payload)+int(h.PaddingSize)
+			n, err := writer.Write(h, payload, a)
+			// The write has copied the packet into the newest batch
+			// (see flushClock).
+			b.sent[seq%sentRing].store(seq, int64(b.flushes.newest()), true, size)
+			return n, err
+		})
+	}
 	return interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, a interceptor.Attributes) (int, error) {
 		if ext := h.GetExtension(id); len(ext) >= 2 {
 			seq := binary.BigEndian.Uint16(ext)
-			b.sent[seq%sentRing].store(seq, b.now().Sub(b.base), h.MarshalSize()+len(payload)+int(h.PaddingSize))
+			b.sent[seq%sentRing].store(seq, int64(b.now().Sub(b.base)), false, h.MarshalSize()+len(payload)+int(h.PaddingSize))
 		}
 		return writer.Write(h, payload, a)
 	})
@@ -154,14 +181,18 @@ func (b *bweInterceptor) onFeedback(fb *rtcp.TransportLayerCC) {
 			return
 		}
 		left--
-		at, size, ok := b.sent[seq%sentRing].load(seq)
+		at, batched, size, ok := b.sent[seq%sentRing].load(seq)
 		received := symbol == rtcp.TypeTCCPacketReceivedSmallDelta || symbol == rtcp.TypeTCCPacketReceivedLargeDelta
 		if received && len(deltas) > 0 {
 			arrival = arrival.Add(time.Duration(deltas[0].Delta) * time.Microsecond)
 			deltas = deltas[1:]
 		}
+		sent := b.base.Add(time.Duration(at))
+		if ok && batched {
+			sent, ok = b.flushes.departure(uint64(at))
+		}
 		if ok {
-			b.acks = append(b.acks, ackSample{sent: b.base.Add(at), arrival: arrival, size: size, lost: !received})
+			b.acks = append(b.acks, ackSample{sent: sent, arrival: arrival, size: size, lost: !received})
 		}
 		seq++
 	}

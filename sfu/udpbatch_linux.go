@@ -48,9 +48,14 @@ const (
 // errNotUDP is returned for a write to an address that is not UDP.
 var errNotUDP = errors.New("sfu: media socket: not a UDP address")
 
-// newMediaConn wraps the media socket so that its writes are batched.
-func newMediaConn(conn *net.UDPConn, log logging.LeveledLogger) (net.PacketConn, error) {
-	return newBatchConn(conn, batchSize, batchInterval, log)
+// newMediaConn wraps the media socket so that its writes are batched, and
+// returns the clock of its batches' departures.
+func newMediaConn(conn *net.UDPConn, now func() time.Time, log logging.LeveledLogger) (net.PacketConn, *flushClock, error) {
+	c, err := newBatchConn(conn, batchSize, batchInterval, now, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, c.flushes, nil
 }
 
 // batchConn is the media socket handed to the ICE UDP mux. Reads go
@@ -59,7 +64,8 @@ func newMediaConn(conn *net.UDPConn, log logging.LeveledLogger) (net.PacketConn,
 // Go's own timers wake an idle program only to the millisecond) ticks
 // every interval, and at each tick the flusher goroutine sends every
 // batch in the order they were started, so packets to one destination
-// keep their order. Close stops the flusher.
+// keep their order. Close stops the flusher. flushes numbers the batches
+// and records when each was sent, for the departures of TWCC.
 //
 // It implements ice.AddrPortReaderWriter, which the mux uses to read and
 // write without allocating an address per packet.
@@ -73,6 +79,7 @@ type batchConn struct {
 	readTick func(fd uintptr) bool // reads timerFD; allocated once
 	tickErr  syscall.Errno         // what readTick last failed with; flusher only
 	interval time.Duration
+	flushes  *flushClock // advanced under mu; departures recorded by the flusher
 
 	mu      sync.Mutex   // guards the fields below, and arming timerFD
 	freed   sync.Cond    // a batch was freed, or the conn closed; uses mu
@@ -88,8 +95,9 @@ type batchConn struct {
 }
 
 // newBatchConn wraps conn, an IPv4 UDP socket, and starts its flusher.
-// Batches hold size packets and are sent every interval.
-func newBatchConn(conn *net.UDPConn, size int, interval time.Duration, log logging.LeveledLogger) (*batchConn, error) {
+// Batches hold size packets and are sent every interval; now stamps their
+// departures.
+func newBatchConn(conn *net.UDPConn, size int, interval time.Duration, now func() time.Time, log logging.LeveledLogger) (*batchConn, error) {
 	sender, err := newMMsgSender(conn, log)
 	if err != nil {
 		return nil, err
@@ -109,6 +117,7 @@ func newBatchConn(conn *net.UDPConn, size int, interval time.Duration, log loggi
 		timer:       os.NewFile(uintptr(fd), "batch timer"), // non-blocking: waited for by Go's poller
 		timerFD:     fd,
 		interval:    interval,
+		flushes:     newFlushClock(now),
 		flusherDone: make(chan struct{}),
 	}
 	if c.timerRC, err = c.timer.SyscallConn(); err != nil {
@@ -144,6 +153,7 @@ func (c *batchConn) WriteToAddrPort(b []byte, addr netip.AddrPort) (int, error) 
 	if c.cur == nil {
 		c.cur = c.free[len(c.free)-1]
 		c.free = c.free[:len(c.free)-1]
+		c.cur.gen = c.flushes.start()
 	}
 	if c.cur.add(b, addr) {
 		c.full = append(c.full, c.cur)
@@ -270,6 +280,7 @@ func (c *batchConn) flusher() {
 		c.mu.Unlock()
 
 		for _, b := range sending {
+			c.flushes.flushed(b.gen)
 			c.sender.send(b)
 			b.n = 0
 		}

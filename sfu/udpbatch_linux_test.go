@@ -34,7 +34,7 @@ func loopbackPairSized(t *testing.T, size int) (*batchConn, *net.UDPConn) {
 		}
 		return c
 	}
-	bc, err := newBatchConn(listen(), size, batchInterval, logging.NewDefaultLoggerFactory().NewLogger("test"))
+	bc, err := newBatchConn(listen(), size, batchInterval, time.Now, logging.NewDefaultLoggerFactory().NewLogger("test"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func BenchmarkBatchConnWrite(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			bc, err := newBatchConn(c, batchSize, batchInterval, logging.NewDefaultLoggerFactory().NewLogger("bench"))
+			bc, err := newBatchConn(c, batchSize, batchInterval, time.Now, logging.NewDefaultLoggerFactory().NewLogger("bench"))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -36,6 +36,7 @@ type mmsghdr struct {
 // them, allocated once.
 type sendBatch struct {
 	n    int
+	gen  uint64   // its number, for the departures of TWCC (flushClock)
 	bufs [][]byte // the packets, each with capacity batchSlot
 	to   []netip.AddrPort
 	sa   []unix.RawSockaddrInet4 // to, as the kernel wants it

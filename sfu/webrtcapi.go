@@ -39,7 +39,7 @@ type webrtcAPI struct {
 // mediaSocketBuffer is the media socket's receive and send buffer size.
 const mediaSocketBuffer = 4 << 20
 
-func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) (*webrtcAPI, error) {
+func newWebRTCAPI(cfg Config, policy *candidatePolicy, logs logging.LoggerFactory, now func() time.Time) (*webrtcAPI, error) {
 	bind := &net.UDPAddr{Port: cfg.UDPPort}
 	nodeIP := net.ParseIP(cfg.NodeIP)
 	if nodeIP != nil && nodeIP.IsLoopback() {
@@ -49,24 +49,21 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) 
 	if err != nil {
 		return nil, fmt.Errorf("sfu: media port: %w", err)
 	}
+	// Before the policy is used: no candidate can arrive yet.
+	policy.addPort(conn.LocalAddr().(*net.UDPAddr).Port)
 	// Every publisher's media and every subscriber's feedback arrive on
 	// this one socket: the default 208 KiB buffer holds a few milliseconds
 	// of that under load. The kernel caps these at net.core.rmem_max and
 	// wmem_max.
 	_ = conn.SetReadBuffer(mediaSocketBuffer)
 	_ = conn.SetWriteBuffer(mediaSocketBuffer)
-	media, err := newMediaConn(conn, logs.NewLogger("udpbatch"))
+	media, flushes, err := newMediaConn(conn, now, logs.NewLogger("udpbatch"))
 	if err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("sfu: media port: %w", err)
 	}
 	mux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), media)
 
-	nets, err := cfg.remoteNets()
-	if err != nil {
-		_ = mux.Close()
-		return nil, err
-	}
 	se := webrtc.SettingEngine{LoggerFactory: logs}
 	se.SetICEUDPMux(mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -78,18 +75,11 @@ func newWebRTCAPI(cfg Config, logs logging.LoggerFactory, now func() time.Time) 
 	} else if nodeIP != nil {
 		se.SetNAT1To1IPs([]string{nodeIP.String()}, webrtc.ICECandidateTypeHost)
 	}
-	if len(nets) > 0 {
-		se.SetRemoteIPFilter(func(ip net.IP) bool {
-			for _, n := range nets {
-				if n.Contains(ip) {
-					return true
-				}
-			}
-			return false
-		})
-	}
+	// Candidates are admitted by the participant (remoteCandidates); the
+	// filter also covers peer-reflexive ones, learnt from requests.
+	se.SetRemoteIPFilter(policy.keepIP)
 
-	bwe := newBWEFactory(now)
+	bwe := newBWEFactory(now, flushes)
 	pub, err := newPublisherAPI(se)
 	if err == nil {
 		var sub *webrtc.API

@@ -1,6 +1,10 @@
 package signaling
 
-import "time"
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
 
 // Config is the signaling part of the server configuration.
 type Config struct {
@@ -26,6 +30,29 @@ type Config struct {
 	// AllowedOrigins, when not empty, lists the Origin headers accepted
 	// for WebSocket upgrades besides the server's own host.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// MaxTokenLifetime is the longest an access token may be valid (exp -
+	// iat, or exp - now without iat); longer ones are refused. See
+	// TokenPolicy.
+	MaxTokenLifetime time.Duration `yaml:"max_token_lifetime"`
+	// TokenClockSkew is how far in the future a token's iat may be.
+	TokenClockSkew time.Duration `yaml:"token_clock_skew"`
+	// MaxRevocations is how many unexpired revocations the in-memory
+	// store holds; more are refused with ErrRevocationsFull.
+	MaxRevocations int `yaml:"max_revocations"`
+	// JoinTimeout is how long a WebSocket may stay open without a
+	// successful join; then it is closed with CloseJoinTimeout.
+	JoinTimeout time.Duration `yaml:"join_timeout"`
+	// MaxConnections caps the WebSocket connections open at once;
+	// further upgrades are answered 503. MaxConnectionsPerAddress caps
+	// them per client address (an IPv4 address, or an IPv6 /64), taken
+	// from the socket; further upgrades from it are answered 429. Zero
+	// means no cap.
+	MaxConnections           int `yaml:"max_connections"`
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// ExemptAddresses are CIDRs that MaxConnectionsPerAddress does not
+	// apply to. By default the machine itself: a reverse proxy on it, or
+	// the load harness, brings every client from one loopback address.
+	ExemptAddresses []string `yaml:"exempt_addresses"`
 }
 
 // Default returns the signaling defaults.
@@ -39,5 +66,58 @@ func Default() Config {
 		PingInterval:    5 * time.Second,
 		PongTimeout:     15 * time.Second,
 		SendQueue:       512,
+
+		MaxTokenLifetime:         DefaultMaxTokenLifetime,
+		TokenClockSkew:           DefaultTokenClockSkew,
+		MaxRevocations:           10000,
+		JoinTimeout:              10 * time.Second,
+		MaxConnections:           10000,
+		MaxConnectionsPerAddress: 50,
+		ExemptAddresses:          []string{"127.0.0.0/8", "::1/128"},
 	}
+}
+
+// TokenPolicy is the policy tokens are verified under.
+func (c Config) TokenPolicy() TokenPolicy {
+	return TokenPolicy{MaxLifetime: c.MaxTokenLifetime, ClockSkew: c.TokenClockSkew}
+}
+
+// Validate refuses settings the server cannot use.
+func (c Config) Validate() error {
+	if _, err := parsePrefixes(c.ExemptAddresses); err != nil {
+		return err
+	}
+	switch {
+	case c.JoinTimeout < 0 || c.MaxConnections < 0 || c.MaxConnectionsPerAddress < 0:
+		return fmt.Errorf("signaling: join_timeout, max_connections and max_connections_per_address must not be negative")
+	case c.MaxTokenLifetime <= 0:
+		return fmt.Errorf("signaling: max_token_lifetime %s: want a positive duration", c.MaxTokenLifetime)
+	case c.TokenClockSkew < 0:
+		return fmt.Errorf("signaling: token_clock_skew %s: want zero or more", c.TokenClockSkew)
+	case c.MaxRevocations <= 0:
+		return fmt.Errorf("signaling: max_revocations %d: want at least 1", c.MaxRevocations)
+	}
+	for _, o := range c.AllowedOrigins {
+		if _, err := parseOrigin(o); o != "*" && err != nil {
+			return fmt.Errorf("signaling: allowed_origins: %w", err)
+		}
+	}
+	return nil
+}
+
+// parsePrefixes parses CIDRs, or single addresses as /32 or /128.
+func parsePrefixes(cidrs []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for _, s := range cidrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("signaling: exempt address %q is not a CIDR or an address", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

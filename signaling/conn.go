@@ -1,6 +1,7 @@
 package signaling
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,9 +28,13 @@ type conn struct {
 	out     chan outMsg
 	done    chan struct{} // closed when the connection is ending: nothing more is queued
 	finish  sync.Once
-	written chan struct{} // closed when writeLoop has returned
-	closing atomic.Bool   // a close frame is queued; further input is ignored
-	version atomic.Int32  // the protocol version the client joined with; 0 before
+	written chan struct{}          // closed when writeLoop has returned
+	closing atomic.Bool            // a close frame is queued; further input is ignored
+	version atomic.Int32           // the protocol version the client joined with; 0 before
+	claims  atomic.Pointer[Claims] // the token's, from its verification on (DisconnectRevoked reads it)
+
+	departure atomic.Pointer[string]   // why the connection ends; the first reason stands
+	joined    atomic.Pointer[joinedAs] // set by the sfu.Joined event
 
 	sendMu sync.Mutex // orders a version 2 client's events (sendBatched)
 	roster roster     // guarded by sendMu
@@ -60,6 +65,9 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 // Send implements sfu.EventSink. It never blocks: a client too slow to
 // take its messages is disconnected.
 func (c *conn) Send(ev sfu.Event) {
+	if j, ok := ev.(sfu.Joined); ok {
+		c.noteJoined(j)
+	}
 	if c.version.Load() >= 2 {
 		c.sendBatched(ev)
 		return
@@ -76,7 +84,9 @@ func (c *conn) sendEvent(ev sfu.Event) {
 	}
 	c.enqueue(outMsg{data: data})
 	if bye, ok := ev.(sfu.Bye); ok {
-		c.shutdown(websocket.CloseGoingAway, bye.Reason)
+		code, text, departure := byeClose(bye.Reason)
+		c.depart(departure)
+		c.shutdown(code, text)
 	}
 }
 
@@ -90,6 +100,7 @@ func (c *conn) enqueue(m outMsg) {
 	case c.out <- m:
 	default:
 		c.log.Warn("client too slow, dropping it", "queued", len(c.out))
+		c.depart(departDropped)
 		c.closeNow(websocket.ClosePolicyViolation, "too slow")
 	}
 }
@@ -152,8 +163,13 @@ func (c *conn) serve() {
 		if c.session != nil {
 			c.session.Close()
 		}
+		c.logDeparture()
 	}()
 
+	if c.s.cfg.JoinTimeout > 0 {
+		t := time.AfterFunc(c.s.cfg.JoinTimeout, c.joinTimedOut)
+		defer t.Stop()
+	}
 	c.ws.SetReadLimit(c.s.cfg.HardLimitBytes)
 	extend := func() { _ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongTimeout)) }
 	extend()
@@ -163,14 +179,31 @@ func (c *conn) serve() {
 		}
 		return nil
 	})
+	c.departOnReadError(c.readLoop(extend))
+}
+
+// joinTimedOut closes the connection if it has not joined. Sending
+// messages (pings) before joining does not postpone it.
+func (c *conn) joinTimedOut() {
+	if c.joined.Load() != nil || c.closing.Load() {
+		return
+	}
+	c.depart(departJoinTimeout)
+	c.s.metrics.JoinTimeouts.Inc()
+	c.shutdown(CloseJoinTimeout, closeTextJoinTimeout)
+}
+
+// readLoop reads and handles messages until reading fails, and returns
+// why. extend renews the read deadline.
+func (c *conn) readLoop(extend func()) error {
 	for {
 		kind, r, err := c.ws.NextReader()
 		if err != nil {
-			return
+			return err
 		}
 		if c.closing.Load() {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return
+				return err
 			}
 			continue
 		}
@@ -180,7 +213,7 @@ func (c *conn) serve() {
 		// of them would otherwise be answered forever and never close.
 		if !c.limiter.Allow() {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return
+				return err
 			}
 			c.refusals++
 			if c.refusals >= c.s.cfg.MaxRefusals {
@@ -192,18 +225,18 @@ func (c *conn) serve() {
 		}
 		if kind == websocket.BinaryMessage {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return
+				return err
 			}
 			c.refuse(CodeBinaryUnsupported, "binary frames are not supported; send JSON text", "")
 			continue
 		}
 		data, err := io.ReadAll(io.LimitReader(r, c.s.cfg.MaxMessageBytes+1))
 		if err != nil {
-			return
+			return err
 		}
 		if int64(len(data)) > c.s.cfg.MaxMessageBytes {
 			if _, err := io.Copy(io.Discard, r); err != nil {
-				return // over the hard limit: the socket was closed with 1009
+				return err // over the hard limit: the socket was closed with 1009
 			}
 			c.refuse(CodeMessageTooLarge, fmt.Sprintf("message over %d bytes", c.s.cfg.MaxMessageBytes), "")
 			continue
@@ -235,6 +268,7 @@ func (c *conn) refuse(code, message, ref string) {
 
 // fatal refuses a message and closes the connection.
 func (c *conn) fatal(code, message, ref string, closeCode int) {
+	c.depart(departRefused)
 	c.refuse(code, message, ref)
 	c.shutdown(closeCode, code)
 }
@@ -291,6 +325,7 @@ func (c *conn) handle(data []byte) {
 		}
 		err = c.session.SetMaxLayer(m.TrackID, *m.MaxLayer)
 	case m.Type == "leave":
+		c.depart(departLeft)
 		c.session.Close()
 		c.shutdown(websocket.CloseNormalClosure, "left")
 		return
@@ -331,28 +366,34 @@ func (c *conn) join(m *inbound) {
 		version = 1 // a client that names no version speaks the first
 	}
 	if version < 1 || version > Version {
-		c.refuse(CodeBadMessage, fmt.Sprintf("protocol version %d is not supported; this server speaks 1 to %d", m.Version, Version), m.Type)
+		c.refuseJoin(m, nil, CodeBadMessage, fmt.Sprintf("protocol version %d is not supported; this server speaks 1 to %d", m.Version, Version), 0)
 		return
 	}
-	claims, err := c.s.keys.Verify(m.Token, c.s.now())
-	switch {
-	case errors.Is(err, ErrTokenExpired):
-		c.fatal(CodeTokenExpired, "the access token has expired", m.Type, CloseUnauthorized)
-		return
-	case errors.Is(err, ErrBadRoom):
-		c.fatal(CodeBadRoom, err.Error(), m.Type, CloseBadRequest)
-		return
-	case err != nil:
-		c.fatal(CodeInvalidToken, "the access token was rejected", m.Type, CloseUnauthorized)
+	claims, err := c.s.keys.verify(m.Token, c.s.now(), c.s.policy)
+	if err == nil {
+		// Known before the revocation check, so that DisconnectRevoked,
+		// which runs after a revocation is recorded, finds this
+		// connection if the check came too early to see it.
+		c.claims.Store(claims)
+		ctx, cancel := context.WithTimeout(context.Background(), revocationTimeout)
+		err = c.s.checkRevoked(ctx, claims)
+		cancel()
+	}
+	if err != nil {
+		code, msg, closeCode := c.s.joinRefusal(err)
+		if code == CodeInternal {
+			c.log.Error("cannot check the access token", "err", err)
+		}
+		c.refuseJoin(m, claims, code, msg, closeCode)
 		return
 	}
 	if m.Room != nil {
 		if err := ValidateRoom(*m.Room); err != nil {
-			c.fatal(CodeBadRoom, err.Error(), m.Type, CloseBadRequest)
+			c.refuseJoin(m, claims, CodeBadRoom, err.Error(), CloseBadRequest)
 			return
 		}
 		if *m.Room != claims.Room {
-			c.fatal(CodeRoomMismatch, "the access token is for another room", m.Type, CloseUnauthorized)
+			c.refuseJoin(m, claims, CodeRoomMismatch, "the access token is for another room", CloseUnauthorized)
 			return
 		}
 	}
@@ -365,8 +406,31 @@ func (c *conn) join(m *inbound) {
 	session, err := c.s.backend.Join(claims.Room, who, c)
 	if err != nil {
 		c.log.Error("join failed", "room", claims.Room, "err", err)
-		c.refuse(CodeInternal, "could not join the room", m.Type)
+		c.refuseJoin(m, claims, CodeInternal, "could not join the room", 0)
 		return
 	}
 	c.session = session
+}
+
+// refuseJoin refuses a join, closing the connection with closeCode unless
+// it is 0, and logs the refusal: the code, the room and, when the token's
+// signature verified (claims not nil), its identity. Never the token.
+func (c *conn) refuseJoin(m *inbound, claims *Claims, code, message string, closeCode int) {
+	attrs := []any{"code", code}
+	switch {
+	case claims != nil && ValidateRoom(claims.Room) == nil:
+		attrs = append(attrs, "room", claims.Room)
+	case m.Room != nil && ValidateRoom(*m.Room) == nil:
+		attrs = append(attrs, "room", *m.Room)
+	}
+	if claims != nil {
+		attrs = append(attrs, "identity", truncateUTF8(claims.Subject, 200), "jti", truncateUTF8(claims.ID, 64))
+	}
+	c.log.Info("join refused", attrs...)
+	c.claims.Store(nil)
+	if closeCode == 0 {
+		c.refuse(code, message, m.Type)
+		return
+	}
+	c.fatal(code, message, m.Type, closeCode)
 }

@@ -1,6 +1,9 @@
 package signaling
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrInvalidToken is returned for a token that is missing, malformed,
@@ -8,6 +11,23 @@ var (
 	ErrInvalidToken = errors.New("signaling: invalid token")
 	// ErrTokenExpired is returned for a token past its expiry.
 	ErrTokenExpired = errors.New("signaling: token expired")
+	// ErrTokenNotYetValid is returned for a token used before its nbf, or
+	// issued (iat) later than the allowed clock skew from now. It matches
+	// ErrInvalidToken too.
+	ErrTokenNotYetValid = fmt.Errorf("%w: not yet valid", ErrInvalidToken)
+	// ErrTokenLifetime is returned for a token whose lifetime (exp - iat,
+	// or exp - now without iat) is over the configured maximum. It matches
+	// ErrInvalidToken too.
+	ErrTokenLifetime = fmt.Errorf("%w: lifetime over the maximum", ErrInvalidToken)
+	// ErrTokenRevoked is returned for a token whose jti or identity has
+	// been revoked. It matches ErrInvalidToken too.
+	ErrTokenRevoked = fmt.Errorf("%w: revoked", ErrInvalidToken)
+	// ErrRevocationsFull is returned when a revocation cannot be recorded
+	// because the store holds as many unexpired revocations as it may.
+	ErrRevocationsFull = errors.New("signaling: too many revocations")
+	// ErrBadRevocation is returned for a revocation with no jti or
+	// identity, or one that ends before it starts.
+	ErrBadRevocation = errors.New("signaling: bad revocation")
 	// ErrBadRoom is returned for a room name that is empty, too long, not
 	// UTF-8 or contains control characters.
 	ErrBadRoom = errors.New("signaling: bad room name")
@@ -23,6 +43,9 @@ const (
 	CodeAlreadyJoined     = "already_joined"
 	CodeInvalidToken      = "invalid_token"
 	CodeTokenExpired      = "token_expired"
+	CodeTokenNotYetValid  = "token_not_yet_valid"
+	CodeTokenLifetime     = "token_lifetime_too_long"
+	CodeTokenRevoked      = "token_revoked"
 	CodeRoomMismatch      = "room_mismatch"
 	CodeBadRoom           = "bad_room"
 	CodeBadSDP            = "bad_sdp"
@@ -38,4 +61,17 @@ const (
 	CloseUnauthorized = 4401
 	CloseBadRequest   = 4400
 	CloseRateLimited  = 4429
+	// CloseJoinTimeout ends a connection that sent no successful join
+	// within Config.JoinTimeout.
+	CloseJoinTimeout = 4408
+	// CloseReplaced ends a session because the same identity joined the
+	// room on another connection (another tab or device). Clients must not
+	// reconnect after it: they would replace the new session in turn.
+	CloseReplaced = 4409
+)
+
+// Close reasons sent with the close codes above, for people.
+const (
+	closeTextReplaced    = "you joined from another tab or device"
+	closeTextJoinTimeout = "no join within the time allowed"
 )

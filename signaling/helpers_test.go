@@ -32,13 +32,43 @@ var identitySeq atomic.Int64
 
 func newTestServer(t *testing.T, tweak func(*signaling.Config)) *testServer {
 	t.Helper()
+	return newTestServerWith(t, tweak, nil)
+}
+
+// newTestServerLog is newTestServer logging to log.
+func newTestServerLog(t *testing.T, tweak func(*signaling.Config), log *slog.Logger) *testServer {
+	t.Helper()
+	return newTestServerFull(t, nil, tweak, log)
+}
+
+// newTestServerMedia is newTestServer with the media configuration changed
+// by media, after the loopback defaults.
+func newTestServerMedia(t *testing.T, media func(*sfu.Config), tweak func(*signaling.Config)) *testServer {
+	t.Helper()
+	return newTestServerFull(t, media, tweak, nil)
+}
+
+// newTestServerWith is newTestServer logging to log (warnings to stderr
+// when nil), with opts.
+func newTestServerWith(t *testing.T, tweak func(*signaling.Config), log *slog.Logger, opts ...signaling.Option) *testServer {
+	t.Helper()
+	return newTestServerFull(t, nil, tweak, log, opts...)
+}
+
+func newTestServerFull(t *testing.T, media func(*sfu.Config), tweak func(*signaling.Config), log *slog.Logger, opts ...signaling.Option) *testServer {
+	t.Helper()
 	cfg := sfu.Default()
 	cfg.UDPPort = 0
 	cfg.NodeIP = "127.0.0.1"
 	cfg.RemoteNetworks = []string{"127.0.0.0/8"}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if media != nil {
+		media(&cfg)
+	}
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	metrics := sfu.NewMetrics(nil)
-	media, err := sfu.New(cfg, sfu.Options{Logger: log, Metrics: metrics})
+	core, err := sfu.New(cfg, sfu.Options{Logger: log, Metrics: metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +77,10 @@ func newTestServer(t *testing.T, tweak func(*signaling.Config)) *testServer {
 		tweak(&scfg)
 	}
 	keys := signaling.Keys{"test": "0123456789abcdef0123456789abcdef"}
-	sig := signaling.NewServer(scfg, keys, signaling.LocalBackend{SFU: media}, log)
+	sig := signaling.NewServer(scfg, keys, signaling.LocalBackend{SFU: core}, log, opts...)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig)
-	ts := &testServer{t: t, sfu: media, sig: sig, http: httptest.NewServer(mux), keys: keys, metrics: metrics}
+	ts := &testServer{t: t, sfu: core, sig: sig, http: httptest.NewServer(mux), keys: keys, metrics: metrics}
 	ts.wsURL = "ws" + strings.TrimPrefix(ts.http.URL, "http") + "/ws"
 	t.Cleanup(ts.close)
 	return ts

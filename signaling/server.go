@@ -3,8 +3,7 @@ package signaling
 import (
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -21,19 +20,40 @@ type Server struct {
 	now     func() time.Time
 	ice     []wireICEServer
 	up      websocket.Upgrader
+	origins originPolicy
+	policy  TokenPolicy
+	revoked Revocations // nil: no revocation
+	metrics *Metrics
 
-	mu     sync.Mutex // guards conns and closed
+	mu     sync.Mutex // guards conns, admit and closed
 	conns  map[*conn]struct{}
+	admit  admission
 	closed bool
 	wg     sync.WaitGroup // one per connection handler
 }
 
+// Option changes how NewServer builds a Server.
+type Option func(*Server)
+
+// WithRevocations makes the server refuse tokens r says are revoked, at
+// join and on the admin endpoints that call Authenticate.
+func WithRevocations(r Revocations) Option { return func(s *Server) { s.revoked = r } }
+
 // NewServer returns a signaling server admitting tokens signed by keys.
-func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger) *Server {
+func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger, opts ...Option) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, keys: keys, backend: backend, log: log, now: time.Now, conns: make(map[*conn]struct{})}
+	exempt, err := parsePrefixes(cfg.ExemptAddresses)
+	if err != nil {
+		log.Error("ignoring exempt_addresses", "err", err) // Config.Validate tells earlier
+	}
+	s := &Server{cfg: cfg, keys: keys, backend: backend, log: log, now: time.Now, metrics: newMetrics(),
+		conns: make(map[*conn]struct{}), admit: admission{byAddr: make(map[netip.Prefix]int), exempt: exempt},
+		origins: newOriginPolicy(cfg.AllowedOrigins), policy: cfg.TokenPolicy()}
+	for _, o := range opts {
+		o(s)
+	}
 	if len(cfg.ICEServers) > 0 {
 		s.ice = []wireICEServer{{URLs: cfg.ICEServers}}
 	} else {
@@ -47,39 +67,49 @@ func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger) *Server
 	return s
 }
 
-// checkOrigin accepts requests without an Origin (non-browser clients),
-// from the server's own host, and from configured origins.
+// checkOrigin applies the origin policy, logging what it refuses: a
+// browser refused here sees only a failed WebSocket.
 func (s *Server) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
+	if s.origins.allows(r) {
 		return true
 	}
-	u, err := url.Parse(origin)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	for _, o := range s.cfg.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, origin) {
-			return true
-		}
-	}
+	s.log.Info("websocket refused: origin not allowed", "origin", truncateUTF8(r.Header.Get("Origin"), 200),
+		"host", truncateUTF8(r.Host, 200), "tls", r.TLS != nil, "remote", r.RemoteAddr)
 	return false
 }
 
-// ServeHTTP upgrades the request and runs the session until it ends.
+// Metrics returns the server's instruments, to register with a
+// prometheus.Registerer.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// ServeHTTP upgrades the request and runs the session until it ends. A
+// request over a connection cap is answered 503 (all connections) or 429
+// (this client address) with a text body, before any upgrade.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	addr := clientAddress(r)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	s.wg.Add(1)
+	refused := s.admit.admitLocked(&s.cfg, addr)
+	if refused == "" {
+		s.wg.Add(1)
+	}
 	s.mu.Unlock()
-	defer s.wg.Done()
+	if refused != "" {
+		s.refuseUpgrade(w, refused)
+		return
+	}
+	s.metrics.Connections.Inc()
+	defer func() {
+		s.metrics.Connections.Dec()
+		s.mu.Lock()
+		s.admit.releaseLocked(addr)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
 
 	ws, err := s.up.Upgrade(w, r, nil)
 	if err != nil {
@@ -113,6 +143,7 @@ func (s *Server) Close() {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
+		c.depart(departShutdown)
 		c.shutdown(websocket.CloseGoingAway, "server shutting down")
 	}
 	s.wg.Wait()

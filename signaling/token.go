@@ -92,6 +92,7 @@ func (k Keys) Mint(kid string, req TokenRequest, now time.Time) (string, error) 
 	claims := Claims{
 		Name: req.Name, Room: req.Room, Grants: req.Grants,
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        newTokenID(),
 			Subject:   req.Identity,
 			IssuedAt:  jwt.NewNumericDate(now),
 			NotBefore: jwt.NewNumericDate(now.Add(-time.Minute)),
@@ -103,12 +104,33 @@ func (k Keys) Mint(kid string, req TokenRequest, now time.Time) (string, error) 
 	return t.SignedString([]byte(secret))
 }
 
-// Verify checks a token's signature and times and returns its claims.
+// Verify checks a token's signature and times under DefaultTokenPolicy
+// and returns its claims.
 func (k Keys) Verify(token string, now time.Time) (*Claims, error) {
+	return k.VerifyWith(token, now, DefaultTokenPolicy())
+}
+
+// VerifyWith checks a token's signature and its times under p, and
+// returns its claims.
+func (k Keys) VerifyWith(token string, now time.Time, p TokenPolicy) (*Claims, error) {
+	claims, err := k.verify(token, now, p)
+	if err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// verify is VerifyWith, but it returns the claims of a correctly signed
+// token even when it refuses it, so that the refusal can be logged with
+// the identity it names. The claims are nil when the signature did not
+// verify.
+func (k Keys) verify(token string, now time.Time, p TokenPolicy) (*Claims, error) {
 	if token == "" {
 		return nil, fmt.Errorf("%w: missing", ErrInvalidToken)
 	}
 	claims := &Claims{}
+	// The library checks the signature only; TokenPolicy checks the times,
+	// so that every refusal has its own error.
 	_, err := jwt.ParseWithClaims(token, claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		secret, ok := k[kid]
@@ -116,20 +138,27 @@ func (k Keys) Verify(token string, now time.Time) (*Claims, error) {
 			return nil, fmt.Errorf("unknown key %q", kid)
 		}
 		return []byte(secret), nil
-	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithExpirationRequired())
-	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
-		return nil, ErrTokenExpired
-	case err != nil:
+	}, jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation())
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
-	case claims.Subject == "":
-		return nil, fmt.Errorf("%w: no identity", ErrInvalidToken)
+	}
+	if err := p.check(claims, now); err != nil {
+		return claims, err
+	}
+	if claims.Subject == "" {
+		return claims, fmt.Errorf("%w: no identity", ErrInvalidToken)
 	}
 	if err := ValidateRoom(claims.Room); err != nil {
-		return nil, err
+		return claims, err
 	}
 	return claims, nil
+}
+
+// newTokenID returns a random jti, so that a token can be revoked alone.
+func newTokenID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // ValidateRoom checks a room name: 1 to MaxRoomName bytes of UTF-8 with no

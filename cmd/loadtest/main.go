@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ramp        = fs.String("ramp", "", "ramp mode STEP/INTERVAL, e.g. 10/5s: add STEP subscribers every INTERVAL until a step loses > 1% or the p99 latency of its packets > 200 ms")
 		key         = fs.String("key", "", "API key to sign tokens with (default: the server's development mode /api/token)")
 		secret      = fs.String("secret", "", "API secret for --key")
+		metricsTok  = fs.String("metrics-token", "", "bearer token for the servers' /metrics (default with --key/--secret: an admin token signed with them)")
 		maxLoss     = fs.Float64("max-loss", 0, "fail if packet loss after repair exceeds this percentage (0: not checked)")
 		maxJoin     = fs.Float64("max-join-ms", 0, "fail if any join takes longer, in ms (0: not checked)")
 		jsonPath    = fs.String("json", "", "write the JSON report here")
@@ -88,6 +89,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Token = tokenSource(*key, *secret)
+	cfg.MetricsToken = *metricsTok
+	if cfg.MetricsToken == "" && *key != "" {
+		tok, err := adminToken(*key, *secret, *duration)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadtest:", err)
+			return 2
+		}
+		cfg.MetricsToken = tok
+	}
 	if !*quietOutput {
 		cfg.Progress = func(line string) { fmt.Fprintln(stderr, line) }
 	}
@@ -172,6 +182,16 @@ func parseRamp(s string, cfg *loadtest.RunConfig) error {
 	}
 	cfg.RampStep, cfg.RampEvery = n, d
 	return nil
+}
+
+// adminToken signs a token with the admin grant that outlasts a run of
+// length d, within the servers' default token lifetime limit, so that the
+// harness can read /metrics from a node with keys.
+func adminToken(key, secret string, d time.Duration) (string, error) {
+	ttl := min(d+10*time.Minute, signaling.Default().MaxTokenLifetime)
+	return signaling.Keys{key: secret}.Mint(key, signaling.TokenRequest{
+		Room: "loadtest-metrics", Identity: "loadtest", Grants: signaling.Grants{Admin: true}, TTL: ttl,
+	}, time.Now())
 }
 
 // tokenSource signs tokens with key and secret, or asks the server's

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sfu-project/sfu/loadtest"
+	"github.com/sfu-project/sfu/signaling"
 )
 
 func TestBadFlagsExit2(t *testing.T) {
@@ -33,6 +34,23 @@ func TestParseRampAndLayer(t *testing.T) {
 	for s, want := range map[string]int{"low": 0, "mid": 1, "high": 2} {
 		if err := parseLayer(s, &cfg); err != nil || cfg.MaxLayer == nil || *cfg.MaxLayer != want {
 			t.Errorf("layer %s: %v", s, err)
+		}
+	}
+}
+
+// The harness reads /metrics of a node with keys with an admin token it
+// signs itself; the node must accept it, even for a run longer than the
+// token lifetime limit.
+func TestAdminTokenAccepted(t *testing.T) {
+	keys := signaling.Keys{"k": "0123456789abcdef0123456789abcdef"}
+	for _, d := range []time.Duration{time.Minute, 48 * time.Hour} {
+		tok, err := adminToken("k", keys["k"], d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		claims, err := keys.Verify(tok, time.Now())
+		if err != nil || !claims.Grants.Admin {
+			t.Errorf("run of %v: token refused (%v) or not admin", d, err)
 		}
 	}
 }

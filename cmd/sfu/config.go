@@ -27,14 +27,23 @@ type Config struct {
 	// only allow the camera on https:// pages or on localhost.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// MetricsListen, when set, serves /metrics on this address alone
+	// (plain HTTP, e.g. 127.0.0.1:9090) and not on Listen.
+	MetricsListen string `yaml:"metrics_listen"`
+	// MetricsToken, when set, is a secret that /metrics requires as
+	// "Authorization: Bearer TOKEN", on whichever listener serves it. An
+	// admin access token is accepted too. See metricsGuard for the
+	// default when neither is set.
+	MetricsToken string `yaml:"metrics_token"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel  string           `yaml:"log_level"`
+	HTTP      HTTPConfig       `yaml:"http"`
 	SFU       sfu.Config       `yaml:"sfu"`
 	Signaling signaling.Config `yaml:"signaling"`
 }
 
 func defaultConfig() Config {
-	return Config{Listen: ":7880", LogLevel: "info", SFU: sfu.Default(), Signaling: signaling.Default()}
+	return Config{Listen: ":7880", LogLevel: "info", HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default()}
 }
 
 // envNames maps flags to the environment variables that can set them.
@@ -48,6 +57,9 @@ var envNames = map[string]string{
 	"log":      "SFU_LOG_LEVEL",
 	"tls-cert": "SFU_TLS_CERT",
 	"tls-key":  "SFU_TLS_KEY",
+
+	"metrics-listen": "SFU_METRICS_LISTEN",
+	"metrics-token":  "SFU_METRICS_TOKEN",
 }
 
 // loadConfig applies, in increasing precedence: defaults, the YAML file
@@ -64,6 +76,8 @@ func loadConfig(args []string) (Config, error) {
 	logLevel := fs.String("log", "", "log level debug|info|warn|error (env SFU_LOG_LEVEL)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file for HTTPS (env SFU_TLS_CERT)")
 	tlsKey := fs.String("tls-key", "", "TLS private key file for HTTPS (env SFU_TLS_KEY)")
+	metricsListen := fs.String("metrics-listen", "", "serve /metrics on this address only, e.g. 127.0.0.1:9090 (env SFU_METRICS_LISTEN)")
+	metricsToken := fs.String("metrics-token", "", "bearer token /metrics requires (env SFU_METRICS_TOKEN)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -76,16 +90,8 @@ func loadConfig(args []string) (Config, error) {
 	if *path == "" {
 		*path = os.Getenv(envNames["config"])
 	}
-	if *path != "" {
-		data, err := os.ReadFile(*path)
-		if err != nil {
-			return cfg, fmt.Errorf("config: %w", err)
-		}
-		dec := yaml.NewDecoder(strings.NewReader(string(data)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&cfg); err != nil {
-			return cfg, fmt.Errorf("config %s: %w", *path, err)
-		}
+	if err := readConfigFile(*path, &cfg); err != nil {
+		return cfg, err
 	}
 
 	value := func(name, flagValue string) (string, bool) {
@@ -127,10 +133,43 @@ func loadConfig(args []string) (Config, error) {
 	if v, ok := value("tls-key", *tlsKey); ok {
 		cfg.TLSKey = v
 	}
+	if v, ok := value("metrics-listen", *metricsListen); ok {
+		cfg.MetricsListen = v
+	}
+	if v, ok := value("metrics-token", *metricsToken); ok {
+		cfg.MetricsToken = v
+	}
 	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 		return cfg, fmt.Errorf("tls: give both --tls-cert and --tls-key")
 	}
+	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
+		return cfg, fmt.Errorf("metrics token: at least 16 characters")
+	}
+	if err := cfg.HTTP.Validate(); err != nil {
+		return cfg, err
+	}
+	if err := cfg.Signaling.Validate(); err != nil {
+		return cfg, err
+	}
 	return cfg, cfg.SFU.Validate()
+}
+
+// readConfigFile decodes the YAML file at path, if path is not empty,
+// over cfg. Unknown keys are errors.
+func readConfigFile(path string, cfg *Config) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(data)))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
 }
 
 // tokenTTLDefault is how long tokens minted by `sfu token` and /api/token last.

@@ -9,12 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sfu-project/sfu/sfu"
 	"github.com/sfu-project/sfu/signaling"
@@ -32,6 +32,10 @@ type node struct {
 	signaling *signaling.Server
 	http      *http.Server
 	ln        net.Listener
+
+	revocations signaling.Revocations
+	metricsHTTP *http.Server // nil unless metrics_listen is set
+	metricsLn   net.Listener
 }
 
 func newNode(cfg Config, log *slog.Logger) (*node, error) {
@@ -55,12 +59,15 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg)})
+	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg), OwnPorts: listenPorts(cfg.Listen)})
 	if err != nil {
 		return nil, err
 	}
 	n.sfu = media
-	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, signaling.LocalBackend{SFU: media}, log)
+	n.revocations = signaling.NewMemoryRevocations(cfg.Signaling.MaxRevocations, time.Now)
+	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, signaling.LocalBackend{SFU: media}, log,
+		signaling.WithRevocations(n.revocations))
+	reg.MustRegister(n.signaling.Metrics())
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.signaling)
@@ -68,10 +75,10 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if n.dev {
-		mux.Handle("/api/token", signaling.DevTokenHandler(n.keys, "dev", tokenTTLDefault))
+		mux.Handle("/api/token", signaling.DevTokenHandler(n.keys, "dev", min(tokenTTLDefault, cfg.Signaling.MaxTokenLifetime)))
 	}
+	mux.Handle("/admin/revoke", n.adminOnly(n.revokeHandler()))
 	mux.Handle("/debug/rooms/", n.adminOnly(n.roomDebugHandler()))
 	// Go's profiler, for operators chasing CPU or memory: `go tool pprof
 	// -H "Authorization: Bearer TOKEN" http://HOST/debug/pprof/profile`.
@@ -81,32 +88,30 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	mux.Handle("/debug/pprof/symbol", n.adminOnly(http.HandlerFunc(pprof.Symbol)))
 	mux.Handle("/", web.Handler())
 
+	if err := n.setUpMetrics(mux, reg); err != nil {
+		_ = media.Close()
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		_ = media.Close()
+		if n.metricsLn != nil {
+			_ = n.metricsLn.Close()
+		}
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	n.ln = ln
-	n.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	n.http = cfg.HTTP.server(mux)
 	return n, nil
 }
 
-// adminOnly serves h to requests with a token that has the admin grant
-// (Authorization: Bearer TOKEN), and to any request in development mode.
-func (n *node) adminOnly(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !n.dev {
-			tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			claims, err := n.keys.Verify(tok, time.Now())
-			if err != nil || !claims.Grants.Admin {
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusUnauthorized)
-				_ = json.NewEncoder(w).Encode(map[string]string{"error": "an admin token is required"})
-				return
-			}
-		}
-		h.ServeHTTP(w, r)
-	})
+// listenPorts is the port of the HTTP listen address, if it names one.
+func listenPorts(listen string) []int {
+	_, port, err := net.SplitHostPort(listen)
+	if n, perr := strconv.Atoi(port); err == nil && perr == nil && n > 0 {
+		return []int{n}
+	}
+	return nil
 }
 
 // roomDebugHandler serves GET /debug/rooms/NAME: a JSON snapshot of a
@@ -141,18 +146,32 @@ func (n *node) URL() string {
 	return fmt.Sprintf("%s://%s/", scheme, net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 }
 
-// serve runs until the HTTP server is shut down.
+// serve runs until the HTTP servers are shut down, or one fails.
 func (n *node) serve() error {
-	var err error
-	if n.cfg.TLSCert != "" {
-		err = n.http.ServeTLS(n.ln, n.cfg.TLSCert, n.cfg.TLSKey)
-	} else {
-		err = n.http.Serve(n.ln)
+	servers := []func() error{func() error {
+		if n.cfg.TLSCert != "" {
+			return n.http.ServeTLS(n.ln, n.cfg.TLSCert, n.cfg.TLSKey)
+		}
+		return n.http.Serve(n.ln)
+	}}
+	if n.metricsHTTP != nil {
+		servers = append(servers, func() error { return n.metricsHTTP.Serve(n.metricsLn) })
 	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	errc := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() { errc <- s() }()
 	}
-	return nil
+	var first error
+	for range servers {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+			_ = n.http.Close() // end the other one too
+			if n.metricsHTTP != nil {
+				_ = n.metricsHTTP.Close()
+			}
+		}
+	}
+	return first
 }
 
 // shutdown stops accepting, tells every client the server is going away,
@@ -161,6 +180,9 @@ func (n *node) shutdown(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
 		err := n.http.Shutdown(ctx) // does not wait for hijacked WebSockets
+		if n.metricsHTTP != nil {
+			err = errors.Join(err, n.metricsHTTP.Shutdown(ctx))
+		}
 		err = errors.Join(err, n.sfu.Close())
 		n.signaling.Close()
 		errc <- err

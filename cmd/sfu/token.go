@@ -21,7 +21,8 @@ func runToken(args []string, stdout io.Writer) error {
 	publish := fs.Bool("publish", true, "may publish media")
 	subscribe := fs.Bool("subscribe", true, "may receive media")
 	admin := fs.Bool("admin", false, "may use operator endpoints (/debug/rooms/NAME, /debug/pprof/)")
-	ttl := fs.Duration("ttl", tokenTTLDefault, "validity")
+	ttl := fs.Duration("ttl", tokenTTLDefault, "validity, at most the server's max_token_lifetime")
+	config := fs.String("config", os.Getenv("SFU_CONFIG"), "the server's YAML file, for its max_token_lifetime (env SFU_CONFIG)")
 	keys := fs.String("keys", os.Getenv("SFU_KEYS"), "API keys key:secret[,...] (env SFU_KEYS)")
 	kid := fs.String("key", "", "which key signs (default: the first by name)")
 	if err := fs.Parse(args); err != nil {
@@ -29,6 +30,17 @@ func runToken(args []string, stdout io.Writer) error {
 	}
 	if *room == "" || *identity == "" {
 		return errors.New("token: --room and --identity are required")
+	}
+	cfg := defaultConfig()
+	if err := readConfigFile(*config, &cfg); err != nil {
+		return err
+	}
+	switch limit := cfg.Signaling.MaxTokenLifetime; {
+	case *ttl <= 0:
+		return fmt.Errorf("token: --ttl %s: want a positive duration", *ttl)
+	case *ttl > limit:
+		// The server would refuse it (token_lifetime_too_long).
+		return fmt.Errorf("token: --ttl %s is over the server's max_token_lifetime of %s; the token would be refused (raise signaling.max_token_lifetime and pass --config to go further)", *ttl, limit)
 	}
 	if *keys == "" {
 		return errors.New("token: no API keys: pass --keys key:secret or set SFU_KEYS")

@@ -11,6 +11,9 @@ const BACKOFF_MAX_MS = 10_000;
 const FATAL_CODES = new Set(['invalid_token', 'token_expired', 'room_mismatch', 'bad_room']);
 // Close codes the server uses for those refusals (4401 token, 4400 room).
 const FATAL_CLOSE_CODES = new Set([4400, 4401]);
+// Close code for a session replaced by the same identity joining on another connection (another
+// tab or device). Reconnecting would throw that one out in turn, and so on forever.
+const CLOSE_REPLACED = 4409;
 
 /** Connection states, as carried by the `state` event. */
 export const State = Object.freeze({
@@ -120,7 +123,8 @@ class Peer {
  *   track               {track, participantId, stream, receiver}   remote media arrived
  *   speakers            {speakers, active}   who speaks (participant ids, loudest first, ours
  *                       too) and who has the floor ('' for nobody); sent on change, ≤ 1 per 300 ms
- *   bye                 {reason}
+ *   bye                 {reason}   'shutdown' (we reconnect), or 'replaced': this identity
+ *                       joined elsewhere, and a fatal error 'replaced' follows (no reconnect)
  *   error               {code, message, ref, fatal}
  */
 export class SFUClient extends EventTarget {
@@ -240,6 +244,7 @@ export class SFUClient extends EventTarget {
   #onClose(code, opened) {
     this.#endSession();
     if (this.#stopped) return;
+    if (code === CLOSE_REPLACED) return this.#failReplaced();
     if (FATAL_CLOSE_CODES.has(code)) {
       return this.#fail('rejected', `sfu: the server refused the session (close code ${code})`);
     }
@@ -254,6 +259,11 @@ export class SFUClient extends EventTarget {
     const delay = Math.min(BACKOFF_FIRST_MS * 2 ** (this.#attempt - 1), BACKOFF_MAX_MS);
     this.#setState(State.RECONNECTING, { attempt: this.#attempt, delay });
     this.#retryTimer = setTimeout(() => this.#open(), delay);
+  }
+
+  // The same identity joined from another tab or device; rejoining would throw that one out.
+  #failReplaced() {
+    this.#fail('replaced', 'sfu: you joined from another tab or device');
   }
 
   #fail(code, message) {
@@ -328,7 +338,10 @@ export class SFUClient extends EventTarget {
         return this.#emit('speakers', { speakers: msg.speakers ?? [], active: msg.active ?? '' });
       case 'layers': return this.#onLayers(msg.layers ?? {});
       case 'error': return this.#onError(msg);
-      case 'bye': return this.#emit('bye', { reason: msg.reason });
+      case 'bye':
+        this.#emit('bye', { reason: msg.reason });
+        if (msg.reason === 'replaced') this.#failReplaced();
+        return;
       case 'pong': return;
       default: console.warn('sfu: unknown message type', msg.type);
     }

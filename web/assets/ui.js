@@ -17,6 +17,7 @@ const MESSAGES = {
   not_allowed: 'You can watch, but your access link does not allow sending video or audio.',
   rate_limited: 'The server is getting too many messages from you and is ignoring some.',
   ice_failed: 'The media connection broke.',
+  replaced: 'You joined this call from another tab or device, so you were disconnected here. Use the other one, or rejoin here (which disconnects the other).',
   NotAllowedError: 'Camera and microphone access was blocked, so you joined as a viewer. Allow access (address bar) and reload to be seen and heard.',
   NotFoundError: 'No camera or microphone was found, so you joined as a viewer.',
   NotReadableError: 'Your camera or microphone is in use by another app, so you joined as a viewer.',
@@ -215,18 +216,24 @@ client.addEventListener('state', ({ detail }) => {
       for (const track of localStream?.getTracks() ?? []) track.stop();
       $('#local').hidden = true;
       $('#mic').disabled = $('#cam').disabled = true;
+      for (const id of window.sfuDebug.tiles()) removeTile(id);
   }
 });
 
 client.addEventListener('error', ({ detail }) => {
   const text = MESSAGES[detail.code];
-  if (detail.fatal) return setStatus(text ?? `Could not join: ${detail.message}`, 'error');
+  if (detail.fatal) {
+    if (detail.code === 'replaced') offerRejoin('Rejoin here');
+    return setStatus(text ?? `Could not join: ${detail.message}`, 'error');
+  }
   if (detail.code === 'unreachable' || detail.code === 'ice_failed') problem = text;
   else if (text) setNotice(text);
   else console.warn('sfu:', detail.code, detail.message);
 });
 
-client.addEventListener('bye', () => { problem = 'The server is shutting down.'; });
+client.addEventListener('bye', ({ detail }) => {
+  if (detail.reason === 'shutdown') problem = 'The server is shutting down.';
+});
 
 client.addEventListener('joined', ({ detail }) => {
   if (detail.self?.name) $('#local .label').textContent = `${detail.self.name} (you)`;
@@ -318,8 +325,13 @@ function leave() {
   for (const id of window.sfuDebug.tiles()) removeTile(id);
   $('#local').hidden = true;
   $('#mic').disabled = $('#cam').disabled = true;
+  offerRejoin('Rejoin');
+}
+
+// Turns the leave button into one that joins again, with a fresh page.
+function offerRejoin(label) {
   const button = $('#leave');
-  button.textContent = 'Rejoin';
+  button.textContent = label;
   button.onclick = () => location.reload();
 }
 

@@ -1,0 +1,213 @@
+package sfu
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+)
+
+// addrClass is the kind of address a remote ICE candidate names, as far
+// as sending it connectivity checks goes.
+type addrClass uint8
+
+const (
+	classPublic addrClass = iota
+	// classPrivate is RFC 1918, the RFC 6598 shared space of carrier-grade
+	// NAT (100.64.0.0/10) and RFC 4193 unique local IPv6 (fc00::/7).
+	classPrivate
+	classLoopback
+	classLinkLocal
+	// classUnusable cannot name one peer: unspecified (which reaches this
+	// host), "this network", multicast, reserved and broadcast.
+	classUnusable
+	classCount
+)
+
+func (c addrClass) String() string {
+	switch c {
+	case classPublic:
+		return "public"
+	case classPrivate:
+		return "private"
+	case classLoopback:
+		return "loopback"
+	case classLinkLocal:
+		return "link-local"
+	default:
+		return "non-unicast"
+	}
+}
+
+var (
+	privatePrefixes = []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"),
+		netip.MustParsePrefix("100.64.0.0/10"),
+		netip.MustParsePrefix("fc00::/7"),
+	}
+	unusablePrefixes = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),   // "this network" (RFC 791); 0.0.0.0 reaches this host
+		netip.MustParsePrefix("224.0.0.0/4"), // multicast
+		netip.MustParsePrefix("240.0.0.0/4"), // reserved, and 255.255.255.255 broadcast
+		netip.MustParsePrefix("ff00::/8"),    // multicast
+		netip.MustParsePrefix("::/96"),       // unspecified and the deprecated IPv4-compatible addresses
+	}
+	// nat64 is the well-known NAT64 prefix (RFC 6052): a translator sends
+	// what is addressed to it on to the IPv4 address in its last 32 bits.
+	nat64 = netip.MustParsePrefix("64:ff9b::/96")
+)
+
+// classify tells what kind of address a is. IPv4-mapped IPv6 addresses,
+// which pion uses as IPv4, are classified as the IPv4 address.
+func classify(a netip.Addr) addrClass {
+	a = a.Unmap()
+	switch {
+	case !a.IsValid():
+		return classUnusable
+	case a.IsLoopback():
+		return classLoopback
+	case a.IsLinkLocalUnicast():
+		return classLinkLocal
+	case nat64.Contains(a):
+		b := a.As16()
+		return classify(netip.AddrFrom4([4]byte(b[12:])))
+	}
+	for _, p := range unusablePrefixes {
+		if p.Contains(a) {
+			return classUnusable
+		}
+	}
+	for _, p := range privatePrefixes {
+		if p.Contains(a) {
+			return classPrivate
+		}
+	}
+	return classPublic
+}
+
+// candidatePolicy decides which addresses the server may send ICE
+// connectivity checks to. A client chooses its candidates; without a
+// policy it could make the server send STUN requests to any address,
+// this host's own services and internal networks included.
+//
+// It is read-only once the SFU is running.
+type candidatePolicy struct {
+	// networks, when not empty, are the only ones allowed (remote_networks).
+	networks []netip.Prefix
+	// allowed are the classes allowed when networks is empty: public, and
+	// the classes of the addresses the server advertises itself.
+	allowed [classCount]bool
+	// self are this node's addresses; any loopback address is too.
+	self []netip.Addr
+	// ports are this node's own ports (media, HTTP), which a candidate on
+	// one of its addresses must not name.
+	ports []uint16
+}
+
+// newCandidatePolicy makes the policy for cfg on a host with the local
+// interface addresses given, listening on ports besides its media port.
+func newCandidatePolicy(cfg Config, local []netip.Addr, ports []int) (*candidatePolicy, error) {
+	nets, err := cfg.remotePrefixes()
+	if err != nil {
+		return nil, err
+	}
+	p := &candidatePolicy{networks: nets}
+	p.allowed[classPublic] = true
+	p.allowed[classPrivate] = cfg.AllowPrivateCandidates
+	var advertised []netip.Addr
+	if node, err := netip.ParseAddr(cfg.NodeIP); err == nil {
+		advertised = []netip.Addr{node.Unmap()}
+		p.self = append(p.self, node.Unmap())
+	} else {
+		// pion gathers host candidates on every interface but loopback,
+		// IPv4 only (see newWebRTCAPI).
+		for _, a := range local {
+			if a = a.Unmap(); a.Is4() && !a.IsLoopback() {
+				advertised = append(advertised, a)
+			}
+		}
+	}
+	for _, a := range advertised {
+		if c := classify(a); c != classUnusable {
+			p.allowed[c] = true
+		}
+	}
+	for _, a := range local {
+		p.self = append(p.self, a.Unmap())
+	}
+	for _, port := range ports {
+		p.addPort(port)
+	}
+	return p, nil
+}
+
+// addPort adds one of this node's ports; only before the SFU runs.
+func (p *candidatePolicy) addPort(port int) {
+	if port > 0 && port <= 65535 && !slices.Contains(p.ports, uint16(port)) {
+		p.ports = append(p.ports, uint16(port))
+	}
+}
+
+// allowIP returns nil if a may be sent connectivity checks, or an error
+// saying why not.
+func (p *candidatePolicy) allowIP(a netip.Addr) error {
+	a = a.Unmap()
+	c := classify(a)
+	if c == classUnusable {
+		return fmt.Errorf("%w: %s is a %s address, not accepted", ErrBadCandidate, a, c)
+	}
+	if len(p.networks) > 0 {
+		for _, n := range p.networks {
+			if n.Contains(a) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s is outside the remote networks, not accepted by this server", ErrBadCandidate, a)
+	}
+	if !p.allowed[c] {
+		return fmt.Errorf("%w: %s is a %s address, not accepted by this server", ErrBadCandidate, a, c)
+	}
+	return nil
+}
+
+// allowAddr is allowIP for a transport address, which must not be one of
+// this node's own.
+func (p *candidatePolicy) allowAddr(ap netip.AddrPort) error {
+	a := ap.Addr().Unmap()
+	if err := p.allowIP(a); err != nil {
+		return err
+	}
+	if ap.Port() == 0 {
+		return fmt.Errorf("%w: port 0, not accepted", ErrBadCandidate)
+	}
+	if slices.Contains(p.ports, ap.Port()) && (a.IsLoopback() || slices.Contains(p.self, a)) {
+		return fmt.Errorf("%w: %s is this server's own, not accepted", ErrBadCandidate, netip.AddrPortFrom(a, ap.Port()))
+	}
+	return nil
+}
+
+// keepIP is allowIP as pion's remote IP filter, which also sees the
+// addresses of peer-reflexive candidates.
+func (p *candidatePolicy) keepIP(ip net.IP) bool {
+	a, ok := netip.AddrFromSlice(ip)
+	return ok && p.allowIP(a) == nil
+}
+
+// interfaceAddrs are the addresses of this host's interfaces.
+func interfaceAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
+}
