@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -19,12 +18,12 @@ import (
 	"github.com/sfu-project/sfu/signaling"
 )
 
-// openFDs is the number of file descriptors this process holds.
-func openFDs(t *testing.T) int {
+// fdCount is the number of file descriptors this process holds.
+func fdCount(t *testing.T) int {
 	t.Helper()
-	fds, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Skipf("cannot count file descriptors: %v", err)
+	fds := openFDs()
+	if fds == nil {
+		t.Skip("cannot count file descriptors: no /proc/self/fd")
 	}
 	return len(fds)
 }
@@ -84,7 +83,7 @@ func TestConnectionLimits(t *testing.T) {
 	})
 	pair := newHealthyPair(ctx, t, ts, "limits") // two connections from 127.0.0.1
 	m := ts.sig.Metrics()
-	baseGoroutines, baseFDs := runtime.NumGoroutine(), openFDs(t)
+	baseGoroutines, baseFDs := runtime.NumGoroutine(), fdCount(t)
 
 	var idle []*websocket.Conn
 	refused := func(from string, status int, want string) {
@@ -124,10 +123,10 @@ func TestConnectionLimits(t *testing.T) {
 	// Each idle socket holds a reader and a writer goroutine on the
 	// server, and a file descriptor at either end.
 	eventually(t, 5*time.Second, "the idle sockets to hold two goroutines and two fds each", func() bool {
-		return runtime.NumGoroutine() >= baseGoroutines+2*len(idle) && openFDs(t) >= baseFDs+2*len(idle)
+		return runtime.NumGoroutine() >= baseGoroutines+2*len(idle) && fdCount(t) >= baseFDs+2*len(idle)
 	})
 	t.Logf("%d idle sockets: goroutines %d -> %d, fds %d -> %d (both ends are in this process)",
-		len(idle), baseGoroutines, runtime.NumGoroutine(), baseFDs, openFDs(t))
+		len(idle), baseGoroutines, runtime.NumGoroutine(), baseFDs, fdCount(t))
 	pair.stillReceiving(t)
 
 	// The first socket sends pings all along: they are answered, and do
@@ -173,9 +172,9 @@ func TestConnectionLimits(t *testing.T) {
 		return testutil.ToFloat64(m.Connections) == 2
 	})
 	eventually(t, 10*time.Second, fmt.Sprintf("goroutines back to %d and fds to %d", baseGoroutines, baseFDs), func() bool {
-		return runtime.NumGoroutine() <= baseGoroutines && openFDs(t) <= baseFDs
+		return runtime.NumGoroutine() <= baseGoroutines && fdCount(t) <= baseFDs
 	})
-	t.Logf("after the join timeout: goroutines %d, fds %d", runtime.NumGoroutine(), openFDs(t))
+	t.Logf("after the join timeout: goroutines %d, fds %d", runtime.NumGoroutine(), fdCount(t))
 	pair.stillReceiving(t)
 
 	// The slots are free again.
