@@ -86,6 +86,8 @@ type Client struct {
 	published, skipped atomic.Int64
 	wg                 sync.WaitGroup
 	closeOne           sync.Once
+	wgMu               sync.Mutex // orders goTracked's wg.Add before Close's wg.Wait
+	closing            bool       // Close has begun: goTracked starts nothing
 }
 
 // Dial connects, joins, and returns once the server said joined.
@@ -122,11 +124,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		if client, known := dtlsClient(c.sub); known {
 			tapped = c.recv.tap.start(r.Transport(), client)
 		}
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			c.recv.read(t, r, tapped)
-		}()
+		c.goTracked(func() { c.recv.read(t, r, tapped) })
 	})
 	c.wg.Add(1)
 	go c.readLoop()
@@ -362,6 +360,7 @@ func (c *Client) flush(target string, pc *webrtc.PeerConnection) {
 }
 
 func (c *Client) answerSubscriber(sdp string) error {
+	sdp, inactive := reviveInactive(sdp) // see mlines.go
 	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return err
 	}
@@ -373,7 +372,7 @@ func (c *Client) answerSubscriber(sdp string) error {
 	if err := c.sub.SetLocalDescription(answer); err != nil {
 		return err
 	}
-	if err := c.Send(map[string]any{"type": "answer", "sdp": answer.SDP}); err != nil {
+	if err := c.Send(map[string]any{"type": "answer", "sdp": keepInactive(answer.SDP, inactive)}); err != nil {
 		return err
 	}
 	c.subGate.release(func(init webrtc.ICECandidateInit) {
@@ -405,6 +404,9 @@ func (c *Client) Subscriber() *webrtc.PeerConnection { return c.sub }
 // ICE agent or an SRTP session that nothing closes.
 func (c *Client) Close() {
 	c.closeOne.Do(func() {
+		c.wgMu.Lock()
+		c.closing = true
+		c.wgMu.Unlock()
 		clock.leave(c.recv)
 		close(c.stop)
 		_ = c.ws.Close()
@@ -412,6 +414,22 @@ func (c *Client) Close() {
 		c.closePCs()
 		c.wg.Wait()
 	})
+}
+
+// goTracked runs fn on a goroutine that Close waits for, unless Close has
+// begun: pion fires OnTrack from its own goroutines, which may run while
+// the client closes.
+func (c *Client) goTracked(fn func()) {
+	c.wgMu.Lock()
+	defer c.wgMu.Unlock()
+	if c.closing {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
 }
 
 // Leave says leave and then closes.

@@ -75,16 +75,12 @@ type Participant struct {
 	padCarry     float64 // bytes of padding owed
 	padSent      int     // padding packets the current probe sent
 	downs        map[string]*subscription
+	freeMLines   map[webrtc.RTPCodecType][]*webrtc.RTPTransceiver // released, for reuse (subscriptions.go)
 	dynacasts    map[*UpTrack]*dynacastState
 	offerPending bool
 	renegotiate  bool
 	pendingCands map[Target][]webrtc.ICECandidateInit
 	remote       map[Target]*remoteCandidates // admits the client's candidates, per connection
-}
-
-type subscription struct {
-	down   *DownTrack
-	sender *webrtc.RTPSender
 }
 
 func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participant, error) {
@@ -95,6 +91,7 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 		done:         make(chan struct{}),
 		loop:         make(chan struct{}),
 		downs:        make(map[string]*subscription),
+		freeMLines:   make(map[webrtc.RTPCodecType][]*webrtc.RTPTransceiver),
 		dynacasts:    make(map[*UpTrack]*dynacastState),
 		upTracks:     make(map[*webrtc.RTPReceiver]*UpTrack),
 		pendingCands: make(map[Target][]webrtc.ICECandidateInit),
@@ -263,16 +260,6 @@ func (p *Participant) allocate() {
 	p.lastEstimate, p.lastPaused = estimate, paused
 }
 
-// restartVideo starts every video subscription over at a fresh keyframe
-// once the subscriber connection can encrypt: pion drops what is written
-// before, and that was the keyframe asked for when the track was added.
-// It runs on the event loop.
-func (p *Participant) restartVideo() {
-	for _, s := range p.downs {
-		s.down.restart()
-	}
-}
-
 // probeEvery is the pace of probe padding; padBacklog is the most padding
 // held back while waiting for the end of a frame.
 const (
@@ -421,23 +408,6 @@ func (p *Participant) SetMuted(kind string, muted bool) error {
 	return nil
 }
 
-// SetMaxLayer caps the simulcast layer this participant receives of a
-// track (0 lowest), at the next keyframe.
-func (p *Participant) SetMaxLayer(trackID string, layer int) error {
-	if layer < 0 || layer >= MaxLayers {
-		return fmt.Errorf("%w: layer %d, want 0 to %d", ErrBadLayer, layer, MaxLayers-1)
-	}
-	return p.do(func() error {
-		s, ok := p.downs[trackID]
-		if !ok {
-			return fmt.Errorf("%w: %q", ErrUnknownTrack, trackID)
-		}
-		s.down.maxLayer.Store(int32(layer))
-		p.allocate()
-		return nil
-	})
-}
-
 // onTrack runs when a publisher's media arrives, once per simulcast
 // layer: the first layer of a track publishes it to the room, and the
 // track is unpublished when the last layer's reader stops.
@@ -503,62 +473,6 @@ func (p *Participant) sendPLI(ssrc uint32) {
 	}
 }
 
-// subscribe starts sending up to this participant. It is posted by the room.
-func (p *Participant) subscribe(up *UpTrack) {
-	if !p.who.Grants.Subscribe {
-		return
-	}
-	p.post(func() {
-		if _, ok := p.downs[up.id]; ok {
-			return
-		}
-		down := newDownTrack(up, p.sfu.metrics)
-		down.queueDelay = p.bwe.QueueDelay
-		tr, err := p.sub.AddTransceiverFromTrack(down, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			p.log.Warn("subscribe failed", "track", up.id, "err", err)
-			return
-		}
-		if !up.addDownTrack(down) {
-			_ = p.sub.RemoveTrack(tr.Sender())
-			return
-		}
-		// The sender is taken now: once unsubscribe removes the track, the
-		// transceiver's Sender is nil.
-		sender := tr.Sender()
-		p.downs[up.id] = &subscription{down: down, sender: sender}
-		p.goTracked(func() { p.readSenderRTCP(sender, down) })
-		p.negotiate()
-	})
-}
-
-// unsubscribe stops sending the track with this ID. It is posted by the room.
-func (p *Participant) unsubscribe(up *UpTrack) {
-	p.post(func() {
-		s, ok := p.downs[up.id]
-		if !ok {
-			return
-		}
-		delete(p.downs, up.id)
-		up.removeDownTrack(s.down)
-		if err := p.sub.RemoveTrack(s.sender); err != nil {
-			p.log.Debug("remove track", "err", err)
-		}
-		p.negotiate()
-	})
-}
-
-func (p *Participant) readSenderRTCP(s *webrtc.RTPSender, d *DownTrack) {
-	// Reading is also what runs pion's RTCP interceptors for this sender.
-	for {
-		pkts, _, err := s.ReadRTCP()
-		if err != nil {
-			return
-		}
-		d.handleRTCP(pkts)
-	}
-}
-
 // goTracked runs fn on a goroutine that Close waits for, unless Close
 // has already begun waiting (pion may still fire callbacks while closing).
 func (p *Participant) goTracked(fn func()) {
@@ -593,11 +507,16 @@ func (p *Participant) Close() {
 		}
 		// The loop has returned, so p.downs and the allocation figures are
 		// ours: take them out of the node's metrics, and stop the other
-		// participants' UpTracks from writing to this subscriber.
+		// participants' UpTracks from writing to this subscriber. Each
+		// sender is stopped here, which ends its RTCP reader: pion's Close
+		// stops only the senders its transceivers hold as it runs, and pion
+		// closes the connection by itself when the client's DTLS closes,
+		// after which a reused m-line may still have taken a sender.
 		p.sfu.metrics.EstimateBits.Sub(float64(p.lastEstimate))
 		p.sfu.metrics.PausedTracks.Sub(float64(p.lastPaused))
 		for id, s := range p.downs {
 			s.down.up.removeDownTrack(s.down)
+			_ = s.sender.Stop()
 			delete(p.downs, id)
 		}
 		_ = p.pub.Close()

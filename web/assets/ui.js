@@ -31,7 +31,10 @@ const displayName = params.get('name')?.trim() ?? '';
 const linkToken = params.get('token');
 
 const client = new SFUClient();
-const trackOwners = new Map(); // remote MediaStreamTrack.id -> participant id
+// Remote MediaStreamTrack.id -> participant id. The server reuses the m-line of a track that
+// ended for the next one, and the browser then fires `track` again with the same track object
+// in the newcomer's stream: the latest event says who owns it.
+const trackOwners = new Map();
 let localStream = null;
 let problem = ''; // why the connection is down, shown next to the reconnect count
 const muted = { audio: false, video: false };
