@@ -81,8 +81,8 @@ func TestHeaderExtension(t *testing.T) {
 // FuzzHeaderExtension reads one extension out of arbitrary packets and
 // checks the answer against pion's full parse of the header, which the
 // forwarding path uses for the audio level (sfu's audioLevels.observe):
-// wherever pion accepts the packet, both find the same value, and
-// AudioLevel reads it the same way.
+// wherever pion finds a value, HeaderExtension finds the same one, and
+// AudioLevel reads it as the RFC says.
 func FuzzHeaderExtension(f *testing.F) {
 	seed := func(profile uint16, exts map[uint8][]byte, csrc int, payload []byte) []byte {
 		h := pionrtp.Header{Version: 2, SequenceNumber: 9, Timestamp: 960, SSRC: 1}
@@ -124,7 +124,11 @@ func FuzzHeaderExtension(f *testing.F) {
 		if _, err := h.Unmarshal(pkt); err != nil || h.Version != 2 || id == 0 {
 			return
 		}
-		if p := h.GetExtension(id); !bytes.Equal(v, p) || (v == nil) != (p == nil) {
+		// pion reads elements only with profiles 0xBEDE and 0x1000, not
+		// 0x1001-0x100F (RFC 8285, 4.3: appbits), and stops at an id 0
+		// with a length, where HeaderExtension skips it: past those it
+		// finds nothing where HeaderExtension may.
+		if p := h.GetExtension(id); p != nil && !bytes.Equal(v, p) {
 			t.Fatalf("HeaderExtension(id %d) = %x, pion finds %x (profile %#x)", id, v, p, h.ExtensionProfile)
 		}
 	})

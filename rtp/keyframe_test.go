@@ -1,6 +1,7 @@
 package rtp
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/pion/rtp/codecs"
@@ -181,7 +182,8 @@ func TestIsKeyframeAllocs(t *testing.T) {
 // against pion's depacketizers: a VP8 or VP9 payload is a keyframe exactly
 // when pion parses its descriptor and finds the start of a frame that is
 // not predicted (VP8: S, partition 0, P clear in the frame tag; VP9: B, P
-// clear, spatial layer 0) with data after the descriptor.
+// clear, spatial layer 0) with data after the descriptor; an H.264 single
+// NAL unit or STAP-A when pion finds an IDR slice or SPS in it.
 func FuzzIsKeyframe(f *testing.F) {
 	for _, tt := range keyframeTests {
 		f.Add(uint8(tt.codec), tt.payload)
@@ -212,10 +214,27 @@ func pionKeyframe(codec Codec, payload []byte) (key, known bool) {
 		}
 		return p.B && !p.P && (!p.L || p.SID == 0) && len(p.Payload) > 0, true
 	case CodecH264:
-		if len(payload) > 0 && payload[0]&0x1f >= 1 && payload[0]&0x1f <= 23 {
-			t := payload[0] & 0x1f
-			return t == 5 || t == 7, true // a single NAL unit
+		if len(payload) == 0 || payload[0]&0x1f == h264NALFUA {
+			return false, false // FU-A: pion puts the fragments together first
 		}
+		// In AVC form pion writes each NAL unit after its 4-byte length.
+		nals, err := (&codecs.H264Packet{IsAVC: true}).Unmarshal(payload)
+		if err != nil {
+			// A STAP-A cut short: IsKeyframe may have found a key NAL
+			// unit before the cut.
+			return false, false
+		}
+		for len(nals) >= 4 {
+			size := int(binary.BigEndian.Uint32(nals))
+			if size == 0 {
+				return false, false // an empty NAL unit in a STAP-A: malformed
+			}
+			if t := nals[4] & 0x1f; t == h264NALIDR || t == h264NALSPS {
+				key = true
+			}
+			nals = nals[4+size:]
+		}
+		return key, true
 	}
 	return false, false
 }

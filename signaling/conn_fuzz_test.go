@@ -120,13 +120,14 @@ func fuzzConn(backend Backend) *conn {
 // FuzzHandle runs arbitrary client messages, one per line, through a
 // connection's decoding, validation and dispatch (conn.handle) with the
 // media core stubbed. Every message sent back is a JSON object with a
-// type; every error carries a code PROTOCOL.md documents and names the
-// refused message's type; a frame that is not a JSON object with a string
-// type gets exactly one bad_message; a ping exactly one pong; nothing
-// reaches the media core before a join with a valid token for the room
-// asked, nor an offer or answer without an SDP, a candidate without a
-// candidate or a set_layer without a layer; a refusal the session cannot
-// recover from closes the connection.
+// type; every error carries a code PROTOCOL.md documents, is followed by
+// the close its table gives, and names the refused message's type; a
+// frame that is not a JSON object with a string type, or has a field of
+// the wrong type, gets exactly one bad_message; a ping exactly one pong;
+// nothing reaches the media core before a join with a valid token for the
+// room asked, nor an offer or answer without an SDP, a candidate without
+// a candidate or a set_layer without a layer; leave closes the session,
+// and a refusal it cannot recover from closes the connection.
 func FuzzHandle(f *testing.F) {
 	codes := documentedCodes(f)
 	token := func(kid, room string, ttl time.Duration) string {
@@ -147,7 +148,8 @@ func FuzzHandle(f *testing.F) {
 	f.Add(lines(fmt.Sprintf(`{"type":"join","token":%q,"room":"r"}`, token("k1", "r", -time.Minute)), `{"type":"ping"}`))
 	f.Add(lines(join, join, `{"type":"offer","sdp":"  \r\n"}`, `{"type":"candidate"}`, `{"type":"set_layer","trackId":"TR_x"}`,
 		`{"type":"set_layer","trackId":"TR_x","maxLayer":"1"}`, `{"type":"mute","kind":"smell"}`, `{"type":"answer","sdp":"0123456789"}`))
-	f.Add(lines(`garbage`, `[]`, `{"type":1}`, `{}`, `{"type":""}`, `{"type":"dance"}`, `null`, `{"type":"ping"}{"type":"ping"}`))
+	f.Add(lines(`garbage`, `[]`, `{"type":1}`, `{}`, `{"type":""}`, `{"type":"dance"}`, `null`, `{"type":"ping"}{"type":"ping"}`,
+		`{"type":"ping","version":"2"}`, `{"type":"mute","muted":"yes"}`))
 	f.Add(lines(fmt.Sprintf(`{"type":"join","token":%q,"room":"r\u0000"}`, token("k1", "r", time.Hour))))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -162,6 +164,8 @@ func FuzzHandle(f *testing.F) {
 				Type *string `json:"type"`
 			}
 			isObject := json.Unmarshal(line, &probe) == nil && probe.Type != nil && *probe.Type != ""
+			// A field of the wrong type makes the whole message bad.
+			wellTyped := json.Unmarshal(line, &inbound{}) == nil
 			session, wasClosing := backend.session, c.closing.Load()
 			var before int
 			if session != nil {
@@ -204,7 +208,7 @@ func FuzzHandle(f *testing.F) {
 				}
 			}
 			switch {
-			case !isObject:
+			case !isObject || !wellTyped:
 				if len(replies) != 1 || replies[0]["code"] != CodeBadMessage {
 					t.Fatalf("message %d (%q): replies %v, want one bad_message", n, line, replies)
 				}
