@@ -194,3 +194,19 @@ func TestEstimatorREMBCapped(t *testing.T) {
 		t.Fatalf("Estimate = %d %v, want %d", bps, ok, bweMax)
 	}
 }
+
+// A first feedback that reports every packet lost, as on a link that
+// drops the first packets, lowers the estimate; it used to panic with no
+// delay measured yet (FuzzTWCCFeedback found it).
+func TestEstimatorFirstFeedbackAllLost(t *testing.T) {
+	now := time.Unix(1000, 0)
+	e := NewBandwidthEstimator()
+	acks := make([]ackSample, 20)
+	for i := range acks {
+		acks[i] = ackSample{sent: now.Add(time.Duration(i-40) * time.Millisecond), size: 1200, lost: true}
+	}
+	e.OnFeedback(acks, now)
+	if bps, ok := e.Estimate(now); !ok || bps >= bweInitial || bps < bweMin {
+		t.Fatalf("Estimate after a feedback of losses = %d %v, want below %d", bps, ok, bweInitial)
+	}
+}
