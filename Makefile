@@ -32,10 +32,12 @@ bench:
 # target's seed corpus and testdata/fuzz/ inputs; this searches further.
 # New inputs that find a failure are written to the package's
 # testdata/fuzz/FuzzXxx/: keep them as regression cases. FUZZPARALLEL is
-# the number of fuzzing processes per target.
+# the number of fuzzing processes per target; FUZZMINIMIZETIME bounds the
+# shrinking of each new input (go's default, 60s, spends most of a short
+# run shrinking on the slower targets).
 FUZZTIME ?= 60s
 FUZZPARALLEL ?= 1
-FUZZMINIMIZETIME ?= 10s
+FUZZMINIMIZETIME ?= 100x
 FUZZPKGS ?= ./rtp/ ./sfu/ ./signaling/
 
 fuzz:
