@@ -1,7 +1,7 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
 GO ?= go
 
-.PHONY: run test deps vet bench build
+.PHONY: run test deps vet bench build fuzz
 
 run:
 	$(GO) run ./cmd/sfu
@@ -26,3 +26,25 @@ test: deps vet
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./rtp/ ./sfu/
+
+# fuzz runs every fuzz target for FUZZTIME, one after another (go test
+# takes one target per package per run). `make test` already runs each
+# target's seed corpus and testdata/fuzz/ inputs; this searches further.
+# New inputs that find a failure are written to the package's
+# testdata/fuzz/FuzzXxx/: keep them as regression cases. FUZZPARALLEL is
+# the number of fuzzing processes per target; FUZZMINIMIZETIME bounds the
+# shrinking of each new input (go's default, 60s, spends most of a short
+# run shrinking on the slower targets).
+FUZZTIME ?= 60s
+FUZZPARALLEL ?= 1
+FUZZMINIMIZETIME ?= 100x
+FUZZPKGS ?= ./rtp/ ./sfu/ ./signaling/
+
+fuzz:
+	@set -e; for pkg in $(FUZZPKGS); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$target ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) \
+				-fuzzminimizetime $(FUZZMINIMIZETIME) -parallel $(FUZZPARALLEL) $$pkg; \
+		done; \
+	done

@@ -78,14 +78,58 @@ func TestHeaderExtension(t *testing.T) {
 	}
 }
 
+// FuzzHeaderExtension reads one extension out of arbitrary packets and
+// checks the answer against pion's full parse of the header, which the
+// forwarding path uses for the audio level (sfu's audioLevels.observe):
+// wherever pion finds a value, HeaderExtension finds the same one, and
+// AudioLevel reads it as the RFC says.
 func FuzzHeaderExtension(f *testing.F) {
-	h := pionrtp.Header{Version: 2, SSRC: 1}
-	_ = h.SetExtension(3, []byte{1, 2})
-	b, _ := (&pionrtp.Packet{Header: h}).Marshal()
-	f.Add(b, uint8(3))
+	seed := func(profile uint16, exts map[uint8][]byte, csrc int, payload []byte) []byte {
+		h := pionrtp.Header{Version: 2, SequenceNumber: 9, Timestamp: 960, SSRC: 1}
+		for range csrc {
+			h.CSRC = append(h.CSRC, uint32(len(h.CSRC)+1))
+		}
+		if profile != 0 {
+			h.Extension, h.ExtensionProfile = true, profile
+		}
+		for id, v := range exts {
+			if err := h.SetExtension(id, v); err != nil {
+				f.Fatal(err)
+			}
+		}
+		b, err := (&pionrtp.Packet{Header: h, Payload: payload}).Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		return b
+	}
+	opus := []byte{0xfc, 0xff, 0xfe} // a short Opus frame
+	// What a browser sends on audio: mid (4), audio level (1) with voice.
+	f.Add(seed(0, map[uint8][]byte{1: {0x80 | 30}, 4: []byte("0")}, 0, opus), uint8(1))
+	f.Add(seed(0, map[uint8][]byte{1: {0x7f}}, 0, opus), uint8(1))
+	f.Add(seed(0, map[uint8][]byte{3: {1, 2}}, 2, opus), uint8(3))
+	f.Add(seed(0x1000, map[uint8][]byte{1: {0x85, 0}, 200: bytes.Repeat([]byte{7}, 20)}, 0, opus), uint8(1))
+	f.Add(seed(0x1000, map[uint8][]byte{1: {}}, 1, nil), uint8(1))
+	f.Add(seed(0, nil, 0, opus), uint8(1))
 	f.Fuzz(func(t *testing.T, pkt []byte, id uint8) {
-		if v := HeaderExtension(pkt, id); v != nil && len(v) > len(pkt) {
+		v := HeaderExtension(pkt, id)
+		if v != nil && len(v) > len(pkt) {
 			t.Fatal("value longer than the packet")
+		}
+		level, voice, ok := AudioLevel(v)
+		if ok != (len(v) > 0) || level > 127 || (ok && (voice != (v[0]&0x80 != 0) || level != v[0]&0x7f)) {
+			t.Fatalf("AudioLevel(% x) = %d %v %v", v, level, voice, ok)
+		}
+		var h pionrtp.Header
+		if _, err := h.Unmarshal(pkt); err != nil || h.Version != 2 || id == 0 {
+			return
+		}
+		// pion reads elements only with profiles 0xBEDE and 0x1000, not
+		// 0x1001-0x100F (RFC 8285, 4.3: appbits), and stops at an id 0
+		// with a length, where HeaderExtension skips it: past those it
+		// finds nothing where HeaderExtension may.
+		if p := h.GetExtension(id); p != nil && !bytes.Equal(v, p) {
+			t.Fatalf("HeaderExtension(id %d) = %x, pion finds %x (profile %#x)", id, v, p, h.ExtensionProfile)
 		}
 	})
 }

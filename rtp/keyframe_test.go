@@ -1,6 +1,11 @@
 package rtp
 
-import "testing"
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/pion/rtp/codecs"
+)
 
 // The vectors below are built by hand from the payload formats; each byte
 // is annotated with the fields it carries.
@@ -173,13 +178,65 @@ func TestIsKeyframeAllocs(t *testing.T) {
 	}
 }
 
+// FuzzIsKeyframe checks IsKeyframe on arbitrary payloads of every codec
+// against pion's depacketizers: a VP8 or VP9 payload is a keyframe exactly
+// when pion parses its descriptor and finds the start of a frame that is
+// not predicted (VP8: S, partition 0, P clear in the frame tag; VP9: B, P
+// clear, spatial layer 0) with data after the descriptor; an H.264 single
+// NAL unit or STAP-A when pion finds an IDR slice or SPS in it.
 func FuzzIsKeyframe(f *testing.F) {
 	for _, tt := range keyframeTests {
 		f.Add(uint8(tt.codec), tt.payload)
 	}
 	f.Fuzz(func(t *testing.T, codec uint8, payload []byte) {
-		IsKeyframe(Codec(codec), payload)
+		got := IsKeyframe(Codec(codec), payload)
+		want, known := pionKeyframe(Codec(codec), payload)
+		if known && got != want {
+			t.Fatalf("IsKeyframe(%v, % x) = %v, pion's depacketizer says %v", Codec(codec), payload, got, want)
+		}
 	})
+}
+
+// pionKeyframe tells from pion's depacketizer whether payload starts a
+// keyframe; known is false for codecs it is not asked about.
+func pionKeyframe(codec Codec, payload []byte) (key, known bool) {
+	switch codec {
+	case CodecVP8:
+		var p codecs.VP8Packet
+		if _, err := p.Unmarshal(payload); err != nil {
+			return false, true
+		}
+		return p.S == 1 && p.PID == 0 && len(p.Payload) > 0 && p.Payload[0]&0x01 == 0, true
+	case CodecVP9:
+		var p codecs.VP9Packet
+		if _, err := p.Unmarshal(payload); err != nil {
+			return false, true
+		}
+		return p.B && !p.P && (!p.L || p.SID == 0) && len(p.Payload) > 0, true
+	case CodecH264:
+		if len(payload) == 0 || payload[0]&0x1f == h264NALFUA {
+			return false, false // FU-A: pion puts the fragments together first
+		}
+		// In AVC form pion writes each NAL unit after its 4-byte length.
+		nals, err := (&codecs.H264Packet{IsAVC: true}).Unmarshal(payload)
+		if err != nil {
+			// A STAP-A cut short: IsKeyframe may have found a key NAL
+			// unit before the cut.
+			return false, false
+		}
+		for len(nals) >= 4 {
+			size := int(binary.BigEndian.Uint32(nals))
+			if size == 0 {
+				return false, false // an empty NAL unit in a STAP-A: malformed
+			}
+			if t := nals[4] & 0x1f; t == h264NALIDR || t == h264NALSPS {
+				key = true
+			}
+			nals = nals[4+size:]
+		}
+		return key, true
+	}
+	return false, false
 }
 
 func BenchmarkIsKeyframeVP8(b *testing.B) {

@@ -85,6 +85,11 @@ func (m *VP8Munger) Munge(dst, payload []byte, advance bool) []byte {
 		if m.started {
 			m.picOffset = (m.lastPic + 1 - d.pic) & 0x7fff
 			m.tl0Offset = m.lastTL0 + 1 - d.tl0
+		} else {
+			// The first packet is the newest so far, wherever its
+			// numbers start: note keeps only numbers ahead of the last,
+			// and from 0 half of the starting values look behind.
+			m.lastPic, m.lastTL0 = d.pic, d.tl0
 		}
 		m.started, m.pending = true, false
 	}

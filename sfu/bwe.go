@@ -127,10 +127,12 @@ func (e *BandwidthEstimator) QueueDelay() time.Duration {
 	return e.lastQueue
 }
 
-// OnREMB records a receiver's own estimate.
+// OnREMB records a receiver's own estimate. A REMB can say up to about
+// 2^87 bit/s, past what an int64 holds; the estimate is capped at bweMax,
+// as TWCC's is.
 func (e *BandwidthEstimator) OnREMB(bps float64, now time.Time) {
 	e.mu.Lock()
-	e.remb, e.rembAt = bps, now
+	e.remb, e.rembAt = min(bps, bweMax), now
 	e.mu.Unlock()
 }
 

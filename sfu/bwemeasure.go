@@ -78,7 +78,13 @@ func (e *BandwidthEstimator) addBase(owd time.Duration, now time.Time) {
 	}
 }
 
+// baseDelay is the smallest one-way delay over baseDelayWindow, or 0
+// while no packet has been reported received: then a feedback holds only
+// losses, and nothing is measured against it.
 func (e *BandwidthEstimator) baseDelay() time.Duration {
+	if len(e.base) == 0 {
+		return 0
+	}
 	m := e.base[0].min
 	for _, s := range e.base[1:] {
 		m = min(m, s.min)

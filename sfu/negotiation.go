@@ -17,15 +17,8 @@ func (p *Participant) HandleOffer(sdpText string) error {
 	if !p.who.Grants.Publish {
 		return ErrNotAllowed
 	}
-	var parsed sdp.SessionDescription
-	if err := parsed.UnmarshalString(sdpText); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
-	}
-	if err := checkOffer(&parsed); err != nil {
+	if err := precheckOffer(sdpText); err != nil {
 		return err
-	}
-	if len(parsed.MediaDescriptions) > maxPublishedSections {
-		return fmt.Errorf("%w: %d media sections, at most %d", ErrNotAllowed, len(parsed.MediaDescriptions), maxPublishedSections)
 	}
 	return p.do(func() error {
 		filtered, overLimit := p.admitDescription(TargetPublisher, sdpText)
@@ -39,6 +32,33 @@ func (p *Participant) HandleOffer(sdpText string) error {
 		p.flushCandidatesLocked(TargetPublisher)
 		return overLimit
 	})
+}
+
+// precheckOffer parses a publisher offer and refuses, before pion sees
+// it, what pion would refuse only after changing the connection's state
+// (checkOffer), and more media sections than a participant may publish.
+func precheckOffer(sdpText string) error {
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(sdpText); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if err := checkOffer(&parsed); err != nil {
+		return err
+	}
+	if len(parsed.MediaDescriptions) > maxPublishedSections {
+		return fmt.Errorf("%w: %d media sections, at most %d", ErrNotAllowed, len(parsed.MediaDescriptions), maxPublishedSections)
+	}
+	return nil
+}
+
+// precheckAnswer parses a subscriber answer, so that one that does not
+// parse is refused without the event loop.
+func precheckAnswer(sdpText string) error {
+	var parsed sdp.SessionDescription
+	if err := parsed.UnmarshalString(sdpText); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	return nil
 }
 
 func (p *Participant) applyOffer(offer webrtc.SessionDescription) (webrtc.SessionDescription, error) {
@@ -78,9 +98,8 @@ func (p *Participant) recoverPublisher(cause error) error {
 // HandleAnswer applies the client's answer to the outstanding subscriber
 // offer. Its candidates are admitted as HandleOffer's are.
 func (p *Participant) HandleAnswer(sdpText string) error {
-	var parsed sdp.SessionDescription
-	if err := parsed.UnmarshalString(sdpText); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+	if err := precheckAnswer(sdpText); err != nil {
+		return err
 	}
 	return p.do(func() error {
 		if !p.offerPending {

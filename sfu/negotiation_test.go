@@ -46,7 +46,7 @@ func testSFU(t *testing.T) *SFU {
 }
 
 // clientOffer is a real offer from a pion client publishing video.
-func clientOffer(t *testing.T) string {
+func clientOffer(t testing.TB) string {
 	t.Helper()
 	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {

@@ -199,6 +199,9 @@ func (u *UpTrack) accept(l *layer, p *inPacket, n int, repaired bool) bool {
 	}
 	end := len(pkt)
 	if p.hdr.Padding {
+		if pkt[end-1] == 0 {
+			return false // the count includes itself (RFC 3550, 5.1): malformed
+		}
 		end -= int(pkt[end-1])
 	}
 	if end <= hl {
