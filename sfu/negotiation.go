@@ -118,6 +118,7 @@ func (p *Participant) HandleAnswer(sdpText string) error {
 			return fmt.Errorf("%w: %v", ErrBadSDP, err)
 		}
 		p.offerPending = false
+		p.answeredMLines()
 		p.flushCandidatesLocked(TargetSubscriber)
 		if p.renegotiate {
 			p.negotiate()
@@ -207,6 +208,7 @@ func (p *Participant) negotiate() {
 		return
 	}
 	p.offerPending = true
+	p.offersMade++
 	p.sfu.metrics.SubscriberOffersOut.Inc()
 	p.sink.Send(SubscriberOffer{SDP: offer.SDP})
 	p.subGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetSubscriber, Candidate: c}) })

@@ -75,7 +75,9 @@ type Participant struct {
 	padCarry     float64 // bytes of padding owed
 	padSent      int     // padding packets the current probe sent
 	downs        map[string]*subscription
-	freeMLines   map[webrtc.RTPCodecType][]*webrtc.RTPTransceiver // released, for reuse (subscriptions.go)
+	freeMLines   map[webrtc.RTPCodecType][]*webrtc.RTPTransceiver // released and answered inactive, for reuse (subscriptions.go)
+	released     []releasedMLine                                  // released, until the client has answered them inactive
+	offersMade   uint64                                           // subscriber offers sent
 	dynacasts    map[*UpTrack]*dynacastState
 	offerPending bool
 	renegotiate  bool

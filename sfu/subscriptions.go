@@ -20,6 +20,12 @@ import (
 // m-lines of a kind as the most tracks of that kind it ever received at
 // once.
 //
+// A released m-line is reused only once the client has answered an offer
+// that made it inactive. Taken over before that, it would go from one
+// track straight to the next in one offer, and a browser then fires no
+// track event: it only moves the track to the new msid's stream, and a
+// page waiting for the new participant's track would never see it.
+//
 // pion's AddTrack reuses a transceiver only while the remote side's
 // direction allows sending, which an answer to our inactive m-line does
 // not, so the reuse is our own: a new RTPSender set on the transceiver
@@ -30,6 +36,13 @@ type subscription struct {
 	down   *DownTrack
 	sender *webrtc.RTPSender
 	tr     *webrtc.RTPTransceiver // the m-line carrying it
+}
+
+// releasedMLine is a transceiver whose track has ended, waiting for the
+// answer to the offer that makes it inactive: offer number inOffer.
+type releasedMLine struct {
+	tr      *webrtc.RTPTransceiver
+	inOffer uint64
 }
 
 // subscribe starts sending up to this participant. It is posted by the room.
@@ -129,7 +142,23 @@ func (p *Participant) release(tr *webrtc.RTPTransceiver, sender *webrtc.RTPSende
 		_ = sender.Stop()
 		return
 	}
-	p.freeMLines[tr.Kind()] = append(p.freeMLines[tr.Kind()], tr)
+	// The next offer is the first without the track.
+	p.released = append(p.released, releasedMLine{tr: tr, inOffer: p.offersMade + 1})
+}
+
+// answeredMLines makes the m-lines released before the offer just
+// answered free for reuse. It runs on the event loop.
+func (p *Participant) answeredMLines() {
+	kept := p.released[:0]
+	for _, r := range p.released {
+		if r.inOffer > p.offersMade {
+			kept = append(kept, r)
+			continue
+		}
+		p.freeMLines[r.tr.Kind()] = append(p.freeMLines[r.tr.Kind()], r.tr)
+	}
+	clear(p.released[len(kept):])
+	p.released = kept
 }
 
 // readSenderRTCP handles a sender's RTCP until the sender stops. Every

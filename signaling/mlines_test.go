@@ -205,10 +205,53 @@ func TestMLinesRecycled(t *testing.T) {
 			t.Errorf("the staying participant was sent an error: %s: %s", m.Code, m.Message)
 		}
 	}
+	if n, bad := directTakeovers(stay.Messages()); bad != "" {
+		t.Errorf("%d m-lines went from one track to another within one offer, without an inactive one answered between (a browser fires no track event then): first %s", n, bad)
+	}
 	if sizes.offer > 2*ref {
 		t.Errorf("largest subscriber offer %d bytes, want at most twice the %d bytes with %d publishers", sizes.offer, ref, atOnce)
 	}
 	if sizes.answer > 2*refAnswer {
 		t.Errorf("largest subscriber answer %d bytes, want at most twice the %d bytes with %d publishers", sizes.answer, refAnswer, atOnce)
 	}
+}
+
+// directTakeovers counts the m-lines that, from one subscriber offer to
+// the next, went from sending one track to sending another (a new msid)
+// without an offer in between that made them inactive. It describes the
+// first.
+func directTakeovers(msgs []loadtest.Message) (n int, first string) {
+	sending := map[string]string{} // mid -> msid of the track it sends
+	for _, m := range msgs {
+		if m.Type != "offer" {
+			continue
+		}
+		for _, section := range strings.Split(m.SDP, "\nm=")[1:] {
+			var mid, msid string
+			active := false
+			for _, line := range strings.Split(section, "\n") {
+				line = strings.TrimSpace(line)
+				switch {
+				case strings.HasPrefix(line, "a=mid:"):
+					mid = strings.TrimPrefix(line, "a=mid:")
+				case strings.HasPrefix(line, "a=msid:"):
+					msid = strings.TrimPrefix(line, "a=msid:")
+				case line == "a=sendonly" || line == "a=sendrecv":
+					active = true
+				}
+			}
+			if !active {
+				delete(sending, mid)
+				continue
+			}
+			if was, ok := sending[mid]; ok && was != msid {
+				n++
+				if first == "" {
+					first = fmt.Sprintf("mid %s: %q then %q", mid, was, msid)
+				}
+			}
+			sending[mid] = msid
+		}
+	}
+	return n, first
 }
