@@ -17,7 +17,7 @@ import (
 // soakFor is how long TestSoak churns. The default is the run `make test`
 // does; operators run it for longer, e.g.
 //
-//	go test -run Soak -soak=1h -timeout 0 -v ./signaling/
+//	go test ./signaling/ -run 'TestSoak$' -timeout 0 -v -soak=1h
 var soakFor = flag.Duration("soak", soakCI, "how long TestSoak churns participants (the CI run's length by default)")
 
 const (
