@@ -1,0 +1,28 @@
+// Package cluster coordinates the nodes of one deployment through shared
+// state, so that any node can be a front door and a room can be served by
+// more than one node.
+//
+// It declares small interfaces, each with two implementations: one held in
+// this process (a single node, the default, no Redis) and one on Redis
+// (go-redis UniversalClient: standalone, Sentinel or Redis Cluster). The
+// node assembly picks one from the configuration, once; nothing else
+// type-switches on the implementation, and one contract test suite runs
+// against both.
+//
+//   - Registry: which nodes are alive, what they advertise and how loaded
+//     they are. An entry lives for a TTL the node keeps renewing; a node
+//     whose entry expired is dead to everyone.
+//   - Directory: which node hosts each room (claimed atomically, so
+//     concurrent joins on different nodes never place one room twice),
+//     which nodes serve its participants, and who the participants are.
+//     A room's keys share one Redis Cluster hash tag, so its scripts run
+//     in one slot.
+//   - Bus: ordered messages from one node to another.
+//
+// State that nodes rely on is always kept in Redis data structures and
+// can be rebuilt from them; messages on the Bus are for what happens next,
+// never the only record of what is.
+//
+// The package knows the signaling Backend seam and the media core's
+// events; it must not know WebSocket, the wire protocol or pion.
+package cluster
