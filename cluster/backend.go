@@ -1,0 +1,244 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sfu-project/sfu/sfu"
+	"github.com/sfu-project/sfu/signaling"
+)
+
+// ErrNoCapacity is returned when no live node can take a new room.
+var ErrNoCapacity = errors.New("cluster: no node has capacity for the room")
+
+// Config is one node's part in the cluster.
+type Config struct {
+	// NodeID names this node; unique in the deployment.
+	NodeID string
+	// MediaAddrs are the addresses the node advertises for media.
+	MediaAddrs []string
+	// Limits are the node's capacity for placement.
+	Limits Limits
+	// Announce is how often the node renews its registry entry and its
+	// rooms' claims.
+	Announce time.Duration
+	// TTL is how long an entry or claim lives without renewal: a node
+	// that stops is dead to the others after at most TTL.
+	TTL time.Duration
+	// CallTimeout bounds a call relayed to another node and each access
+	// to the shared state.
+	CallTimeout time.Duration
+}
+
+// DefaultConfig is a node with a random ID that announces itself every
+// 2 s and is dead to the others 6 s after it stops.
+func DefaultConfig() Config {
+	return Config{NodeID: RandomNodeID(), Announce: 2 * time.Second, TTL: 6 * time.Second, CallTimeout: 5 * time.Second}
+}
+
+// RandomNodeID is a fresh node ID.
+func RandomNodeID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return "node-" + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}
+
+// Store is the shared state a Backend works with.
+type Store struct {
+	Registry  Registry
+	Directory Directory
+	Bus       Bus
+}
+
+// Backend implements signaling.Backend for a node of a cluster: a room
+// served here is joined on the local SFU; a room served elsewhere is
+// joined on its node, with the session's calls and events relayed over
+// the Bus, so that a client may open its WebSocket on any node.
+//
+// Lock order: hostedRoom.mu, then Backend.mu. Neither is held while
+// calling the SFU, an EventSink or the Bus, except that hostedRoom.mu is
+// held across the directory calls and the SFU join that open a room here,
+// so that a room's first join and its last leave never interleave.
+type Backend struct {
+	cfg   Config
+	sfu   *sfu.SFU
+	store Store
+	log   *slog.Logger
+	load  func() Load // nil: the SFU's counts alone
+
+	calls atomic.Uint64 // numbers this node's calls
+
+	mu       sync.Mutex                // guards the fields below
+	pending  map[uint64]chan envelope  // calls waiting for their result
+	remote   map[string]*remoteSession // sessions this node relays, by session ID
+	served   map[string]*servedSession // sessions served here for other nodes, by sender/session
+	hosted   map[string]*hostedRoom    // rooms served here, by name
+	outboxes map[string]*outbox        // by receiving node
+	live     map[string]bool           // nodes seen alive at the last look; nil before it
+	closed   bool
+
+	ctx      context.Context // ends when the backend closes
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // every goroutine; Add under mu while ctx lives
+	servedWG sync.WaitGroup // the served sessions' goroutines
+}
+
+// NewBackend returns the backend of node cfg.NodeID for media. load, if
+// not nil, gives the node's load for the registry (CPU included); Run
+// starts the backend's work.
+func NewBackend(cfg Config, media *sfu.SFU, store Store, load func() Load, log *slog.Logger) *Backend {
+	def := DefaultConfig()
+	if cfg.NodeID == "" {
+		cfg.NodeID = def.NodeID
+	}
+	if cfg.Announce <= 0 {
+		cfg.Announce = def.Announce
+	}
+	if cfg.TTL <= 0 {
+		cfg.TTL = def.TTL
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = def.CallTimeout
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Backend{
+		cfg: cfg, sfu: media, store: store, load: load, log: log.With("node", cfg.NodeID),
+		pending: make(map[uint64]chan envelope), remote: make(map[string]*remoteSession),
+		served: make(map[string]*servedSession), hosted: make(map[string]*hostedRoom),
+		outboxes: make(map[string]*outbox), ctx: ctx, cancel: cancel,
+	}
+}
+
+// NodeID is this node's ID.
+func (b *Backend) NodeID() string { return b.cfg.NodeID }
+
+// Start announces the node and starts receiving from the Bus and renewing
+// the node's entries; Close stops it. The first announcement is made
+// before Start returns, so that the node takes part in placement at once.
+func (b *Backend) Start() error {
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.CallTimeout)
+	err := b.store.Registry.Announce(ctx, b.info(), b.cfg.TTL)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cluster: announce node %s: %w", b.cfg.NodeID, err)
+	}
+	b.wg.Add(2)
+	go func() {
+		defer b.wg.Done()
+		_ = b.store.Bus.Receive(b.ctx, b.cfg.NodeID, b.handle)
+	}()
+	go func() {
+		defer b.wg.Done()
+		b.renewLoop()
+	}()
+	return nil
+}
+
+// Close ends every session this node relays or serves for another node,
+// withdraws the node from the registry and stops the backend's
+// goroutines. Sessions joined on the local SFU end with the SFU.
+func (b *Backend) Close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	remote := make([]*remoteSession, 0, len(b.remote))
+	for _, s := range b.remote {
+		remote = append(remote, s)
+	}
+	served := make([]*servedSession, 0, len(b.served))
+	for _, s := range b.served {
+		served = append(served, s)
+	}
+	b.mu.Unlock()
+	for _, s := range remote {
+		s.end("shutdown", true)
+	}
+	for _, s := range served {
+		s.stop()
+	}
+	b.servedWG.Wait() // their closes are queued for the front doors
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
+	if err := b.store.Registry.Withdraw(ctx, b.cfg.NodeID); err != nil {
+		b.log.Warn("cannot withdraw the node from the registry", "err", err)
+	}
+	cancel()
+	b.mu.Lock()
+	b.cancel() // under mu: no goroutine is added once it is done
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// Join implements signaling.Backend. A room open on this node is joined
+// here without consulting the shared state, so that calls in running
+// rooms go on while it is unreachable; otherwise the room's host is looked
+// up, or chosen and claimed, and the session is joined there.
+func (b *Backend) Join(room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, error) {
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.CallTimeout)
+	defer cancel()
+	if s, redirect, err := b.joinIfOpen(ctx, room, who, sink); s != nil || err != nil {
+		return s, err
+	} else if redirect != "" {
+		return b.joinOn(ctx, redirect, room, who, sink)
+	}
+	host, err := b.store.Directory.Host(ctx, room)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: look up room %s: %w", room, err)
+	}
+	return b.joinOn(ctx, host, room, who, sink)
+}
+
+// joinOn joins the session on host, choosing and claiming one first when
+// host is "". A node that finds another holds the room redirects the join
+// there; a few redirects are followed.
+func (b *Backend) joinOn(ctx context.Context, host, room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, error) {
+	for range 3 {
+		if host == "" {
+			nodes, err := b.store.Registry.Nodes(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("cluster: list nodes: %w", err)
+			}
+			choice, ok := Place(nodes, b.cfg.NodeID)
+			if !ok {
+				return nil, ErrNoCapacity
+			}
+			if host, err = b.store.Directory.Claim(ctx, room, choice, b.cfg.TTL); err != nil {
+				return nil, fmt.Errorf("cluster: claim room %s: %w", room, err)
+			}
+		}
+		var (
+			s        signaling.Session
+			redirect string
+			err      error
+		)
+		if host == b.cfg.NodeID {
+			s, redirect, err = b.joinHere(ctx, room, who, sink)
+		} else {
+			s, redirect, err = b.joinRemote(ctx, host, room, who, sink)
+		}
+		if redirect == "" {
+			return s, err
+		}
+		host = redirect
+	}
+	return nil, fmt.Errorf("cluster: room %s: %w: its host keeps changing", room, ErrUnavailable)
+}
+
+// newSessionID names a relayed session.
+func newSessionID() string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:])
+}

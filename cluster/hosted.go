@@ -1,0 +1,150 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sfu-project/sfu/sfu"
+	"github.com/sfu-project/sfu/signaling"
+)
+
+// hostedRoom is a room with participants on this node.
+type hostedRoom struct {
+	name string
+	// mu is held while the room opens or closes here: across the claim
+	// and the first join, and across the last leave and the directory's
+	// removal, so that they never interleave.
+	mu       sync.Mutex
+	sessions atomic.Int32 // changed under mu by holders of a reference
+	refs     int          // guarded by Backend.mu
+}
+
+// enterRoom returns the room's entry, holding a reference on it.
+func (b *Backend) enterRoom(name string) *hostedRoom {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.hosted[name]
+	if r == nil {
+		r = &hostedRoom{name: name}
+		b.hosted[name] = r
+	}
+	r.refs++
+	return r
+}
+
+// exitRoom drops a reference, forgetting the room when nobody holds one
+// and no session is left: sessions change only under a reference, so
+// none can appear meanwhile.
+func (b *Backend) exitRoom(r *hostedRoom) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r.refs--
+	if r.refs == 0 && r.sessions.Load() == 0 {
+		delete(b.hosted, r.name)
+	}
+}
+
+// joinIfOpen joins the session here when the room already has
+// participants here; it returns nothing when it has none.
+func (b *Backend) joinIfOpen(ctx context.Context, room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, string, error) {
+	b.mu.Lock()
+	r := b.hosted[room]
+	open := r != nil && r.sessions.Load() > 0
+	b.mu.Unlock()
+	if !open {
+		return nil, "", nil
+	}
+	return b.joinHere(ctx, room, who, sink)
+}
+
+// joinHere joins the session on the local SFU. The room's first session
+// here claims the room first: when another node holds it, joinHere
+// returns that node instead, and the caller goes there.
+func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, string, error) {
+	r := b.enterRoom(room)
+	defer b.exitRoom(r)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions.Load() == 0 {
+		host, err := b.store.Directory.Claim(ctx, room, b.cfg.NodeID, b.cfg.TTL)
+		if err != nil {
+			return nil, "", err
+		}
+		if host != b.cfg.NodeID {
+			return nil, host, nil
+		}
+		if err := b.store.Directory.Serve(ctx, room, b.cfg.NodeID, b.cfg.TTL); err != nil {
+			return nil, "", err
+		}
+	}
+	p, err := b.sfu.Join(room, who, sink)
+	if err != nil {
+		if r.sessions.Load() == 0 {
+			b.leaveDirectory(ctx, room)
+		}
+		return nil, "", err
+	}
+	r.sessions.Add(1)
+	info, _ := json.Marshal(p.Info())
+	if err := b.store.Directory.PutMember(ctx, room, Member{ID: p.ID(), Node: b.cfg.NodeID, Info: info}); err != nil {
+		b.log.Warn("cannot record a member", "room", room, "participant", p.ID(), "err", err)
+	}
+	return &localSession{Participant: p, b: b, room: room}, "", nil
+}
+
+// left records that a session joined here ended.
+func (b *Backend) left(room, participant string) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
+	defer cancel()
+	r := b.enterRoom(room)
+	defer b.exitRoom(r)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := b.store.Directory.RemoveMember(ctx, room, participant); err != nil {
+		b.log.Warn("cannot remove a member", "room", room, "participant", participant, "err", err)
+	}
+	if r.sessions.Add(-1) == 0 {
+		b.leaveDirectory(ctx, room)
+	}
+}
+
+// leaveDirectory tells the directory this node serves the room no more.
+func (b *Backend) leaveDirectory(ctx context.Context, room string) {
+	removed, err := b.store.Directory.Leave(ctx, room, b.cfg.NodeID)
+	if err != nil {
+		b.log.Warn("cannot leave a room in the directory", "room", room, "err", err)
+		return
+	}
+	b.log.Debug("room closed here", "room", room, "removed", removed)
+}
+
+// openRooms lists the rooms with participants here.
+func (b *Backend) openRooms() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rooms := make([]string, 0, len(b.hosted))
+	for name, r := range b.hosted {
+		if r.sessions.Load() > 0 {
+			rooms = append(rooms, name)
+		}
+	}
+	return rooms
+}
+
+// localSession is a session joined on this node's SFU.
+type localSession struct {
+	*sfu.Participant
+	b    *Backend
+	room string
+	once sync.Once
+}
+
+// Close implements signaling.Session.
+func (s *localSession) Close() {
+	s.once.Do(func() {
+		s.Participant.Close()
+		s.b.left(s.room, s.Participant.ID())
+	})
+}

@@ -1,0 +1,213 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/sfu-project/sfu/sfu"
+)
+
+// outboxSize bounds the messages waiting for one receiving node.
+const outboxSize = 1024
+
+// outMsg is a message waiting to be sent; an event is encoded by the
+// outbox's goroutine, not by the SFU goroutine that sends it.
+type outMsg struct {
+	env envelope
+	ev  sfu.Event
+}
+
+// outbox sends this node's messages to one other node, one at a time in
+// the order they were queued, which is the order the Bus keeps.
+type outbox struct {
+	to   string
+	q    chan outMsg
+	quit chan struct{} // closed when the receiver is gone
+}
+
+// outboxTo returns the outbox for node to, starting it if needed; nil once
+// the backend is closed.
+func (b *Backend) outboxTo(to string) *outbox {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ctx.Err() != nil {
+		return nil
+	}
+	o := b.outboxes[to]
+	if o == nil {
+		o = &outbox{to: to, q: make(chan outMsg, outboxSize), quit: make(chan struct{})}
+		b.outboxes[to] = o
+		b.wg.Add(1)
+		go b.runOutbox(o)
+	}
+	return o
+}
+
+// offer queues m for node to without waiting; false when its outbox is
+// full or gone.
+func (b *Backend) offer(to string, m outMsg) bool {
+	o := b.outboxTo(to)
+	if o == nil {
+		return false
+	}
+	m.env.From = b.cfg.NodeID
+	select {
+	case o.q <- m:
+		return true
+	default:
+		return false
+	}
+}
+
+// post queues a message that may be lost without harm (a result or close:
+// the other side times out or finds the session gone by itself).
+func (b *Backend) post(to string, env envelope) {
+	if !b.offer(to, outMsg{env: env}) {
+		b.log.Warn("outbox full; a message to another node is dropped", "to", to, "kind", env.Kind)
+	}
+}
+
+// forgetOutbox stops the outbox of a node that is gone.
+func (b *Backend) forgetOutbox(to string) {
+	b.mu.Lock()
+	o := b.outboxes[to]
+	delete(b.outboxes, to)
+	b.mu.Unlock()
+	if o != nil {
+		close(o.quit)
+	}
+}
+
+func (b *Backend) runOutbox(o *outbox) {
+	defer b.wg.Done()
+	for {
+		select {
+		case <-o.quit:
+			return
+		case <-b.ctx.Done():
+			// Send what is queued (the closes of a shutdown) briefly.
+			deadline := time.Now().Add(time.Second)
+			for time.Now().Before(deadline) {
+				select {
+				case m := <-o.q:
+					b.send(context.Background(), o.to, m)
+				default:
+					return
+				}
+			}
+			return
+		case m := <-o.q:
+			b.send(b.ctx, o.to, m)
+		}
+	}
+}
+
+func (b *Backend) send(parent context.Context, to string, m outMsg) {
+	if m.ev != nil {
+		data, err := sfu.MarshalEvent(m.ev)
+		if err != nil {
+			b.log.Error("cannot encode an event for another node", "event", fmt.Sprintf("%T", m.ev), "err", err)
+			return
+		}
+		m.env.Event = data
+	}
+	data, err := json.Marshal(m.env)
+	if err != nil {
+		b.log.Error("cannot encode a message for another node", "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(parent, b.cfg.CallTimeout)
+	defer cancel()
+	if err := b.store.Bus.Send(ctx, to, data); err != nil {
+		// A lost event ends its session at the front door (a gap in the
+		// numbers); a lost call times out there.
+		b.log.Warn("cannot send to another node", "to", to, "kind", m.env.Kind, "err", err)
+	}
+}
+
+// request sends a call to node to and waits for its result until ctx
+// ends.
+func (b *Backend) request(ctx context.Context, to string, env envelope) (envelope, error) {
+	env.Call = b.calls.Add(1)
+	ch := make(chan envelope, 1)
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return envelope{}, sfu.ErrClosed
+	}
+	b.pending[env.Call] = ch
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.pending, env.Call)
+		b.mu.Unlock()
+	}()
+	o := b.outboxTo(to)
+	if o == nil {
+		return envelope{}, sfu.ErrClosed
+	}
+	env.From = b.cfg.NodeID
+	select {
+	case o.q <- outMsg{env: env}:
+	case <-ctx.Done():
+		return envelope{}, fmt.Errorf("cluster: node %s: outbox full: %w", to, ErrUnavailable)
+	}
+	select {
+	case res := <-ch:
+		return res, nil
+	case <-ctx.Done():
+		return envelope{}, fmt.Errorf("cluster: node %s did not answer in time: %w", to, ErrUnavailable)
+	}
+}
+
+// handle takes one message from the Bus. It runs on the Bus's receiving
+// goroutine, one message at a time, and never waits: calls go to their
+// session's goroutine.
+func (b *Backend) handle(data []byte) {
+	env, err := decodeEnvelope(data)
+	if err != nil {
+		b.log.Warn("dropping a message from the bus", "err", err)
+		return
+	}
+	switch env.Kind {
+	case kindResult:
+		b.mu.Lock()
+		ch := b.pending[env.Call]
+		delete(b.pending, env.Call)
+		b.mu.Unlock()
+		if ch != nil {
+			ch <- env
+		}
+	case kindEvent:
+		if s := b.remoteSession(env.Session, env.From); s != nil {
+			s.deliver(env)
+		}
+	case kindClose:
+		if s := b.remoteSession(env.Session, env.From); s != nil {
+			s.end("shutdown", false)
+		} else if s := b.servedFor(env); s != nil {
+			s.enqueue(env)
+		}
+	case kindCall:
+		if s := b.servedFor(env); s != nil {
+			s.enqueue(env)
+		} else {
+			res := envelope{Kind: kindResult, Session: env.Session, Call: env.Call}
+			res.failed(sfu.ErrClosed)
+			b.post(env.From, res)
+		}
+	}
+}
+
+// remoteSession returns the session this node relays with that ID to
+// host, if any.
+func (b *Backend) remoteSession(id, host string) *remoteSession {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.remote[id]; s != nil && s.host == host {
+		return s
+	}
+	return nil
+}

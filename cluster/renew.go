@@ -1,0 +1,102 @@
+package cluster
+
+import (
+	"context"
+	"time"
+)
+
+// renewLoop renews the node's registry entry and its rooms every
+// Announce, and ends the sessions that depend on nodes found gone.
+func (b *Backend) renewLoop() {
+	t := time.NewTicker(b.cfg.Announce)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case <-t.C:
+			b.renew()
+		}
+	}
+}
+
+// renew runs one round. When the shared state cannot be reached nothing
+// is concluded about other nodes: calls in running rooms go on.
+func (b *Backend) renew() {
+	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.CallTimeout)
+	defer cancel()
+	if err := b.store.Registry.Announce(ctx, b.info(), b.cfg.TTL); err != nil {
+		b.log.Warn("cannot announce the node", "err", err)
+		return
+	}
+	for _, room := range b.openRooms() {
+		if err := b.store.Directory.Serve(ctx, room, b.cfg.NodeID, b.cfg.TTL); err != nil {
+			b.log.Warn("cannot renew a room", "room", room, "err", err)
+		}
+	}
+	nodes, err := b.store.Registry.Nodes(ctx)
+	if err != nil {
+		b.log.Warn("cannot list nodes", "err", err)
+		return
+	}
+	live := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		live[n.ID] = true
+	}
+	b.dropGone(live)
+}
+
+// dropGone ends the sessions relayed to, or served for, nodes not in
+// live, and stops their outboxes.
+func (b *Backend) dropGone(live map[string]bool) {
+	var remote []*remoteSession
+	var served []*servedSession
+	var gone []string
+	b.mu.Lock()
+	for _, s := range b.remote {
+		if !live[s.host] {
+			remote = append(remote, s)
+		}
+	}
+	for _, s := range b.served {
+		if !live[s.from] {
+			served = append(served, s)
+		}
+	}
+	for to := range b.outboxes {
+		if !live[to] {
+			gone = append(gone, to)
+		}
+	}
+	b.mu.Unlock()
+	for _, s := range remote {
+		b.log.Info("the node serving a relayed session is gone; the client rejoins", "session", s.id, "host", s.host)
+		s.end("shutdown", false)
+	}
+	for _, s := range served {
+		b.log.Info("the front door of a served session is gone", "session", s.id, "from", s.from)
+		s.stop()
+	}
+	for _, to := range gone {
+		b.forgetOutbox(to)
+	}
+}
+
+// info is what the node announces now.
+func (b *Backend) info() NodeInfo {
+	var load Load
+	if b.load != nil {
+		load = b.load()
+	} else {
+		b.mu.Lock()
+		for _, r := range b.hosted {
+			if n := int(r.sessions.Load()); n > 0 {
+				load.Rooms++
+				load.Participants += n
+			}
+		}
+		b.mu.Unlock()
+	}
+	return NodeInfo{ID: b.cfg.NodeID, MediaAddrs: b.cfg.MediaAddrs, Limits: b.cfg.Limits, Load: load, Updated: time.Now()}
+}
+
