@@ -57,6 +57,16 @@ var errorCodes = []struct {
 	{"bad_event", ErrBadEvent},
 }
 
+// ErrorCodes lists the names ErrorCode gives the sentinels, first the
+// one that wins when an error wraps several.
+func ErrorCodes() []string {
+	codes := make([]string, len(errorCodes))
+	for i, e := range errorCodes {
+		codes[i] = e.code
+	}
+	return codes
+}
+
 // ErrorCode is the stable name of the sentinel err wraps: "" for nil,
 // CodeInternal for an error that wraps none of this package's sentinels.
 // With ErrorFromCode it carries an error to another node.

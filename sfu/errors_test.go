@@ -16,7 +16,13 @@ import (
 // (and no other) and reads as the original.
 func TestErrorCodeRoundTrip(t *testing.T) {
 	codes := map[string]bool{}
-	for _, e := range errorCodes {
+	if got := ErrorCodes(); len(got) != len(errorCodes) {
+		t.Fatalf("ErrorCodes() = %v", got)
+	}
+	for i, e := range errorCodes {
+		if ErrorCodes()[i] != e.code {
+			t.Fatalf("ErrorCodes()[%d] = %q, want %q", i, ErrorCodes()[i], e.code)
+		}
 		if e.code == "" || e.code == CodeInternal || codes[e.code] {
 			t.Fatalf("code %q: empty, %q or used twice", e.code, CodeInternal)
 		}

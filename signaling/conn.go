@@ -3,7 +3,6 @@ package signaling
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -331,32 +330,12 @@ func (c *conn) handle(data []byte) {
 		return
 	}
 	if err != nil {
-		code, msg := classify(err)
-		if errors.Is(err, sfu.ErrRejoin) {
-			// The session cannot recover; the client reconnects and rejoins.
-			c.fatal(code, msg, m.Type, websocket.CloseInternalServerErr)
+		code, msg, closeCode := classify(err)
+		if closeCode != 0 {
+			c.fatal(code, msg, m.Type, closeCode)
 			return
 		}
 		c.refuse(code, msg, m.Type)
-	}
-}
-
-func classify(err error) (code, message string) {
-	switch {
-	case errors.Is(err, sfu.ErrBadSDP), errors.Is(err, sfu.ErrNoOffer), errors.Is(err, sfu.ErrRejoin):
-		return CodeBadSDP, err.Error()
-	case errors.Is(err, sfu.ErrBadCandidate):
-		return CodeBadCandidate, err.Error()
-	case errors.Is(err, sfu.ErrNotAllowed):
-		return CodeNotAllowed, err.Error()
-	case errors.Is(err, sfu.ErrBadKind), errors.Is(err, sfu.ErrBadLayer):
-		return CodeBadMessage, err.Error()
-	case errors.Is(err, sfu.ErrUnknownTrack):
-		return CodeUnknownTrack, err.Error()
-	case errors.Is(err, sfu.ErrClosed):
-		return CodeInternal, "the session has ended"
-	default:
-		return CodeInternal, "internal error"
 	}
 }
 
