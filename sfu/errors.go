@@ -24,4 +24,96 @@ var (
 	ErrUnknownTrack = errors.New("sfu: unknown track")
 	// ErrUnsupportedCodec is returned when a subscriber cannot receive a track's codec.
 	ErrUnsupportedCodec = errors.New("sfu: codec not supported by subscriber")
+	// ErrBadEvent is returned by UnmarshalEvent for data that is not an
+	// encoded event, and by MarshalEvent for a value it cannot encode.
+	ErrBadEvent = errors.New("sfu: bad event encoding")
 )
+
+// CodeInternal is ErrorCode's name for an error that wraps none of the
+// sentinels above.
+const CodeInternal = "internal"
+
+// errorCodes names every sentinel of this file, so that an error crosses
+// from one node to another as a code and its message (ErrorCode,
+// ErrorFromCode). The names travel between nodes that may run different
+// versions: never rename one. When an error wraps several sentinels the
+// first in this order wins; it is the precedence signaling classifies
+// errors by (ErrRejoin, which closes the client's connection, before
+// ErrBadSDP).
+var errorCodes = []struct {
+	code string
+	err  error
+}{
+	{"rejoin", ErrRejoin},
+	{"bad_sdp", ErrBadSDP},
+	{"no_offer", ErrNoOffer},
+	{"bad_candidate", ErrBadCandidate},
+	{"not_allowed", ErrNotAllowed},
+	{"bad_kind", ErrBadKind},
+	{"bad_layer", ErrBadLayer},
+	{"unknown_track", ErrUnknownTrack},
+	{"closed", ErrClosed},
+	{"unsupported_codec", ErrUnsupportedCodec},
+	{"bad_event", ErrBadEvent},
+}
+
+// ErrorCodes lists the names ErrorCode gives the sentinels, first the
+// one that wins when an error wraps several.
+func ErrorCodes() []string {
+	codes := make([]string, len(errorCodes))
+	for i, e := range errorCodes {
+		codes[i] = e.code
+	}
+	return codes
+}
+
+// ErrorCode is the stable name of the sentinel err wraps: "" for nil,
+// CodeInternal for an error that wraps none of this package's sentinels.
+// With ErrorFromCode it carries an error to another node.
+func ErrorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, e := range errorCodes {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	return CodeInternal
+}
+
+// ErrorFromCode rebuilds an error that ErrorCode named code: it matches
+// the sentinel named by code (errors.Is), and its Error() is message, so
+// it is classified and worded as the original was. It returns nil for
+// code "". An unknown code (CodeInternal, or one a newer node knows)
+// gives an error that matches no sentinel. An empty message is replaced
+// by the sentinel's own.
+func ErrorFromCode(code, message string) error {
+	if code == "" {
+		return nil
+	}
+	var sentinel error
+	for _, e := range errorCodes {
+		if e.code == code {
+			sentinel = e.err
+			break
+		}
+	}
+	if message == "" {
+		if sentinel == nil {
+			return errors.New("sfu: internal error")
+		}
+		return sentinel
+	}
+	return &codedError{sentinel: sentinel, message: message}
+}
+
+// codedError is an error rebuilt from its code and message.
+type codedError struct {
+	sentinel error // nil for an unknown code
+	message  string
+}
+
+func (e *codedError) Error() string { return e.message }
+
+func (e *codedError) Unwrap() error { return e.sentinel }

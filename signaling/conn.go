@@ -3,7 +3,6 @@ package signaling
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,8 +35,19 @@ type conn struct {
 	departure atomic.Pointer[string]   // why the connection ends; the first reason stands
 	joined    atomic.Pointer[joinedAs] // set by the sfu.Joined event
 
-	sendMu sync.Mutex // orders a version 2 client's events (sendBatched)
-	roster roster     // guarded by sendMu
+	// sendMu orders a version 2 client's events (sendBatched) and the
+	// replies that must follow them (send). Send takes it, under the
+	// SFU's room locks, so it is held only for work that cannot wait:
+	// encoding and the non-blocking enqueue, never a write to the socket.
+	sendMu sync.Mutex
+	roster roster // guarded by sendMu
+
+	// Dropping a client that cannot keep up (drop.go).
+	dropped  chan struct{} // closed by drop: nothing more is queued or written
+	dropDone chan struct{} // closed when drop's goroutine has closed the socket
+	dropMu   sync.Mutex    // guards dropping and served; held for no call
+	dropping bool          // drop's goroutine was started
+	served   bool          // serve is done with the socket: drop starts nothing
 
 	// Used by the reader goroutine only.
 	limiter  *rate.Limiter
@@ -54,17 +64,24 @@ type outMsg struct {
 func newConn(s *Server, ws *websocket.Conn) *conn {
 	return &conn{
 		s: s, ws: ws,
-		log:     s.log.With("remote", ws.RemoteAddr().String()),
-		out:     make(chan outMsg, s.cfg.SendQueue),
-		done:    make(chan struct{}),
-		written: make(chan struct{}),
-		limiter: rate.NewLimiter(rate.Limit(s.cfg.RatePerSecond), s.cfg.RateBurst),
+		log:      s.log.With("remote", ws.RemoteAddr().String()),
+		out:      make(chan outMsg, s.cfg.SendQueue),
+		done:     make(chan struct{}),
+		written:  make(chan struct{}),
+		dropped:  make(chan struct{}),
+		dropDone: make(chan struct{}),
+		limiter:  rate.NewLimiter(rate.Limit(s.cfg.RatePerSecond), s.cfg.RateBurst),
 	}
 }
 
 // Send implements sfu.EventSink. It never blocks: a client too slow to
-// take its messages is disconnected.
+// take its messages is disconnected (drop), and nothing on its way waits
+// for the socket: it takes sendMu (see there), queues without waiting,
+// and leaves every write and close to other goroutines.
 func (c *conn) Send(ev sfu.Event) {
+	if c.isDropped() {
+		return
+	}
 	if j, ok := ev.(sfu.Joined); ok {
 		c.noteJoined(j)
 	}
@@ -90,9 +107,12 @@ func (c *conn) sendEvent(ev sfu.Event) {
 	}
 }
 
+// enqueue queues m without waiting; a full queue drops the client.
 func (c *conn) enqueue(m outMsg) {
 	select {
 	case <-c.done:
+		return
+	case <-c.dropped:
 		return
 	default:
 	}
@@ -101,7 +121,7 @@ func (c *conn) enqueue(m outMsg) {
 	default:
 		c.log.Warn("client too slow, dropping it", "queued", len(c.out))
 		c.depart(departDropped)
-		c.closeNow(websocket.ClosePolicyViolation, "too slow")
+		c.drop(websocket.ClosePolicyViolation, "too slow")
 	}
 }
 
@@ -113,7 +133,10 @@ func (c *conn) shutdown(code int, text string) {
 	c.enqueue(outMsg{closeCode: code, closeText: text})
 }
 
-// closeNow drops the connection without waiting for queued messages.
+// closeNow closes the connection without waiting for queued messages. It
+// waits up to a second for the socket (the write lock, then the write of
+// the close frame): it runs on the handler's goroutine before serve, or
+// on drop's.
 func (c *conn) closeNow(code int, text string) {
 	c.closing.Store(true)
 	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
@@ -129,6 +152,9 @@ func (c *conn) writeLoop() {
 	for {
 		select {
 		case m := <-c.out:
+			if c.isDropped() {
+				return // drop's goroutine closes the socket
+			}
 			_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if m.closeCode != 0 {
 				_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(m.closeCode, m.closeText))
@@ -148,6 +174,8 @@ func (c *conn) writeLoop() {
 			}
 		case <-c.done:
 			return
+		case <-c.dropped:
+			return
 		}
 	}
 }
@@ -159,6 +187,7 @@ func (c *conn) serve() {
 		c.endRoster()
 		c.end()
 		<-c.written
+		c.waitDrop()
 		_ = c.ws.Close()
 		if c.session != nil {
 			c.session.Close()
@@ -331,32 +360,12 @@ func (c *conn) handle(data []byte) {
 		return
 	}
 	if err != nil {
-		code, msg := classify(err)
-		if errors.Is(err, sfu.ErrRejoin) {
-			// The session cannot recover; the client reconnects and rejoins.
-			c.fatal(code, msg, m.Type, websocket.CloseInternalServerErr)
+		code, msg, closeCode := classify(err)
+		if closeCode != 0 {
+			c.fatal(code, msg, m.Type, closeCode)
 			return
 		}
 		c.refuse(code, msg, m.Type)
-	}
-}
-
-func classify(err error) (code, message string) {
-	switch {
-	case errors.Is(err, sfu.ErrBadSDP), errors.Is(err, sfu.ErrNoOffer), errors.Is(err, sfu.ErrRejoin):
-		return CodeBadSDP, err.Error()
-	case errors.Is(err, sfu.ErrBadCandidate):
-		return CodeBadCandidate, err.Error()
-	case errors.Is(err, sfu.ErrNotAllowed):
-		return CodeNotAllowed, err.Error()
-	case errors.Is(err, sfu.ErrBadKind), errors.Is(err, sfu.ErrBadLayer):
-		return CodeBadMessage, err.Error()
-	case errors.Is(err, sfu.ErrUnknownTrack):
-		return CodeUnknownTrack, err.Error()
-	case errors.Is(err, sfu.ErrClosed):
-		return CodeInternal, "the session has ended"
-	default:
-		return CodeInternal, "internal error"
 	}
 }
 

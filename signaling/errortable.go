@@ -1,0 +1,57 @@
+package signaling
+
+import (
+	"errors"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/sfu-project/sfu/sfu"
+)
+
+// clientErrors tells how each of the media core's sentinels reaches the
+// client: the code of PROTOCOL.md's error table, the message (the error's
+// own text unless one is given here) and whether the connection is then
+// closed, with which close code. An error wrapping several sentinels is
+// classified by the first in this order; sfu's own table (sfu.ErrorCode)
+// keeps the same order, so an error relayed from another node classifies
+// as the original did. Every sfu sentinel is listed
+// (TestClientErrorsCoverEverySentinel); an error of none is internal.
+var clientErrors = []struct {
+	err     error
+	code    string
+	message string // replaces the error's text, which is not for clients
+	close   int    // the close code that follows, 0 to go on
+}{
+	// The session cannot recover; the client reconnects and rejoins.
+	{sfu.ErrRejoin, CodeBadSDP, "", websocket.CloseInternalServerErr},
+	{sfu.ErrBadSDP, CodeBadSDP, "", 0},
+	{sfu.ErrNoOffer, CodeBadSDP, "", 0},
+	{sfu.ErrBadCandidate, CodeBadCandidate, "", 0},
+	{sfu.ErrNotAllowed, CodeNotAllowed, "", 0},
+	{sfu.ErrBadKind, CodeBadMessage, "", 0},
+	{sfu.ErrBadLayer, CodeBadMessage, "", 0},
+	{sfu.ErrUnknownTrack, CodeUnknownTrack, "", 0},
+	{sfu.ErrClosed, CodeInternal, "the session has ended", 0},
+	{sfu.ErrUnsupportedCodec, CodeInternal, internalMessage, 0},
+	{sfu.ErrBadEvent, CodeInternal, internalMessage, 0},
+}
+
+// internalMessage is what the client is told of an error that is the
+// server's own.
+const internalMessage = "internal error"
+
+// classify is what the client is told of err, an error from a Session
+// call: the error code, its message, and the close code that follows (0
+// when the session goes on).
+func classify(err error) (code, message string, closeCode int) {
+	for _, e := range clientErrors {
+		if errors.Is(err, e.err) {
+			message = e.message
+			if message == "" {
+				message = err.Error()
+			}
+			return e.code, message, e.close
+		}
+	}
+	return CodeInternal, internalMessage, 0
+}
