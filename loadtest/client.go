@@ -396,6 +396,9 @@ func (c *Client) Received() map[string]TrackCounts { return c.recv.snapshot() }
 // Subscriber is the subscriber PeerConnection (for tests).
 func (c *Client) Subscriber() *webrtc.PeerConnection { return c.sub }
 
+// Publisher is the publisher PeerConnection (for tests).
+func (c *Client) Publisher() *webrtc.PeerConnection { return c.pub }
+
 // Close leaves abruptly: it closes the socket and both connections
 // without saying leave, as a crashed client would.
 //

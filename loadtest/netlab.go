@@ -177,11 +177,34 @@ func (l *Lab) setUp() error {
 
 // Command prepares name to run inside the namespace.
 func (l *Lab) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return CommandIn(ctx, l.Name, name, args...)
+}
+
+// CommandIn prepares name to run inside the named network namespace, for
+// a test that builds its own namespaces; a system program is found as the
+// Lab finds ip, tc and nft.
+func CommandIn(ctx context.Context, namespace, name string, args ...string) *exec.Cmd {
 	ip, err := tool("ip")
 	if err != nil {
 		ip = "ip" // Start reports it
 	}
-	return exec.CommandContext(ctx, ip, append([]string{"netns", "exec", l.Name, name}, args...)...)
+	if path, err := tool(name); err == nil {
+		name = path
+	}
+	return exec.CommandContext(ctx, ip, append([]string{"netns", "exec", namespace, name}, args...)...)
+}
+
+// RunTool runs a system program (ip, nft, sysctl) with stdin, when not
+// empty, as its input; its output is in the error when it fails.
+func RunTool(stdin, name string, args ...string) error { return run(stdin, name, args...) }
+
+// RunToolIn is RunTool inside the named network namespace.
+func RunToolIn(namespace, stdin, name string, args ...string) error {
+	path, err := tool(name)
+	if err != nil {
+		return err
+	}
+	return run(stdin, "ip", append([]string{"netns", "exec", namespace, path}, args...)...)
 }
 
 // SetRate limits what the root namespace sends toward the namespace to

@@ -40,11 +40,17 @@ type Child struct {
 // StartSelf runs this binary with args inside the namespace, its
 // environment plus env.
 func (l *Lab) StartSelf(env []string, args ...string) (*Child, error) {
+	return StartSelfIn(l.Name, env, args...)
+}
+
+// StartSelfIn is StartSelf in the named network namespace, for a test
+// that builds its own (ip netns add).
+func StartSelfIn(namespace string, env []string, args ...string) (*Child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: own executable: %w", err)
 	}
-	c := &Child{cmd: l.Command(context.Background(), self, args...), reports: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Child{cmd: CommandIn(context.Background(), namespace, self, args...), reports: make(chan struct{}, 1), done: make(chan struct{})}
 	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stderr = &c.stderr
 	stdout, err := c.cmd.StdoutPipe()
@@ -55,7 +61,7 @@ func (l *Lab) StartSelf(env []string, args ...string) (*Child, error) {
 		return nil, err
 	}
 	if err := c.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("loadtest: start %s in %s: %w", self, l.Name, err)
+		return nil, fmt.Errorf("loadtest: start %s in %s: %w", self, namespace, err)
 	}
 	go c.read(stdout)
 	return c, nil

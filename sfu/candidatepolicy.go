@@ -120,6 +120,9 @@ func newCandidatePolicy(cfg Config, local []netip.Addr, ports []int) (*candidate
 	if node, err := netip.ParseAddr(cfg.NodeIP); err == nil {
 		advertised = []netip.Addr{node.Unmap()}
 		p.self = append(p.self, node.Unmap())
+	} else if bind, ok := netip.AddrFromSlice(cfg.mediaBindIP(local)); ok {
+		// pion gathers a host candidate on the bound address only.
+		advertised = []netip.Addr{bind.Unmap()}
 	} else {
 		// pion gathers host candidates on every interface but loopback,
 		// IPv4 only (see newWebRTCAPI).

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -122,6 +123,13 @@ func TestCandidatePolicy(t *testing.T) {
 			local: public,
 			allow: []string{"8.8.8.8:5000"},
 			deny:  []string{"192.168.1.5:5000", "127.0.0.1:5000", "198.51.100.4:7880"},
+		},
+		{
+			name:  "no node IP, media bound to the public interface",
+			cfg:   func(c *Config) { c.MediaBind = "198.51.100.4" },
+			local: append(slices.Clone(lan), netip.MustParseAddr("198.51.100.4")),
+			allow: []string{"8.8.8.8:5000", "198.51.100.9:5000"},
+			deny:  []string{"192.168.1.5:5000", "127.0.0.1:5000", "198.51.100.4:7882", "192.168.1.10:7882"},
 		},
 		{
 			name:  "remote networks decide",

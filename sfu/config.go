@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -13,9 +14,18 @@ type Config struct {
 	// Zero picks a free port (tests).
 	UDPPort int `yaml:"udp_port"`
 	// NodeIP is the address advertised in ICE candidates. Empty advertises
-	// every local interface address. A loopback address binds the media
-	// socket to it and offers only loopback candidates.
+	// every local interface address. A loopback address offers only
+	// loopback candidates.
 	NodeIP string `yaml:"node_ip"`
+	// MediaBind is the IPv4 address the media socket is bound to. Empty
+	// binds it to NodeIP when that is an address of this host, so that
+	// media leaves from the advertised address whichever interface the
+	// route to a client takes (a node with a public and a private
+	// interface), and to every address (0.0.0.0) otherwise: no NodeIP, or
+	// one a 1:1 NAT maps to this host's private address. Set it to that
+	// private address on a NATed host with several interfaces, or to
+	// 0.0.0.0 to bind every address whatever NodeIP is.
+	MediaBind string `yaml:"media_bind"`
 	// RemoteNetworks, when not empty, are the only CIDR blocks remote ICE
 	// candidates may name (for example 127.0.0.0/8 in tests), private and
 	// loopback ones included. When empty, candidates may name public
@@ -70,6 +80,9 @@ func (c Config) Validate() error {
 	if c.NodeIP != "" && net.ParseIP(c.NodeIP) == nil {
 		return fmt.Errorf("sfu: node ip %q is not an IP address", c.NodeIP)
 	}
+	if ip := net.ParseIP(c.MediaBind); c.MediaBind != "" && (ip == nil || ip.To4() == nil) {
+		return fmt.Errorf("sfu: media bind %q is not an IPv4 address", c.MediaBind)
+	}
 	if _, err := c.remotePrefixes(); err != nil {
 		return err
 	}
@@ -92,4 +105,26 @@ func (c Config) remotePrefixes() ([]netip.Prefix, error) {
 		nets = append(nets, n.Masked())
 	}
 	return nets, nil
+}
+
+// mediaBindIP is the address the media socket binds to on a host with the
+// local addresses given (see MediaBind); nil binds every address.
+func (c Config) mediaBindIP(local []netip.Addr) net.IP {
+	if c.MediaBind != "" {
+		ip := net.ParseIP(c.MediaBind).To4()
+		if ip.IsUnspecified() {
+			return nil
+		}
+		return ip
+	}
+	node, err := netip.ParseAddr(c.NodeIP)
+	if err != nil || !node.Unmap().Is4() {
+		return nil
+	}
+	node = node.Unmap()
+	// Any loopback address is this host's, listed on lo or not.
+	if node.IsLoopback() || slices.Contains(local, node) {
+		return net.IP(node.AsSlice())
+	}
+	return nil
 }

@@ -13,6 +13,8 @@
 // must be told arrives as an Event value.
 //
 // Lock order, where more than one lock is held: Room.mu before
-// Participant.mu. No lock of this package is held while calling into pion,
-// an EventSink or another goroutine's channel that may block.
+// Participant.mu. No lock of this package is held while calling into pion
+// or another goroutine's channel that may block. An EventSink is called
+// under Room.mu at times (so that Joined comes first): that is why
+// EventSink.Send must not block.
 package sfu

@@ -57,11 +57,12 @@ func New(cfg Config, opts Options) (*SFU, error) {
 	if opts.PionLogs == nil {
 		opts.PionLogs = logging.NewDefaultLoggerFactory()
 	}
-	policy, err := newCandidatePolicy(cfg, interfaceAddrs(), opts.OwnPorts)
+	local := interfaceAddrs()
+	policy, err := newCandidatePolicy(cfg, local, opts.OwnPorts)
 	if err != nil {
 		return nil, err
 	}
-	api, err := newWebRTCAPI(cfg, policy, opts.PionLogs, opts.Now)
+	api, err := newWebRTCAPI(cfg, local, policy, opts.PionLogs, opts.Now)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package sfu
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -39,12 +40,17 @@ type webrtcAPI struct {
 // mediaSocketBuffer is the media socket's receive and send buffer size.
 const mediaSocketBuffer = 4 << 20
 
-func newWebRTCAPI(cfg Config, policy *candidatePolicy, logs logging.LoggerFactory, now func() time.Time) (*webrtcAPI, error) {
-	bind := &net.UDPAddr{Port: cfg.UDPPort}
+// newWebRTCAPI opens the media socket on a host with the local addresses
+// given and makes the APIs around it.
+//
+// The socket is bound to the advertised address when that is one of the
+// host's (see Config.MediaBind): bound to every address, the kernel gives
+// each reply the source address of the interface its route leaves by, and
+// on a host with several interfaces that need not be the one the client's
+// packets arrived at, which a client's NAT drops as coming from a stranger.
+func newWebRTCAPI(cfg Config, local []netip.Addr, policy *candidatePolicy, logs logging.LoggerFactory, now func() time.Time) (*webrtcAPI, error) {
+	bind := &net.UDPAddr{IP: cfg.mediaBindIP(local), Port: cfg.UDPPort}
 	nodeIP := net.ParseIP(cfg.NodeIP)
-	if nodeIP != nil && nodeIP.IsLoopback() {
-		bind.IP = nodeIP
-	}
 	conn, err := net.ListenUDP("udp4", bind)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: media port: %w", err)
@@ -70,7 +76,7 @@ func newWebRTCAPI(cfg Config, policy *candidatePolicy, logs logging.LoggerFactor
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(cfg.DisconnectTimeout, 2*cfg.DisconnectTimeout, 2*time.Second)
 	se.SetSRTPProtectionProfiles(dtls.SRTP_AEAD_AES_128_GCM, dtls.SRTP_AES128_CM_HMAC_SHA1_80)
-	if nodeIP != nil && nodeIP.IsLoopback() {
+	if nodeIP != nil && nodeIP.IsLoopback() || bind.IP.IsLoopback() {
 		se.SetIncludeLoopbackCandidate(true)
 	} else if nodeIP != nil {
 		se.SetNAT1To1IPs([]string{nodeIP.String()}, webrtc.ICECandidateTypeHost)
