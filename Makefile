@@ -10,7 +10,9 @@ build:
 	$(GO) build -o bin/sfu ./cmd/sfu
 
 # deps installs what the tests need on a fresh Debian machine: Chromium for
-# the browser tests, iproute2 and nftables for the constrained-link tests.
+# the browser tests, iproute2 and nftables for the constrained-link tests,
+# redis-server and redis-tools for the cluster tests, haproxy for the
+# tests that put a proxy before Redis.
 # It needs root; without root it says what is missing.
 deps:
 	@bash testdata/install-deps.sh
@@ -38,7 +40,7 @@ bench:
 FUZZTIME ?= 60s
 FUZZPARALLEL ?= 1
 FUZZMINIMIZETIME ?= 100x
-FUZZPKGS ?= ./rtp/ ./sfu/ ./signaling/
+FUZZPKGS ?= ./rtp/ ./sfu/ ./signaling/ ./cluster/
 
 fuzz:
 	@set -e; for pkg in $(FUZZPKGS); do \

@@ -70,6 +70,9 @@ type Member struct {
 type Directory interface {
 	// Claim makes node the host of room unless another holds a live
 	// claim, and returns the host. A claim lasts ttl unless renewed.
+	// The node that holds the claim also serves the room for ttl, as
+	// after Serve, so that another node's Leave between this Claim and
+	// the host's first Serve cannot remove the room it has just claimed.
 	Claim(ctx context.Context, room, node string, ttl time.Duration) (host string, err error)
 	// Host returns the room's host, "" when none holds a live claim.
 	Host(ctx context.Context, room string) (string, error)
