@@ -1,17 +1,14 @@
 package loadtest
 
 // These tests are in package loadtest to drive samplePlayer directly. The
-// end-to-end test imports signaling and sfu, which only a test may: the
-// package itself knows the server only through the wire protocol.
+// end-to-end tests import the node, which only a test may: the package
+// itself knows the server only through the wire protocol.
 
 import (
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +17,8 @@ import (
 	"github.com/pion/webrtc/v4"
 	"go.uber.org/goleak"
 
-	"github.com/sfu-project/sfu/sfu"
+	"github.com/sfu-project/sfu/internal/node"
+	"github.com/sfu-project/sfu/internal/node/nodetest"
 	"github.com/sfu-project/sfu/signaling"
 )
 
@@ -290,35 +288,24 @@ func TestSamplePlayer(t *testing.T) {
 	})
 }
 
-// sampleTestServer is an in-process SFU with signaling on loopback.
+// sampleTestServer is an in-process node on loopback.
 type sampleTestServer struct {
 	wsURL string
 	keys  signaling.Keys
 	n     int
 }
 
+// sampleTestKeys sign the tokens of every sampleTestServer, so a run over
+// two of them needs one Token function.
+const sampleTestKeys = "test:0123456789abcdef0123456789abcdef"
+
+// startSampleTestServer starts a node in development mode (so its
+// /metrics is open to the run's server watcher) that also accepts
+// sampleTestKeys.
 func startSampleTestServer(t *testing.T) *sampleTestServer {
 	t.Helper()
-	cfg := sfu.Default()
-	cfg.UDPPort = 0
-	cfg.NodeIP = "127.0.0.1"
-	cfg.RemoteNetworks = []string{"127.0.0.0/8"}
-	log := slog.New(slog.DiscardHandler)
-	media, err := sfu.New(cfg, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := signaling.Keys{"test": "0123456789abcdef0123456789abcdef"}
-	sig := signaling.NewServer(signaling.Default(), keys, signaling.LocalBackend{SFU: media}, log)
-	mux := http.NewServeMux()
-	mux.Handle("/ws", sig)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(func() {
-		hs.Close()
-		_ = media.Close()
-		sig.Close()
-	})
-	return &sampleTestServer{wsURL: "ws" + strings.TrimPrefix(hs.URL, "http") + "/ws", keys: keys}
+	n := nodetest.Start(t, func(c *node.Config) { c.Keys, c.Dev = sampleTestKeys, true })
+	return &sampleTestServer{wsURL: "ws://" + n.Addr().String() + "/ws", keys: n.Keys()}
 }
 
 // mint is a RunConfig.Token: a token to publish and subscribe in room.

@@ -13,10 +13,11 @@ import (
 // MemoryRevocations serves a single node. A cluster needs every node to
 // see every revocation: a Redis implementation, in cluster/, satisfies
 // this same interface (a key per jti or identity, expiring at its until
-// time, so the store bounds itself), and cmd/sfu picks one of the two
-// once at start-up. That is why every method takes a context and returns
-// an error: Revoked is called once per join and per admin request, and an
-// error refuses the join rather than admitting a token nobody could check.
+// time, so the store bounds itself), and the node's assembly
+// (internal/node) picks one of the two once at start-up. That is why
+// every method takes a context and returns an error: Revoked is called
+// once per join and per admin request, and an error refuses the join
+// rather than admitting a token nobody could check.
 type Revocations interface {
 	// Revoked reports whether c's jti, or c's identity in c's room or in
 	// every room, is revoked now.

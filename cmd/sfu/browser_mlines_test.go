@@ -9,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/sfu-project/sfu/internal/node/nodetest"
 	"github.com/sfu-project/sfu/loadtest"
 	"github.com/sfu-project/sfu/signaling"
 )
@@ -26,7 +27,7 @@ func TestBrowserRecycledMLines(t *testing.T) {
 	)
 	exe := chromiumPath(t)
 	started := time.Now()
-	n := startTestNode(t, nil)
+	n := nodetest.Start(t, nil)
 	samples, err := loadtest.LoadSamples()
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func TestBrowserRecycledMLines(t *testing.T) {
 	ws := "ws" + strings.TrimPrefix(n.URL(), "http") + "ws"
 	publish := func(i int) *loadtest.Client {
 		t.Helper()
-		tok, err := n.keys.Mint("dev", signaling.TokenRequest{
+		tok, err := n.Keys().Mint("dev", signaling.TokenRequest{
 			Room: room, Identity: fmt.Sprintf("pub-%d", i), Name: fmt.Sprintf("Pub %d", i),
 			Grants: signaling.Grants{Publish: true}, TTL: time.Hour,
 		}, time.Now())
@@ -75,7 +76,7 @@ func TestBrowserRecycledMLines(t *testing.T) {
 	forwarded := func(i int, id string) {
 		t.Helper()
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			state, _ := n.sfu.RoomState(room)
+			state, _ := n.SFU().RoomState(room)
 			for _, p := range state.Participants {
 				if p.ID != self {
 					continue

@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sfu-project/sfu/internal/node/nodetest"
 	"github.com/sfu-project/sfu/signaling"
 )
 
@@ -19,9 +20,9 @@ import (
 // turn); the second must stay in the room, alone, with its tracks.
 func TestBrowserReplacedTab(t *testing.T) {
 	exe := chromiumPath(t)
-	n := startTestNode(t, nil)
+	n := nodetest.Start(t, nil)
 	const room = "one-identity"
-	tok, err := n.keys.Mint("dev", signaling.TokenRequest{
+	tok, err := n.Keys().Mint("dev", signaling.TokenRequest{
 		Room: room, Identity: "same-person", Name: "Ada",
 		Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour,
 	}, time.Now())
@@ -29,7 +30,7 @@ func TestBrowserReplacedTab(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := n.URL() + "room/" + room + "?token=" + tok
-	joins := func() float64 { return testutil.ToFloat64(n.signaling.Metrics().Joins) }
+	joins := func() float64 { return testutil.ToFloat64(n.Signaling().Metrics().Joins) }
 
 	tab1 := newBrowser(t, exe)
 	ctx2, cancel2 := chromedp.NewContext(tab1.ctx) // a second tab of the same browser
@@ -85,7 +86,7 @@ func TestBrowserReplacedTab(t *testing.T) {
 		if got := joins(); got != 2 {
 			t.Fatalf("%.0f joins on the server, want 2: a tab reconnected", got)
 		}
-		st, _ := n.sfu.RoomState(room)
+		st, _ := n.SFU().RoomState(room)
 		if len(st.Participants) != 1 || st.Participants[0].ID != id2 {
 			t.Fatalf("room holds %+v, want only tab 2's %s", st.Participants, id2)
 		}
@@ -96,11 +97,11 @@ func TestBrowserReplacedTab(t *testing.T) {
 			t.Fatalf("tab 2: state %q as %q, want connected as %s", s, id, id2)
 		}
 	}
-	st, _ := n.sfu.RoomState(room)
+	st, _ := n.SFU().RoomState(room)
 	if got := len(st.Participants[0].Published); got != 2 {
 		t.Errorf("tab 2 publishes %d tracks, want its audio and video", got)
 	}
-	if got := testutil.ToFloat64(n.signaling.Metrics().Departures.WithLabelValues("replaced")); got != 1 {
+	if got := testutil.ToFloat64(n.Signaling().Metrics().Departures.WithLabelValues("replaced")); got != 1 {
 		t.Errorf(`sfu_ws_departures_total{reason="replaced"} = %v, want 1`, got)
 	}
 }

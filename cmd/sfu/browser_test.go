@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/sfu-project/sfu/internal/node"
+	"github.com/sfu-project/sfu/internal/node/nodetest"
 )
 
 // chromiumPath finds Debian's Chromium. Outside CI a missing browser skips
@@ -109,7 +112,7 @@ func (b *browser) tiles() []string {
 
 // joinRoom opens the web client for each name in room and returns the
 // browsers, their participant IDs and when each page was opened.
-func joinRoom(t *testing.T, exe string, n *node, room string, names []string, query string) ([]*browser, []string, []time.Time) {
+func joinRoom(t *testing.T, exe string, n *node.Node, room string, names []string, query string) ([]*browser, []string, []time.Time) {
 	t.Helper()
 	browsers := make([]*browser, len(names))
 	opened := make([]time.Time, len(names))
@@ -186,7 +189,7 @@ func waitDecoding(t *testing.T, b *browser, name string, self int, ids []string,
 // two, and when one leaves the other two must drop its tile.
 func TestBrowsersSeeEachOther(t *testing.T) {
 	exe := chromiumPath(t)
-	n := startTestNode(t, nil)
+	n := nodetest.Start(t, nil)
 	names := []string{"Ada", "Grace", "Linus"}
 	browsers, ids, opened := joinRoom(t, exe, n, "browser-test", names, "")
 	for i, b := range browsers {
@@ -235,7 +238,7 @@ func TestBrowsersSeeEachOther(t *testing.T) {
 // what they send, and subscribers decode it in that codec.
 func TestBrowserCodecs(t *testing.T) {
 	exe := chromiumPath(t)
-	n := startTestNode(t, nil)
+	n := nodetest.Start(t, nil)
 	for _, codec := range []string{"vp9", "h264"} {
 		t.Run(codec, func(t *testing.T) {
 			names := []string{"Pub-" + codec, "Sub-" + codec}
@@ -266,7 +269,7 @@ func TestBrowserCodecs(t *testing.T) {
 			layers := 0
 			// Chromium adds layers as its bandwidth estimate grows.
 			for start := time.Now(); layers < 3 && time.Since(start) < 15*time.Second; time.Sleep(250 * time.Millisecond) {
-				state, _ := n.sfu.RoomState("codec-" + codec)
+				state, _ := n.SFU().RoomState("codec-" + codec)
 				for _, p := range state.Participants {
 					for _, tr := range p.Published {
 						if tr.Kind == "video" {
@@ -292,7 +295,7 @@ func TestBrowserCodecs(t *testing.T) {
 // along.
 func TestBrowserSimulcast(t *testing.T) {
 	exe := chromiumPath(t)
-	n := startTestNode(t, nil)
+	n := nodetest.Start(t, nil)
 	names := []string{"Pub", "Sub"}
 	browsers, ids, opened := joinRoom(t, exe, n, "simulcast", names, "")
 	sub := browsers[1]
@@ -337,7 +340,7 @@ func TestBrowserSimulcast(t *testing.T) {
 				return
 			}
 			if time.Since(start) > within {
-				state, _ := n.sfu.RoomState("simulcast")
+				state, _ := n.SFU().RoomState("simulcast")
 				dump, _ := json.Marshal(state)
 				t.Fatalf("%s: receiving %dp after %v, want %dp; room: %s", what, h, within, want, dump)
 			}

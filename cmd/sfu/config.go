@@ -5,46 +5,9 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
-	"time"
 
-	"gopkg.in/yaml.v3"
-
-	"github.com/sfu-project/sfu/sfu"
-	"github.com/sfu-project/sfu/signaling"
+	"github.com/sfu-project/sfu/internal/node"
 )
-
-// Config is the whole server configuration. Each subsystem owns its part.
-type Config struct {
-	// Listen is the HTTP address: web client, /ws, /healthz, /metrics.
-	Listen string `yaml:"listen"`
-	// Keys are API keys as "key:secret[,key:secret]"; when set,
-	// development mode is off unless Dev is set too.
-	Keys string `yaml:"keys"`
-	// Dev forces development mode: a generated key and /api/token.
-	Dev bool `yaml:"dev"`
-	// TLSCert and TLSKey, when both set, serve HTTPS and WSS. Browsers
-	// only allow the camera on https:// pages or on localhost.
-	TLSCert string `yaml:"tls_cert"`
-	TLSKey  string `yaml:"tls_key"`
-	// MetricsListen, when set, serves /metrics on this address alone
-	// (plain HTTP, e.g. 127.0.0.1:9090) and not on Listen.
-	MetricsListen string `yaml:"metrics_listen"`
-	// MetricsToken, when set, is a secret that /metrics requires as
-	// "Authorization: Bearer TOKEN", on whichever listener serves it. An
-	// admin access token is accepted too. See metricsGuard for the
-	// default when neither is set.
-	MetricsToken string `yaml:"metrics_token"`
-	// LogLevel is debug, info, warn or error.
-	LogLevel  string           `yaml:"log_level"`
-	HTTP      HTTPConfig       `yaml:"http"`
-	SFU       sfu.Config       `yaml:"sfu"`
-	Signaling signaling.Config `yaml:"signaling"`
-}
-
-func defaultConfig() Config {
-	return Config{Listen: ":7880", LogLevel: "info", HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default()}
-}
 
 // envNames maps flags to the environment variables that can set them.
 var envNames = map[string]string{
@@ -64,8 +27,8 @@ var envNames = map[string]string{
 
 // loadConfig applies, in increasing precedence: defaults, the YAML file
 // (--config or SFU_CONFIG), environment variables, command-line flags.
-func loadConfig(args []string) (Config, error) {
-	cfg := defaultConfig()
+func loadConfig(args []string) (node.Config, error) {
+	cfg := node.Default()
 	fs := flag.NewFlagSet("sfu", flag.ContinueOnError)
 	path := fs.String("config", "", "YAML configuration file (env SFU_CONFIG)")
 	listen := fs.String("listen", "", "HTTP listen address (env SFU_LISTEN, default :7880)")
@@ -90,7 +53,8 @@ func loadConfig(args []string) (Config, error) {
 	if *path == "" {
 		*path = os.Getenv(envNames["config"])
 	}
-	if err := readConfigFile(*path, &cfg); err != nil {
+	cfg, err := node.LoadConfig(*path)
+	if err != nil {
 		return cfg, err
 	}
 
@@ -139,38 +103,5 @@ func loadConfig(args []string) (Config, error) {
 	if v, ok := value("metrics-token", *metricsToken); ok {
 		cfg.MetricsToken = v
 	}
-	if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
-		return cfg, fmt.Errorf("tls: give both --tls-cert and --tls-key")
-	}
-	if cfg.MetricsToken != "" && len(cfg.MetricsToken) < 16 {
-		return cfg, fmt.Errorf("metrics token: at least 16 characters")
-	}
-	if err := cfg.HTTP.Validate(); err != nil {
-		return cfg, err
-	}
-	if err := cfg.Signaling.Validate(); err != nil {
-		return cfg, err
-	}
-	return cfg, cfg.SFU.Validate()
+	return cfg, cfg.Validate()
 }
-
-// readConfigFile decodes the YAML file at path, if path is not empty,
-// over cfg. Unknown keys are errors.
-func readConfigFile(path string, cfg *Config) error {
-	if path == "" {
-		return nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	dec := yaml.NewDecoder(strings.NewReader(string(data)))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
-	}
-	return nil
-}
-
-// tokenTTLDefault is how long tokens minted by `sfu token` and /api/token last.
-const tokenTTLDefault = 6 * time.Hour

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/sfu-project/sfu/internal/node"
 )
 
 func main() {
@@ -36,21 +38,21 @@ func run(args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	n, err := newNode(cfg, log)
+	n, err := node.New(cfg, log)
 	if err != nil {
 		return err
 	}
 	mode := "production (tokens required)"
-	if n.dev {
+	if n.Dev() {
 		mode = "development (/api/token enabled; do not expose this to the internet)"
 	}
-	log.Info("sfu started", "http", n.ln.Addr().String(), "media_udp", n.sfu.MediaAddr().String(), "mode", mode)
+	log.Info("sfu started", "http", n.Addr().String(), "media_udp", n.MediaAddr().String(), "mode", mode)
 	fmt.Printf("SFU running. Open %s in a browser.\n", n.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	errc := make(chan error, 1)
-	go func() { errc <- n.serve() }()
+	go func() { errc <- n.Serve() }()
 	select {
 	case err := <-errc:
 		return err
@@ -59,7 +61,7 @@ func run(args []string) error {
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()
-	if err := n.shutdown(sctx); err != nil {
+	if err := n.Shutdown(sctx); err != nil {
 		log.Warn("shutdown incomplete", "err", err)
 	}
 	return nil

@@ -2,19 +2,18 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sfu-project/sfu/internal/node"
 	"github.com/sfu-project/sfu/signaling"
 )
+
+// testKeys are the API keys of the tests of `sfu token`.
+const testKeys = "ops:0123456789abcdef0123456789abcdef"
 
 // TestTokenCommandTTL: `sfu token` refuses to mint what the server would
 // refuse, and its tokens carry a jti.
@@ -92,7 +91,7 @@ func TestLoadConfigSecurity(t *testing.T) {
 		s.MaxTokenLifetime != 2*time.Hour || s.TokenClockSkew != 10*time.Second || s.MaxRevocations != 5 {
 		t.Errorf("got %+v", cfg)
 	}
-	if d := defaultConfig(); d.MetricsListen != "" || d.MetricsToken != "" || d.Signaling.MaxTokenLifetime != 24*time.Hour {
+	if d := node.Default(); d.MetricsListen != "" || d.MetricsToken != "" || d.Signaling.MaxTokenLifetime != 24*time.Hour {
 		t.Errorf("defaults %+v", d)
 	}
 
@@ -110,42 +109,5 @@ func TestLoadConfigSecurity(t *testing.T) {
 		if _, err := loadConfig([]string{"--config", path}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
-	}
-}
-
-// TestDevTokenWithinLifetime: development mode's /api/token mints tokens
-// the node accepts when max_token_lifetime is below its usual 6 h.
-func TestDevTokenWithinLifetime(t *testing.T) {
-	n := startTestNode(t, func(c *Config) { c.Signaling.MaxTokenLifetime = time.Hour })
-	code, body := request(t, "GET", "http://"+n.ln.Addr().String()+"/api/token?room=lobby", "", "")
-	var tok struct{ Token string }
-	if err := json.Unmarshal([]byte(body), &tok); err != nil || code != 200 {
-		t.Fatalf("/api/token: %d %q", code, body)
-	}
-	c, err := n.signaling.Authenticate(context.Background(), tok.Token)
-	if err != nil {
-		t.Fatalf("the node refuses its own development token: %v", err)
-	}
-	if life := c.ExpiresAt.Sub(c.IssuedAt.Time); life != time.Hour {
-		t.Errorf("lifetime %s, want 1h", life)
-	}
-}
-
-// TestMetricsListenInUse: a metrics_listen address that cannot be bound
-// stops the start, and frees what was taken.
-func TestMetricsListenInUse(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	cfg := defaultConfig()
-	cfg.Listen, cfg.SFU.UDPPort, cfg.SFU.NodeIP = "127.0.0.1:0", 0, "127.0.0.1"
-	cfg.MetricsListen = ln.Addr().String()
-	if n, err := newNode(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
-		_ = n.shutdown(context.Background())
-		t.Fatal("started with its metrics address taken")
-	} else if !strings.Contains(err.Error(), "metrics listen") {
-		t.Errorf("error %v does not say which address", err)
 	}
 }

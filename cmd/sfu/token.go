@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/sfu-project/sfu/internal/node"
 	"github.com/sfu-project/sfu/signaling"
 )
 
@@ -21,7 +22,7 @@ func runToken(args []string, stdout io.Writer) error {
 	publish := fs.Bool("publish", true, "may publish media")
 	subscribe := fs.Bool("subscribe", true, "may receive media")
 	admin := fs.Bool("admin", false, "may use operator endpoints (/debug/rooms/NAME, /debug/pprof/)")
-	ttl := fs.Duration("ttl", tokenTTLDefault, "validity, at most the server's max_token_lifetime")
+	ttl := fs.Duration("ttl", node.DefaultTokenTTL, "validity, at most the server's max_token_lifetime")
 	config := fs.String("config", os.Getenv("SFU_CONFIG"), "the server's YAML file, for its max_token_lifetime (env SFU_CONFIG)")
 	keys := fs.String("keys", os.Getenv("SFU_KEYS"), "API keys key:secret[,...] (env SFU_KEYS)")
 	kid := fs.String("key", "", "which key signs (default: the first by name)")
@@ -31,8 +32,8 @@ func runToken(args []string, stdout io.Writer) error {
 	if *room == "" || *identity == "" {
 		return errors.New("token: --room and --identity are required")
 	}
-	cfg := defaultConfig()
-	if err := readConfigFile(*config, &cfg); err != nil {
+	cfg, err := node.LoadConfig(*config)
+	if err != nil {
 		return err
 	}
 	switch limit := cfg.Signaling.MaxTokenLifetime; {

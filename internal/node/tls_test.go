@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"crypto/ecdsa"
@@ -16,6 +16,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sfu-project/sfu/internal/node"
+	"github.com/sfu-project/sfu/internal/node/nodetest"
 )
 
 // writeSelfSigned writes a certificate and key for 127.0.0.1 into dir.
@@ -50,12 +53,12 @@ func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
 
 func TestServesHTTPS(t *testing.T) {
 	cert, key := writeSelfSigned(t, t.TempDir())
-	n := startTestNode(t, func(c *Config) { c.TLSCert, c.TLSKey = cert, key })
+	n := nodetest.Start(t, func(c *node.Config) { c.TLSCert, c.TLSKey = cert, key })
 	if !strings.HasPrefix(n.URL(), "https://") {
 		t.Errorf("URL %s is not https", n.URL())
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	resp, err := client.Get("https://" + n.ln.Addr().String() + "/healthz")
+	resp, err := client.Get("https://" + n.Addr().String() + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfu-project/sfu/internal/node"
+	"github.com/sfu-project/sfu/internal/node/nodetest"
 	"github.com/sfu-project/sfu/loadtest"
 	"github.com/sfu-project/sfu/sfu"
 	"github.com/sfu-project/sfu/signaling"
@@ -19,7 +21,7 @@ import (
 // which layer each subscriber gets.
 func TestRoomDebugEndpoint(t *testing.T) {
 	const keys = "ops:0123456789abcdef0123456789abcdef"
-	n := startTestNode(t, func(c *Config) { c.Keys = keys })
+	n := nodetest.Start(t, func(c *node.Config) { c.Keys = keys })
 	ks, _ := signaling.ParseKeys(keys)
 	mint := func(room, id string, g signaling.Grants) string {
 		tok, err := ks.Mint("ops", signaling.TokenRequest{Room: room, Identity: id, Grants: g, TTL: time.Hour}, time.Now())
@@ -28,7 +30,7 @@ func TestRoomDebugEndpoint(t *testing.T) {
 		}
 		return tok
 	}
-	base := "http://" + n.ln.Addr().String()
+	base := "http://" + n.Addr().String()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	ws := "ws" + strings.TrimPrefix(base, "http") + "/ws"

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfu-project/sfu/internal/node"
+	"github.com/sfu-project/sfu/internal/node/nodetest"
 	"github.com/sfu-project/sfu/loadtest"
 	"github.com/sfu-project/sfu/signaling"
 )
@@ -23,18 +25,18 @@ import (
 // a joined WebSocket outlives all of them. The signaling instruments are
 // on /metrics.
 func TestHTTPTimeouts(t *testing.T) {
-	n := startTestNode(t, func(c *Config) {
-		c.HTTP = HTTPConfig{
+	n := nodetest.Start(t, func(c *node.Config) {
+		c.HTTP = node.HTTPConfig{
 			ReadHeaderTimeout: 500 * time.Millisecond,
 			ReadTimeout:       time.Second,
 			WriteTimeout:      time.Second,
 			IdleTimeout:       time.Second,
 		}
 	})
-	addr := n.ln.Addr().String()
+	addr := n.Addr().String()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tok, err := n.keys.Mint("dev", signaling.TokenRequest{Room: "timeouts", Identity: "ws", Grants: signaling.Grants{Subscribe: true}, TTL: time.Hour}, time.Now())
+	tok, err := n.Keys().Mint("dev", signaling.TokenRequest{Room: "timeouts", Identity: "ws", Grants: signaling.Grants{Subscribe: true}, TTL: time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,11 +124,14 @@ func TestHTTPConfigYAML(t *testing.T) {
 	if err := os.WriteFile(path, []byte("http:\n  idle_timeout: 7s\n  write_timeout: 0s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := loadConfig([]string{"--config", path})
+	cfg, err := node.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := defaultHTTPConfig()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := node.Default().HTTP
 	want.IdleTimeout, want.WriteTimeout = 7*time.Second, 0
 	if cfg.HTTP != want {
 		t.Errorf("http config %+v, want %+v", cfg.HTTP, want)
@@ -134,7 +139,7 @@ func TestHTTPConfigYAML(t *testing.T) {
 	if err := os.WriteFile(path, []byte("http:\n  read_timeout: -1s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := loadConfig([]string{"--config", path}); err == nil {
-		t.Error("a negative read_timeout was accepted")
+	if cfg, err := node.LoadConfig(path); err != nil || cfg.Validate() == nil {
+		t.Errorf("a negative read_timeout was accepted (load: %v)", err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package node_test
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sfu-project/sfu/internal/node"
+	"github.com/sfu-project/sfu/internal/node/nodetest"
 	"github.com/sfu-project/sfu/loadtest"
 	"github.com/sfu-project/sfu/signaling"
 )
@@ -72,26 +74,26 @@ func TestMetricsAccess(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name      string
-		tweak     func(*Config)
+		tweak     func(*node.Config)
 		main      []try // on the main listener
 		separate  []try // on metrics_listen
 		separated bool
 	}{
 		{"development mode", nil, []try{{"", 200}}, nil, false},
-		{"production, neither set: admin token", func(c *Config) { c.Keys = testKeys },
+		{"production, neither set: admin token", func(c *node.Config) { c.Keys = testKeys },
 			[]try{{"", 401}, {user, 401}, {"garbage", 401}, {admin, 200}}, nil, false},
-		{"production, metrics_token", func(c *Config) { c.Keys, c.MetricsToken = testKeys, secret },
+		{"production, metrics_token", func(c *node.Config) { c.Keys, c.MetricsToken = testKeys, secret },
 			[]try{{"", 401}, {secret + "x", 401}, {secret[:len(secret)-1], 401}, {user, 401}, {secret, 200}, {admin, 200}}, nil, false},
-		{"development mode, metrics_token", func(c *Config) { c.MetricsToken = secret },
+		{"development mode, metrics_token", func(c *node.Config) { c.MetricsToken = secret },
 			[]try{{"", 401}, {secret, 200}}, nil, false},
-		{"production, metrics_listen", func(c *Config) { c.Keys = testKeys },
+		{"production, metrics_listen", func(c *node.Config) { c.Keys = testKeys },
 			[]try{{"", 404}, {admin, 404}}, []try{{"", 200}}, true},
-		{"production, metrics_listen and metrics_token", func(c *Config) { c.Keys, c.MetricsToken = testKeys, secret },
+		{"production, metrics_listen and metrics_token", func(c *node.Config) { c.Keys, c.MetricsToken = testKeys, secret },
 			[]try{{"", 404}, {secret, 404}}, []try{{"", 401}, {"wrong-0123456789abcdef", 401}, {secret, 200}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			maddr := ""
-			n := startTestNode(t, func(c *Config) {
+			n := nodetest.Start(t, func(c *node.Config) {
 				if tc.tweak != nil {
 					tc.tweak(c)
 				}
@@ -112,7 +114,7 @@ func TestMetricsAccess(t *testing.T) {
 					}
 				}
 			}
-			check("http://"+n.ln.Addr().String(), tc.main)
+			check("http://"+n.Addr().String(), tc.main)
 			if tc.separated {
 				check("http://"+maddr, tc.separate)
 			}
@@ -125,9 +127,9 @@ func TestMetricsAccess(t *testing.T) {
 // revoked jti refuses that token only, and a revoked admin token loses
 // its access.
 func TestRevokeEndpoint(t *testing.T) {
-	n := startTestNode(t, func(c *Config) { c.Keys = testKeys })
-	base := "http://" + n.ln.Addr().String()
-	ws := "ws://" + n.ln.Addr().String() + "/ws"
+	n := nodetest.Start(t, func(c *node.Config) { c.Keys = testKeys })
+	base := "http://" + n.Addr().String()
+	ws := "ws://" + n.Addr().String() + "/ws"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	all := signaling.Grants{Publish: true, Subscribe: true}
@@ -216,7 +218,7 @@ func TestRevokeEndpoint(t *testing.T) {
 	// One token by its jti: that token is refused, a new one for the same
 	// identity is not.
 	tok := mintTest(t, "hall", "cat", all)
-	claims, err := n.keys.Verify(tok, time.Now())
+	claims, err := n.Keys().Verify(tok, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"crypto/subtle"
@@ -13,7 +13,7 @@ import (
 
 // setUpMetrics serves reg's /metrics on mux, or, with metrics_listen, on
 // a listener of its own (plain HTTP) and not on mux.
-func (n *node) setUpMetrics(mux *http.ServeMux, reg *prometheus.Registry) error {
+func (n *Node) setUpMetrics(mux *http.ServeMux, reg *prometheus.Registry) error {
 	h := n.metricsGuard(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if n.cfg.MetricsListen == "" {
 		mux.Handle("/metrics", h)
@@ -44,7 +44,7 @@ func (n *node) setUpMetrics(mux *http.ServeMux, reg *prometheus.Registry) error 
 //     internet by default; admin tokens expire within
 //     max_token_lifetime, so a scraper is given metrics_token or
 //     metrics_listen instead, and the node says so at start.
-func (n *node) metricsGuard(h http.Handler) http.Handler {
+func (n *Node) metricsGuard(h http.Handler) http.Handler {
 	switch {
 	case n.cfg.MetricsToken != "":
 		want := []byte(n.cfg.MetricsToken)

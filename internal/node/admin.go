@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"encoding/json"
@@ -18,7 +18,7 @@ func bearer(r *http.Request) (string, bool) {
 
 // isAdmin reports whether r bears an access token with the admin grant
 // that is valid now and not revoked.
-func (n *node) isAdmin(r *http.Request) bool {
+func (n *Node) isAdmin(r *http.Request) bool {
 	tok, ok := bearer(r)
 	if !ok {
 		return false
@@ -29,7 +29,7 @@ func (n *node) isAdmin(r *http.Request) bool {
 
 // adminOnly serves h to requests with a token that has the admin grant
 // (Authorization: Bearer TOKEN), and to any request in development mode.
-func (n *node) adminOnly(h http.Handler) http.Handler {
+func (n *Node) adminOnly(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !n.dev && !n.isAdmin(r) {
 			unauthorized(w, "an admin token is required")
@@ -63,7 +63,7 @@ type revokeRequest struct {
 // revokeHandler serves POST /admin/revoke: it records the revocation and
 // closes the sessions it revokes, answering
 // {"revoked": "jti"|"identity", "until": TIME, "disconnected": N}.
-func (n *node) revokeHandler() http.Handler {
+func (n *Node) revokeHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
@@ -112,5 +112,23 @@ func (n *node) revokeHandler() http.Handler {
 			n.log.Error("revoked, but could not check every session", "err", err)
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"revoked": kind, "until": until.UTC().Format(time.RFC3339), "disconnected": dropped})
+	})
+}
+
+// roomDebugHandler serves GET /debug/rooms/NAME: a JSON snapshot of a
+// room with each subscriber's estimate and layers.
+func (n *Node) roomDebugHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		name := strings.TrimPrefix(r.URL.Path, "/debug/rooms/")
+		state, ok := n.sfu.RoomState(name)
+		if !ok {
+			w.WriteHeader(http.StatusNotFound)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": "no such room"})
+			return
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(state)
 	})
 }

@@ -1,16 +1,16 @@
-package main
+package node
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,14 +21,16 @@ import (
 	"github.com/sfu-project/sfu/web"
 )
 
-// node is one running server: HTTP (web client, signaling, health,
-// metrics) and the media core.
-type node struct {
+// Node is one running server: HTTP (web client, signaling, health,
+// metrics, operator endpoints) and the media core. It holds no state
+// outside itself, so several run in one process.
+type Node struct {
 	cfg       Config
 	log       *slog.Logger
 	dev       bool
 	keys      signaling.Keys
 	sfu       *sfu.SFU
+	backend   signaling.Backend
 	signaling *signaling.Server
 	http      *http.Server
 	ln        net.Listener
@@ -38,8 +40,18 @@ type node struct {
 	metricsLn   net.Listener
 }
 
-func newNode(cfg Config, log *slog.Logger) (*node, error) {
-	n := &node{cfg: cfg, log: log}
+// New validates cfg, opens the node's HTTP listener and media socket and
+// assembles it; Serve then serves it, and Shutdown stops it. On error
+// nothing stays open.
+func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{backend: func(s *sfu.SFU) signaling.Backend { return signaling.LocalBackend{SFU: s} }}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	n := &Node{cfg: cfg, log: log}
 	if cfg.Keys != "" {
 		keys, err := signaling.ParseKeys(cfg.Keys)
 		if err != nil {
@@ -64,8 +76,9 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		return nil, err
 	}
 	n.sfu = media
+	n.backend = o.backend(media)
 	n.revocations = signaling.NewMemoryRevocations(cfg.Signaling.MaxRevocations, time.Now)
-	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, signaling.LocalBackend{SFU: media}, log,
+	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, n.backend, log,
 		signaling.WithRevocations(n.revocations))
 	reg.MustRegister(n.signaling.Metrics())
 
@@ -76,7 +89,7 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 		_, _ = fmt.Fprintln(w, "ok")
 	})
 	if n.dev {
-		mux.Handle("/api/token", signaling.DevTokenHandler(n.keys, "dev", min(tokenTTLDefault, cfg.Signaling.MaxTokenLifetime)))
+		mux.Handle("/api/token", signaling.DevTokenHandler(n.keys, "dev", min(DefaultTokenTTL, cfg.Signaling.MaxTokenLifetime)))
 	}
 	mux.Handle("/admin/revoke", n.adminOnly(n.revokeHandler()))
 	mux.Handle("/debug/rooms/", n.adminOnly(n.roomDebugHandler()))
@@ -89,12 +102,12 @@ func newNode(cfg Config, log *slog.Logger) (*node, error) {
 	mux.Handle("/", web.Handler())
 
 	if err := n.setUpMetrics(mux, reg); err != nil {
-		_ = media.Close()
+		n.closeCore()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		_ = media.Close()
+		n.closeCore()
 		if n.metricsLn != nil {
 			_ = n.metricsLn.Close()
 		}
@@ -114,26 +127,8 @@ func listenPorts(listen string) []int {
 	return nil
 }
 
-// roomDebugHandler serves GET /debug/rooms/NAME: a JSON snapshot of a
-// room with each subscriber's estimate and layers.
-func (n *node) roomDebugHandler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		name := strings.TrimPrefix(r.URL.Path, "/debug/rooms/")
-		state, ok := n.sfu.RoomState(name)
-		if !ok {
-			w.WriteHeader(http.StatusNotFound)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": "no such room"})
-			return
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(state)
-	})
-}
-
 // URL is where a browser opens the web client.
-func (n *node) URL() string {
+func (n *Node) URL() string {
 	addr := n.ln.Addr().(*net.TCPAddr)
 	host := "localhost"
 	if !addr.IP.IsUnspecified() && !addr.IP.IsLoopback() {
@@ -146,8 +141,31 @@ func (n *node) URL() string {
 	return fmt.Sprintf("%s://%s/", scheme, net.JoinHostPort(host, fmt.Sprint(addr.Port)))
 }
 
-// serve runs until the HTTP servers are shut down, or one fails.
-func (n *node) serve() error {
+// Addr is the address the HTTP listener is bound to (Config.Listen with
+// the port the system chose, if it named port 0).
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// MediaAddr is the UDP address all media is multiplexed on.
+func (n *Node) MediaAddr() net.Addr { return n.sfu.MediaAddr() }
+
+// SFU is the node's media core.
+func (n *Node) SFU() *sfu.SFU { return n.sfu }
+
+// Signaling is the node's WebSocket endpoint, served at /ws.
+func (n *Node) Signaling() *signaling.Server { return n.signaling }
+
+// Keys returns a copy of the API keys the node accepts tokens from: the
+// configured ones and, in development mode, the generated "dev" key.
+func (n *Node) Keys() signaling.Keys { return maps.Clone(n.keys) }
+
+// Dev reports whether the node runs in development mode (/api/token
+// served, operator endpoints open).
+func (n *Node) Dev() bool { return n.dev }
+
+// Serve serves HTTP (and metrics_listen, if set) until Shutdown, when it
+// returns nil, or until a server fails, when it stops the other and
+// returns the error. Call it once.
+func (n *Node) Serve() error {
 	servers := []func() error{func() error {
 		if n.cfg.TLSCert != "" {
 			return n.http.ServeTLS(n.ln, n.cfg.TLSCert, n.cfg.TLSKey)
@@ -174,17 +192,24 @@ func (n *node) serve() error {
 	return first
 }
 
-// shutdown stops accepting, tells every client the server is going away,
-// closes all peer connections and waits for it, within ctx.
-func (n *node) shutdown(ctx context.Context) error {
+// Shutdown stops accepting, tells every client the server is going away,
+// closes all peer connections and waits for it, within ctx. It closes the
+// backend too if that is an io.Closer. It frees everything New opened,
+// whether Serve was called or not.
+func (n *Node) Shutdown(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() {
 		err := n.http.Shutdown(ctx) // does not wait for hijacked WebSockets
+		_ = n.ln.Close()            // Serve closes it; without Serve, no one else
 		if n.metricsHTTP != nil {
 			err = errors.Join(err, n.metricsHTTP.Shutdown(ctx))
+			_ = n.metricsLn.Close()
 		}
 		err = errors.Join(err, n.sfu.Close())
 		n.signaling.Close()
+		if c, ok := n.backend.(io.Closer); ok {
+			err = errors.Join(err, c.Close())
+		}
 		errc <- err
 	}()
 	select {
@@ -192,5 +217,14 @@ func (n *node) shutdown(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// closeCore frees what New made before it failed.
+func (n *Node) closeCore() {
+	_ = n.sfu.Close()
+	n.signaling.Close()
+	if c, ok := n.backend.(io.Closer); ok {
+		_ = c.Close()
 	}
 }
