@@ -91,8 +91,9 @@ type Backend struct {
 }
 
 // NewBackend returns the backend of node cfg.NodeID for media. load, if
-// not nil, gives the node's load for the registry (CPU included); Run
-// starts the backend's work.
+// not nil, measures the node for the registry (CPU, tracks, bit rate);
+// the rooms and participants are counted by the backend. Start starts
+// its work.
 func NewBackend(cfg Config, media *sfu.SFU, store Store, load func() Load, log *slog.Logger) *Backend {
 	def := DefaultConfig()
 	if cfg.NodeID == "" {

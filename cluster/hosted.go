@@ -75,9 +75,7 @@ func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, s
 		if host != b.cfg.NodeID {
 			return nil, host, nil
 		}
-		if err := b.store.Directory.Serve(ctx, room, b.cfg.NodeID, b.cfg.TTL); err != nil {
-			return nil, "", err
-		}
+		// The claim counts the node as serving the room.
 	}
 	p, err := b.sfu.Join(room, who, sink)
 	if err != nil {

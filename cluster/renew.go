@@ -82,21 +82,21 @@ func (b *Backend) dropGone(live map[string]bool) {
 	}
 }
 
-// info is what the node announces now.
+// info is what the node announces now: the sessions it serves, counted
+// here, and what the load function measures (CPU, tracks, bit rate).
 func (b *Backend) info() NodeInfo {
 	var load Load
 	if b.load != nil {
 		load = b.load()
-	} else {
-		b.mu.Lock()
-		for _, r := range b.hosted {
-			if n := int(r.sessions.Load()); n > 0 {
-				load.Rooms++
-				load.Participants += n
-			}
-		}
-		b.mu.Unlock()
 	}
+	load.Rooms, load.Participants = 0, 0
+	b.mu.Lock()
+	for _, r := range b.hosted {
+		if n := int(r.sessions.Load()); n > 0 {
+			load.Rooms++
+			load.Participants += n
+		}
+	}
+	b.mu.Unlock()
 	return NodeInfo{ID: b.cfg.NodeID, MediaAddrs: b.cfg.MediaAddrs, Limits: b.cfg.Limits, Load: load, Updated: time.Now()}
 }
-

@@ -39,11 +39,13 @@ type Config struct {
 	HTTP      HTTPConfig       `yaml:"http"`
 	SFU       sfu.Config       `yaml:"sfu"`
 	Signaling signaling.Config `yaml:"signaling"`
+	Cluster   ClusterConfig    `yaml:"cluster"`
 }
 
 // Default is the configuration of a node started with no settings.
 func Default() Config {
-	return Config{Listen: ":7880", LogLevel: "info", HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default()}
+	return Config{Listen: ":7880", LogLevel: "info", HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default(),
+		Cluster: defaultClusterConfig()}
 }
 
 // DefaultTokenTTL is how long tokens minted by /api/token (and by
@@ -84,6 +86,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Signaling.Validate(); err != nil {
+		return err
+	}
+	if err := c.Cluster.validate(); err != nil {
 		return err
 	}
 	return c.SFU.Validate()

@@ -6,6 +6,8 @@
 // several nodes in one process.
 //
 // It knows nothing of the command line: cmd/sfu maps flags and the
-// environment onto Config. How nodes find each other (a cluster) plugs in
-// as a signaling.Backend, through WithBackend.
+// environment onto Config. Every node is a member of a cluster (package
+// cluster), of one node with its state in memory unless a Redis URL names
+// the shared state; the signaling server joins clients through the
+// cluster's Backend.
 package node

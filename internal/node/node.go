@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -15,7 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/sfu-project/sfu/cluster"
 	"github.com/sfu-project/sfu/sfu"
 	"github.com/sfu-project/sfu/signaling"
 	"github.com/sfu-project/sfu/web"
@@ -30,7 +31,8 @@ type Node struct {
 	dev       bool
 	keys      signaling.Keys
 	sfu       *sfu.SFU
-	backend   signaling.Backend
+	backend   *cluster.Backend
+	redis     redis.UniversalClient // nil without Redis
 	signaling *signaling.Server
 	http      *http.Server
 	ln        net.Listener
@@ -47,7 +49,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := options{backend: func(s *sfu.SFU) signaling.Backend { return signaling.LocalBackend{SFU: s} }}
+	var o options
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -76,8 +78,28 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.sfu = media
-	n.backend = o.backend(media)
+	store, client, err := openStore(cfg.Cluster, o.store)
+	if err != nil {
+		_ = media.Close()
+		return nil, err
+	}
+	n.redis = client
 	n.revocations = signaling.NewMemoryRevocations(cfg.Signaling.MaxRevocations, time.Now)
+	if client != nil {
+		if n.revocations, err = cluster.NewRedisRevocations(client, time.Now, cluster.WithPrefix(cfg.Cluster.Prefix)); err != nil {
+			_ = media.Close()
+			_ = client.Close()
+			return nil, err
+		}
+	}
+	n.backend = n.newBackend(cfg.Cluster, media, store)
+	if err := n.backend.Start(); err != nil {
+		_ = media.Close()
+		if client != nil {
+			_ = client.Close()
+		}
+		return nil, err
+	}
 	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, n.backend, log,
 		signaling.WithRevocations(n.revocations))
 	reg.MustRegister(n.signaling.Metrics())
@@ -194,7 +216,7 @@ func (n *Node) Serve() error {
 
 // Shutdown stops accepting, tells every client the server is going away,
 // closes all peer connections and waits for it, within ctx. It closes the
-// backend too if that is an io.Closer. It frees everything New opened,
+// cluster backend too, ending what it relays. It frees everything New opened,
 // whether Serve was called or not.
 func (n *Node) Shutdown(ctx context.Context) error {
 	errc := make(chan error, 1)
@@ -207,8 +229,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		err = errors.Join(err, n.sfu.Close())
 		n.signaling.Close()
-		if c, ok := n.backend.(io.Closer); ok {
-			err = errors.Join(err, c.Close())
+		n.backend.Close()
+		if n.redis != nil {
+			err = errors.Join(err, n.redis.Close())
 		}
 		errc <- err
 	}()
@@ -224,7 +247,8 @@ func (n *Node) Shutdown(ctx context.Context) error {
 func (n *Node) closeCore() {
 	_ = n.sfu.Close()
 	n.signaling.Close()
-	if c, ok := n.backend.(io.Closer); ok {
-		_ = c.Close()
+	n.backend.Close()
+	if n.redis != nil {
+		_ = n.redis.Close()
 	}
 }

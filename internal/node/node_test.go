@@ -4,14 +4,14 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"sync/atomic"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/sfu-project/sfu/cluster"
 	"github.com/sfu-project/sfu/internal/node"
 	"github.com/sfu-project/sfu/internal/node/nodetest"
 	"github.com/sfu-project/sfu/loadtest"
-	"github.com/sfu-project/sfu/sfu"
 	"github.com/sfu-project/sfu/signaling"
 )
 
@@ -30,54 +30,42 @@ func devToken(t *testing.T, n *node.Node, room, identity string) string {
 // wsURL is n's signaling endpoint.
 func wsURL(n *node.Node) string { return "ws://" + n.Addr().String() + "/ws" }
 
-// countingBackend is signaling.LocalBackend counting its joins and
-// closes.
-type countingBackend struct {
-	signaling.LocalBackend
-	joins, closes atomic.Int32
-}
-
-func (b *countingBackend) Join(room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, error) {
-	b.joins.Add(1)
-	return b.LocalBackend.Join(room, who, sink)
-}
-
-func (b *countingBackend) Close() error {
-	b.closes.Add(1)
-	return nil
-}
-
-// TestWithBackend: the signaling server joins clients through the
-// backend WithBackend builds around the node's own SFU, and Shutdown
-// closes that backend once.
-func TestWithBackend(t *testing.T) {
-	var built *sfu.SFU
-	b := &countingBackend{}
-	n, err := node.New(nodetest.Config("127.0.0.1"), slog.New(slog.DiscardHandler),
-		node.WithBackend(func(s *sfu.SFU) signaling.Backend {
-			built = s
-			b.LocalBackend = signaling.LocalBackend{SFU: s}
-			return b
-		}))
+// TestWithStore: a node on a shared state given to it announces itself
+// there with its media address, claims the rooms its clients join and
+// records them as members, and on Shutdown withdraws and leaves no room
+// state behind.
+func TestWithStore(t *testing.T) {
+	store := cluster.NewMemory(time.Now)
+	cfg := nodetest.Config("127.0.0.1")
+	cfg.Cluster.NodeID = "alpha"
+	n, err := node.New(cfg, slog.New(slog.DiscardHandler),
+		node.WithStore(cluster.Store{Registry: store, Directory: store, Bus: store}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- n.Serve() }()
-	if built == nil || built != n.SFU() {
-		t.Errorf("the backend was built around %p, want the node's SFU %p", built, n.SFU())
-	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+
+	nodes, err := store.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].ID != "alpha" {
+		t.Fatalf("registry holds %+v (%v), want node alpha", nodes, err)
+	}
+	if got, want := nodes[0].MediaAddrs, []string{n.MediaAddr().String()}; !slices.Equal(got, want) {
+		t.Errorf("alpha advertises media on %v, want %v", got, want)
+	}
 	c, err := loadtest.Dial(ctx, loadtest.Options{URL: wsURL(n), Token: devToken(t, n, "hall", "ann"), LoopbackOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Close()
-	if got := b.joins.Load(); got != 1 {
-		t.Errorf("%d joins through the backend, want 1", got)
+	if host, err := store.Host(ctx, "hall"); err != nil || host != "alpha" {
+		t.Errorf("room hall is hosted by %q (%v), want alpha", host, err)
 	}
+	if members, err := store.Members(ctx, "hall"); err != nil || len(members) != 1 || members[0].Node != "alpha" {
+		t.Errorf("room hall has members %+v (%v), want one on alpha", members, err)
+	}
+	c.Close()
 
 	if err := n.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -85,8 +73,11 @@ func TestWithBackend(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("serve: %v", err)
 	}
-	if got := b.closes.Load(); got != 1 {
-		t.Errorf("backend closed %d times by Shutdown, want once", got)
+	if nodes, _ := store.Nodes(ctx); len(nodes) != 0 {
+		t.Errorf("registry holds %+v after shutdown, want nothing", nodes)
+	}
+	if host, _ := store.Host(ctx, "hall"); host != "" {
+		t.Errorf("room hall still hosted by %q after everyone left", host)
 	}
 }
 

@@ -1,0 +1,161 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/sfu-project/sfu/cluster"
+	"github.com/sfu-project/sfu/internal/node"
+	"github.com/sfu-project/sfu/internal/node/nodetest"
+	"github.com/sfu-project/sfu/internal/redistest"
+	"github.com/sfu-project/sfu/loadtest"
+	"github.com/sfu-project/sfu/signaling"
+)
+
+// clusterKeys is the API key every node of a test cluster shares, so a
+// token is good on any front door.
+const clusterKeys = "cluster:0123456789abcdef0123456789abcdef"
+
+// startCluster runs one node on each of ips, named node1, node2..., on
+// store.
+func startCluster(t *testing.T, store cluster.Store, ips ...string) []*node.Node {
+	t.Helper()
+	var nodes []*node.Node
+	for i, ip := range ips {
+		nodes = append(nodes, nodetest.Start(t, func(c *node.Config) {
+			*c = nodetest.Config(ip)
+			c.Keys = clusterKeys
+			c.Cluster.NodeID = fmt.Sprintf("node%d", i+1)
+		}, node.WithStore(store)))
+	}
+	return nodes
+}
+
+// clusterToken mints a token of the shared key for identity in room.
+func clusterToken(t *testing.T, room, identity string) string {
+	t.Helper()
+	keys, err := signaling.ParseKeys(clusterKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := keys.Mint("cluster", signaling.TokenRequest{Room: room, Identity: identity,
+		Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func memoryStore() cluster.Store {
+	m := cluster.NewMemory(time.Now)
+	return cluster.Store{Registry: m, Directory: m, Bus: m}
+}
+
+func redisStore(t *testing.T) cluster.Store {
+	addr := redistest.Server(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client, err := cluster.Open(ctx, "redis://"+addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	r, err := cluster.NewRedis(client, cluster.WithBlock(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cluster.Store{Registry: r, Directory: r, Bus: r}
+}
+
+// TestAnyNodeIsAFrontDoor: three nodes on one shared state. Ann opens her
+// WebSocket on node1, Bob on node2, Cid on node3, all for one room: the
+// room lives on one node (node1, where it was first joined), Bob's and
+// Cid's signaling is relayed to it, their ICE goes to its media address,
+// and everyone receives everyone's audio and video, while node2 and node3
+// hold no room at all.
+func TestAnyNodeIsAFrontDoor(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(*testing.T) cluster.Store
+	}{
+		{"memory", func(*testing.T) cluster.Store { return memoryStore() }},
+		{"redis", redisStore},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes := startCluster(t, tc.store(t), "127.0.0.1", "127.0.0.2", "127.0.0.3")
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			const room = "hall"
+			var clients []*loadtest.Client
+			for i, who := range []string{"ann", "bob", "cid"} {
+				c, err := loadtest.Dial(ctx, loadtest.Options{URL: wsURL(nodes[i]), Token: clusterToken(t, room, who), LoopbackOnly: true})
+				if err != nil {
+					t.Fatalf("%s joining through node%d: %v", who, i+1, err)
+				}
+				t.Cleanup(c.Close)
+				if err := c.Publish(loadtest.DefaultMedia); err != nil {
+					t.Fatalf("%s publishing through node%d: %v", who, i+1, err)
+				}
+				clients = append(clients, c)
+			}
+			host := nodes[0]
+			for _, rx := range clients {
+				for _, tx := range clients {
+					if rx != tx {
+						expectMedia(t, rx, tx, host.MediaAddr().String())
+					}
+				}
+			}
+			st, ok := host.SFU().RoomState(room)
+			if !ok || len(st.Participants) != 3 {
+				t.Errorf("the host holds %d participants (room found: %v), want 3", len(st.Participants), ok)
+			}
+			for i, n := range nodes[1:] {
+				if got := n.SFU().RoomCount(); got != 0 {
+					t.Errorf("node%d holds %d rooms, want none: it only relays", i+2, got)
+				}
+			}
+		})
+	}
+}
+
+// expectMedia waits until rx decodes tx's video and hears its audio, and
+// checks the media comes from mediaAddr.
+func expectMedia(t *testing.T, rx, tx *loadtest.Client, mediaAddr string) {
+	t.Helper()
+	what := fmt.Sprintf("%s receiving from %s", rx.Self.Identity, tx.Self.Identity)
+	if c := settle(time.Now().Add(20*time.Second), func() string {
+		var video, audio loadtest.TrackCounts
+		for _, tc := range rx.Received() {
+			if tc.ParticipantID != tx.Self.ID || tc.Ended {
+				continue
+			}
+			if tc.Kind == "video" {
+				video = tc
+			} else {
+				audio = tc
+			}
+		}
+		if video.Keyframes == 0 || video.Frames < 30 || audio.Packets < 10 {
+			return fmt.Sprintf("video %d keyframes, %d frames; audio %d packets", video.Keyframes, video.Frames, audio.Packets)
+		}
+		return ""
+	}); c != "" {
+		t.Fatalf("%s: %s", what, c)
+	}
+	receivers := rx.Subscriber().GetReceivers()
+	if len(receivers) == 0 {
+		t.Fatalf("%s: no receivers", what)
+	}
+	selected, err := receivers[0].Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || selected == nil {
+		t.Fatalf("%s: no selected candidate pair: %v", what, err)
+	}
+	if remote := net.JoinHostPort(selected.Remote.Address, fmt.Sprint(selected.Remote.Port)); remote != mediaAddr {
+		t.Errorf("%s: media from %s, want the host's media address %s", what, remote, mediaAddr)
+	}
+}
+
