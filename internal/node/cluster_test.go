@@ -158,4 +158,3 @@ func expectMedia(t *testing.T, rx, tx *loadtest.Client, mediaAddr string) {
 		t.Errorf("%s: media from %s, want the host's media address %s", what, remote, mediaAddr)
 	}
 }
-
