@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -16,7 +15,8 @@ import (
 )
 
 // ErrNoCapacity is returned when no live node can take a new room.
-var ErrNoCapacity = errors.New("cluster: no node has capacity for the room")
+// It wraps signaling.ErrUnavailable: the client tries again later.
+var ErrNoCapacity = fmt.Errorf("cluster: no node has capacity for the room: %w", signaling.ErrUnavailable)
 
 // Config is one node's part in the cluster.
 type Config struct {
@@ -74,6 +74,12 @@ type Backend struct {
 	load  func() Load // nil: the SFU's counts alone
 
 	calls atomic.Uint64 // numbers this node's calls
+	kick  chan struct{} // asks renewLoop for a round now
+
+	renewCtx  context.Context // ends renewLoop
+	stopRenew context.CancelFunc
+	renewDone chan struct{} // closed when renewLoop has returned
+	started   atomic.Bool   // Start succeeded: renewLoop runs
 
 	mu       sync.Mutex                // guards the fields below
 	pending  map[uint64]chan envelope  // calls waiting for their result
@@ -112,11 +118,13 @@ func NewBackend(cfg Config, media *sfu.SFU, store Store, load func() Load, log *
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	renewCtx, stopRenew := context.WithCancel(ctx)
 	return &Backend{
+		renewCtx: renewCtx, stopRenew: stopRenew, renewDone: make(chan struct{}),
 		cfg: cfg, sfu: media, store: store, load: load, log: log.With("node", cfg.NodeID),
 		pending: make(map[uint64]chan envelope), remote: make(map[string]*remoteSession),
 		served: make(map[string]*servedSession), hosted: make(map[string]*hostedRoom),
-		outboxes: make(map[string]*outbox), ctx: ctx, cancel: cancel,
+		outboxes: make(map[string]*outbox), kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
 	}
 }
 
@@ -133,13 +141,14 @@ func (b *Backend) Start() error {
 	if err != nil {
 		return fmt.Errorf("cluster: announce node %s: %w", b.cfg.NodeID, err)
 	}
-	b.wg.Add(2)
+	b.started.Store(true)
+	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
 		_ = b.store.Bus.Receive(b.ctx, b.cfg.NodeID, b.handle)
 	}()
 	go func() {
-		defer b.wg.Done()
+		defer close(b.renewDone)
 		b.renewLoop()
 	}()
 	return nil
@@ -171,6 +180,11 @@ func (b *Backend) Close() {
 		s.stop()
 	}
 	b.servedWG.Wait() // their closes are queued for the front doors
+	// No round may announce the node again after it is withdrawn.
+	b.stopRenew()
+	if b.started.Load() {
+		<-b.renewDone
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
 	if err := b.store.Registry.Withdraw(ctx, b.cfg.NodeID); err != nil {
 		b.log.Warn("cannot withdraw the node from the registry", "err", err)

@@ -2,14 +2,16 @@ package cluster
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"time"
+
+	"github.com/sfu-project/sfu/signaling"
 )
 
 // ErrUnavailable is returned when the shared state cannot be reached (Redis
-// down or timing out). Callers tell the client to try again; they never
-// wait for it indefinitely.
-var ErrUnavailable = errors.New("cluster: shared state unavailable")
+// down or timing out). It wraps signaling.ErrUnavailable: the client is
+// told to try again, never kept waiting.
+var ErrUnavailable = fmt.Errorf("cluster: shared state unavailable: %w", signaling.ErrUnavailable)
 
 // NodeInfo is what a node tells the others about itself.
 type NodeInfo struct {

@@ -17,8 +17,9 @@ type hostedRoom struct {
 	// and the first join, and across the last leave and the directory's
 	// removal, so that they never interleave.
 	mu       sync.Mutex
-	sessions atomic.Int32 // changed under mu by holders of a reference
-	refs     int          // guarded by Backend.mu
+	sessions atomic.Int32      // changed under mu by holders of a reference
+	members  map[string]Member // guarded by mu: to record again after Redis lost them
+	refs     int               // guarded by Backend.mu
 }
 
 // enterRoom returns the room's entry, holding a reference on it.
@@ -27,7 +28,7 @@ func (b *Backend) enterRoom(name string) *hostedRoom {
 	defer b.mu.Unlock()
 	r := b.hosted[name]
 	if r == nil {
-		r = &hostedRoom{name: name}
+		r = &hostedRoom{name: name, members: make(map[string]Member)}
 		b.hosted[name] = r
 	}
 	r.refs++
@@ -75,7 +76,9 @@ func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, s
 		if host != b.cfg.NodeID {
 			return nil, host, nil
 		}
-		// The claim counts the node as serving the room.
+		// The claim counts the node as serving the room. The others
+		// hear of the new load at once rather than at the next round.
+		b.kickRenew()
 	}
 	p, err := b.sfu.Join(room, who, sink)
 	if err != nil {
@@ -86,7 +89,9 @@ func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, s
 	}
 	r.sessions.Add(1)
 	info, _ := json.Marshal(p.Info())
-	if err := b.store.Directory.PutMember(ctx, room, Member{ID: p.ID(), Node: b.cfg.NodeID, Info: info}); err != nil {
+	m := Member{ID: p.ID(), Node: b.cfg.NodeID, Info: info}
+	r.members[m.ID] = m
+	if err := b.store.Directory.PutMember(ctx, room, m); err != nil {
 		b.log.Warn("cannot record a member", "room", room, "participant", p.ID(), "err", err)
 	}
 	return &localSession{Participant: p, b: b, room: room}, "", nil
@@ -100,6 +105,7 @@ func (b *Backend) left(room, participant string) {
 	defer b.exitRoom(r)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.members, participant)
 	if err := b.store.Directory.RemoveMember(ctx, room, participant); err != nil {
 		b.log.Warn("cannot remove a member", "room", room, "participant", participant, "err", err)
 	}
@@ -118,17 +124,54 @@ func (b *Backend) leaveDirectory(ctx context.Context, room string) {
 	b.log.Debug("room closed here", "room", room, "removed", removed)
 }
 
-// openRooms lists the rooms with participants here.
-func (b *Backend) openRooms() []string {
+// reassert renews the node's hold on each room with participants here.
+// Holding the claim renews it, and restores it (and, when restore is set,
+// the members) in a shared state that lost them, as Redis restarted
+// without persistence does.
+func (b *Backend) reassert(ctx context.Context, restore bool) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	rooms := make([]string, 0, len(b.hosted))
-	for name, r := range b.hosted {
+	rooms := make([]*hostedRoom, 0, len(b.hosted))
+	for _, r := range b.hosted {
 		if r.sessions.Load() > 0 {
-			rooms = append(rooms, name)
+			r.refs++
+			rooms = append(rooms, r)
 		}
 	}
-	return rooms
+	b.mu.Unlock()
+	var failed error
+	for _, r := range rooms {
+		if failed == nil {
+			failed = b.reassertRoom(ctx, r, restore)
+		}
+		b.exitRoom(r)
+	}
+	return failed
+}
+
+func (b *Backend) reassertRoom(ctx context.Context, r *hostedRoom, restore bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions.Load() == 0 {
+		return nil
+	}
+	host, err := b.store.Directory.Claim(ctx, r.name, b.cfg.NodeID, b.cfg.TTL)
+	if err != nil {
+		return err
+	}
+	if host != b.cfg.NodeID {
+		b.log.Warn("another node claimed a room this node serves", "room", r.name, "host", host)
+		if err := b.store.Directory.Serve(ctx, r.name, b.cfg.NodeID, b.cfg.TTL); err != nil {
+			return err
+		}
+	}
+	if restore {
+		for _, m := range r.members {
+			if err := b.store.Directory.PutMember(ctx, r.name, m); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // localSession is a session joined on this node's SFU.

@@ -10,40 +10,56 @@ import (
 func (b *Backend) renewLoop() {
 	t := time.NewTicker(b.cfg.Announce)
 	defer t.Stop()
+	healthy := true
 	for {
 		select {
-		case <-b.ctx.Done():
+		case <-b.renewCtx.Done():
 			return
 		case <-t.C:
-			b.renew()
+		case <-b.kick:
 		}
+		// After a failed round, the shared state may have lost what
+		// this node put there: record it again.
+		healthy = b.renew(!healthy)
 	}
 }
 
-// renew runs one round. When the shared state cannot be reached nothing
-// is concluded about other nodes: calls in running rooms go on.
-func (b *Backend) renew() {
-	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.CallTimeout)
+// kickRenew asks for a round now, without waiting.
+func (b *Backend) kickRenew() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// renew runs one round and reports whether it reached the shared state.
+// When it cannot be reached nothing is concluded about other nodes: calls
+// in running rooms go on.
+func (b *Backend) renew(restore bool) bool {
+	ctx, cancel := context.WithTimeout(b.renewCtx, b.cfg.CallTimeout)
 	defer cancel()
 	if err := b.store.Registry.Announce(ctx, b.info(), b.cfg.TTL); err != nil {
 		b.log.Warn("cannot announce the node", "err", err)
-		return
+		return false
 	}
-	for _, room := range b.openRooms() {
-		if err := b.store.Directory.Serve(ctx, room, b.cfg.NodeID, b.cfg.TTL); err != nil {
-			b.log.Warn("cannot renew a room", "room", room, "err", err)
-		}
+	if err := b.reassert(ctx, restore); err != nil {
+		b.log.Warn("cannot renew the node's rooms", "err", err)
+		return false
+	}
+	if restore {
+		b.log.Info("shared state reachable again; the node's rooms are recorded")
 	}
 	nodes, err := b.store.Registry.Nodes(ctx)
 	if err != nil {
 		b.log.Warn("cannot list nodes", "err", err)
-		return
+		return false
 	}
 	live := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		live[n.ID] = true
 	}
 	b.dropGone(live)
+	return true
 }
 
 // dropGone ends the sessions relayed to, or served for, nodes not in

@@ -1,10 +1,18 @@
 package signaling
 
 import (
+	"errors"
+
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sfu-project/sfu/sfu"
 )
+
+// ErrUnavailable is wrapped by a Backend's Join error when the join may
+// succeed if tried again later or through another node: shared state
+// unreachable, no node with capacity, a node draining. The client is told
+// to try again.
+var ErrUnavailable = errors.New("signaling: the room cannot be joined right now")
 
 // Backend is what signaling needs from the media core.
 type Backend interface {

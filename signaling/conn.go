@@ -414,8 +414,13 @@ func (c *conn) join(m *inbound) {
 	c.version.Store(int32(version))
 	session, err := c.s.backend.Join(claims.Room, who, c)
 	if err != nil {
-		c.log.Error("join failed", "room", claims.Room, "err", err)
-		c.refuseJoin(m, claims, CodeInternal, "could not join the room", 0)
+		code, msg, closeCode := joinFailure(err)
+		if code == CodeInternal {
+			c.log.Error("join failed", "room", claims.Room, "err", err)
+		} else {
+			c.log.Debug("join failed for now", "room", claims.Room, "err", err)
+		}
+		c.refuseJoin(m, claims, code, msg, closeCode)
 		return
 	}
 	c.session = session

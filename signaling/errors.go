@@ -53,6 +53,7 @@ const (
 	CodeNotAllowed        = "not_allowed"
 	CodeUnknownTrack      = "unknown_track"
 	CodeRateLimited       = "rate_limited"
+	CodeUnavailable       = "unavailable"
 	CodeInternal          = "internal"
 )
 
@@ -68,6 +69,9 @@ const (
 	// room on another connection (another tab or device). Clients must not
 	// reconnect after it: they would replace the new session in turn.
 	CloseReplaced = 4409
+	// CloseTryAgainLater (RFC 6455's 1013) ends a connection whose join
+	// cannot be served now; the client joins again after a back-off.
+	CloseTryAgainLater = 1013
 )
 
 // Close reasons sent with the close codes above, for people.

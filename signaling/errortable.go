@@ -40,6 +40,17 @@ var clientErrors = []struct {
 // server's own.
 const internalMessage = "internal error"
 
+// joinFailure is what the client is told when the Backend cannot join it:
+// a join that may succeed later, or on another node, closes with 1013 so
+// that the client tries again with back-off; any other failure is the
+// server's own.
+func joinFailure(err error) (code, message string, closeCode int) {
+	if errors.Is(err, ErrUnavailable) {
+		return CodeUnavailable, "the service cannot take you in this room right now; try again", CloseTryAgainLater
+	}
+	return CodeInternal, "could not join the room", 0
+}
+
 // classify is what the client is told of err, an error from a Session
 // call: the error code, its message, and the close code that follows (0
 // when the session goes on).

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"slices"
@@ -62,8 +63,15 @@ func TestWithStore(t *testing.T) {
 	if host, err := store.Host(ctx, "hall"); err != nil || host != "alpha" {
 		t.Errorf("room hall is hosted by %q (%v), want alpha", host, err)
 	}
-	if members, err := store.Members(ctx, "hall"); err != nil || len(members) != 1 || members[0].Node != "alpha" {
-		t.Errorf("room hall has members %+v (%v), want one on alpha", members, err)
+	// The member is recorded once the join is done, just after the
+	// client hears it joined.
+	if c := settle(time.Now().Add(5*time.Second), func() string {
+		if members, err := store.Members(ctx, "hall"); err != nil || len(members) != 1 || members[0].Node != "alpha" {
+			return fmt.Sprintf("room hall has members %+v (%v), want one on alpha", members, err)
+		}
+		return ""
+	}); c != "" {
+		t.Error(c)
 	}
 	c.Close()
 
