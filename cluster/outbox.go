@@ -92,19 +92,21 @@ func (b *Backend) runOutbox(o *outbox) {
 			for time.Now().Before(deadline) {
 				select {
 				case m := <-o.q:
-					b.send(context.Background(), o.to, m)
+					b.send(o.to, m)
 				default:
 					return
 				}
 			}
 			return
 		case m := <-o.q:
-			b.send(b.ctx, o.to, m)
+			b.send(o.to, m)
 		}
 	}
 }
 
-func (b *Backend) send(parent context.Context, to string, m outMsg) {
+// send sends one message, waiting at most CallTimeout, also while the
+// backend closes: the messages of a shutdown (byes, closes) still go out.
+func (b *Backend) send(to string, m outMsg) {
 	if m.ev != nil {
 		data, err := sfu.MarshalEvent(m.ev)
 		if err != nil {
@@ -118,7 +120,7 @@ func (b *Backend) send(parent context.Context, to string, m outMsg) {
 		b.log.Error("cannot encode a message for another node", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(parent, b.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
 	defer cancel()
 	if err := b.store.Bus.Send(ctx, to, data); err != nil {
 		// A lost event ends its session at the front door (a gap in the

@@ -21,6 +21,9 @@ var envNames = map[string]string{
 	"tls-cert": "SFU_TLS_CERT",
 	"tls-key":  "SFU_TLS_KEY",
 
+	"redis":   "SFU_REDIS",
+	"node-id": "SFU_NODE_ID",
+
 	"metrics-listen": "SFU_METRICS_LISTEN",
 	"metrics-token":  "SFU_METRICS_TOKEN",
 }
@@ -39,6 +42,8 @@ func loadConfig(args []string) (node.Config, error) {
 	logLevel := fs.String("log", "", "log level debug|info|warn|error (env SFU_LOG_LEVEL)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file for HTTPS (env SFU_TLS_CERT)")
 	tlsKey := fs.String("tls-key", "", "TLS private key file for HTTPS (env SFU_TLS_KEY)")
+	redisURL := fs.String("redis", "", "Redis URL of the cluster's shared state, e.g. redis://10.0.0.5:6379/0 (env SFU_REDIS; default: a single node)")
+	nodeID := fs.String("node-id", "", "this node's name in the cluster (env SFU_NODE_ID; default: random)")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics on this address only, e.g. 127.0.0.1:9090 (env SFU_METRICS_LISTEN)")
 	metricsToken := fs.String("metrics-token", "", "bearer token /metrics requires (env SFU_METRICS_TOKEN)")
 	if err := fs.Parse(args); err != nil {
@@ -77,6 +82,12 @@ func loadConfig(args []string) (node.Config, error) {
 	}
 	if v, ok := value("node-ip", *nodeIP); ok {
 		cfg.SFU.NodeIP = v
+	}
+	if v, ok := value("redis", *redisURL); ok {
+		cfg.Cluster.Redis = v
+	}
+	if v, ok := value("node-id", *nodeID); ok {
+		cfg.Cluster.NodeID = v
 	}
 	if v, ok := value("keys", *keys); ok {
 		cfg.Keys = v

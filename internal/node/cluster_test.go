@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/sfu-project/sfu/cluster"
 	"github.com/sfu-project/sfu/internal/node"
@@ -156,5 +160,140 @@ func expectMedia(t *testing.T, rx, tx *loadtest.Client, mediaAddr string) {
 	}
 	if remote := net.JoinHostPort(selected.Remote.Address, fmt.Sprint(selected.Remote.Port)); remote != mediaAddr {
 		t.Errorf("%s: media from %s, want the host's media address %s", what, remote, mediaAddr)
+	}
+}
+
+func redisClusterStore(t *testing.T) cluster.Store {
+	addrs := redistest.Cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client, err := cluster.Open(ctx, "redis://"+strings.Join(addrs, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	r, err := cluster.NewRedis(client, cluster.WithBlock(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cluster.Store{Registry: r, Directory: r, Bus: r}
+}
+
+// TestConcurrentJoinsOneHost: 50 clients join one new room at once, their
+// WebSockets spread over three nodes. The room ends up on exactly one
+// node with all 50 in it, every client is told the same room, and the
+// directory agrees; when they leave, the room's state is gone. On memory,
+// on a redis-server and on a 3-master Redis Cluster.
+func TestConcurrentJoinsOneHost(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		store func(*testing.T) cluster.Store
+	}{
+		{"memory", func(*testing.T) cluster.Store { return memoryStore() }},
+		{"redis", redisStore},
+		{"redis-cluster", redisClusterStore},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := tc.store(t)
+			nodes := startCluster(t, store, "127.0.0.1", "127.0.0.2", "127.0.0.3")
+			const room, joiners = "rush", 50
+			var wg sync.WaitGroup
+			conns := make([]*websocket.Conn, joiners)
+			rooms := make([]string, joiners)
+			errs := make([]error, joiners)
+			for i := range joiners {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					conns[i], rooms[i], errs[i] = rawJoin(nodes[i%3], clusterToken(t, room, fmt.Sprintf("p%02d", i)))
+				}()
+			}
+			wg.Wait()
+			for i, c := range conns {
+				if c != nil {
+					defer c.Close()
+				}
+				if errs[i] != nil {
+					t.Fatalf("joiner %d through node%d: %v", i, i%3+1, errs[i])
+				}
+				if rooms[i] != room {
+					t.Errorf("joiner %d was told it joined %q", i, rooms[i])
+				}
+			}
+			var hosts []string
+			for i, n := range nodes {
+				if st, ok := n.SFU().RoomState(room); ok {
+					hosts = append(hosts, fmt.Sprintf("node%d", i+1))
+					if len(st.Participants) != joiners {
+						t.Errorf("node%d holds %d participants, want all %d", i+1, len(st.Participants), joiners)
+					}
+				}
+			}
+			if len(hosts) != 1 {
+				t.Fatalf("the room is on %v, want exactly one node", hosts)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if host, err := store.Directory.Host(ctx, room); err != nil || host != hosts[0] {
+				t.Errorf("the directory says the host is %q (%v), want %s", host, err, hosts[0])
+			}
+			if c := settle(time.Now().Add(10*time.Second), func() string {
+				if m, err := store.Directory.Members(ctx, room); err != nil || len(m) != joiners {
+					return fmt.Sprintf("the directory lists %d members (%v), want %d", len(m), err, joiners)
+				}
+				return ""
+			}); c != "" {
+				t.Error(c)
+			}
+			for _, c := range conns {
+				_ = c.Close()
+			}
+			if c := settle(time.Now().Add(15*time.Second), func() string {
+				if host, err := store.Directory.Host(ctx, room); err != nil || host != "" {
+					return fmt.Sprintf("after everyone left the room is still hosted by %q (%v)", host, err)
+				}
+				return ""
+			}); c != "" {
+				t.Error(c)
+			}
+		})
+	}
+}
+
+// rawJoin joins through n's WebSocket with token and returns the open
+// connection and the room the server says was joined.
+func rawJoin(n *node.Node, token string) (*websocket.Conn, string, error) {
+	ws, _, err := websocket.DefaultDialer.Dial(wsURL(n), nil)
+	if err != nil {
+		return nil, "", err
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if err := ws.WriteJSON(map[string]any{"type": "join", "version": 2, "token": token}); err != nil {
+		return ws, "", err
+	}
+	for {
+		var m struct {
+			Type, Room, Code, Message string
+		}
+		if err := ws.ReadJSON(&m); err != nil {
+			return ws, "", err
+		}
+		switch m.Type {
+		case "joined":
+			_ = ws.SetReadDeadline(time.Time{})
+			go drain(ws)
+			return ws, m.Room, nil
+		case "error":
+			return ws, "", fmt.Errorf("%s: %s", m.Code, m.Message)
+		}
+	}
+}
+
+// drain reads ws until it closes, as a client does.
+func drain(ws *websocket.Conn) {
+	for {
+		if _, _, err := ws.ReadMessage(); err != nil {
+			return
+		}
 	}
 }
