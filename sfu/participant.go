@@ -142,6 +142,12 @@ func (p *Participant) Info() ParticipantInfo {
 	return ParticipantInfo{ID: p.id, Identity: p.who.Identity, Name: p.who.Name}
 }
 
+// identity is who the participant is, from its token (roomMember).
+func (p *Participant) identity() string { return p.who.Identity }
+
+// send tells the participant's client ev (roomMember).
+func (p *Participant) send(ev Event) { p.sink.Send(ev) }
+
 // allocateEvery is how often each subscriber's layers are chosen again.
 const allocateEvery = 500 * time.Millisecond
 

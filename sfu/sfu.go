@@ -88,6 +88,9 @@ func (s *SFU) Join(roomName string, who Identity, sink EventSink) (*Participant,
 			p.Close()
 			return nil, err
 		}
+		// Set before join posts p its subscriptions, whose handling reads
+		// it; a room that turns out closed is never read.
+		p.room = r
 		if r.join(p) {
 			s.log.Info("participant joined", "room", roomName, "participant", p.id, "identity", who.Identity)
 			return p, nil
@@ -156,7 +159,7 @@ func (s *SFU) Close() error {
 		ps := r.othersLocked(nil)
 		r.mu.Unlock()
 		for _, p := range ps {
-			p.sink.Send(Bye{Reason: "shutdown"})
+			p.send(Bye{Reason: "shutdown"})
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
