@@ -24,4 +24,7 @@ var (
 	ErrUnknownTrack = errors.New("sfu: unknown track")
 	// ErrUnsupportedCodec is returned when a subscriber cannot receive a track's codec.
 	ErrUnsupportedCodec = errors.New("sfu: codec not supported by subscriber")
+	// ErrDraining is returned by Join once Drain was called: the node
+	// takes no new participants.
+	ErrDraining = errors.New("sfu: node is draining")
 )

@@ -257,6 +257,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 			sendPLI:       p.sendPLI,
 			now:           p.sfu.now,
 			metrics:       p.sfu.metrics,
+			traffic:       &p.sfu.traffic,
 		})
 		p.upTracks[receiver] = up
 	}
@@ -347,5 +348,6 @@ func (p *Participant) Close() {
 		p.closing = true
 		p.wgMu.Unlock()
 		p.wg.Wait()
+		p.sfu.release()
 	})
 }
