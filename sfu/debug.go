@@ -73,27 +73,44 @@ func (s *SFU) RoomState(name string) (RoomState, bool) {
 	now := s.now()
 	state := RoomState{Room: name, Participants: []ParticipantState{}}
 	for _, m := range members {
-		ps := ParticipantState{ID: m.p.id, Identity: m.p.who.Identity, Name: m.p.who.Name,
+		info := m.p.Info()
+		ps := ParticipantState{ID: info.ID, Identity: info.Identity, Name: info.Name,
 			Published: []PublishedState{}, Subscriptions: []SubscriptionState{}}
-		ps.EstimateBps, _ = m.p.bwe.Estimate(now)
-		delay, loss := m.p.bwe.Stats()
-		ps.QueueDelayMs, ps.LossPct = float64(delay)/float64(time.Millisecond), loss*100
 		for _, up := range m.tracks {
 			ps.Published = append(ps.Published, up.state(now))
 		}
-		_ = m.p.do(func() error {
-			for _, sub := range m.p.downs {
-				cur, tgt := sub.down.Layers()
-				ps.Subscriptions = append(ps.Subscriptions, SubscriptionState{
-					TrackID: sub.down.up.id, From: sub.down.up.publisherID, Kind: sub.down.up.kind.String(),
-					Current: cur, Target: tgt, MaxLayer: int(sub.down.maxLayer.Load()),
-				})
-			}
-			return nil
-		})
+		if d, ok := m.p.(debugStater); ok {
+			d.debugState(now, &ps)
+		}
 		state.Participants = append(state.Participants, ps)
 	}
 	return state, true
+}
+
+// debugStater is a room member that can tell RoomState about its
+// connection and subscriptions, as a Participant does. The Room itself
+// needs none of it, so it is not part of roomMember.
+type debugStater interface {
+	debugState(now time.Time, ps *ParticipantState)
+}
+
+// debugState fills in the subscriber connection's figures and the
+// subscriptions. It waits for the event loop, which owns the
+// subscriptions.
+func (p *Participant) debugState(now time.Time, ps *ParticipantState) {
+	ps.EstimateBps, _ = p.bwe.Estimate(now)
+	delay, loss := p.bwe.Stats()
+	ps.QueueDelayMs, ps.LossPct = float64(delay)/float64(time.Millisecond), loss*100
+	_ = p.do(func() error {
+		for _, sub := range p.downs {
+			cur, tgt := sub.down.Layers()
+			ps.Subscriptions = append(ps.Subscriptions, SubscriptionState{
+				TrackID: sub.down.up.id, From: sub.down.up.publisherID, Kind: sub.down.up.kind.String(),
+				Current: cur, Target: tgt, MaxLayer: int(sub.down.maxLayer.Load()),
+			})
+		}
+		return nil
+	})
 }
 
 func (u *UpTrack) state(now time.Time) PublishedState {

@@ -12,9 +12,18 @@
 // to it through Join and the EventSink interface, and everything a client
 // must be told arrives as an Event value.
 //
-// Lock order, where more than one lock is held: Room.mu before
-// Participant.mu. No lock of this package is held while calling into pion
-// or another goroutine's channel that may block. An EventSink is called
-// under Room.mu at times (so that Joined comes first): that is why
-// EventSink.Send must not block.
+// A Room holds its members through a small interface (roomMember in
+// room.go), which Participant implements, so that something that is not
+// a client can join a room to receive and publish tracks.
+//
+// Lock order, where more than one lock is held: SFU.mu before Room.mu,
+// and either before the room hooks' queue lock (roomHooks.mu), a leaf;
+// DownTrack.rtxMu before DownTrack.mu. Room.mu is held while a member is
+// sent an event (EventSink.Send must not block), so that a joiner hears
+// Joined first. No other lock of this package is held while calling an
+// EventSink, a room hook (Options.RoomOpened, RoomClosed) or another
+// goroutine's channel that may block, nor while calling into pion, with
+// three exceptions: DownTrack.rtxMu and padMu are held while pion writes
+// a retransmission or padding packet (serializing the reused header), and
+// webrtcAPI.subMu while pion creates a subscriber connection.
 package sfu

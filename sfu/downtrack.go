@@ -181,29 +181,30 @@ func (d *DownTrack) Layers() (current, target int) {
 }
 
 // writeRTP forwards one packet of layer l if it belongs to the layer this
-// subscriber gets. It runs on l's reader goroutine and must not allocate.
-func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyframe bool, now time.Time) bool {
+// subscriber gets, and returns the RTP size of what it wrote, 0 if it
+// wrote nothing. It runs on l's reader goroutine and must not allocate.
+func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyframe bool, now time.Time) int {
 	idx := int32(l.index)
 	if idx != d.current.Load() && idx != d.target.Load() {
-		return false
+		return 0
 	}
 	d.mu.Lock()
 	w := d.writer
 	if w == nil {
 		d.mu.Unlock()
-		return false
+		return 0
 	}
 	if idx != d.current.Load() {
 		if idx != d.target.Load() {
 			d.mu.Unlock()
-			return false
+			return 0
 		}
 		if !keyframe {
 			// A decoder cannot start from a delta frame: keep forwarding
 			// the current layer until the new one's keyframe arrives.
 			d.mu.Unlock()
 			d.up.RequestKeyframe(int(idx))
-			return false
+			return 0
 		}
 		if d.rewriter.Started() {
 			d.rewriter.Switch(tsGap(now.Sub(d.lastSent), d.up.codec.ClockRate))
@@ -221,7 +222,7 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 	}
 	if !ok {
 		d.mu.Unlock()
-		return false
+		return 0
 	}
 	d.lastSent = now
 	d.frameEnded = in.Marker
@@ -232,7 +233,7 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 	setHeader(h, in, pt, seq, ts, ssrc)
 	// Write without holding the lock: pion encrypts and sends here.
 	_, _ = w.WriteRTP(h, payload)
-	return true
+	return h.MarshalSize() + len(payload)
 }
 
 // paddingSize is the padding carried by one probe packet: the most one

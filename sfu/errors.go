@@ -27,6 +27,9 @@ var (
 	// ErrBadEvent is returned by UnmarshalEvent for data that is not an
 	// encoded event, and by MarshalEvent for a value it cannot encode.
 	ErrBadEvent = errors.New("sfu: bad event encoding")
+	// ErrDraining is returned by Join once Drain was called: the node
+	// takes no new participants.
+	ErrDraining = errors.New("sfu: node is draining")
 )
 
 // CodeInternal is ErrorCode's name for an error that wraps none of the
@@ -55,6 +58,7 @@ var errorCodes = []struct {
 	{"closed", ErrClosed},
 	{"unsupported_codec", ErrUnsupportedCodec},
 	{"bad_event", ErrBadEvent},
+	{"draining", ErrDraining},
 }
 
 // ErrorCodes lists the names ErrorCode gives the sentinels, first the

@@ -142,6 +142,12 @@ func (p *Participant) Info() ParticipantInfo {
 	return ParticipantInfo{ID: p.id, Identity: p.who.Identity, Name: p.who.Name}
 }
 
+// identity is who the participant is, from its token (roomMember).
+func (p *Participant) identity() string { return p.who.Identity }
+
+// send tells the participant's client ev (roomMember).
+func (p *Participant) send(ev Event) { p.sink.Send(ev) }
+
 // allocateEvery is how often each subscriber's layers are chosen again.
 const allocateEvery = 500 * time.Millisecond
 
@@ -251,6 +257,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 			sendPLI:       p.sendPLI,
 			now:           p.sfu.now,
 			metrics:       p.sfu.metrics,
+			traffic:       &p.sfu.traffic,
 		})
 		p.upTracks[receiver] = up
 	}
@@ -341,5 +348,6 @@ func (p *Participant) Close() {
 		p.closing = true
 		p.wgMu.Unlock()
 		p.wg.Wait()
+		p.sfu.release()
 	})
 }

@@ -20,7 +20,7 @@ func (p *Participant) allocate() {
 	budget := estimate
 	var speaker string
 	if len(p.downs) > 0 {
-		// Subscriptions are posted by the room after it set p.room, so
+		// Subscriptions are posted by the room after Join set p.room, so
 		// having one means p.room is safe to read here.
 		speaker = p.room.activeSpeaker()
 	}

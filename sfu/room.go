@@ -31,9 +31,38 @@ type Room struct {
 	speakersDone chan struct{}
 }
 
+// member is one member of the room and the tracks it publishes in it.
 type member struct {
-	p      *Participant
+	p      roomMember
 	tracks []*UpTrack
+}
+
+// roomMember is what a Room needs of a member. A Participant is one; a
+// member may also be something that is not a client, such as a relay of
+// media between nodes, which receives the room's tracks and publishes
+// tracks of its own through the same Room methods.
+//
+// The Room calls send under Room.mu, so that a joiner hears Joined
+// before anything else, and the other methods with no lock held.
+type roomMember interface {
+	// ID identifies the member on this node.
+	ID() string
+	// identity is who the member is: a join with the identity of a
+	// member already present replaces that member.
+	identity() string
+	// Info describes the member to the others, without tracks.
+	Info() ParticipantInfo
+	// send delivers an event to the member. It must not block, nor take
+	// a lock that may be held while taking Room.mu.
+	send(ev Event)
+	// subscribe starts, and unsubscribe stops, sending the member a track
+	// of another member. They must not block, and may be called for a
+	// track that already ended (an UpTrack's addDownTrack then refuses).
+	subscribe(up *UpTrack)
+	unsubscribe(up *UpTrack)
+	// Close ends the member when it was replaced or the SFU closes. It
+	// leaves the room (Room.leave) and may block until it is gone.
+	Close()
 }
 
 func newRoom(s *SFU, name string) *Room {
@@ -47,7 +76,7 @@ func (r *Room) Name() string { return r.name }
 // already published. A member with the same identity (a client that
 // reconnected before its old session timed out) is replaced. join reports
 // false if the room was closed meanwhile.
-func (r *Room) join(p *Participant) bool {
+func (r *Room) join(p roomMember) bool {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -55,9 +84,9 @@ func (r *Room) join(p *Participant) bool {
 	}
 	var replaced *member
 	for _, m := range r.members {
-		if m.p.who.Identity == p.who.Identity {
+		if m.p.identity() == p.identity() {
 			replaced = m
-			delete(r.members, m.p.id)
+			delete(r.members, m.p.ID())
 			break
 		}
 	}
@@ -68,14 +97,13 @@ func (r *Room) join(p *Participant) bool {
 		infos = append(infos, m.info())
 		tracks = append(tracks, m.tracks...)
 	}
-	r.members[p.id] = &member{p: p}
-	p.room = r
-	// The EventSink does not block, and sending under mu guarantees that
-	// Joined is the first thing the client hears, before any event about
-	// a track published right after.
-	p.sink.Send(Joined{Room: r.name, Self: p.Info(), Others: infos})
+	r.members[p.ID()] = &member{p: p}
+	// send does not block, and sending under mu guarantees that Joined is
+	// the first thing the client hears, before any event about a track
+	// published right after.
+	p.send(Joined{Room: r.name, Self: p.Info(), Others: infos})
 	if len(r.speakers.Speakers) > 0 {
-		p.sink.Send(r.speakers)
+		p.send(r.speakers)
 	}
 	if r.stopSpeakers == nil && r.speakersDone == nil {
 		r.stopSpeakers, r.speakersDone = make(chan struct{}), make(chan struct{})
@@ -86,11 +114,11 @@ func (r *Room) join(p *Participant) bool {
 	r.sfu.metrics.Participants.Inc()
 	if replaced != nil {
 		r.departed(replaced, others)
-		replaced.p.sink.Send(Bye{Reason: "replaced"})
+		replaced.p.send(Bye{Reason: "replaced"})
 		go replaced.p.Close()
 	}
 	for _, o := range others {
-		o.sink.Send(ParticipantJoined{Participant: p.Info()})
+		o.send(ParticipantJoined{Participant: p.Info()})
 	}
 	for _, t := range tracks {
 		p.subscribe(t)
@@ -99,14 +127,14 @@ func (r *Room) join(p *Participant) bool {
 }
 
 // leave removes p, if it is still a member, and tells the others.
-func (r *Room) leave(p *Participant) {
+func (r *Room) leave(p roomMember) {
 	r.mu.Lock()
-	m, ok := r.members[p.id]
+	m, ok := r.members[p.ID()]
 	if !ok || m.p != p {
 		r.mu.Unlock()
 		return
 	}
-	delete(r.members, p.id)
+	delete(r.members, p.ID())
 	others := r.othersLocked(nil)
 	r.mu.Unlock()
 
@@ -137,7 +165,7 @@ func (r *Room) runSpeakers(stop <-chan struct{}, done chan<- struct{}) {
 	defer tick.Stop()
 	det := newSpeakerDetector(defaultSpeakerConfig())
 	samples := make(map[string]levelSample)
-	var to []*Participant
+	var to []roomMember
 	for {
 		var now time.Time
 		select {
@@ -172,14 +200,14 @@ func (r *Room) runSpeakers(stop <-chan struct{}, done chan<- struct{}) {
 		r.speakers = ev
 		r.mu.Unlock()
 		for _, p := range to {
-			p.sink.Send(ev)
+			p.send(ev)
 		}
 	}
 }
 
 // departed ends a removed member's tracks for the others and announces
 // that it left.
-func (r *Room) departed(m *member, others []*Participant) {
+func (r *Room) departed(m *member, others []roomMember) {
 	r.sfu.metrics.Participants.Dec()
 	for _, t := range m.tracks {
 		if t.close() {
@@ -190,15 +218,15 @@ func (r *Room) departed(m *member, others []*Participant) {
 		}
 	}
 	for _, o := range others {
-		o.sink.Send(ParticipantLeft{ParticipantID: m.p.id})
+		o.send(ParticipantLeft{ParticipantID: m.p.ID()})
 	}
 }
 
 // publish adds up to p's tracks and subscribes everybody else to it. It
 // reports false if p is no longer in the room.
-func (r *Room) publish(p *Participant, up *UpTrack) bool {
+func (r *Room) publish(p roomMember, up *UpTrack) bool {
 	r.mu.Lock()
-	m, ok := r.members[p.id]
+	m, ok := r.members[p.ID()]
 	if !ok || m.p != p {
 		r.mu.Unlock()
 		return false
@@ -209,17 +237,17 @@ func (r *Room) publish(p *Participant, up *UpTrack) bool {
 
 	r.sfu.metrics.Tracks.Inc()
 	for _, o := range others {
-		o.sink.Send(TrackPublished{ParticipantID: p.id, Track: up.Info()})
+		o.send(TrackPublished{ParticipantID: p.ID(), Track: up.Info()})
 		o.subscribe(up)
 	}
 	return true
 }
 
 // unpublish ends one track whose reader stopped.
-func (r *Room) unpublish(p *Participant, up *UpTrack) {
+func (r *Room) unpublish(p roomMember, up *UpTrack) {
 	r.mu.Lock()
-	var others []*Participant
-	if m, ok := r.members[p.id]; ok && m.p == p {
+	var others []roomMember
+	if m, ok := r.members[p.ID()]; ok && m.p == p {
 		for i, t := range m.tracks {
 			if t == up {
 				m.tracks = append(m.tracks[:i], m.tracks[i+1:]...)
@@ -234,15 +262,15 @@ func (r *Room) unpublish(p *Participant, up *UpTrack) {
 	}
 	r.sfu.metrics.Tracks.Dec()
 	for _, o := range others {
-		o.sink.Send(TrackUnpublished{ParticipantID: p.id, TrackID: up.id})
+		o.send(TrackUnpublished{ParticipantID: p.ID(), TrackID: up.id})
 		o.unsubscribe(up)
 	}
 }
 
 // setMuted marks p's tracks of a kind muted or not and tells the others.
-func (r *Room) setMuted(p *Participant, kind string, muted bool) {
+func (r *Room) setMuted(p roomMember, kind string, muted bool) {
 	r.mu.Lock()
-	m, ok := r.members[p.id]
+	m, ok := r.members[p.ID()]
 	if !ok || m.p != p {
 		r.mu.Unlock()
 		return
@@ -257,14 +285,14 @@ func (r *Room) setMuted(p *Participant, kind string, muted bool) {
 	r.mu.Unlock()
 	for _, o := range others {
 		for _, t := range changed {
-			o.sink.Send(TrackMuted{ParticipantID: p.id, Track: t})
+			o.send(TrackMuted{ParticipantID: p.ID(), Track: t})
 		}
 	}
 }
 
 // othersLocked lists the members other than skip. The caller holds mu.
-func (r *Room) othersLocked(skip *Participant) []*Participant {
-	out := make([]*Participant, 0, len(r.members))
+func (r *Room) othersLocked(skip roomMember) []roomMember {
+	out := make([]roomMember, 0, len(r.members))
 	for _, m := range r.members {
 		if m.p != skip {
 			out = append(out, m.p)

@@ -20,10 +20,16 @@ type SFU struct {
 	log     *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
+	hooks   *roomHooks // RoomOpened and RoomClosed, in order (roomhooks.go)
+	traffic traffic    // packets and bytes in and out, for Load
+	idle    chan struct{}
 
-	mu     sync.Mutex // guards rooms and closed; taken before any Room.mu
-	rooms  map[string]*Room
-	closed bool
+	mu       sync.Mutex // guards the fields below; taken before any Room.mu and roomHooks.mu
+	rooms    map[string]*Room
+	closed   bool
+	draining bool
+	live     int  // participants Join admitted whose Close has not returned
+	idleSet  bool // idle is closed
 }
 
 // Options are the SFU's collaborators; zero values get defaults.
@@ -38,6 +44,19 @@ type Options struct {
 	// OwnPorts are this node's other ports (HTTP): remote candidates
 	// naming them, or the media port, on its own addresses are refused.
 	OwnPorts []int
+	// RoomOpened, if set, is called with a room's name when the room is
+	// created on this SFU (its first participant joins), and RoomClosed
+	// when it is removed (its last participant left, or the SFU closed).
+	// For each room RoomOpened comes before RoomClosed, and a room
+	// removed and created again under the same name has its RoomClosed
+	// before the new room's RoomOpened: the calls are made one at a
+	// time, in the order the rooms were opened and removed, with no lock
+	// of the SFU held. A call may be made by another goroutine than the
+	// one that opened or removed the room, so it may still be running
+	// when that Join or Close returns; SFU.Close and Idle wait for it.
+	// A hook may call Join, Load or Drain, but not SFU.Close, and it
+	// delays the joins and departures behind it for as long as it runs.
+	RoomOpened, RoomClosed func(name string)
 }
 
 // New opens the media port and returns a running SFU.
@@ -68,6 +87,8 @@ func New(cfg Config, opts Options) (*SFU, error) {
 	}
 	return &SFU{
 		cfg: cfg, api: api, policy: policy, log: opts.Logger, metrics: opts.Metrics, now: opts.Now,
+		hooks: newRoomHooks(opts.RoomOpened, opts.RoomClosed),
+		idle:  make(chan struct{}),
 		rooms: make(map[string]*Room),
 	}, nil
 }
@@ -77,18 +98,27 @@ func (s *SFU) MediaAddr() net.Addr { return s.api.LocalAddr() }
 
 // Join creates a participant for who in the named room. The first event
 // sent to sink is Joined; the caller must Close the participant when the
-// client goes away.
+// client goes away. Once the SFU is closed it returns ErrClosed, and
+// once it is draining ErrDraining.
 func (s *SFU) Join(roomName string, who Identity, sink EventSink) (*Participant, error) {
+	if err := s.admit(); err != nil {
+		return nil, err
+	}
 	p, err := newParticipant(s, newID("PA_"), who, sink)
 	if err != nil {
+		s.release()
 		return nil, err
 	}
 	for {
 		r, err := s.room(roomName)
+		s.deliverRoomEvents()
 		if err != nil {
 			p.Close()
 			return nil, err
 		}
+		// Set before join posts p its subscriptions, whose handling reads
+		// it; a room that turns out closed is never read.
+		p.room = r
 		if r.join(p) {
 			s.log.Info("participant joined", "room", roomName, "participant", p.id, "identity", who.Identity)
 			return p, nil
@@ -109,6 +139,7 @@ func (s *SFU) room(name string) (*Room, error) {
 		r = newRoom(s, name)
 		s.rooms[name] = r
 		s.metrics.Rooms.Inc()
+		s.hooks.add(name, true)
 	}
 	return r, nil
 }
@@ -116,16 +147,25 @@ func (s *SFU) room(name string) (*Room, error) {
 // removeIfEmpty forgets r once its last participant has left.
 func (s *SFU) removeIfEmpty(r *Room) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.members) > 0 || r.closed {
-		return
+	if len(r.members) == 0 && !r.closed {
+		r.closed = true
+		if s.rooms[r.name] == r {
+			delete(s.rooms, r.name)
+			s.metrics.Rooms.Dec()
+			s.hooks.add(r.name, false)
+		}
 	}
-	r.closed = true
-	if s.rooms[r.name] == r {
-		delete(s.rooms, r.name)
-		s.metrics.Rooms.Dec()
+	r.mu.Unlock()
+	s.mu.Unlock()
+	s.deliverRoomEvents()
+}
+
+// deliverRoomEvents calls the room hooks for what is queued, unless
+// another goroutine is at it. The caller holds no lock.
+func (s *SFU) deliverRoomEvents() {
+	if s.hooks.deliver() {
+		s.checkIdle()
 	}
 }
 
@@ -137,7 +177,8 @@ func (s *SFU) RoomCount() int {
 }
 
 // Close tells every participant the server is shutting down, closes their
-// connections and the media port. It waits for all of it.
+// connections and the media port. It waits for all of it, and for the
+// room hooks' calls. It must not be called from a room hook.
 func (s *SFU) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -157,7 +198,7 @@ func (s *SFU) Close() error {
 		ps := r.othersLocked(nil)
 		r.mu.Unlock()
 		for _, p := range ps {
-			p.sink.Send(Bye{Reason: "shutdown"})
+			p.send(Bye{Reason: "shutdown"})
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -166,7 +207,10 @@ func (s *SFU) Close() error {
 		}
 	}
 	wg.Wait()
-	return s.api.Close()
+	s.hooks.wait()
+	err := s.api.Close()
+	s.checkIdle()
+	return err
 }
 
 var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -36,6 +36,7 @@ type UpTrack struct {
 	sendPLI       func(ssrc uint32)
 	now           func() time.Time
 	metrics       *Metrics
+	traffic       *traffic // the SFU's, for Load
 
 	layers [MaxLayers]atomic.Pointer[layer]
 	down   atomic.Pointer[[]*DownTrack]
@@ -64,6 +65,7 @@ type upTrackParams struct {
 	sendPLI         func(ssrc uint32)
 	now             func() time.Time
 	metrics         *Metrics
+	traffic         *traffic // nil: counted apart from any SFU's (tests)
 }
 
 func newUpTrack(p upTrackParams) *UpTrack {
@@ -78,7 +80,11 @@ func newUpTrack(p upTrackParams) *UpTrack {
 		sendPLI:       p.sendPLI,
 		now:           p.now,
 		metrics:       p.metrics,
+		traffic:       p.traffic,
 		keyframes:     rtp.NewKeyframeThrottle(p.keyframeEvery),
+	}
+	if u.traffic == nil {
+		u.traffic = &traffic{}
 	}
 	empty := []*DownTrack{}
 	u.down.Store(&empty)
@@ -214,6 +220,7 @@ func (u *UpTrack) accept(l *layer, p *inPacket, n int, repaired bool) bool {
 	p.repaired = repaired
 	p.at = u.now()
 	u.metrics.PacketsReceived.Inc()
+	u.traffic.received(n)
 	l.account(len(pkt), p.at.UnixNano())
 	if !repaired {
 		l.stats.Update(ext, p.hdr.Timestamp, p.at, u.codec.ClockRate)
@@ -263,16 +270,20 @@ func (u *UpTrack) noteKeyframe(l *layer, now time.Time) {
 // subscriber leave the media socket together (see runFrames).
 func (u *UpTrack) fanOut(l *layer, pkts []inPacket) {
 	downs := *u.down.Load()
-	sent := 0
+	sent, bytes := 0, 0
 	for _, d := range downs {
 		for i := range pkts {
 			p := &pkts[i]
-			if d.writeRTP(l, &p.hdr, p.payload, p.keyframe, p.at) {
+			if n := d.writeRTP(l, &p.hdr, p.payload, p.keyframe, p.at); n > 0 {
 				sent++
+				bytes += n
 			}
 		}
 	}
 	u.metrics.PacketsForwarded.Add(float64(sent))
+	if sent > 0 {
+		u.traffic.forwarded(sent, bytes)
+	}
 }
 
 // layer returns layer i, or nil.

@@ -34,7 +34,11 @@ var clientErrors = []struct {
 	{sfu.ErrClosed, CodeInternal, "the session has ended", 0},
 	{sfu.ErrUnsupportedCodec, CodeInternal, internalMessage, 0},
 	{sfu.ErrBadEvent, CodeInternal, internalMessage, 0},
+	{sfu.ErrDraining, CodeUnavailable, unavailableMessage, CloseTryAgainLater},
 }
+
+// unavailableMessage is what a client is told when it should try again.
+const unavailableMessage = "the service cannot take you in this room right now; try again"
 
 // internalMessage is what the client is told of an error that is the
 // server's own.
@@ -45,8 +49,8 @@ const internalMessage = "internal error"
 // that the client tries again with back-off; any other failure is the
 // server's own.
 func joinFailure(err error) (code, message string, closeCode int) {
-	if errors.Is(err, ErrUnavailable) {
-		return CodeUnavailable, "the service cannot take you in this room right now; try again", CloseTryAgainLater
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, sfu.ErrDraining) {
+		return CodeUnavailable, unavailableMessage, CloseTryAgainLater
 	}
 	return CodeInternal, "could not join the room", 0
 }
