@@ -31,6 +31,7 @@ var documentedErrors = []struct {
 	{sfu.ErrClosed, CodeInternal, "the session has ended", 0},
 	{sfu.ErrUnsupportedCodec, CodeInternal, "internal error", 0},
 	{sfu.ErrBadEvent, CodeInternal, "internal error", 0},
+	{sfu.ErrDraining, CodeUnavailable, "the service cannot take you in this room right now; try again", 1013},
 }
 
 // relayed is err as a node that relays a Session call rebuilds it.
