@@ -80,6 +80,7 @@ type Backend struct {
 	stopRenew context.CancelFunc
 	renewDone chan struct{} // closed when renewLoop has returned
 	started   atomic.Bool   // Start succeeded: renewLoop runs
+	draining  atomic.Bool   // Drain was called
 
 	mu       sync.Mutex                // guards the fields below
 	pending  map[uint64]chan envelope  // calls waiting for their result

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -64,6 +65,9 @@ func (b *Backend) joinIfOpen(ctx context.Context, room string, who sfu.Identity,
 // here claims the room first: when another node holds it, joinHere
 // returns that node instead, and the caller goes there.
 func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, string, error) {
+	if b.draining.Load() {
+		return nil, "", sfu.ErrDraining
+	}
 	r := b.enterRoom(room)
 	defer b.exitRoom(r)
 	r.mu.Lock()
@@ -129,6 +133,9 @@ func (b *Backend) leaveDirectory(ctx context.Context, room string) {
 // the members) in a shared state that lost them, as Redis restarted
 // without persistence does.
 func (b *Backend) reassert(ctx context.Context, restore bool) error {
+	if b.draining.Load() {
+		return nil // the node gave its rooms up
+	}
 	b.mu.Lock()
 	rooms := make([]*hostedRoom, 0, len(b.hosted))
 	for _, r := range b.hosted {
@@ -188,4 +195,45 @@ func (s *localSession) Close() {
 		s.Participant.Close()
 		s.b.left(s.room, s.Participant.ID())
 	})
+}
+
+// Drain takes the node out of placement and gives up its rooms, so that
+// the next joins of those rooms place them on other nodes: it announces
+// the node as draining, releases its claims, and ends the sessions it
+// serves for other front doors, whose clients are told to rejoin (through
+// a live node). From then on joins here are refused with sfu.ErrDraining.
+// Sessions whose WebSocket is on this node are for the caller to end.
+func (b *Backend) Drain(ctx context.Context) error {
+	if b.draining.Swap(true) {
+		return nil
+	}
+	err := b.store.Registry.Announce(ctx, b.info(), b.cfg.TTL)
+	b.mu.Lock()
+	rooms := make([]*hostedRoom, 0, len(b.hosted))
+	for _, r := range b.hosted {
+		r.refs++
+		rooms = append(rooms, r)
+	}
+	served := make([]*servedSession, 0, len(b.served))
+	for _, s := range b.served {
+		served = append(served, s)
+	}
+	b.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		if r.sessions.Load() > 0 {
+			if _, lerr := b.store.Directory.Leave(ctx, r.name, b.cfg.NodeID); lerr != nil && err == nil {
+				err = lerr
+			}
+		}
+		r.mu.Unlock()
+		b.exitRoom(r)
+	}
+	for _, s := range served {
+		s.stop()
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: drain node %s: %w", b.cfg.NodeID, err)
+	}
+	return nil
 }

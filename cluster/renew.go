@@ -114,5 +114,6 @@ func (b *Backend) info() NodeInfo {
 		}
 	}
 	b.mu.Unlock()
-	return NodeInfo{ID: b.cfg.NodeID, MediaAddrs: b.cfg.MediaAddrs, Limits: b.cfg.Limits, Load: load, Updated: time.Now()}
+	return NodeInfo{ID: b.cfg.NodeID, MediaAddrs: b.cfg.MediaAddrs, Limits: b.cfg.Limits, Load: load,
+		Draining: b.draining.Load(), Updated: time.Now()}
 }

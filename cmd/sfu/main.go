@@ -58,6 +58,14 @@ func run(args []string) error {
 		return err
 	case <-ctx.Done():
 	}
+	// A second signal ends the process at once, as without a handler.
+	stop()
+	log.Info("draining: clients are asked to rejoin elsewhere", "timeout", cfg.DrainTimeout)
+	dctx, dcancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+	if err := n.Drain(dctx); err != nil {
+		log.Warn("drain incomplete", "err", err)
+	}
+	dcancel()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
 	defer cancel()

@@ -89,7 +89,7 @@ func openStore(cfg ClusterConfig, given *cluster.Store) (cluster.Store, redis.Un
 
 // newBackend builds the node's cluster backend around media.
 func (n *Node) newBackend(cfg ClusterConfig, media *sfu.SFU, store cluster.Store) *cluster.Backend {
-	cpu := newCPUMeter(time.Now)
+	meter := newLoadMeter(media, time.Now)
 	return cluster.NewBackend(cluster.Config{
 		NodeID:      cfg.NodeID,
 		MediaAddrs:  []string{advertisedMedia(n.cfg.SFU, media)},
@@ -97,9 +97,7 @@ func (n *Node) newBackend(cfg ClusterConfig, media *sfu.SFU, store cluster.Store
 		Announce:    cfg.Announce,
 		TTL:         cfg.NodeTTL,
 		CallTimeout: cfg.CallTimeout,
-	}, media, store, func() cluster.Load {
-		return cluster.Load{CPU: cpu.sample()}
-	}, n.log)
+	}, media, store, meter.sample, n.log)
 }
 
 // advertisedMedia is the media address clients are given.

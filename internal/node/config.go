@@ -35,16 +35,19 @@ type Config struct {
 	MetricsToken string `yaml:"metrics_token"`
 	// LogLevel is debug, info, warn or error. The node does not read it:
 	// whoever makes the logger given to New does.
-	LogLevel  string           `yaml:"log_level"`
-	HTTP      HTTPConfig       `yaml:"http"`
-	SFU       sfu.Config       `yaml:"sfu"`
-	Signaling signaling.Config `yaml:"signaling"`
-	Cluster   ClusterConfig    `yaml:"cluster"`
+	LogLevel string `yaml:"log_level"`
+	// DrainTimeout is how long a node stopped by SIGTERM or SIGINT waits
+	// for its clients to move to other nodes before it closes.
+	DrainTimeout time.Duration    `yaml:"drain_timeout"`
+	HTTP         HTTPConfig       `yaml:"http"`
+	SFU          sfu.Config       `yaml:"sfu"`
+	Signaling    signaling.Config `yaml:"signaling"`
+	Cluster      ClusterConfig    `yaml:"cluster"`
 }
 
 // Default is the configuration of a node started with no settings.
 func Default() Config {
-	return Config{Listen: ":7880", LogLevel: "info", HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default(),
+	return Config{Listen: ":7880", LogLevel: "info", DrainTimeout: 30 * time.Second, HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default(),
 		Cluster: defaultClusterConfig()}
 }
 

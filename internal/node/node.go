@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +39,7 @@ type Node struct {
 	ln        net.Listener
 
 	revocations signaling.Revocations
+	draining    atomic.Bool
 	metricsHTTP *http.Server // nil unless metrics_listen is set
 	metricsLn   net.Listener
 }
@@ -106,10 +108,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.signaling)
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		_, _ = fmt.Fprintln(w, "ok")
-	})
+	mux.HandleFunc("/healthz", n.healthz)
 	if n.dev {
 		mux.Handle("/api/token", signaling.DevTokenHandler(n.keys, "dev", min(DefaultTokenTTL, cfg.Signaling.MaxTokenLifetime)))
 	}
