@@ -57,9 +57,6 @@ type Options struct {
 	KeepMessages int
 }
 
-// ErrServer is wrapped by errors the server reported in an error message.
-var ErrServer = errors.New("loadtest: server error")
-
 // Client is one synthetic participant.
 type Client struct {
 	opts Options
@@ -88,12 +85,21 @@ type Client struct {
 	closeOne           sync.Once
 	wgMu               sync.Mutex // orders goTracked's wg.Add before Close's wg.Wait
 	closing            bool       // Close has begun: goTracked starts nothing
+
+	bye          string     // the reason of the server's bye; reader only
+	endMu        sync.Mutex // guards the fields below
+	ended        bool       // the reader has returned
+	disconnect   Disconnect // how the connection ended, once ended
+	onDisconnect func(Disconnect)
 }
 
 // Dial connects, joins, and returns once the server said joined.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, opts.URL, nil)
+	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, opts.URL, nil)
 	if err != nil {
+		if resp != nil {
+			return nil, &UpgradeError{Status: resp.StatusCode, Err: err}
+		}
 		return nil, fmt.Errorf("loadtest: dial: %w", err)
 	}
 	c := &Client{opts: opts, ws: ws, inbox: newInbox(opts.KeepMessages), stop: make(chan struct{}), readDone: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
@@ -134,13 +140,18 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, err
 	}
 	m, err := c.WaitFor(ctx, func(m Message) bool { return m.Type == "joined" || m.Type == "error" })
+	if errors.Is(err, ErrDisconnected) {
+		c.endMu.Lock()
+		err = c.disconnect // the reader set it before it closed the inbox
+		c.endMu.Unlock()
+	}
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	if m.Type == "error" {
 		c.Close()
-		return nil, fmt.Errorf("%w: %s: %s", ErrServer, m.Code, m.Message)
+		return nil, &ServerError{Code: m.Code, Message: m.Message}
 	}
 	c.Joined = m
 	if m.Self != nil {
@@ -305,10 +316,15 @@ func (c *Client) readLoop() {
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
+			// gorilla reports a connection that ended without a close
+			// frame as 1006; a reset or a timeout is not a CloseError.
+			d := Disconnect{At: time.Now(), Code: websocket.CloseAbnormalClosure, Text: err.Error(), Bye: c.bye}
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
 				c.inbox.put(Message{Type: "close", Code: fmt.Sprint(ce.Code), Message: ce.Text})
+				d.Code, d.Text = ce.Code, ce.Text
 			}
+			c.disconnected(d)
 			return
 		}
 		var m Message
@@ -326,6 +342,8 @@ func (c *Client) readLoop() {
 
 func (c *Client) handle(m Message) {
 	switch m.Type {
+	case "bye":
+		c.bye = m.Reason
 	case "offer":
 		if err := c.answerSubscriber(m.SDP); err != nil {
 			c.inbox.put(Message{Type: "client_error", Message: err.Error()})
@@ -410,6 +428,9 @@ func (c *Client) Close() {
 		c.wgMu.Lock()
 		c.closing = true
 		c.wgMu.Unlock()
+		c.endMu.Lock()
+		c.onDisconnect = nil // it is not the server's doing
+		c.endMu.Unlock()
 		clock.leave(c.recv)
 		close(c.stop)
 		_ = c.ws.Close()
