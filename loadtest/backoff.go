@@ -32,6 +32,11 @@ func (b Backoff) Wait(n int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
+// DefaultIdleTimeout is a run's IdleTimeout if it sets none: three of the
+// server's ping intervals (5 s by default), as long as the server waits
+// for a silent client.
+const DefaultIdleTimeout = 15 * time.Second
+
 // sleep waits d, or less if ctx ends first; it reports whether ctx is
 // still live.
 func sleep(ctx context.Context, d time.Duration) bool {

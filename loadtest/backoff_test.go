@@ -77,6 +77,7 @@ func TestDisconnectFinal(t *testing.T) {
 	}{
 		{Disconnect{Code: 1001, Bye: "shutdown"}, false, "1001 going away"},
 		{Disconnect{Code: 1006}, false, "1006 dropped"},
+		{Disconnect{Code: 1006, TimedOut: true}, false, "1006 timed out"},
 		{Disconnect{Code: 1000}, false, "1000 closed"},
 		{Disconnect{Code: 4408}, false, "4408 join timeout"},
 		{Disconnect{Code: 4429}, false, "4429 rate limited"},

@@ -55,6 +55,12 @@ type Options struct {
 	// participants (Joined too). A load run sets it: kept whole, every
 	// client's copy of the roster would grow with the square of the room.
 	KeepMessages int
+	// IdleTimeout, if positive, is how long the client waits for anything
+	// from the server, a ping included, before it gives the connection up
+	// (Disconnect.TimedOut): the node vanished without closing its TCP
+	// connections, or the network between went dark. It must exceed the
+	// server's ping interval (5 s by default).
+	IdleTimeout time.Duration
 }
 
 // Client is one synthetic participant.
@@ -132,6 +138,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		}
 		c.goTracked(func() { c.recv.read(t, r, tapped) })
 	})
+	if opts.IdleTimeout > 0 {
+		c.keepAlive(opts.IdleTimeout)
+	}
 	c.wg.Add(1)
 	go c.readLoop()
 
@@ -320,12 +329,18 @@ func (c *Client) readLoop() {
 			// frame as 1006; a reset or a timeout is not a CloseError.
 			d := Disconnect{At: time.Now(), Code: websocket.CloseAbnormalClosure, Text: err.Error(), Bye: c.bye}
 			var ce *websocket.CloseError
+			var ne net.Error
 			if errors.As(err, &ce) {
 				c.inbox.put(Message{Type: "close", Code: fmt.Sprint(ce.Code), Message: ce.Text})
 				d.Code, d.Text = ce.Code, ce.Text
+			} else if errors.As(err, &ne) && ne.Timeout() {
+				d.TimedOut = true
 			}
 			c.disconnected(d)
 			return
+		}
+		if c.opts.IdleTimeout > 0 {
+			_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
 		}
 		var m Message
 		if err := json.Unmarshal(data, &m); err != nil {

@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"errors"
+	"net"
 	"strconv"
 	"time"
 
@@ -17,6 +19,9 @@ type Disconnect struct {
 	Code int
 	Text string // the close text
 	Bye  string // the reason of a bye message before the close, if any
+	// TimedOut is true when nothing came from the server for
+	// Options.IdleTimeout (Code is then 1006).
+	TimedOut bool
 }
 
 // closeNames name the close codes of signaling/PROTOCOL.md for reports.
@@ -34,10 +39,13 @@ var closeNames = map[int]string{
 }
 
 // Reason names the disconnect for a report: the close code and what it
-// means, e.g. "1001 going away", "1006 dropped", "4409 replaced".
+// means, e.g. "1001 going away", "1006 dropped", "1006 timed out", "4409
+// replaced".
 func (d Disconnect) Reason() string {
 	s := strconv.Itoa(d.Code)
-	if name, ok := closeNames[d.Code]; ok {
+	if d.TimedOut {
+		s += " timed out"
+	} else if name, ok := closeNames[d.Code]; ok {
 		s += " " + name
 	}
 	return s
@@ -91,4 +99,22 @@ func (c *Client) isClosing() bool {
 	c.wgMu.Lock()
 	defer c.wgMu.Unlock()
 	return c.closing
+}
+
+// keepAlive gives the connection up when nothing, not even a ping, came
+// from the server for idle: the read deadline moves on with every message
+// (readLoop) and every ping, which it answers as gorilla's own handler
+// does.
+func (c *Client) keepAlive(idle time.Duration) {
+	_ = c.ws.SetReadDeadline(time.Now().Add(idle))
+	c.ws.SetPingHandler(func(data string) error {
+		_ = c.ws.SetReadDeadline(time.Now().Add(idle))
+		// WriteControl may run beside the writers of c.wmu.
+		err := c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		var ne net.Error
+		if errors.Is(err, websocket.ErrCloseSent) || errors.As(err, &ne) && ne.Timeout() {
+			return nil
+		}
+		return err
+	})
 }

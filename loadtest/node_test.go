@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,8 +30,9 @@ type testNode struct {
 }
 
 // startTestNode starts a node listening on addr (host:port; port 0 picks
-// one). Its media socket is on the same host address.
-func startTestNode(t *testing.T, addr string) *testNode {
+// one), with the signaling configuration as the options leave it. Its
+// media socket is on the same host address.
+func startTestNode(t *testing.T, addr string, opts ...func(*signaling.Config)) *testNode {
 	t.Helper()
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -46,7 +48,11 @@ func startTestNode(t *testing.T, addr string) *testNode {
 		t.Fatal(err)
 	}
 	keys := signaling.Keys{"test": "0123456789abcdef0123456789abcdef"}
-	sig := signaling.NewServer(signaling.Default(), keys, signaling.LocalBackend{SFU: media}, log)
+	sigCfg := signaling.Default()
+	for _, o := range opts {
+		o(&sigCfg)
+	}
+	sig := signaling.NewServer(sigCfg, keys, signaling.LocalBackend{SFU: media}, log)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		_ = media.Close()
@@ -55,9 +61,12 @@ func startTestNode(t *testing.T, addr string) *testNode {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", sig)
 	n := &testNode{addr: ln.Addr().String(), media: media, sig: sig, keys: keys,
-		ln: &connTracker{Listener: ln, conns: map[net.Conn]bool{}}, hs: &http.Server{Handler: mux}}
+		ln: &connTracker{Listener: ln, conns: map[*silentConn]bool{}}, hs: &http.Server{Handler: mux}}
 	go func() { _ = n.hs.Serve(n.ln) }()
-	t.Cleanup(n.shutdown)
+	t.Cleanup(func() {
+		n.shutdown()
+		n.ln.closeAll() // connections silence left open
+	})
 	return n
 }
 
@@ -105,13 +114,27 @@ func (n *testNode) kill() {
 	})
 }
 
+// silence makes the node vanish as a machine that lost power or its
+// network does: its connections stay open but nothing more comes through
+// them either way, not even a FIN, and the listener refuses. The media
+// core is closed, so media stops too.
+func (n *testNode) silence() {
+	n.once.Do(func() {
+		_ = n.ln.Close()
+		n.ln.silenceAll()
+		_ = n.media.Close()
+		n.sig.Close()
+		_ = n.hs.Close()
+	})
+}
+
 // connTracker is a listener that remembers the connections it accepted,
 // hijacked WebSockets included, so that kill can close them at the TCP
-// level.
+// level and silence can make them go quiet.
 type connTracker struct {
 	net.Listener
 	mu     sync.Mutex
-	conns  map[net.Conn]bool
+	conns  map[*silentConn]bool
 	closed bool
 }
 
@@ -126,8 +149,9 @@ func (l *connTracker) Accept() (net.Conn, error) {
 		_ = c.Close()
 		return nil, net.ErrClosed
 	}
-	l.conns[c] = true
-	return c, nil
+	sc := &silentConn{Conn: c}
+	l.conns[sc] = true
+	return sc, nil
 }
 
 // closeAll closes every connection accepted, and any accepted later.
@@ -138,8 +162,49 @@ func (l *connTracker) closeAll() {
 	l.conns = nil
 	l.mu.Unlock()
 	for c := range conns {
-		_ = c.Close()
+		_ = c.Conn.Close()
 	}
+}
+
+// silenceAll silences every connection accepted, and refuses later ones.
+func (l *connTracker) silenceAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for c := range l.conns {
+		c.silent.Store(true)
+	}
+}
+
+// silentConn is a connection that can go silent: from then on what either
+// side sends is lost and closing it does nothing, so the peer hears
+// nothing at all, until closeAll.
+type silentConn struct {
+	net.Conn
+	silent atomic.Bool
+}
+
+func (c *silentConn) Read(b []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(b) // deadlines still end it
+		if err != nil || !c.silent.Load() {
+			return n, err
+		}
+	}
+}
+
+func (c *silentConn) Write(b []byte) (int, error) {
+	if c.silent.Load() {
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *silentConn) Close() error {
+	if c.silent.Load() {
+		return nil
+	}
+	return c.Conn.Close()
 }
 
 // deadURL is a WebSocket URL on a loopback port nothing listens on: a

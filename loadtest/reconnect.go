@@ -108,7 +108,10 @@ func (r *loadRun) dial(ctx context.Context, p *participant, url string) (*Client
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errToken, err)
 	}
-	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly, KeepMessages: keepMessages}
+	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly, KeepMessages: keepMessages, IdleTimeout: r.cfg.IdleTimeout}
+	if opts.IdleTimeout == 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
 	if !p.publisher {
 		opts.MaxLayer = r.cfg.MaxLayer
 		opts.Observe = func(pub string, audio bool, pkt *pionrtp.Packet, at time.Time) {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/sfu-project/sfu/signaling"
 )
 
 // runWithBreak runs cfg in the background, calls brk once every
@@ -123,6 +125,27 @@ func TestRunRejoinsAfterNodeDies(t *testing.T) {
 	}
 	rep := runWithBreak(t, cfg, 4, a.kill)
 	checkRecovered(t, rep, 3, "1006 dropped")
+}
+
+// TestRunRejoinsAfterNodeGoesSilent: the node goes silent as a machine
+// that lost power does: its TCP connections stay open but carry nothing,
+// not even pings, and its media stops. Every participant gives its
+// connection up after the idle timeout and moves to the second URL.
+func TestRunRejoinsAfterNodeGoesSilent(t *testing.T) {
+	checkNoLeaks(t)
+	fastPings := func(c *signaling.Config) { c.PingInterval = time.Second }
+	a := startTestNode(t, "127.0.0.1:0", fastPings)
+	b := startTestNode(t, "127.0.0.2:0", fastPings)
+	cfg := RunConfig{
+		URLs: []string{a.wsURL(), b.wsURL()}, Rooms: 1, Publishers: 1, Subscribers: 3, Duration: 16 * time.Second,
+		Simulcast: true, LoopbackOnly: true, RoomPrefix: "silent", Token: a.mint, IdleTimeout: 3 * time.Second,
+	}
+	rep := runWithBreak(t, cfg, 4, a.silence)
+	checkRecovered(t, rep, 3, "1006 timed out")
+	// The last ping came at most 1 s before the node went silent.
+	if gap := rep.Reconnects.MediaGapMS.P50; gap < 2000 {
+		t.Errorf("media gap p50 %.0f ms: want over the 3 s idle timeout less the 1 s ping interval", gap)
+	}
 }
 
 // TestRunReplacedDoesNotRejoin: a subscriber whose identity joins the room

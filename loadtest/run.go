@@ -55,6 +55,11 @@ type RunConfig struct {
 	NoReconnect bool
 	// Backoff paces the attempts; zero is DefaultBackoff.
 	Backoff Backoff
+	// IdleTimeout is Options.IdleTimeout for every participant: how long
+	// one waits for anything from its node, pings included, before it
+	// gives the connection up as that of a node that vanished. Zero is
+	// DefaultIdleTimeout; negative, never.
+	IdleTimeout time.Duration
 
 	// sampled, if set, is told after every second's sample how many
 	// participants are in the room with media flowing (tests).

@@ -61,6 +61,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cpuProfile  = fs.String("cpuprofile", "", "write the harness's own CPU profile here (go tool pprof)")
 		reconnect   = fs.Bool("reconnect", true, "rejoin, as the web client does, when a connection ends before the run (not after 4409 replaced or a refused token), on the next --url in turn")
 		backoff     = fs.String("backoff", "500ms/10s", "FIRST/MAX: wait about FIRST before a rejoin or retry, doubling up to MAX, with jitter")
+		idle        = fs.Duration("idle-timeout", loadtest.DefaultIdleTimeout, "give a connection up when nothing, not even a ping, came from its node for this long (0: never); must exceed the server's ping_interval")
 	)
 	fs.Var(&us, "url", "server WebSocket URL, e.g. ws://127.0.0.1:7880/ws; repeat to spread over nodes")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +88,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.NoReconnect = !*reconnect
+	cfg.IdleTimeout = *idle
+	if *idle == 0 {
+		cfg.IdleTimeout = -1 // never
+	}
 	if (*key == "") != (*secret == "") {
 		fmt.Fprintln(stderr, "loadtest: --key and --secret go together")
 		return 2
