@@ -55,10 +55,13 @@ type Options struct {
 	// participants (Joined too). A load run sets it: kept whole, every
 	// client's copy of the roster would grow with the square of the room.
 	KeepMessages int
+	// IdleTimeout, if positive, is how long the client waits for anything
+	// from the server, a ping included, before it gives the connection up
+	// (Disconnect.TimedOut): the node vanished without closing its TCP
+	// connections, or the network between went dark. It must exceed the
+	// server's ping interval (5 s by default).
+	IdleTimeout time.Duration
 }
-
-// ErrServer is wrapped by errors the server reported in an error message.
-var ErrServer = errors.New("loadtest: server error")
 
 // Client is one synthetic participant.
 type Client struct {
@@ -88,12 +91,21 @@ type Client struct {
 	closeOne           sync.Once
 	wgMu               sync.Mutex // orders goTracked's wg.Add before Close's wg.Wait
 	closing            bool       // Close has begun: goTracked starts nothing
+
+	bye          string     // the reason of the server's bye; reader only
+	endMu        sync.Mutex // guards the fields below
+	ended        bool       // the reader has returned
+	disconnect   Disconnect // how the connection ended, once ended
+	onDisconnect func(Disconnect)
 }
 
 // Dial connects, joins, and returns once the server said joined.
 func Dial(ctx context.Context, opts Options) (*Client, error) {
-	ws, _, err := websocket.DefaultDialer.DialContext(ctx, opts.URL, nil)
+	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, opts.URL, nil)
 	if err != nil {
+		if resp != nil {
+			return nil, &UpgradeError{Status: resp.StatusCode, Err: err}
+		}
 		return nil, fmt.Errorf("loadtest: dial: %w", err)
 	}
 	c := &Client{opts: opts, ws: ws, inbox: newInbox(opts.KeepMessages), stop: make(chan struct{}), readDone: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
@@ -126,6 +138,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		}
 		c.goTracked(func() { c.recv.read(t, r, tapped) })
 	})
+	if opts.IdleTimeout > 0 {
+		c.keepAlive(opts.IdleTimeout)
+	}
 	c.wg.Add(1)
 	go c.readLoop()
 
@@ -134,13 +149,18 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		return nil, err
 	}
 	m, err := c.WaitFor(ctx, func(m Message) bool { return m.Type == "joined" || m.Type == "error" })
+	if errors.Is(err, ErrDisconnected) {
+		c.endMu.Lock()
+		err = c.disconnect // the reader set it before it closed the inbox
+		c.endMu.Unlock()
+	}
 	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	if m.Type == "error" {
 		c.Close()
-		return nil, fmt.Errorf("%w: %s: %s", ErrServer, m.Code, m.Message)
+		return nil, &ServerError{Code: m.Code, Message: m.Message}
 	}
 	c.Joined = m
 	if m.Self != nil {
@@ -305,11 +325,22 @@ func (c *Client) readLoop() {
 	for {
 		_, data, err := c.ws.ReadMessage()
 		if err != nil {
+			// gorilla reports a connection that ended without a close
+			// frame as 1006; a reset or a timeout is not a CloseError.
+			d := Disconnect{At: time.Now(), Code: websocket.CloseAbnormalClosure, Text: err.Error(), Bye: c.bye}
 			var ce *websocket.CloseError
+			var ne net.Error
 			if errors.As(err, &ce) {
 				c.inbox.put(Message{Type: "close", Code: fmt.Sprint(ce.Code), Message: ce.Text})
+				d.Code, d.Text = ce.Code, ce.Text
+			} else if errors.As(err, &ne) && ne.Timeout() {
+				d.TimedOut = true
 			}
+			c.disconnected(d)
 			return
+		}
+		if c.opts.IdleTimeout > 0 {
+			_ = c.ws.SetReadDeadline(time.Now().Add(c.opts.IdleTimeout))
 		}
 		var m Message
 		if err := json.Unmarshal(data, &m); err != nil {
@@ -326,6 +357,8 @@ func (c *Client) readLoop() {
 
 func (c *Client) handle(m Message) {
 	switch m.Type {
+	case "bye":
+		c.bye = m.Reason
 	case "offer":
 		if err := c.answerSubscriber(m.SDP); err != nil {
 			c.inbox.put(Message{Type: "client_error", Message: err.Error()})
@@ -410,6 +443,9 @@ func (c *Client) Close() {
 		c.wgMu.Lock()
 		c.closing = true
 		c.wgMu.Unlock()
+		c.endMu.Lock()
+		c.onDisconnect = nil // it is not the server's doing
+		c.endMu.Unlock()
 		clock.leave(c.recv)
 		close(c.stop)
 		_ = c.ws.Close()

@@ -7,8 +7,10 @@
 //
 // Run drives many of them (cmd/loadtest is its command line) and builds a
 // RunReport: join and first-media times, tracks, bitrate, loss after
-// repair, jitter, freezes, end-to-end latency, and the server's and the
-// harness's own CPU and memory. netlab.go builds the network namespaces
+// repair, jitter, freezes, end-to-end latency, the server's and the
+// harness's own CPU and memory, and, for participants whose connection
+// ended (they rejoin as the web client does, reconnect.go), the rejoin
+// times and the media gaps their subscribers saw (gaps.go). netlab.go builds the network namespaces
 // the constrained-link tests shape with tbf and nftables.
 //
 // It knows the server only through the wire protocol

@@ -40,8 +40,11 @@ type TrackCounts struct {
 	// Jitter is the interarrival jitter (RFC 3550, 6.4.1).
 	Jitter      time.Duration
 	First, Last time.Time
-	SSRC        uint32
-	Ended       bool // the track's reader returned: the track was removed
+	// FirstKeyframe is when the first keyframe a decoder could display
+	// was complete: the first picture of a video track.
+	FirstKeyframe time.Time
+	SSRC          uint32
+	Ended         bool // the track's reader returned: the track was removed
 }
 
 type receiver struct {
@@ -508,6 +511,9 @@ func (st *trackState) play(now time.Time) {
 					}
 				}
 				st.shownAt, st.needKey = now, false
+				if st.key && c.FirstKeyframe.IsZero() {
+					c.FirstKeyframe = now
+				}
 			}
 		}
 		st.size, st.broken, st.key = 0, false, false

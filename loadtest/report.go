@@ -75,6 +75,8 @@ type ParticipantResult struct {
 	// sent, and skipped because the harness was too busy to send them on
 	// time.
 	FramesSent, FramesSkipped int64
+	// Reconnect is what it went through when its connection ended.
+	Reconnect ReconnectResult
 }
 
 // Second is one second of a run, as seen by the harness and the server.
@@ -201,6 +203,10 @@ type RunReport struct {
 	Server  ServerSummary  `json:"server"`
 	Harness HarnessSummary `json:"harness"`
 
+	// Reconnects are the connections that ended before the run did, the
+	// rejoins and the media gaps they caused.
+	Reconnects ReconnectSummary `json:"reconnects"`
+
 	Ramp []RampStep `json:"ramp"`
 	// RampLastGood is the subscriber count of the last OK step before the
 	// first failing one: the capacity the ramp found. 0 without a ramp.
@@ -282,6 +288,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 		r.Harness.UsPerReceivedPacket = r.Harness.CPUSeconds * 1e6 / float64(harnessPackets)
 	}
 	r.RampLastGood = lastGoodStep(r.Ramp)
+	r.Reconnects = summarizeReconnects(results)
 	r.Failures = r.judge()
 	r.Passed = len(r.Failures) == 0
 	return r
@@ -330,7 +337,7 @@ func (r *RunReport) judge() []string {
 		failures = append(failures, fmt.Sprintf("the harness fell behind: its publishers skipped %.1f%% of their frames, so what it measured includes its own overload",
 			r.PublisherSkippedPct))
 	}
-	return failures
+	return append(failures, r.Reconnects.judge()...)
 }
 
 // lastGoodStep is the subscriber count of the last OK step before the
@@ -415,6 +422,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	if r.Server.Source != "" {
 		p(val, "measured", "", r.Server.Source)
 	}
+	r.Reconnects.writeTable(p)
 
 	if len(r.Ramp) > 0 {
 		const step = "%11s  %8s  %14s  %14s  %12s  %15s  %13s  %13s  %9s  %s\n"

@@ -296,6 +296,10 @@ func TestReportJSON(t *testing.T) {
 		"harness.cpu_cores", "harness.us_per_received_packet", "harness.rss_mb",
 		"ramp", "ramp_last_good", "thresholds.max_loss_pct", "thresholds.max_join_ms",
 		"passed", "failures", "samples",
+		"reconnects.disconnects", "reconnects.attempts", "reconnects.succeeded", "reconnects.failures", "reconnects.not_back",
+		"reconnects.rejoin_ms.p50", "reconnects.rejoin_ms.p99", "reconnects.rejoin_ms.max", "reconnects.gaps",
+		"reconnects.media_gap_ms.p50", "reconnects.media_gap_ms.p99", "reconnects.media_gap_ms.max",
+		"reconnects.video_gap_ms.p50", "reconnects.video_gap_ms.p99", "reconnects.video_gap_ms.max", "reconnects.unresumed",
 	}
 	for _, key := range required {
 		if _, ok := lookup(doc, key); !ok {
@@ -384,5 +388,50 @@ func TestReportProgressLine(t *testing.T) {
 	}
 	if strings.Contains(line, "\n") {
 		t.Errorf("%q is more than one line", line)
+	}
+}
+
+// TestReportReconnects: the participants' disconnects, attempts, rejoin
+// times and media gaps add up in the report and its table; participants
+// not back and media that did not resume fail the run. A run without
+// disconnects has no reconnect section.
+func TestReportReconnects(t *testing.T) {
+	info, results, samples, cost := sampleRun()
+	var b strings.Builder
+	BuildReport(info, results, samples, cost).WriteTable(&b)
+	if strings.Contains(b.String(), "Reconnects") {
+		t.Errorf("a run without disconnects has a reconnect section:\n%s", b.String())
+	}
+
+	results[0].Reconnect = ReconnectResult{Disconnects: []string{"1006 dropped"}, Attempts: 2, Succeeded: 1, Failures: []string{"refused"}, RejoinMS: []float64{700}}
+	results[2].Reconnect = ReconnectResult{Disconnects: []string{"1006 dropped", "1001 going away"}, Attempts: 2, Succeeded: 2,
+		RejoinMS: []float64{300, 500}, MediaGapMS: []float64{400, 900}, VideoGapMS: []float64{450, 1000}}
+	results[3].Reconnect = ReconnectResult{Disconnects: []string{"4409 replaced"}, NotBack: true, Unresumed: 1}
+	r := BuildReport(info, results, samples, cost)
+	rc := r.Reconnects
+	if rc.Participants != 3 || rc.Disconnects["1006 dropped"] != 2 || rc.Disconnects["1001 going away"] != 1 || rc.Disconnects["4409 replaced"] != 1 {
+		t.Errorf("disconnects %v of %d participants", rc.Disconnects, rc.Participants)
+	}
+	if rc.Attempts != 4 || rc.Succeeded != 3 || rc.Failures["refused"] != 1 || rc.NotBack != 1 {
+		t.Errorf("attempts %d, succeeded %d, failures %v, not back %d", rc.Attempts, rc.Succeeded, rc.Failures, rc.NotBack)
+	}
+	if rc.Gaps != 2 || rc.MediaGapMS.P50 != 400 || rc.MediaGapMS.Max != 900 || rc.VideoGapMS.Max != 1000 || rc.RejoinMS.P50 != 500 || rc.Unresumed != 1 {
+		t.Errorf("gaps %d: media %+v, video %+v, rejoin %+v, unresumed %d", rc.Gaps, rc.MediaGapMS, rc.VideoGapMS, rc.RejoinMS, rc.Unresumed)
+	}
+	var notBack, unresumed bool
+	for _, f := range r.Failures {
+		notBack = notBack || strings.Contains(f, "1 participants lost their connection")
+		unresumed = unresumed || strings.Contains(f, "media did not resume after 1 of 3 pauses")
+	}
+	if !notBack || !unresumed {
+		t.Errorf("failures %q: want the participant not back and the pause not resumed", r.Failures)
+	}
+	b.Reset()
+	r.WriteTable(&b)
+	t.Logf("\n%s", b.String())
+	for _, want := range []string{"Reconnects", "1006 dropped 2", "3 succeeded", "refused 1", "media gap", "900", "video gap", "1000"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("table lacks %q", want)
+		}
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	pionrtp "github.com/pion/rtp"
 )
 
 // RunConfig describes a load run.
@@ -47,6 +45,25 @@ type RunConfig struct {
 	Progress func(line string)
 	// RoomPrefix names the rooms: PREFIX-0, PREFIX-1...
 	RoomPrefix string
+	// NoReconnect leaves a participant whose connection ends out of the
+	// rest of the run. Otherwise it rejoins, as the web client does,
+	// unless the run is over, the session was replaced (4409) or the
+	// server refused its token or room (4401, 4400): a new WebSocket and
+	// new connections, the same identity, publishing again if it
+	// published, after a wait from Backoff, on the next of URLs in turn.
+	// A failed first attempt is retried the same way.
+	NoReconnect bool
+	// Backoff paces the attempts; zero is DefaultBackoff.
+	Backoff Backoff
+	// IdleTimeout is Options.IdleTimeout for every participant: how long
+	// one waits for anything from its node, pings included, before it
+	// gives the connection up as that of a node that vanished. Zero is
+	// DefaultIdleTimeout; negative, never.
+	IdleTimeout time.Duration
+
+	// sampled, if set, is told after every second's sample how many
+	// participants are in the room with media flowing (tests).
+	sampled func(joined int)
 }
 
 // rampThresholds are the defaults for judging ramp steps: the capacity is
@@ -61,12 +78,31 @@ const keepMessages = 16
 // participant is one synthetic participant of a run.
 type participant struct {
 	publisher bool
+	index     int // among the run's publishers, or its subscribers
 	room      int
-	started   time.Time // WebSocket connect began
-	joinedAt  time.Time // every expected track flowing (zero: not yet)
-	err       error
-	client    *Client
+	started   time.Time // its first WebSocket connect began
 	lat       *latencies
+
+	// Guarded by loadRun.mu:
+	joinedAt time.Time // every expected track flowing (zero: not yet)
+	client   *Client   // its connection; nil before it joined and between connections
+	// leaving is the connection being closed after a disconnect: it counts
+	// until its figures are folded into past and pastSent, pastSkipped.
+	leaving               *Client
+	past                  TrackTotals
+	pastSent, pastSkipped int64
+	url                   int // index in RunConfig.URLs of its latest attempt
+	joins                 int // connections it had
+	rc                    ReconnectResult
+	gaps                  map[*participant]*gap // a subscriber's open media gaps, by publisher
+}
+
+// identity is the participant's identity in its room.
+func (p *participant) identity() string {
+	if p.publisher {
+		return fmt.Sprintf("pub-%d", p.index)
+	}
+	return fmt.Sprintf("sub-%d", p.index)
 }
 
 // Run performs a load run and reports what the participants experienced.
@@ -92,7 +128,8 @@ func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
 		cfg.Progress("server cost not measured: " + watchErr.Error())
 	}
 
-	r := &loadRun{cfg: cfg, samples: samples, clock: newSendClock(samples), started: started}
+	r := &loadRun{cfg: cfg, samples: samples, clock: newSendClock(samples), started: started, cancel: cancel,
+		pubIDs: map[string]*participant{}, reasons: map[string]bool{}}
 	defer r.closeAll()
 
 	// Publishers first, all at once.
@@ -131,6 +168,9 @@ loop:
 			r.sample(now, watcher)
 			if cfg.Progress != nil {
 				cfg.Progress(ProgressLine(r.series[len(r.series)-1], r.joined(), cfg.Publishers+joinedSubs))
+			}
+			if cfg.sampled != nil {
+				cfg.sampled(r.joined())
 			}
 			if rampDone || now.Before(nextStep) {
 				continue
@@ -193,10 +233,22 @@ type loadRun struct {
 	samples *Samples
 	clock   *sendClock
 	started time.Time
+	cancel  context.CancelFunc // ends the run's context: attempts stop
 
-	wg    sync.WaitGroup // joins in progress
-	mu    sync.Mutex     // guards parts and series
-	parts []*participant
+	wg sync.WaitGroup // first joins in progress
+	// bg counts the goroutines that close a lost connection and rejoin;
+	// its Add is under mu, while not closing.
+	bg      sync.WaitGroup
+	mu      sync.Mutex // guards the fields below, and the participants' own
+	closing bool       // closeAll has begun: no new connection is kept
+	parts   []*participant
+	// pubIDs maps the participant IDs the publishers' sessions had to
+	// the publishers, so that subscribers' tracks can be told apart by
+	// publisher across rejoins.
+	pubIDs map[string]*participant
+	// reasons are the disconnect and failure reasons seen so far: the
+	// first of each goes to Progress.
+	reasons map[string]bool
 	// series is one sample per second.
 	series []Second
 	prev   map[*participant]TrackTotals
@@ -214,63 +266,20 @@ func (r *loadRun) takeStepLatencies() []float64 {
 	return lat
 }
 
-// start connects one participant in the background.
+// start connects participant i of its kind in the background.
 func (r *loadRun) start(ctx context.Context, publisher bool, i int) {
-	p := &participant{publisher: publisher, room: i % r.cfg.Rooms, started: time.Now(), lat: &latencies{}}
+	p := &participant{publisher: publisher, index: i, room: i % r.cfg.Rooms, started: time.Now(), lat: &latencies{}}
+	// Rooms, not participants, are spread over the nodes: each room lives
+	// on one node.
+	p.url = p.room % len(r.cfg.URLs)
 	r.mu.Lock()
 	r.parts = append(r.parts, p)
 	r.mu.Unlock()
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		p.err = r.join(ctx, p, i)
+		r.connect(ctx, p, nil)
 	}()
-}
-
-func (r *loadRun) join(ctx context.Context, p *participant, i int) error {
-	kind := "sub"
-	if p.publisher {
-		kind = "pub"
-	}
-	// Rooms, not participants, are spread over the nodes: each room lives
-	// on one node.
-	url := r.cfg.URLs[p.room%len(r.cfg.URLs)]
-	room := fmt.Sprintf("%s-%d", r.cfg.RoomPrefix, p.room)
-	token, err := r.cfg.Token(ctx, url, room, fmt.Sprintf("%s-%d", kind, i))
-	if err != nil {
-		return err
-	}
-	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly, KeepMessages: keepMessages}
-	if !p.publisher {
-		opts.MaxLayer = r.cfg.MaxLayer
-		opts.Observe = func(pub string, audio bool, pkt *pionrtp.Packet, at time.Time) {
-			r.clock.observe(p.lat, pub, audio, pkt, at)
-		}
-	}
-	c, err := Dial(ctx, opts)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	p.client = c
-	r.mu.Unlock()
-	if !p.publisher {
-		return nil
-	}
-	m := Media{Samples: r.samples, Simulcast: r.cfg.Simulcast, Audio: true}
-	if r.cfg.AudioOnly {
-		m.AudioOnly = true
-	}
-	id := c.Self.ID
-	m.Sent = func(layer, frame int) { r.clock.sent(id, layer, frame) }
-	r.clock.register(id)
-	if err := c.Publish(m); err != nil {
-		return err
-	}
-	r.mu.Lock()
-	p.joinedAt = time.Now() // publishing: its join is done
-	r.mu.Unlock()
-	return nil
 }
 
 // expected is how many tracks a participant of room should receive.
@@ -290,42 +299,6 @@ func (r *loadRun) expected(p *participant) int {
 	return 2 * pubs
 }
 
-// TrackTotals sums a participant's received tracks.
-type TrackTotals struct {
-	Tracks, Flowing          int
-	Bytes, Packets, Expected int
-	Unrepaired, Freezes      int
-	Jitter                   time.Duration // the worst track's
-	First                    time.Time     // first packet of any track
-	LastFirst                time.Time     // first packet of the last track to start
-}
-
-func totals(c *Client, now time.Time) TrackTotals {
-	var t TrackTotals
-	for _, tc := range c.Received() {
-		if tc.Ended {
-			continue
-		}
-		t.Tracks++
-		if now.Sub(tc.Last) < time.Second {
-			t.Flowing++
-		}
-		t.Bytes += tc.Bytes
-		t.Packets += tc.Unique
-		t.Expected += tc.Unique + tc.Unrepaired
-		t.Unrepaired += tc.Unrepaired
-		t.Freezes += tc.Freezes
-		t.Jitter = max(t.Jitter, tc.Jitter)
-		if t.First.IsZero() || tc.First.Before(t.First) {
-			t.First = tc.First
-		}
-		if tc.First.After(t.LastFirst) {
-			t.LastFirst = tc.First
-		}
-	}
-	return t
-}
-
 // sample records one second of the run.
 func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
 	r.mu.Lock()
@@ -337,11 +310,11 @@ func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
 	var bits, lost, expected float64
 	var lat []float64
 	for _, p := range r.parts {
-		if p.publisher || p.client == nil {
+		if p.publisher || p.joins == 0 {
 			continue
 		}
 		s.Subscribers++
-		t := totals(p.client, now)
+		t := r.totalsLocked(p, now)
 		if p.joinedAt.IsZero() && t.Flowing >= r.expected(p) && t.Tracks >= r.expected(p) {
 			p.joinedAt = t.LastFirst
 		}
@@ -387,8 +360,8 @@ func (r *loadRun) published() (sent, skipped int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.parts {
-		if p.publisher && p.client != nil {
-			a, b := p.client.Published()
+		if p.publisher {
+			a, b := publishedLocked(p)
 			sent, skipped = sent+a, skipped+b
 		}
 	}
@@ -403,12 +376,15 @@ func (r *loadRun) results() []ParticipantResult {
 	out := make([]ParticipantResult, 0, len(r.parts))
 	for _, p := range r.parts {
 		res := ParticipantResult{Publisher: p.publisher, TracksExpected: r.expected(p)}
-		if p.client == nil {
+		t := r.totalsLocked(p, now)
+		res.Reconnect = p.rc.clone()
+		res.Reconnect.Unresumed = unresumedLocked(p)
+		res.Reconnect.NotBack = len(p.rc.Disconnects) > 0 && p.client == nil
+		if p.joins == 0 {
 			out = append(out, res)
 			continue
 		}
-		t := totals(p.client, now)
-		res.FramesSent, res.FramesSkipped = p.client.Published()
+		res.FramesSent, res.FramesSkipped = publishedLocked(p)
 		res.TracksReceived = min(t.Tracks, res.TracksExpected)
 		if !p.joinedAt.IsZero() {
 			res.JoinMS = ms(p.joinedAt.Sub(p.started))
@@ -428,8 +404,15 @@ func (r *loadRun) results() []ParticipantResult {
 	return out
 }
 
+// closeAll stops every attempt in progress and leaves with every
+// participant.
 func (r *loadRun) closeAll() {
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
+	r.cancel()
 	r.wg.Wait()
+	r.bg.Wait()
 	r.mu.Lock()
 	parts := r.parts
 	r.mu.Unlock()

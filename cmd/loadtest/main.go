@@ -59,6 +59,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		roomPrefix  = fs.String("room-prefix", "", "room name prefix (default load-UNIXTIME)")
 		quietOutput = fs.Bool("quiet", false, "no progress line every second")
 		cpuProfile  = fs.String("cpuprofile", "", "write the harness's own CPU profile here (go tool pprof)")
+		reconnect   = fs.Bool("reconnect", true, "rejoin, as the web client does, when a connection ends before the run (not after 4409 replaced or a refused token), on the next --url in turn")
+		backoff     = fs.String("backoff", "500ms/10s", "FIRST/MAX: wait about FIRST before a rejoin or retry, doubling up to MAX, with jitter")
+		idle        = fs.Duration("idle-timeout", loadtest.DefaultIdleTimeout, "give a connection up when nothing, not even a ping, came from its node for this long (0: never); must exceed the server's ping_interval")
 	)
 	fs.Var(&us, "url", "server WebSocket URL, e.g. ws://127.0.0.1:7880/ws; repeat to spread over nodes")
 	if err := fs.Parse(args); err != nil {
@@ -79,6 +82,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := parseRamp(*ramp, &cfg); err != nil {
 		fmt.Fprintln(stderr, "loadtest:", err)
 		return 2
+	}
+	if err := parseBackoff(*backoff, &cfg); err != nil {
+		fmt.Fprintln(stderr, "loadtest:", err)
+		return 2
+	}
+	cfg.NoReconnect = !*reconnect
+	cfg.IdleTimeout = *idle
+	if *idle == 0 {
+		cfg.IdleTimeout = -1 // never
 	}
 	if (*key == "") != (*secret == "") {
 		fmt.Fprintln(stderr, "loadtest: --key and --secret go together")
@@ -181,6 +193,17 @@ func parseRamp(s string, cfg *loadtest.RunConfig) error {
 		return fmt.Errorf("--ramp %q: the interval must be a duration of at least 1s", s)
 	}
 	cfg.RampStep, cfg.RampEvery = n, d
+	return nil
+}
+
+func parseBackoff(s string, cfg *loadtest.RunConfig) error {
+	first, maxWait, ok := strings.Cut(s, "/")
+	f, err1 := time.ParseDuration(first)
+	m, err2 := time.ParseDuration(maxWait)
+	if !ok || err1 != nil || err2 != nil || f <= 0 || m < f {
+		return fmt.Errorf("--backoff %q: want FIRST/MAX, two durations with 0 < FIRST <= MAX, e.g. 500ms/10s", s)
+	}
+	cfg.Backoff = loadtest.Backoff{First: f, Max: m}
 	return nil
 }
 

@@ -18,6 +18,9 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"--rooms", "0"},
 		{"--duration", "-1s"},
 		{"--no-such-flag"},
+		{"--backoff", "1s"},
+		{"--backoff", "10s/1s"},
+		{"--backoff", "0s/1s"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
@@ -26,10 +29,13 @@ func TestBadFlagsExit2(t *testing.T) {
 	}
 }
 
-func TestParseRampAndLayer(t *testing.T) {
+func TestParseRampBackoffAndLayer(t *testing.T) {
 	var cfg loadtest.RunConfig
 	if err := parseRamp("25/10s", &cfg); err != nil || cfg.RampStep != 25 || cfg.RampEvery != 10*time.Second {
 		t.Errorf("ramp 25/10s: %v %d %v", err, cfg.RampStep, cfg.RampEvery)
+	}
+	if err := parseBackoff("250ms/4s", &cfg); err != nil || cfg.Backoff != (loadtest.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}) {
+		t.Errorf("backoff 250ms/4s: %v %+v", err, cfg.Backoff)
 	}
 	for s, want := range map[string]int{"low": 0, "mid": 1, "high": 2} {
 		if err := parseLayer(s, &cfg); err != nil || cfg.MaxLayer == nil || *cfg.MaxLayer != want {
