@@ -233,7 +233,7 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 	setHeader(h, in, pt, seq, ts, ssrc)
 	// Write without holding the lock: pion encrypts and sends here.
 	_, _ = w.WriteRTP(h, payload)
-	return h.MarshalSize() + len(payload)
+	return rtpFixedHeader + len(payload)
 }
 
 // paddingSize is the padding carried by one probe packet: the most one
@@ -312,6 +312,11 @@ func tsGap(elapsed time.Duration, clockRate uint32) uint32 {
 	}
 	return max(1, uint32(elapsed.Seconds()*float64(clockRate)))
 }
+
+// rtpFixedHeader is the size of an RTP header without CSRCs or
+// extensions (RFC 3550, 5.1): a header setHeader made, before the
+// subscriber connection adds its extensions.
+const rtpFixedHeader = 12
 
 // setHeader fills out from in with the subscriber's identifiers. Header
 // extensions are not copied: their IDs were negotiated with the publisher,

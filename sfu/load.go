@@ -20,9 +20,10 @@ type Load struct {
 	// the packets the rtp_packets_received_total metric counts.
 	PacketsReceived, BytesReceived uint64
 	// PacketsForwarded and BytesForwarded are the RTP packets of media
-	// written to subscribers, headers included, before encryption and the
-	// header extensions their connections add; retransmissions and probe
-	// padding are not counted: the packets the rtp_packets_forwarded_total
+	// written to subscribers, headers included, as the SFU writes them:
+	// before the header extensions their connections add (8 bytes for
+	// transport-wide congestion control) and encryption. Retransmissions
+	// and probe padding are not counted: the packets the rtp_packets_forwarded_total
 	// metric counts.
 	PacketsForwarded, BytesForwarded uint64
 }

@@ -65,7 +65,8 @@ func TestLoadCountsMedia(t *testing.T) {
 		t.Errorf("%d packets forwarded for %d received (%.2f each), want 2 each", out, in, ratio)
 	}
 	// The subscribers' counts, read right after the SFU's, differ from
-	// them by the packets in flight.
+	// them by the packets in flight, and their bytes by the header
+	// extension the subscriber connection adds to each packet.
 	if got := float64(p1-p0) / float64(out); got < 0.9 || got > 1.1 {
 		t.Errorf("the subscribers got %d packets while the SFU forwarded %d", p1-p0, out)
 	}

@@ -60,6 +60,9 @@ func (h *roomHooks) add(name string, open bool) {
 // is doing so already, in which case that one delivers them. The caller
 // holds no lock. It reports whether it emptied the queue.
 func (h *roomHooks) deliver() bool {
+	if !h.enabled() {
+		return false
+	}
 	h.mu.Lock()
 	if h.delivering || len(h.queue) == 0 {
 		h.mu.Unlock()
