@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -120,14 +121,34 @@ func (b *Backend) send(to string, m outMsg) {
 		b.log.Error("cannot encode a message for another node", "err", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
-	defer cancel()
-	if err := b.store.Bus.Send(ctx, to, data); err != nil {
-		// A lost event ends its session at the front door (a gap in the
-		// numbers); a lost call times out there.
-		b.log.Warn("cannot send to another node", "to", to, "kind", m.env.Kind, "err", err)
+	// While the shared state is unreachable the message waits, and the
+	// ones behind it, for up to outageGrace: a short Redis outage loses
+	// nothing. Past that, or once the backend closes, it is dropped: a
+	// lost event ends its session at the front door (a gap in the
+	// numbers), a lost call times out there.
+	wait, giveUp := 100*time.Millisecond, time.Now().Add(outageGrace)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
+		err := b.store.Bus.Send(ctx, to, data)
+		cancel()
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrUnavailable) || b.ctx.Err() != nil || time.Now().After(giveUp) {
+			b.log.Warn("cannot send to another node", "to", to, "kind", m.env.Kind, "err", err)
+			return
+		}
+		select {
+		case <-b.ctx.Done():
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
 	}
 }
+
+// outageGrace is how long a message to another node waits for the shared
+// state to come back.
+const outageGrace = 30 * time.Second
 
 // request sends a call to node to and waits for its result until ctx
 // ends.

@@ -5,12 +5,16 @@ import (
 	"time"
 )
 
+// restoreEvery is how many rounds pass between two in which the node
+// records its members again whatever happened (30 s by default).
+const restoreEvery = 15
+
 // renewLoop renews the node's registry entry and its rooms every
 // Announce, and ends the sessions that depend on nodes found gone.
 func (b *Backend) renewLoop() {
 	t := time.NewTicker(b.cfg.Announce)
 	defer t.Stop()
-	healthy := true
+	healthy, round := true, 0
 	for {
 		select {
 		case <-b.renewCtx.Done():
@@ -18,9 +22,12 @@ func (b *Backend) renewLoop() {
 		case <-t.C:
 		case <-b.kick:
 		}
-		// After a failed round, the shared state may have lost what
-		// this node put there: record it again.
-		healthy = b.renew(!healthy)
+		// After a failed round the shared state may have lost what this
+		// node put there: record it again. Redis may also restart empty
+		// between two rounds without any call failing, hence a full
+		// round now and then.
+		round++
+		healthy = b.renew(!healthy || round%restoreEvery == 0)
 	}
 }
 
@@ -45,9 +52,6 @@ func (b *Backend) renew(restore bool) bool {
 	if err := b.reassert(ctx, restore); err != nil {
 		b.log.Warn("cannot renew the node's rooms", "err", err)
 		return false
-	}
-	if restore {
-		b.log.Info("shared state reachable again; the node's rooms are recorded")
 	}
 	nodes, err := b.store.Registry.Nodes(ctx)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sfu-project/sfu/sfu"
 )
 
 // Server is the WebSocket signaling endpoint. It implements http.Handler;
@@ -132,8 +134,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
-// Close ends every connection with "going away" and waits for their
-// handlers to return. Call it after the media core has said bye.
+// Close tells every client goodbye (bye "shutdown", then close 1001: the
+// client reconnects, to another node if this one is going away), refuses
+// new connections, and waits for the connections' handlers to return.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -144,6 +147,9 @@ func (s *Server) Close() {
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.depart(departShutdown)
+		if c.joined.Load() != nil {
+			c.Send(sfu.Bye{Reason: "shutdown"})
+		}
 		c.shutdown(websocket.CloseGoingAway, "server shutting down")
 	}
 	s.wg.Wait()

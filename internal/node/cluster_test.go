@@ -297,3 +297,120 @@ func drain(ws *websocket.Conn) {
 		}
 	}
 }
+
+// TestRedisOutage: Redis stops for 10 s under a running room on two nodes
+// (Ann's WebSocket on the host, Bob's relayed through the other node).
+// Media keeps flowing; a join to the running room through its host
+// succeeds; a join to a new room through the other node is refused with
+// "unavailable" within the call timeout rather than hanging. Redis comes
+// back empty (no persistence): the nodes record the room, its host and
+// its members again, and a new room can be joined through either node.
+func TestRedisOutage(t *testing.T) {
+	redisSrv := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	client, err := cluster.Open(ctx, "redis://"+redisSrv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	r, err := cluster.NewRedis(client, cluster.WithBlock(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := cluster.Store{Registry: r, Directory: r, Bus: r}
+	var nodes []*node.Node
+	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+		nodes = append(nodes, nodetest.Start(t, func(c *node.Config) {
+			*c = nodetest.Config(ip)
+			c.Keys = clusterKeys
+			c.Cluster.NodeID = fmt.Sprintf("node%d", i+1)
+			c.Cluster.Announce, c.Cluster.NodeTTL, c.Cluster.CallTimeout = 500*time.Millisecond, 3*time.Second, 2*time.Second
+		}, node.WithStore(store)))
+	}
+	const room = "steady"
+	join := func(n *node.Node, room, who string) (*loadtest.Client, error) {
+		c, err := loadtest.Dial(ctx, loadtest.Options{URL: wsURL(n), Token: clusterToken(t, room, who), LoopbackOnly: true})
+		if err != nil {
+			return nil, err
+		}
+		t.Cleanup(c.Close)
+		return c, c.Publish(loadtest.DefaultMedia)
+	}
+	ann, err := join(nodes[0], room, "ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := join(nodes[1], room, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectMedia(t, bob, ann, nodes[0].MediaAddr().String())
+	expectMedia(t, ann, bob, nodes[0].MediaAddr().String())
+
+	redisSrv.Stop()
+	before := videoFrames(bob, ann)
+	start := time.Now()
+	_, err = join(nodes[1], "elsewhere", "dan")
+	refusedIn := time.Since(start)
+	if err == nil || !strings.Contains(err.Error(), signaling.CodeUnavailable) {
+		t.Errorf("a join to a new room during the outage: %v, want the error %q", err, signaling.CodeUnavailable)
+	}
+	t.Logf("a join to a new room during the outage was refused after %v", refusedIn.Round(time.Millisecond))
+	if refusedIn > 10*time.Second {
+		t.Errorf("the refusal took %v: the join hung", refusedIn)
+	}
+	cid, err := join(nodes[0], room, "cid")
+	if err != nil {
+		t.Errorf("a join to the running room through its host during the outage: %v", err)
+	}
+	time.Sleep(max(0, 10*time.Second-time.Since(start)))
+	if after := videoFrames(bob, ann); after-before < 100 {
+		t.Errorf("Bob received %d frames from Ann during the 10 s outage, want the video to keep flowing", after-before)
+	} else {
+		t.Logf("Bob received %d frames from Ann during the outage", after-before)
+	}
+
+	redisSrv.Restart(t)
+	if c := settle(time.Now().Add(15*time.Second), func() string {
+		host, err := store.Directory.Host(ctx, room)
+		if err != nil || host != "node1" {
+			return fmt.Sprintf("the room's host after the restart is %q (%v), want node1", host, err)
+		}
+		members, err := store.Directory.Members(ctx, room)
+		want := 3
+		if cid == nil {
+			want = 2 // its join failed, reported above
+		}
+		if err != nil || len(members) != want {
+			return fmt.Sprintf("the directory lists %d members (%v), want %d", len(members), err, want)
+		}
+		nodes, err := store.Registry.Nodes(ctx)
+		if err != nil || len(nodes) != 2 {
+			return fmt.Sprintf("the registry lists %d nodes (%v), want 2", len(nodes), err)
+		}
+		return ""
+	}); c != "" {
+		t.Error(c)
+	}
+	eve, err := join(nodes[1], "afterwards", "eve")
+	if err != nil {
+		t.Fatalf("a join to a new room after the restart: %v", err)
+	}
+	fay, err := join(nodes[0], "afterwards", "fay")
+	if err != nil {
+		t.Fatalf("a second join to that room, through the other node: %v", err)
+	}
+	expectMedia(t, fay, eve, nodes[1].MediaAddr().String())
+}
+
+// videoFrames is the video frames rx has received from tx.
+func videoFrames(rx, tx *loadtest.Client) int {
+	n := 0
+	for _, tc := range rx.Received() {
+		if tc.ParticipantID == tx.Self.ID && tc.Kind == "video" {
+			n += tc.Frames
+		}
+	}
+	return n
+}
