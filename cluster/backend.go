@@ -78,9 +78,10 @@ type Backend struct {
 
 	renewCtx  context.Context // ends renewLoop
 	stopRenew context.CancelFunc
-	renewDone chan struct{} // closed when renewLoop has returned
-	started   atomic.Bool   // Start succeeded: renewLoop runs
-	draining  atomic.Bool   // Drain was called
+	renewDone chan struct{}   // closed when renewLoop has returned
+	started   atomic.Bool     // Start succeeded: renewLoop runs
+	draining  atomic.Bool     // Drain was called
+	absent    map[string]bool // nodes missing at the last round; renewLoop's own
 
 	mu       sync.Mutex                // guards the fields below
 	pending  map[uint64]chan envelope  // calls waiting for their result

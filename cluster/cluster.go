@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/sfu-project/sfu/signaling"
@@ -11,7 +10,14 @@ import (
 // ErrUnavailable is returned when the shared state cannot be reached (Redis
 // down or timing out). It wraps signaling.ErrUnavailable: the client is
 // told to try again, never kept waiting.
-var ErrUnavailable = fmt.Errorf("cluster: shared state unavailable: %w", signaling.ErrUnavailable)
+var ErrUnavailable error = unavailableError{}
+
+type unavailableError struct{}
+
+func (unavailableError) Error() string { return "cluster: shared state unavailable" }
+
+// Is makes ErrUnavailable a signaling.ErrUnavailable too.
+func (unavailableError) Is(target error) bool { return target == signaling.ErrUnavailable }
 
 // NodeInfo is what a node tells the others about itself.
 type NodeInfo struct {

@@ -57,7 +57,7 @@ func defaultOptions() options {
 		streamTTL:  5 * time.Minute,
 		block:      2 * time.Second,
 		backoffMin: 50 * time.Millisecond,
-		backoffMax: 5 * time.Second,
+		backoffMax: time.Second,
 	}
 }
 
@@ -83,7 +83,7 @@ func WithStreamTTL(d time.Duration) Option { return func(o *options) { o.streamT
 func WithBlock(d time.Duration) Option { return func(o *options) { o.block = d } }
 
 // WithBackoff sets the first and the longest wait of Receive between
-// attempts while Redis cannot be reached (50 ms and 5 s by default).
+// attempts while Redis cannot be reached (50 ms and 1 s by default).
 func WithBackoff(first, longest time.Duration) Option {
 	return func(o *options) { o.backoffMin, o.backoffMax = first, longest }
 }

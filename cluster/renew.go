@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -27,7 +28,14 @@ func (b *Backend) renewLoop() {
 		// between two rounds without any call failing, hence a full
 		// round now and then.
 		round++
-		healthy = b.renew(!healthy || round%restoreEvery == 0)
+		err := b.renew(!healthy || round%restoreEvery == 0)
+		switch {
+		case err != nil && healthy:
+			b.log.Warn("shared state unreachable; calls in running rooms go on", "err", err)
+		case err == nil && !healthy:
+			b.log.Info("shared state reachable again; the node's rooms are recorded again")
+		}
+		healthy = err == nil
 	}
 }
 
@@ -39,53 +47,85 @@ func (b *Backend) kickRenew() {
 	}
 }
 
-// renew runs one round and reports whether it reached the shared state.
-// When it cannot be reached nothing is concluded about other nodes: calls
-// in running rooms go on.
-func (b *Backend) renew(restore bool) bool {
+// renew runs one round and says why it could not reach the shared
+// state. When it cannot, nothing is concluded about other nodes: calls in
+// running rooms go on.
+func (b *Backend) renew(restore bool) error {
 	ctx, cancel := context.WithTimeout(b.renewCtx, b.cfg.CallTimeout)
 	defer cancel()
 	if err := b.store.Registry.Announce(ctx, b.info(), b.cfg.TTL); err != nil {
-		b.log.Warn("cannot announce the node", "err", err)
-		return false
+		return fmt.Errorf("announce: %w", err)
 	}
 	if err := b.reassert(ctx, restore); err != nil {
-		b.log.Warn("cannot renew the node's rooms", "err", err)
-		return false
+		return fmt.Errorf("renew rooms: %w", err)
 	}
 	nodes, err := b.store.Registry.Nodes(ctx)
 	if err != nil {
-		b.log.Warn("cannot list nodes", "err", err)
-		return false
+		return fmt.Errorf("list nodes: %w", err)
 	}
 	live := make(map[string]bool, len(nodes))
 	for _, n := range nodes {
 		live[n.ID] = true
 	}
-	b.dropGone(live)
-	return true
+	b.dropGone(b.goneNodes(live))
+	return nil
 }
 
-// dropGone ends the sessions relayed to, or served for, nodes not in
-// live, and stops their outboxes.
-func (b *Backend) dropGone(live map[string]bool) {
+// goneNodes is the set of nodes this node deals with (sessions, outboxes)
+// that are missing from live and were missing at the previous round too:
+// right after Redis restarted empty, the registry fills again only as
+// each node announces itself, and one round's absence proves nothing.
+// Only renewLoop's goroutine calls it.
+func (b *Backend) goneNodes(live map[string]bool) map[string]bool {
+	b.mu.Lock()
+	known := make(map[string]bool)
+	for _, s := range b.remote {
+		known[s.host] = true
+	}
+	for _, s := range b.served {
+		known[s.from] = true
+	}
+	for to := range b.outboxes {
+		known[to] = true
+	}
+	b.mu.Unlock()
+	gone := make(map[string]bool)
+	absent := make(map[string]bool)
+	for id := range known {
+		if !live[id] {
+			absent[id] = true
+			if b.absent[id] {
+				gone[id] = true
+			}
+		}
+	}
+	b.absent = absent
+	return gone
+}
+
+// dropGone ends the sessions relayed to, or served for, the nodes in
+// gone, and stops their outboxes.
+func (b *Backend) dropGone(gone map[string]bool) {
+	if len(gone) == 0 {
+		return
+	}
 	var remote []*remoteSession
 	var served []*servedSession
-	var gone []string
+	var outboxes []string
 	b.mu.Lock()
 	for _, s := range b.remote {
-		if !live[s.host] {
+		if gone[s.host] {
 			remote = append(remote, s)
 		}
 	}
 	for _, s := range b.served {
-		if !live[s.from] {
+		if gone[s.from] {
 			served = append(served, s)
 		}
 	}
 	for to := range b.outboxes {
-		if !live[to] {
-			gone = append(gone, to)
+		if gone[to] {
+			outboxes = append(outboxes, to)
 		}
 	}
 	b.mu.Unlock()
@@ -97,7 +137,7 @@ func (b *Backend) dropGone(live map[string]bool) {
 		b.log.Info("the front door of a served session is gone", "session", s.id, "from", s.from)
 		s.stop()
 	}
-	for _, to := range gone {
+	for _, to := range outboxes {
 		b.forgetOutbox(to)
 	}
 }

@@ -383,7 +383,7 @@ func TestRedisOutage(t *testing.T) {
 			want = 2 // its join failed, reported above
 		}
 		if err != nil || len(members) != want {
-			return fmt.Sprintf("the directory lists %d members (%v), want %d", len(members), err, want)
+			return fmt.Sprintf("the directory lists %d members %+v (%v), want %d", len(members), members, err, want)
 		}
 		nodes, err := store.Registry.Nodes(ctx)
 		if err != nil || len(nodes) != 2 {
