@@ -151,8 +151,10 @@ func listenPorts(listen string) []int {
 // URL is where a browser opens the web client.
 func (n *Node) URL() string {
 	addr := n.ln.Addr().(*net.TCPAddr)
+	// localhost for the usual loopback address or all addresses; other
+	// loopback addresses (a second node on 127.0.0.2) by number.
 	host := "localhost"
-	if !addr.IP.IsUnspecified() && !addr.IP.IsLoopback() {
+	if !addr.IP.IsUnspecified() && !addr.IP.Equal(net.IPv4(127, 0, 0, 1)) {
 		host = addr.IP.String()
 	}
 	scheme := "http"
