@@ -10,7 +10,7 @@ import (
 	"unsafe"
 
 	pionrtp "github.com/pion/rtp"
-	"github.com/pion/transport/v4"
+	"github.com/pion/transport/v5"
 	"golang.org/x/sys/unix"
 )
 

@@ -5,7 +5,7 @@ package loadtest
 import (
 	"net"
 
-	"github.com/pion/transport/v4"
+	"github.com/pion/transport/v5"
 )
 
 // withGRO returns conn: UDP_GRO, the receive times read with it, and the

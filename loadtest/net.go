@@ -3,8 +3,8 @@ package loadtest
 import (
 	"net"
 
-	"github.com/pion/transport/v4"
-	"github.com/pion/transport/v4/stdnet"
+	"github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 )
 
 // socketBuffer is the receive buffer of every harness socket. With the

@@ -167,7 +167,15 @@ func remoteSRTPContext(dt *webrtc.DTLSTransport, isClient bool) (*srtp.Context, 
 	if err := cfg.ExtractSessionKeysFromDTLS(&state, isClient); err != nil {
 		return nil, err
 	}
-	return srtp.CreateContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+	return tapContext(cfg.Keys.RemoteMasterKey, cfg.Keys.RemoteMasterSalt, cfg.Profile)
+}
+
+// tapContext returns the tap's decrypting context for a master key and
+// salt. It takes packets whose header extensions and CSRCs are encrypted
+// (Cryptex, RFC 9335), which pion negotiates when both ends offer it, as
+// well as packets whose are not.
+func tapContext(key, salt []byte, profile srtp.ProtectionProfile) (*srtp.Context, error) {
+	return srtp.CreateContext(key, salt, profile, srtp.Cryptex(srtp.CryptexModeEnabled))
 }
 
 // dtlsClient reports whether pc took the DTLS client role, as its local

@@ -22,7 +22,7 @@ func TestSRTPTapDecrypt(t *testing.T) {
 		t.Fatal(err)
 	}
 	tap := newSRTPTap()
-	if tap.ctx, err = srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm); err != nil {
+	if tap.ctx, err = tapContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm); err != nil {
 		t.Fatal(err)
 	}
 	var got []uint16
@@ -92,6 +92,31 @@ func TestSRTPTapDecrypt(t *testing.T) {
 	if take(seal(44, 2)) {
 		t.Error("taken after the stream was detached")
 	}
+	// Where Cryptex was negotiated, header extensions come encrypted.
+	cryptex, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm, srtp.Cryptex(srtp.CryptexModeEnabled))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ext []byte
+	tap.attach(45, func(b []byte, _ time.Time, p *pionrtp.Packet) {
+		if p.Unmarshal(b) == nil && string(p.Payload) == "frame" {
+			ext = p.GetExtension(3)
+		}
+	})
+	h := pionrtp.Header{Version: 2, PayloadType: 96, SSRC: 45, SequenceNumber: 1}
+	if err := h.SetExtension(3, []byte{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := (&pionrtp.Packet{Header: h, Payload: []byte("frame")}).Marshal()
+	if err == nil {
+		sealed, err = cryptex.EncryptRTP(nil, sealed, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !take(sealed) || !bytes.Equal(ext, []byte{1, 2}) {
+		t.Errorf("a packet with encrypted header extensions (Cryptex): extension %x, want 0102", ext)
+	}
 }
 
 // BenchmarkSRTPTap is a subscriber's receive path per packet from the
@@ -106,7 +131,7 @@ func BenchmarkSRTPTap(b *testing.B) {
 	}
 	r := newReceiver(nil)
 	r.twcc.extID.Store(3)
-	if r.tap.ctx, err = srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm); err != nil {
+	if r.tap.ctx, err = tapContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm); err != nil {
 		b.Fatal(err)
 	}
 	in := &trackInput{r: r, codec: rtp.CodecVP8, ssrc: 42, st: newTrackState(TrackCounts{SSRC: 42}, 90000, true)}

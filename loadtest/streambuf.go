@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/transport/v4/packetio"
+	"github.com/pion/transport/v5/packetio"
 )
 
 // streamBuffers make the buffers pion's SRTP session writes each incoming
@@ -49,7 +49,7 @@ func (s *streamBuffers) factory(kind packetio.BufferPacketType, ssrc uint32) io.
 	q := packetio.NewBuffer()
 	if kind != packetio.RTPBufferPacket {
 		q.SetLimitSize(srtcpBufferLimit)
-		return q
+		return plainBuffer{q}
 	}
 	q.SetLimitSize(srtpBufferLimit)
 	b := &streamBuffer{queue: q, ssrc: ssrc, owner: s}
@@ -100,7 +100,7 @@ func (b *streamBuffer) Write(p []byte) (int, error) {
 		(*h)(p)
 		return len(p), nil
 	}
-	n, err := b.queue.Write(p)
+	n, err := b.queue.Write(p, nil)
 	b.mu.Unlock()
 	return n, err
 }
@@ -113,7 +113,7 @@ func (b *streamBuffer) attach(h func([]byte)) {
 	defer b.mu.Unlock()
 	buf := make([]byte, receiveMTU)
 	for b.queue.Count() > 0 {
-		n, err := b.queue.Read(buf)
+		n, _, err := b.queue.Read(buf, nil)
 		if err != nil {
 			break
 		}
@@ -124,7 +124,10 @@ func (b *streamBuffer) attach(h func([]byte)) {
 
 // Read returns the packets queued before a handler was attached; after,
 // it waits until the stream closes.
-func (b *streamBuffer) Read(p []byte) (int, error) { return b.queue.Read(p) }
+func (b *streamBuffer) Read(p []byte) (int, error) {
+	n, _, err := b.queue.Read(p, nil)
+	return n, err
+}
 
 // SetReadDeadline bounds reads, as pion's own buffer does.
 func (b *streamBuffer) SetReadDeadline(t time.Time) error { return b.queue.SetReadDeadline(t) }
@@ -134,6 +137,18 @@ func (b *streamBuffer) Close() error {
 	b.owner.forget(b)
 	return b.queue.Close()
 }
+
+// plainBuffer is a packet buffer as an io.ReadWriteCloser, as pion's own
+// SRTCP buffer is. It keeps no packet attributes: pion's DTLS/SRTP
+// demultiplexer passes none on.
+type plainBuffer struct{ *packetio.Buffer }
+
+func (b plainBuffer) Read(p []byte) (int, error) {
+	n, _, err := b.Buffer.Read(p, nil)
+	return n, err
+}
+
+func (b plainBuffer) Write(p []byte) (int, error) { return b.Buffer.Write(p, nil) }
 
 // receiveMTU is the largest packet the receiver reads, pion's default.
 const receiveMTU = 1460
