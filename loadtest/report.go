@@ -3,6 +3,7 @@ package loadtest
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -64,6 +65,8 @@ type ParticipantResult struct {
 	// the time from joining to the first media packet; 0 or negative means
 	// it never happened.
 	JoinMS, FirstMediaMS float64
+	// URL is where it first connected.
+	URL string
 
 	TracksExpected, TracksReceived int
 	BitrateKbps                    float64 // mean received bitrate over the run
@@ -183,15 +186,18 @@ type RunReport struct {
 	Subscribers int `json:"subscribers"`
 	NotJoined   int `json:"not_joined"`
 
-	TracksExpected  int             `json:"tracks_expected"`
-	TracksReceived  int             `json:"tracks_received"`
-	JoinMS          Percentiles     `json:"join_ms"`
-	FirstMediaMS    TailPercentiles `json:"first_media_ms"`
-	BitrateKbps     Bitrate         `json:"bitrate_kbps"`
-	PacketsReceived int             `json:"packets_received"`
-	PacketsLost     int             `json:"packets_lost"`
-	PacketLossPct   float64         `json:"packet_loss_pct"`
-	Freezes         int             `json:"freezes"`
+	TracksExpected int         `json:"tracks_expected"`
+	TracksReceived int         `json:"tracks_received"`
+	JoinMS         Percentiles `json:"join_ms"`
+	// JoinMSByURL is JoinMS for the participants that first connected
+	// to each URL, when they used several.
+	JoinMSByURL     map[string]Percentiles `json:"join_ms_by_url,omitempty"`
+	FirstMediaMS    TailPercentiles        `json:"first_media_ms"`
+	BitrateKbps     Bitrate                `json:"bitrate_kbps"`
+	PacketsReceived int                    `json:"packets_received"`
+	PacketsLost     int                    `json:"packets_lost"`
+	PacketLossPct   float64                `json:"packet_loss_pct"`
+	Freezes         int                    `json:"freezes"`
 	// PublisherSkippedPct is the share of the publishers' frames that fell
 	// due but were skipped because the harness was too busy to send them
 	// on time: above 1% the run fails, since what it measured includes
@@ -238,6 +244,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	}
 
 	var joins, firstMedia, jitter, latency, bitrates []float64
+	byURL := map[string][]float64{}
 	harnessPackets := 0
 	var framesSent, framesSkipped int64
 	for _, p := range results {
@@ -248,6 +255,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 		harnessPackets += p.PacketsReceived
 		if p.JoinMS > 0 {
 			joins = append(joins, p.JoinMS)
+			byURL[p.URL] = append(byURL[p.URL], p.JoinMS)
 		} else {
 			r.NotJoined++
 		}
@@ -274,6 +282,12 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	r.Subscribers = max(r.Subscribers, info.Subscribers)
 
 	r.JoinMS = PercentilesOf(joins)
+	if len(byURL) > 1 {
+		r.JoinMSByURL = make(map[string]Percentiles, len(byURL))
+		for u, js := range byURL {
+			r.JoinMSByURL[u] = PercentilesOf(js)
+		}
+	}
 	r.FirstMediaMS = PercentilesOf(firstMedia).Tail()
 	r.JitterMS = PercentilesOf(jitter).Tail()
 	r.LatencyMS = PercentilesOf(latency).Tail()
@@ -399,6 +413,10 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	const pct = "%-14s %10s %10s %10s %10s  %s\n"
 	p("\n"+pct, "", "p50", "p95", "p99", "max", "")
 	p(pct, "join", num(r.JoinMS.P50, 1), num(r.JoinMS.P95, 1), num(r.JoinMS.P99, 1), num(r.JoinMS.Max, 1), "ms")
+	for _, u := range slices.Sorted(maps.Keys(r.JoinMSByURL)) {
+		j := r.JoinMSByURL[u]
+		p(pct, "  via "+u, num(j.P50, 1), num(j.P95, 1), num(j.P99, 1), num(j.Max, 1), "ms")
+	}
 	p(pct, "first media", num(r.FirstMediaMS.P50, 1), "", num(r.FirstMediaMS.P99, 1), "", "ms")
 	p(pct, "jitter", num(r.JitterMS.P50, 2), "", num(r.JitterMS.P99, 2), "", "ms")
 	p(pct, "latency", num(r.LatencyMS.P50, 2), "", num(r.LatencyMS.P99, 2), "", "ms")

@@ -435,3 +435,31 @@ func TestReportReconnects(t *testing.T) {
 		}
 	}
 }
+
+// TestReportJoinByURL: participants that came in through several URLs get
+// join percentiles per URL, in the JSON and the table; through one URL,
+// none.
+func TestReportJoinByURL(t *testing.T) {
+	info, results, samples, cost := sampleRun()
+	if r := BuildReport(info, results, samples, cost); r.JoinMSByURL != nil {
+		t.Errorf("one URL, yet join times by URL: %v", r.JoinMSByURL)
+	}
+	const host, other = "ws://127.0.0.1:7880/ws", "ws://127.0.0.2:7880/ws"
+	info.URLs = []string{host, other}
+	for i := range results {
+		results[i].URL = info.URLs[i%2]
+	}
+	r := BuildReport(info, results, samples, cost)
+	// Joins 50, 60, 100, 120, 900 went to host, other, host, other, host.
+	if got := r.JoinMSByURL[host]; got.P50 != 100 || got.Max != 900 {
+		t.Errorf("through %s: %+v, want p50 100 and max 900", host, got)
+	}
+	if got := r.JoinMSByURL[other]; got.P50 != 60 || got.Max != 120 {
+		t.Errorf("through %s: %+v, want p50 60 and max 120", other, got)
+	}
+	var b strings.Builder
+	r.WriteTable(&b)
+	if !strings.Contains(b.String(), "via "+other) {
+		t.Errorf("the table lacks the join times through %s:\n%s", other, b.String())
+	}
+}

@@ -45,6 +45,11 @@ type RunConfig struct {
 	Progress func(line string)
 	// RoomPrefix names the rooms: PREFIX-0, PREFIX-1...
 	RoomPrefix string
+	// SpreadParticipants spreads participants, not rooms, over URLs: in
+	// a cluster, where any node is a front door, a room's participants
+	// then come in through different nodes, and the report gives the join
+	// time through each (RunReport.JoinMSByURL).
+	SpreadParticipants bool
 	// NoReconnect leaves a participant whose connection ends out of the
 	// rest of the run. Otherwise it rejoins, as the web client does,
 	// unless the run is over, the session was replaced (4409) or the
@@ -92,6 +97,7 @@ type participant struct {
 	past                  TrackTotals
 	pastSent, pastSkipped int64
 	url                   int // index in RunConfig.URLs of its latest attempt
+	firstURL              int // ... and of its first
 	joins                 int // connections it had
 	rc                    ReconnectResult
 	gaps                  map[*participant]*gap // a subscriber's open media gaps, by publisher
@@ -269,10 +275,14 @@ func (r *loadRun) takeStepLatencies() []float64 {
 // start connects participant i of its kind in the background.
 func (r *loadRun) start(ctx context.Context, publisher bool, i int) {
 	p := &participant{publisher: publisher, index: i, room: i % r.cfg.Rooms, started: time.Now(), lat: &latencies{}}
-	// Rooms, not participants, are spread over the nodes: each room lives
-	// on one node.
+	// Rooms, not participants, are spread over the nodes, each room on
+	// one node, unless participants are to come in through every node.
 	p.url = p.room % len(r.cfg.URLs)
 	r.mu.Lock()
+	if r.cfg.SpreadParticipants {
+		p.url = len(r.parts) % len(r.cfg.URLs)
+	}
+	p.firstURL = p.url
 	r.parts = append(r.parts, p)
 	r.mu.Unlock()
 	r.wg.Add(1)
@@ -375,7 +385,7 @@ func (r *loadRun) results() []ParticipantResult {
 	now := time.Now()
 	out := make([]ParticipantResult, 0, len(r.parts))
 	for _, p := range r.parts {
-		res := ParticipantResult{Publisher: p.publisher, TracksExpected: r.expected(p)}
+		res := ParticipantResult{Publisher: p.publisher, TracksExpected: r.expected(p), URL: r.cfg.URLs[p.firstURL]}
 		t := r.totalsLocked(p, now)
 		res.Reconnect = p.rc.clone()
 		res.Reconnect.Unresumed = unresumedLocked(p)

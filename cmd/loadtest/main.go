@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		duration    = fs.Duration("duration", 30*time.Second, "how long the run lasts; it stops by itself")
 		audioOnly   = fs.Bool("audio-only", false, "publish audio only")
 		simulcast   = fs.Bool("simulcast", true, "publish three simulcast layers")
+		spread      = fs.Bool("spread", false, "spread participants, not rooms, over the --url nodes (a cluster: every node a front door)")
 		layer       = fs.String("layer", "", "what subscribers ask for: low, mid or high (default: what the SFU chooses)")
 		ramp        = fs.String("ramp", "", "ramp mode STEP/INTERVAL, e.g. 10/5s: add STEP subscribers every INTERVAL until a step loses > 1% or the p99 latency of its packets > 200 ms")
 		key         = fs.String("key", "", "API key to sign tokens with (default: the server's development mode /api/token)")
@@ -73,7 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg := loadtest.RunConfig{
 		URLs: us, Rooms: *rooms, Publishers: *pubs, Subscribers: *subs, Duration: *duration,
 		AudioOnly: *audioOnly, Simulcast: *simulcast, LoopbackOnly: *loopback, RoomPrefix: *roomPrefix,
-		Thresholds: loadtest.Thresholds{MaxLossPct: *maxLoss, MaxJoinMS: *maxJoin},
+		SpreadParticipants: *spread,
+		Thresholds:         loadtest.Thresholds{MaxLossPct: *maxLoss, MaxJoinMS: *maxJoin},
 	}
 	if err := parseLayer(*layer, &cfg); err != nil {
 		fmt.Fprintln(stderr, "loadtest:", err)
