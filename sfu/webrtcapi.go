@@ -26,12 +26,18 @@ import (
 //     feedback for what the browser sends us;
 //   - subscriber side: pion adds the TWCC header extension and generates
 //     sender reports; NACKs and keyframe requests from subscribers are
-//     answered by our own code (DownTrack), from the packet cache.
+//     answered by our own code (DownTrack), from the packet cache;
+//   - relays between nodes (relay.go), both directions on one API: pion
+//     generates NACKs and receiver reports for what it receives and
+//     sender reports for what it sends; NACKs and keyframe requests from
+//     the receiving node are answered by DownTrack as a subscriber's are.
+//     No bandwidth estimation: nodes are on a provisioned network.
 type webrtcAPI struct {
-	pub  *webrtc.API
-	sub  *webrtc.API
-	mux  ice.UDPMux
-	conn net.PacketConn // the media socket; the mux closes it
+	pub   *webrtc.API
+	sub   *webrtc.API
+	relay *webrtc.API
+	mux   ice.UDPMux
+	conn  net.PacketConn // the media socket; the mux closes it
 
 	subMu sync.Mutex // one subscriber connection created at a time, to pair it with its estimator
 	bwe   *bweFactory
@@ -91,7 +97,11 @@ func newWebRTCAPI(cfg Config, local []netip.Addr, policy *candidatePolicy, logs 
 		var sub *webrtc.API
 		sub, err = newSubscriberAPI(se, bwe)
 		if err == nil {
-			return &webrtcAPI{pub: pub, sub: sub, mux: mux, conn: media, bwe: bwe}, nil
+			var relay *webrtc.API
+			relay, err = newRelayAPI(se)
+			if err == nil {
+				return &webrtcAPI{pub: pub, sub: sub, relay: relay, mux: mux, conn: media, bwe: bwe}, nil
+			}
 		}
 	}
 	_ = mux.Close()
@@ -143,6 +153,35 @@ func newSubscriberAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, er
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 		return nil, err
 	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func newRelayAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	// The audio level crosses to the receiving node, for its active
+	// speaker detection.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(rr)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(sr)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
