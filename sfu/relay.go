@@ -116,8 +116,8 @@ func (s *SFU) OpenRelay(room, peer string, out func(RelayMessage)) (*Relay, erro
 	r.ops.init()
 	r.member = &relayMember{r: r, id: newID("RL_")}
 	var err error
-	if r.pcOut, err = s.api.relay.NewPeerConnection(webrtc.Configuration{}); err == nil {
-		if r.pcIn, err = s.api.relay.NewPeerConnection(webrtc.Configuration{}); err != nil {
+	if r.pcOut, err = s.api.relayOut.NewPeerConnection(webrtc.Configuration{}); err == nil {
+		if r.pcIn, err = s.api.relayIn.NewPeerConnection(webrtc.Configuration{}); err != nil {
 			_ = r.pcOut.Close()
 		}
 	}

@@ -98,3 +98,97 @@ func TestRelayCarriesMedia(t *testing.T) {
 		t.Errorf("B's load after the relay closed: %+v, want its 2 clients and no tracks", l)
 	}
 }
+
+// TestRelayFullMesh relays a room among three nodes, each relay in both
+// directions, with a publisher on each node: everybody receives everybody
+// else, and each track crosses each link once, sent by its publisher's
+// node only.
+func TestRelayFullMesh(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	nodes := []*testNode{newTestNode(t, sfu.Options{}), newTestNode(t, sfu.Options{}), newTestNode(t, sfu.Options{})}
+	clients := make([]*loadtest.Client, len(nodes))
+	for i, n := range nodes {
+		clients[i] = n.join(ctx, "mesh")
+		if err := clients[i].Publish(loadtest.DefaultMedia); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type link struct {
+		from, to int
+		l        *relayLink
+	}
+	var links []link
+	for i := range nodes {
+		for j := i + 1; j < len(nodes); j++ {
+			p := openRelay(t, nodes[i].sfu, nodes[j].sfu, "mesh", nil)
+			links = append(links, link{i, j, p.ab}, link{j, i, p.ba})
+		}
+	}
+	for i, c := range clients {
+		for j, o := range clients {
+			if i != j {
+				receivesFrom(t, c, o.Self.ID, 30)
+			}
+		}
+	}
+	for _, l := range links {
+		tracks, joined := map[string]bool{}, map[string]bool{}
+		for _, m := range l.l.messages() {
+			switch m.Kind {
+			case sfu.RelayTrack:
+				if m.ParticipantID != clients[l.from].Self.ID {
+					t.Errorf("node %d sent node %d a track of %s, not its own client's", l.from, l.to, m.ParticipantID)
+				}
+				tracks[m.Track.ID] = true
+			case sfu.RelayParticipantJoined:
+				joined[m.Participant.ID] = true
+			}
+		}
+		if len(tracks) != 2 || len(joined) != 1 || !joined[clients[l.from].Self.ID] {
+			t.Errorf("node %d sent node %d %d tracks and participants %v; want its client's 2 tracks and itself", l.from, l.to, len(tracks), joined)
+		}
+	}
+	// Each node: its client's 2 tracks and the 4 imported; its client
+	// receives the 4 imported, and each of its 2 relays sends the 2 local.
+	for i, n := range nodes {
+		if l := n.sfu.Load(); l.Participants != 1 || l.Tracks != 6 || l.Subscriptions != 8 {
+			t.Errorf("node %d: %+v, want 1 participant, 6 tracks, 8 subscriptions", i, l)
+		}
+	}
+}
+
+// TestRelayRoomsShareNodes relays two rooms between the same two nodes,
+// media flowing both ways in each: four connections between the same two
+// hosts, each with its own pair of addresses.
+func TestRelayRoomsShareNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a, b := newTestNode(t, sfu.Options{}), newTestNode(t, sfu.Options{})
+	type pair struct{ onA, onB *loadtest.Client }
+	var pairs []pair
+	for _, room := range []string{"one", "two"} {
+		p := pair{a.join(ctx, room), b.join(ctx, room)}
+		for _, c := range []*loadtest.Client{p.onA, p.onB} {
+			if err := c.Publish(loadtest.DefaultMedia); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pairs = append(pairs, p)
+		openRelay(t, a.sfu, b.sfu, room, nil)
+	}
+	for _, p := range pairs {
+		receivesFrom(t, p.onA, p.onB.Self.ID, 30)
+		receivesFrom(t, p.onB, p.onA.Self.ID, 30)
+	}
+	for i, p := range pairs {
+		other := pairs[1-i]
+		for _, c := range []*loadtest.Client{p.onA, p.onB} {
+			for _, o := range []*loadtest.Client{other.onA, other.onB} {
+				if tracks, _, _ := receivedFrom(c, o.Self.ID); tracks != 0 {
+					t.Errorf("%s received %d tracks from %s, of another room", c.Self.ID, tracks, o.Self.ID)
+				}
+			}
+		}
+	}
+}
