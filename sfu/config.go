@@ -55,6 +55,13 @@ type Config struct {
 	// DisconnectTimeout is how long ICE may stay disconnected before a
 	// PeerConnection is considered failed.
 	DisconnectTimeout time.Duration `yaml:"disconnect_timeout"`
+	// RelayPortMin and RelayPortMax bound the UDP ports of the
+	// connections on which this node receives the tracks of another node
+	// that serves the same room (one port each); zero for both lets the
+	// system choose. The other nodes must reach them, as they reach
+	// UDPPort.
+	RelayPortMin int `yaml:"relay_port_min"`
+	RelayPortMax int `yaml:"relay_port_max"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -85,6 +92,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.remotePrefixes(); err != nil {
 		return err
+	}
+	if c.RelayPortMin != 0 || c.RelayPortMax != 0 {
+		if c.RelayPortMin < 1 || c.RelayPortMax > 65535 || c.RelayPortMin > c.RelayPortMax {
+			return fmt.Errorf("sfu: relay ports %d-%d: want 1 <= min <= max <= 65535, or both 0", c.RelayPortMin, c.RelayPortMax)
+		}
 	}
 	if c.MaxRemoteCandidates <= 0 {
 		return fmt.Errorf("sfu: max remote candidates must be positive")

@@ -13,17 +13,23 @@
 // must be told arrives as an Event value.
 //
 // A Room holds its members through a small interface (roomMember in
-// room.go), which Participant implements, so that something that is not
-// a client can join a room to receive and publish tracks.
+// roommember.go), which Participant implements, so that something that is
+// not a client can join a room to receive and publish tracks. A Relay
+// (relay.go) is such a thing: this node's end of the relay of one room
+// with another node, which sends the tracks of this node's clients to
+// the other node and brings the other node's participants and tracks into
+// the local room, through node-to-node PeerConnections and RelayMessage
+// values that the caller carries between the nodes.
 //
 // Lock order, where more than one lock is held: SFU.mu before Room.mu,
-// and either before the room hooks' queue lock (roomHooks.mu), a leaf;
+// and either before the room hooks' queue lock (roomHooks.mu) and a
+// relay's operation queue lock (opQueue.mu), which are leaves;
 // DownTrack.rtxMu before DownTrack.mu. Room.mu is held while a member is
 // sent an event (EventSink.Send must not block), so that a joiner hears
 // Joined first. No other lock of this package is held while calling an
-// EventSink, a room hook (Options.RoomOpened, RoomClosed) or another
-// goroutine's channel that may block, nor while calling into pion, with
-// three exceptions: DownTrack.rtxMu and padMu are held while pion writes
+// EventSink, a room hook (Options.RoomOpened, RoomClosed), a relay's out
+// function or another goroutine's channel that may block, nor while
+// calling into pion, with three exceptions: DownTrack.rtxMu and padMu are held while pion writes
 // a retransmission or padding packet (serializing the reused header), and
 // webrtcAPI.subMu while pion creates a subscriber connection.
 package sfu

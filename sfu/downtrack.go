@@ -8,6 +8,7 @@ import (
 
 	"github.com/pion/rtcp"
 	pionrtp "github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sfu-project/sfu/rtp"
@@ -22,6 +23,10 @@ type DownTrack struct {
 	up       *UpTrack
 	streamID string // the publisher's participant ID
 	metrics  *Metrics
+	// relayLayer is, on a DownTrack that sends a track to another node
+	// (relay.go), the one layer it carries, as it comes; -1 on a
+	// subscriber's.
+	relayLayer int
 
 	// current is the layer being forwarded (-1: none yet, or paused);
 	// target is the layer to switch to at its next keyframe (-1: pause).
@@ -38,6 +43,10 @@ type DownTrack struct {
 	vp8         *rtp.VP8Munger // VP8 only: picture IDs continuous across switches
 	lastSent    time.Time      // when the last packet was forwarded
 	frameEnded  bool           // the last packet forwarded had the marker bit
+	// levelOut is, on a relay's audio DownTrack, the ID of the audio level
+	// extension on the relay connection (0: none): each packet's level is
+	// carried over, for the receiving node's active speaker detection.
+	levelOut uint8
 
 	// hdrs are the headers written for forwarded packets, one per layer:
 	// only that layer's reader goroutine touches it, so it needs no lock
@@ -62,11 +71,12 @@ type DownTrack struct {
 
 func newDownTrack(up *UpTrack, metrics *Metrics) *DownTrack {
 	d := &DownTrack{
-		up:       up,
-		streamID: up.publisherID,
-		metrics:  metrics,
-		rewriter: rtp.NewRewriter(uint16(rand.Uint32()), rand.Uint32()),
-		rtxBuf:   make([]byte, 1500),
+		up:         up,
+		streamID:   up.publisherID,
+		metrics:    metrics,
+		relayLayer: -1,
+		rewriter:   rtp.NewRewriter(uint16(rand.Uint32()), rand.Uint32()),
+		rtxBuf:     make([]byte, 1500),
 	}
 	d.current.Store(-1)
 	d.target.Store(-1)
@@ -104,12 +114,18 @@ func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameter
 	d.writer = ctx.WriteStream()
 	d.ssrc = uint32(ctx.SSRC())
 	d.payloadType = uint8(codec.PayloadType)
+	if d.relayLayer >= 0 {
+		d.levelOut = audioLevelID(ctx.HeaderExtensions())
+	}
 	d.mu.Unlock()
-	if d.up.kind == webrtc.RTPCodecTypeVideo {
-		d.SetTarget(d.up.topLayer(int(d.maxLayer.Load()), d.up.now()))
-	} else {
+	switch {
+	case d.up.kind != webrtc.RTPCodecTypeVideo:
 		d.current.Store(0)
 		d.target.Store(0)
+	case d.relayLayer >= 0:
+		d.SetTarget(d.relayLayer)
+	default:
+		d.SetTarget(d.up.topLayer(int(d.maxLayer.Load()), d.up.now()))
 	}
 	return codec, nil
 }
@@ -211,7 +227,9 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 			if d.vp8 != nil {
 				d.vp8.Switch()
 			}
-			d.metrics.LayerSwitches.Inc()
+			if d.relayLayer < 0 {
+				d.metrics.LayerSwitches.Inc()
+			}
 		}
 		d.current.Store(idx)
 	}
@@ -226,14 +244,40 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 	}
 	d.lastSent = now
 	d.frameEnded = in.Marker
-	ssrc, pt := d.ssrc, d.payloadType
+	ssrc, pt, level := d.ssrc, d.payloadType, d.levelOut
 	d.mu.Unlock()
 
 	h := &d.hdrs[l.index]
 	setHeader(h, in, pt, seq, ts, ssrc)
+	if level != 0 {
+		d.carryLevel(h, in, level)
+	}
 	// Write without holding the lock: pion encrypts and sends here.
 	_, _ = w.WriteRTP(h, payload)
 	return rtpFixedHeader + len(payload)
+}
+
+// carryLevel copies the audio level extension of in, if it has one, to
+// out as extension id. It does not allocate once out's extension slice
+// has grown to hold one, and out refers to in's bytes until its next use.
+func (d *DownTrack) carryLevel(out, in *pionrtp.Header, id uint8) {
+	from := d.up.levels.extID.Load()
+	if from == 0 {
+		return
+	}
+	if v := in.GetExtension(uint8(from)); len(v) > 0 {
+		_ = out.SetExtension(id, v)
+	}
+}
+
+// audioLevelID is the ID of the audio level extension among exts, or 0.
+func audioLevelID(exts []webrtc.RTPHeaderExtensionParameter) uint8 {
+	for _, e := range exts {
+		if e.URI == sdp.AudioLevelURI && e.ID > 0 && e.ID < 15 {
+			return uint8(e.ID)
+		}
+	}
+	return 0
 }
 
 // paddingSize is the padding carried by one probe packet: the most one

@@ -30,6 +30,20 @@ var (
 	// ErrDraining is returned by Join once Drain was called: the node
 	// takes no new participants.
 	ErrDraining = errors.New("sfu: node is draining")
+	// ErrNoRoom is returned by OpenRelay for a room that has no client on
+	// this node: there is nobody here to relay for.
+	ErrNoRoom = errors.New("sfu: room not served on this node")
+	// ErrBadRelayMessage is returned for a relay message that is not
+	// well formed, of an unknown kind, or that cannot be applied.
+	ErrBadRelayMessage = errors.New("sfu: bad relay message")
+)
+
+// Refusals of Room.join, which never leave the package.
+var (
+	// errRoomGone: the room was removed; the joiner fetches a new one.
+	errRoomGone = errors.New("sfu: room removed")
+	// errMemberExists: another member has the joiner's ID.
+	errMemberExists = errors.New("sfu: a member with this ID is already in the room")
 )
 
 // CodeInternal is ErrorCode's name for an error that wraps none of the
@@ -59,6 +73,8 @@ var errorCodes = []struct {
 	{"unsupported_codec", ErrUnsupportedCodec},
 	{"bad_event", ErrBadEvent},
 	{"draining", ErrDraining},
+	{"no_room", ErrNoRoom},
+	{"bad_relay_message", ErrBadRelayMessage},
 }
 
 // ErrorCodes lists the names ErrorCode gives the sentinels, first the

@@ -8,7 +8,7 @@ import "sync/atomic"
 // the time between them to get rates.
 type Load struct {
 	Rooms        int
-	Participants int // members of rooms
+	Participants int // clients in rooms; the participants relays bring from other nodes are not counted
 	Tracks       int // tracks published
 	// Subscriptions are the DownTracks: one per track per participant
 	// receiving it.
@@ -63,7 +63,7 @@ func (s *SFU) Load() Load {
 	l := Load{Rooms: len(rooms)}
 	for _, r := range rooms {
 		r.mu.Lock()
-		l.Participants += len(r.members)
+		l.Participants += r.clients
 		for _, m := range r.members {
 			l.Tracks += len(m.tracks)
 			for _, t := range m.tracks {

@@ -145,6 +145,9 @@ func (p *Participant) Info() ParticipantInfo {
 // identity is who the participant is, from its token (roomMember).
 func (p *Participant) identity() string { return p.who.Identity }
 
+// role is roleClient: a participant is a client of this node (roomMember).
+func (p *Participant) role() memberRole { return roleClient }
+
 // send tells the participant's client ev (roomMember).
 func (p *Participant) send(ev Event) { p.sink.Send(ev) }
 

@@ -23,6 +23,7 @@ type Room struct {
 
 	mu       sync.Mutex // guards the fields below
 	members  map[string]*member
+	clients  int            // members of roleClient: the room is removed when none is left
 	closed   bool           // set when the room is removed from the SFU; a joiner must fetch a new one
 	speakers ActiveSpeakers // the last sent, for joiners
 	// stopSpeakers is closed to end runSpeakers, which then closes
@@ -34,35 +35,8 @@ type Room struct {
 // member is one member of the room and the tracks it publishes in it.
 type member struct {
 	p      roomMember
+	role   memberRole
 	tracks []*UpTrack
-}
-
-// roomMember is what a Room needs of a member. A Participant is one; a
-// member may also be something that is not a client, such as a relay of
-// media between nodes, which receives the room's tracks and publishes
-// tracks of its own through the same Room methods.
-//
-// The Room calls send under Room.mu, so that a joiner hears Joined
-// before anything else, and the other methods with no lock held.
-type roomMember interface {
-	// ID identifies the member on this node.
-	ID() string
-	// identity is who the member is: a join with the identity of a
-	// member already present replaces that member.
-	identity() string
-	// Info describes the member to the others, without tracks.
-	Info() ParticipantInfo
-	// send delivers an event to the member. It must not block, nor take
-	// a lock that may be held while taking Room.mu.
-	send(ev Event)
-	// subscribe starts, and unsubscribe stops, sending the member a track
-	// of another member. They must not block, and may be called for a
-	// track that already ended (an UpTrack's addDownTrack then refuses).
-	subscribe(up *UpTrack)
-	unsubscribe(up *UpTrack)
-	// Close ends the member when it was replaced or the SFU closes. It
-	// leaves the room (Room.leave) and may block until it is gone.
-	Close()
 }
 
 func newRoom(s *SFU, name string) *Room {
@@ -73,31 +47,49 @@ func newRoom(s *SFU, name string) *Room {
 func (r *Room) Name() string { return r.name }
 
 // join adds p, sends it the Joined event and subscribes it to every track
-// already published. A member with the same identity (a client that
-// reconnected before its old session timed out) is replaced. join reports
-// false if the room was closed meanwhile.
-func (r *Room) join(p roomMember) bool {
+// already published. A client with the same identity as a client present
+// (one that reconnected before its old session timed out) replaces it.
+// join returns errRoomGone if the room was removed meanwhile, and
+// errMemberExists if another member has p's ID.
+func (r *Room) join(p roomMember) error {
+	role := p.role()
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return false
+		return errRoomGone
 	}
 	var replaced *member
-	for _, m := range r.members {
-		if m.p.identity() == p.identity() {
-			replaced = m
-			delete(r.members, m.p.ID())
-			break
+	if role == roleClient {
+		for _, m := range r.members {
+			if m.role == roleClient && m.p.identity() == p.identity() {
+				replaced = m
+				delete(r.members, m.p.ID())
+				r.clients--
+				break
+			}
 		}
+	}
+	if _, taken := r.members[p.ID()]; taken {
+		if replaced != nil {
+			r.members[replaced.p.ID()] = replaced
+			r.clients++
+		}
+		r.mu.Unlock()
+		return errMemberExists
 	}
 	others := r.othersLocked(nil)
 	infos := make([]ParticipantInfo, 0, len(r.members))
 	var tracks []*UpTrack
 	for _, m := range r.members {
-		infos = append(infos, m.info())
+		if m.role != roleRelay {
+			infos = append(infos, m.info())
+		}
 		tracks = append(tracks, m.tracks...)
 	}
-	r.members[p.ID()] = &member{p: p}
+	r.members[p.ID()] = &member{p: p, role: role}
+	if role == roleClient {
+		r.clients++
+	}
 	// send does not block, and sending under mu guarantees that Joined is
 	// the first thing the client hears, before any event about a track
 	// published right after.
@@ -111,22 +103,28 @@ func (r *Room) join(p roomMember) bool {
 	}
 	r.mu.Unlock()
 
-	r.sfu.metrics.Participants.Inc()
+	if role == roleClient {
+		r.sfu.metrics.Participants.Inc()
+	}
 	if replaced != nil {
 		r.departed(replaced, others)
 		replaced.p.send(Bye{Reason: "replaced"})
 		go replaced.p.Close()
 	}
-	for _, o := range others {
-		o.send(ParticipantJoined{Participant: p.Info()})
+	if role != roleRelay {
+		for _, o := range others {
+			o.send(ParticipantJoined{Participant: p.Info()})
+		}
 	}
 	for _, t := range tracks {
 		p.subscribe(t)
 	}
-	return true
+	return nil
 }
 
-// leave removes p, if it is still a member, and tells the others.
+// leave removes p, if it is still a member, and tells the others. When
+// the last client leaves, the room is removed, and the relays still in it
+// are told to end.
 func (r *Room) leave(p roomMember) {
 	r.mu.Lock()
 	m, ok := r.members[p.ID()]
@@ -135,24 +133,39 @@ func (r *Room) leave(p roomMember) {
 		return
 	}
 	delete(r.members, p.ID())
+	if m.role == roleClient {
+		r.clients--
+	}
 	others := r.othersLocked(nil)
 	r.mu.Unlock()
 
 	r.departed(m, others)
 	r.sfu.removeIfEmpty(r)
 
-	// A removed room is never joined again: stop its speaker loop. Waiting
-	// for it is safe because it takes nothing but mu, which is released.
+	// A removed room is never joined again: stop its speaker loop, and
+	// end its relays. Waiting for the loop is safe because it takes
+	// nothing but mu, which is released; a relay's Close does not wait.
 	r.mu.Lock()
 	var stop, done chan struct{}
-	if r.closed && r.stopSpeakers != nil {
-		stop, done = r.stopSpeakers, r.speakersDone
-		r.stopSpeakers = nil
+	var relays []roomMember
+	if r.closed {
+		if r.stopSpeakers != nil {
+			stop, done = r.stopSpeakers, r.speakersDone
+			r.stopSpeakers = nil
+		}
+		for _, o := range r.members {
+			if o.role == roleRelay {
+				relays = append(relays, o.p)
+			}
+		}
 	}
 	r.mu.Unlock()
 	if stop != nil {
 		close(stop)
 		<-done
+	}
+	for _, o := range relays {
+		o.Close()
 	}
 }
 
@@ -177,6 +190,9 @@ func (r *Room) runSpeakers(stop <-chan struct{}, done chan<- struct{}) {
 		to = to[:0]
 		r.mu.Lock()
 		for id, m := range r.members {
+			if m.role == roleRelay {
+				continue
+			}
 			var s levelSample
 			for _, t := range m.tracks {
 				if t.kind != webrtc.RTPCodecTypeAudio {
@@ -208,7 +224,9 @@ func (r *Room) runSpeakers(stop <-chan struct{}, done chan<- struct{}) {
 // departed ends a removed member's tracks for the others and announces
 // that it left.
 func (r *Room) departed(m *member, others []roomMember) {
-	r.sfu.metrics.Participants.Dec()
+	if m.role == roleClient {
+		r.sfu.metrics.Participants.Dec()
+	}
 	for _, t := range m.tracks {
 		if t.close() {
 			r.sfu.metrics.Tracks.Dec()
@@ -216,6 +234,9 @@ func (r *Room) departed(m *member, others []roomMember) {
 		for _, o := range others {
 			o.unsubscribe(t)
 		}
+	}
+	if m.role == roleRelay {
+		return
 	}
 	for _, o := range others {
 		o.send(ParticipantLeft{ParticipantID: m.p.ID()})
@@ -307,6 +328,18 @@ func (m *member) info() ParticipantInfo {
 		info.Tracks = append(info.Tracks, t.Info())
 	}
 	return info
+}
+
+// roleOf tells whether the member with this ID is in the room, and its
+// role.
+func (r *Room) roleOf(id string) (memberRole, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.members[id]
+	if !ok {
+		return 0, false
+	}
+	return m.role, true
 }
 
 // activeSpeaker is the participant ID of the current active speaker, or "".

@@ -3,6 +3,7 @@ package sfu
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -23,6 +24,7 @@ type SFU struct {
 	hooks   *roomHooks // RoomOpened and RoomClosed, in order (roomhooks.go)
 	traffic traffic    // packets and bytes in and out, for Load
 	idle    chan struct{}
+	relays  sync.WaitGroup // relays not yet ended; Add under mu while not closed
 
 	mu       sync.Mutex // guards the fields below; taken before any Room.mu and roomHooks.mu
 	rooms    map[string]*Room
@@ -119,9 +121,14 @@ func (s *SFU) Join(roomName string, who Identity, sink EventSink) (*Participant,
 		// Set before join posts p its subscriptions, whose handling reads
 		// it; a room that turns out closed is never read.
 		p.room = r
-		if r.join(p) {
+		err = r.join(p)
+		if err == nil {
 			s.log.Info("participant joined", "room", roomName, "participant", p.id, "identity", who.Identity)
 			return p, nil
+		}
+		if !errors.Is(err, errRoomGone) {
+			p.Close()
+			return nil, err
 		}
 		// The room emptied and was removed between lookup and join: fetch
 		// its successor.
@@ -144,11 +151,13 @@ func (s *SFU) room(name string) (*Room, error) {
 	return r, nil
 }
 
-// removeIfEmpty forgets r once its last participant has left.
+// removeIfEmpty forgets r once its last client has left: the members
+// that remain (relays and the participants they import) are no reason to
+// serve a room nobody here is in.
 func (s *SFU) removeIfEmpty(r *Room) {
 	s.mu.Lock()
 	r.mu.Lock()
-	if len(r.members) == 0 && !r.closed {
+	if r.clients == 0 && !r.closed {
 		r.closed = true
 		if s.rooms[r.name] == r {
 			delete(s.rooms, r.name)
@@ -207,6 +216,8 @@ func (s *SFU) Close() error {
 		}
 	}
 	wg.Wait()
+	// Closing their rooms' members told the relays to end.
+	s.relays.Wait()
 	s.hooks.wait()
 	err := s.api.Close()
 	s.checkIdle()

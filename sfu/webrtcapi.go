@@ -26,12 +26,19 @@ import (
 //     feedback for what the browser sends us;
 //   - subscriber side: pion adds the TWCC header extension and generates
 //     sender reports; NACKs and keyframe requests from subscribers are
-//     answered by our own code (DownTrack), from the packet cache.
+//     answered by our own code (DownTrack), from the packet cache;
+//   - relays between nodes (relay.go), both directions alike: pion
+//     generates NACKs and receiver reports for what it receives and
+//     sender reports for what it sends; NACKs and keyframe requests from
+//     the receiving node are answered by DownTrack as a subscriber's are.
+//     No bandwidth estimation: nodes are on a provisioned network.
 type webrtcAPI struct {
-	pub  *webrtc.API
-	sub  *webrtc.API
-	mux  ice.UDPMux
-	conn net.PacketConn // the media socket; the mux closes it
+	pub      *webrtc.API
+	sub      *webrtc.API
+	relayOut *webrtc.API // on the mux
+	relayIn  *webrtc.API // each connection on a socket of its own
+	mux      ice.UDPMux
+	conn     net.PacketConn // the media socket; the mux closes it
 
 	subMu sync.Mutex // one subscriber connection created at a time, to pair it with its estimator
 	bwe   *bweFactory
@@ -71,7 +78,6 @@ func newWebRTCAPI(cfg Config, local []netip.Addr, policy *candidatePolicy, logs 
 	mux := webrtc.NewICEUDPMux(logs.NewLogger("udpmux"), media)
 
 	se := webrtc.SettingEngine{LoggerFactory: logs}
-	se.SetICEUDPMux(mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(cfg.DisconnectTimeout, 2*cfg.DisconnectTimeout, 2*time.Second)
@@ -84,18 +90,50 @@ func newWebRTCAPI(cfg Config, local []netip.Addr, policy *candidatePolicy, logs 
 	// Candidates are admitted by the participant (remoteCandidates); the
 	// filter also covers peer-reflexive ones, learnt from requests.
 	se.SetRemoteIPFilter(policy.keepIP)
+	own, err := ownSocketSettings(se, cfg, bind.IP)
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	se.SetICEUDPMux(mux)
 
-	bwe := newBWEFactory(now, flushes)
-	pub, err := newPublisherAPI(se)
+	a := &webrtcAPI{mux: mux, conn: media, bwe: newBWEFactory(now, flushes)}
+	a.pub, err = newPublisherAPI(se)
 	if err == nil {
-		var sub *webrtc.API
-		sub, err = newSubscriberAPI(se, bwe)
-		if err == nil {
-			return &webrtcAPI{pub: pub, sub: sub, mux: mux, conn: media, bwe: bwe}, nil
+		a.sub, err = newSubscriberAPI(se, a.bwe)
+	}
+	if err == nil {
+		a.relayOut, err = newRelayAPI(se)
+	}
+	if err == nil {
+		a.relayIn, err = newRelayAPI(own)
+	}
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// ownSocketSettings are the settings se makes, for connections that have
+// a UDP socket of their own, in the relay port range, on the address the
+// media socket is bound to (bindIP; every address when nil).
+//
+// A relay's receiving connection is one: the UDP mux tells connections
+// apart by the remote address once ICE is done, and between two nodes
+// both directions of every relayed room would have the same two
+// addresses, the two media sockets'. With the receiving end on a socket of
+// its own, each connection has its own pair.
+func ownSocketSettings(se webrtc.SettingEngine, cfg Config, bindIP net.IP) (webrtc.SettingEngine, error) {
+	if cfg.RelayPortMin != 0 || cfg.RelayPortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(uint16(cfg.RelayPortMin), uint16(cfg.RelayPortMax)); err != nil {
+			return se, fmt.Errorf("sfu: relay ports: %w", err)
 		}
 	}
-	_ = mux.Close()
-	return nil, err
+	if bindIP != nil {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(bindIP) })
+	}
+	return se, nil
 }
 
 func newPublisherAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
@@ -143,6 +181,35 @@ func newSubscriberAPI(se webrtc.SettingEngine, bwe *bweFactory) (*webrtc.API, er
 	if err := webrtc.ConfigureTWCCHeaderExtensionSender(m, ir); err != nil {
 		return nil, err
 	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func newRelayAPI(se webrtc.SettingEngine) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := registerCodecs(m); err != nil {
+		return nil, err
+	}
+	// The audio level crosses to the receiving node, for its active
+	// speaker detection.
+	if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	gen, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(gen)
+	rr, err := report.NewReceiverInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(rr)
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, err
+	}
+	ir.Add(sr)
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 

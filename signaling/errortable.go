@@ -35,6 +35,9 @@ var clientErrors = []struct {
 	{sfu.ErrUnsupportedCodec, CodeInternal, internalMessage, 0},
 	{sfu.ErrBadEvent, CodeInternal, internalMessage, 0},
 	{sfu.ErrDraining, CodeUnavailable, unavailableMessage, CloseTryAgainLater},
+	// Errors between nodes, which no client call returns.
+	{sfu.ErrNoRoom, CodeInternal, internalMessage, 0},
+	{sfu.ErrBadRelayMessage, CodeInternal, internalMessage, 0},
 }
 
 // unavailableMessage is what a client is told when it should try again.
