@@ -89,6 +89,7 @@ type Backend struct {
 	served   map[string]*servedSession // sessions served here for other nodes, by sender/session
 	hosted   map[string]*hostedRoom    // rooms served here, by name
 	outboxes map[string]*outbox        // by receiving node
+	relays   map[string]*relayEnd      // media relays, by room/peer
 	live     map[string]bool           // nodes seen alive at the last look; nil before it
 	closed   bool
 
@@ -126,7 +127,7 @@ func NewBackend(cfg Config, media *sfu.SFU, store Store, load func() Load, log *
 		cfg: cfg, sfu: media, store: store, load: load, log: log.With("node", cfg.NodeID),
 		pending: make(map[uint64]chan envelope), remote: make(map[string]*remoteSession),
 		served: make(map[string]*servedSession), hosted: make(map[string]*hostedRoom),
-		outboxes: make(map[string]*outbox), kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
+		outboxes: make(map[string]*outbox), relays: make(map[string]*relayEnd), kick: make(chan struct{}, 1), ctx: ctx, cancel: cancel,
 	}
 }
 
@@ -182,6 +183,7 @@ func (b *Backend) Close() {
 		s.stop()
 	}
 	b.servedWG.Wait() // their closes are queued for the front doors
+	b.closeRelays()
 	// No round may announce the node again after it is withdrawn.
 	b.stopRenew()
 	if b.started.Load() {
@@ -218,15 +220,16 @@ func (b *Backend) Join(room string, who sfu.Identity, sink sfu.EventSink) (signa
 }
 
 // joinOn joins the session on host, choosing and claiming one first when
-// host is "". A node that finds another holds the room redirects the join
-// there; a few redirects are followed.
+// host is "". A host that is full has the session served by another node,
+// so that the room spans both. A node that finds another holds the room
+// redirects the join there; a few redirects are followed.
 func (b *Backend) joinOn(ctx context.Context, host, room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, error) {
 	for range 3 {
+		nodes, err := b.store.Registry.Nodes(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: list nodes: %w", err)
+		}
 		if host == "" {
-			nodes, err := b.store.Registry.Nodes(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("cluster: list nodes: %w", err)
-			}
 			choice, ok := Place(nodes, b.cfg.NodeID)
 			if !ok {
 				return nil, ErrNoCapacity
@@ -235,15 +238,21 @@ func (b *Backend) joinOn(ctx context.Context, host, room string, who sfu.Identit
 				return nil, fmt.Errorf("cluster: claim room %s: %w", room, err)
 			}
 		}
+		target, span := host, false
+		if n, ok := nodeByID(nodes, host); ok && !HasRoom(n) {
+			if target, err = b.spanTarget(ctx, room, host, nodes); err != nil {
+				return nil, err
+			}
+			span = target != host
+		}
 		var (
 			s        signaling.Session
 			redirect string
-			err      error
 		)
-		if host == b.cfg.NodeID {
-			s, redirect, err = b.joinHere(ctx, room, who, sink)
+		if target == b.cfg.NodeID {
+			s, redirect, err = b.joinHere(ctx, room, who, sink, span)
 		} else {
-			s, redirect, err = b.joinRemote(ctx, host, room, who, sink)
+			s, redirect, err = b.joinRemote(ctx, target, room, who, sink, span)
 		}
 		if redirect == "" {
 			return s, err
@@ -251,6 +260,40 @@ func (b *Backend) joinOn(ctx context.Context, host, room string, who sfu.Identit
 		host = redirect
 	}
 	return nil, fmt.Errorf("cluster: room %s: %w: its host keeps changing", room, ErrUnavailable)
+}
+
+// spanTarget chooses the node to serve a join of room when its host is
+// full: a node already serving the room with capacity left (one relay
+// fewer), else the least loaded node with capacity; when none has any,
+// the join is refused (ErrNoCapacity) and the client tries again.
+func (b *Backend) spanTarget(ctx context.Context, room, host string, nodes []NodeInfo) (string, error) {
+	servers, err := b.store.Directory.Servers(ctx, room)
+	if err != nil {
+		return "", fmt.Errorf("cluster: list room %s's nodes: %w", room, err)
+	}
+	var serving []NodeInfo
+	for _, id := range servers {
+		if n, ok := nodeByID(nodes, id); ok && id != host {
+			serving = append(serving, n)
+		}
+	}
+	if id, ok := Place(serving, b.cfg.NodeID); ok {
+		return id, nil
+	}
+	if id, ok := Place(nodes, b.cfg.NodeID); ok {
+		return id, nil
+	}
+	return "", ErrNoCapacity
+}
+
+// nodeByID finds id among nodes.
+func nodeByID(nodes []NodeInfo, id string) (NodeInfo, bool) {
+	for _, n := range nodes {
+		if n.ID == id {
+			return n, true
+		}
+	}
+	return NodeInfo{}, false
 }
 
 // newSessionID names a relayed session.

@@ -20,6 +20,7 @@ type hostedRoom struct {
 	mu       sync.Mutex
 	sessions atomic.Int32      // changed under mu by holders of a reference
 	members  map[string]Member // guarded by mu: to record again after Redis lost them
+	spanning bool              // guarded by mu: served beside another node, the host
 	refs     int               // guarded by Backend.mu
 }
 
@@ -58,13 +59,47 @@ func (b *Backend) joinIfOpen(ctx context.Context, room string, who sfu.Identity,
 	if !open {
 		return nil, "", nil
 	}
-	return b.joinHere(ctx, room, who, sink)
+	if b.full() {
+		return nil, "", nil // placed again, possibly on another node
+	}
+	return b.joinHere(ctx, room, who, sink, false)
+}
+
+// full reports whether the node serves as many participants as its
+// limit allows.
+func (b *Backend) full() bool {
+	limit := b.cfg.Limits.Participants
+	if limit == 0 {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, r := range b.hosted {
+		n += int(r.sessions.Load())
+	}
+	return n >= limit
+}
+
+// openRooms lists the rooms with participants here.
+func (b *Backend) openRooms() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rooms := make([]string, 0, len(b.hosted))
+	for name, r := range b.hosted {
+		if r.sessions.Load() > 0 {
+			rooms = append(rooms, name)
+		}
+	}
+	return rooms
 }
 
 // joinHere joins the session on the local SFU. The room's first session
 // here claims the room first: when another node holds it, joinHere
-// returns that node instead, and the caller goes there.
-func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, string, error) {
+// returns that node instead, and the caller goes there; unless span is
+// set, for a join the room's full host sent here, when the node serves
+// the room beside its host.
+func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, sink sfu.EventSink, span bool) (signaling.Session, string, error) {
 	if b.draining.Load() {
 		return nil, "", sfu.ErrDraining
 	}
@@ -72,7 +107,13 @@ func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, s
 	defer b.exitRoom(r)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.sessions.Load() == 0 {
+	if r.sessions.Load() == 0 && span {
+		if err := b.store.Directory.Serve(ctx, room, b.cfg.NodeID, b.cfg.TTL); err != nil {
+			return nil, "", err
+		}
+		r.spanning = true
+		b.kickRenew() // relays to the room's other nodes, at once
+	} else if r.sessions.Load() == 0 {
 		host, err := b.store.Directory.Claim(ctx, room, b.cfg.NodeID, b.cfg.TTL)
 		if err != nil {
 			return nil, "", err
@@ -80,6 +121,7 @@ func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, s
 		if host != b.cfg.NodeID {
 			return nil, host, nil
 		}
+		r.spanning = false
 		// The claim counts the node as serving the room. The others
 		// hear of the new load at once rather than at the next round.
 		b.kickRenew()
@@ -161,14 +203,23 @@ func (b *Backend) reassertRoom(ctx context.Context, r *hostedRoom, restore bool)
 	if r.sessions.Load() == 0 {
 		return nil
 	}
-	host, err := b.store.Directory.Claim(ctx, r.name, b.cfg.NodeID, b.cfg.TTL)
-	if err != nil {
-		return err
-	}
-	if host != b.cfg.NodeID {
-		b.log.Warn("another node claimed a room this node serves", "room", r.name, "host", host)
+	if r.spanning {
 		if err := b.store.Directory.Serve(ctx, r.name, b.cfg.NodeID, b.cfg.TTL); err != nil {
 			return err
+		}
+	} else {
+		host, err := b.store.Directory.Claim(ctx, r.name, b.cfg.NodeID, b.cfg.TTL)
+		if err != nil {
+			return err
+		}
+		if host != b.cfg.NodeID {
+			// Claimed by another while this node could not renew (Redis
+			// lost it): the room spans both from now on.
+			b.log.Warn("another node claimed a room this node hosted; serving it beside that node", "room", r.name, "host", host)
+			r.spanning = true
+			if err := b.store.Directory.Serve(ctx, r.name, b.cfg.NodeID, b.cfg.TTL); err != nil {
+				return err
+			}
 		}
 	}
 	if restore {

@@ -16,8 +16,9 @@ const outboxSize = 1024
 // outMsg is a message waiting to be sent; an event is encoded by the
 // outbox's goroutine, not by the SFU goroutine that sends it.
 type outMsg struct {
-	env envelope
-	ev  sfu.Event
+	env   envelope
+	ev    sfu.Event
+	relay *sfu.RelayMessage
 }
 
 // outbox sends this node's messages to one other node, one at a time in
@@ -116,6 +117,14 @@ func (b *Backend) send(to string, m outMsg) {
 		}
 		m.env.Event = data
 	}
+	if m.relay != nil {
+		data, err := json.Marshal(m.relay)
+		if err != nil {
+			b.log.Error("cannot encode a relay message", "err", err)
+			return
+		}
+		m.env.Relay = data
+	}
 	data, err := json.Marshal(m.env)
 	if err != nil {
 		b.log.Error("cannot encode a message for another node", "err", err)
@@ -213,6 +222,8 @@ func (b *Backend) handle(data []byte) {
 		} else if s := b.servedFor(env); s != nil {
 			s.enqueue(env)
 		}
+	case kindRelay:
+		b.handleRelay(env)
 	case kindCall:
 		if s := b.servedFor(env); s != nil {
 			s.enqueue(env)

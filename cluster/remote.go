@@ -27,7 +27,7 @@ type remoteSession struct {
 
 // joinRemote joins the session on host. When host does not hold the room
 // it names the node that does, and nothing was joined.
-func (b *Backend) joinRemote(ctx context.Context, host, room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, string, error) {
+func (b *Backend) joinRemote(ctx context.Context, host, room string, who sfu.Identity, sink sfu.EventSink, span bool) (signaling.Session, string, error) {
 	s := &remoteSession{b: b, id: newSessionID(), host: host, room: room, sink: sink, next: 1}
 	b.mu.Lock()
 	if b.closed {
@@ -36,7 +36,7 @@ func (b *Backend) joinRemote(ctx context.Context, host, room string, who sfu.Ide
 	}
 	b.remote[s.id] = s
 	b.mu.Unlock()
-	res, err := b.request(ctx, host, envelope{Kind: kindCall, Session: s.id, Method: callJoin, Room: room, Who: &who})
+	res, err := b.request(ctx, host, envelope{Kind: kindCall, Session: s.id, Method: callJoin, Room: room, Who: &who, Span: span})
 	if err != nil {
 		// The join may still land after the timeout: the close follows it.
 		s.end("", true)

@@ -68,6 +68,7 @@ func (b *Backend) renew(restore bool) error {
 		live[n.ID] = true
 	}
 	b.dropGone(b.goneNodes(live))
+	b.ensureRelays(ctx, b.openRooms(), live)
 	return nil
 }
 

@@ -121,7 +121,7 @@ func (s *servedSession) join(env envelope, res *envelope) signaling.Session {
 	}
 	ctx, cancel := context.WithTimeout(s.b.ctx, s.b.cfg.CallTimeout)
 	defer cancel()
-	session, redirect, err := s.b.joinHere(ctx, env.Room, *env.Who, s)
+	session, redirect, err := s.b.joinHere(ctx, env.Room, *env.Who, s, env.Span)
 	res.Redirect = redirect
 	res.failed(err)
 	return session

@@ -18,6 +18,7 @@ const (
 	kindResult = "result" // server -> front door: a call's outcome
 	kindEvent  = "event"  // server -> front door: an sfu.Event for the client
 	kindClose  = "close"  // either way: the session is over
+	kindRelay  = "relay"  // between two nodes serving a room: its media relay
 )
 
 // The calls of a relayed session: the join and the five Session methods.
@@ -59,6 +60,15 @@ type envelope struct {
 	Redirect string `json:"to,omitempty"`
 
 	Event json.RawMessage `json:"e,omitempty"`
+	// Relay is an sfu.RelayMessage for the end of Room's relay.
+	Relay json.RawMessage `json:"rl,omitempty"`
+	// RelayFrom names the sending end of a relay; RelayTo the receiving
+	// end, once known.
+	RelayFrom string `json:"rf,omitempty"`
+	RelayTo   string `json:"rt,omitempty"`
+	// Span asks the node to serve a join although another node hosts
+	// the room (the host is full): the room then spans both.
+	Span bool `json:"span,omitempty"`
 }
 
 func decodeEnvelope(data []byte) (envelope, error) {
@@ -67,7 +77,7 @@ func decodeEnvelope(data []byte) (envelope, error) {
 		return env, fmt.Errorf("cluster: bad message from the bus: %w", err)
 	}
 	switch env.Kind {
-	case kindCall, kindResult, kindEvent, kindClose:
+	case kindCall, kindResult, kindEvent, kindClose, kindRelay:
 	default:
 		return env, fmt.Errorf("cluster: message of unknown kind %q", env.Kind)
 	}

@@ -414,3 +414,62 @@ func videoFrames(rx, tx *loadtest.Client) int {
 	}
 	return n
 }
+
+// TestRoomSpansNodes: node1 takes at most two participants. Ann and Bob
+// fill it; Cid, whose WebSocket is on node1 too, is served by node2, and
+// Dan through node2 as well: the room spans both nodes, relayed between
+// them, and everyone receives everyone's audio and video. Each node's
+// room lists all four.
+func TestRoomSpansNodes(t *testing.T) {
+	store := memoryStore()
+	var nodes []*node.Node
+	for i, ip := range []string{"127.0.0.1", "127.0.0.1"} {
+		nodes = append(nodes, nodetest.Start(t, func(c *node.Config) {
+			*c = nodetest.Config(ip)
+			c.Keys = clusterKeys
+			c.Cluster.NodeID = fmt.Sprintf("node%d", i+1)
+			c.Cluster.Announce, c.Cluster.NodeTTL = 200*time.Millisecond, time.Second
+			if i == 0 {
+				c.Cluster.MaxParticipants = 2
+			}
+		}, node.WithStore(store)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const room = "big"
+	var clients []*loadtest.Client
+	for i, who := range []string{"ann", "bob", "cid", "dan"} {
+		via := nodes[i/3]
+		c, err := loadtest.Dial(ctx, loadtest.Options{URL: wsURL(via), Token: clusterToken(t, room, who), LoopbackOnly: true})
+		if err != nil {
+			t.Fatalf("%s joining: %v", who, err)
+		}
+		t.Cleanup(c.Close)
+		if err := c.Publish(loadtest.DefaultMedia); err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c)
+		// Let node1's announced load catch up with who it serves.
+		time.Sleep(500 * time.Millisecond)
+	}
+	servedBy := []*node.Node{nodes[0], nodes[0], nodes[1], nodes[1]}
+	for i, rx := range clients {
+		for _, tx := range clients {
+			if rx != tx {
+				expectMedia(t, rx, tx, servedBy[i].MediaAddr().String())
+			}
+		}
+	}
+	for i, n := range nodes {
+		st, ok := n.SFU().RoomState(room)
+		if !ok {
+			t.Errorf("node%d has no room %s", i+1, room)
+			continue
+		}
+		t.Logf("node%d's room: %d participants", i+1, len(st.Participants))
+	}
+	servers, err := store.Directory.Servers(ctx, room)
+	if err != nil || len(servers) != 2 {
+		t.Errorf("the directory lists %v (%v) serving the room, want both nodes", servers, err)
+	}
+}
