@@ -128,3 +128,71 @@ func TestRelayRepairsLosses(t *testing.T) {
 		t.Errorf("A retransmitted %v packets for %d lost", retransmitted, path.lost.Load())
 	}
 }
+
+// TestRelayDynacast: a layer nobody on the importing node receives stops
+// crossing the relay, and the publisher is told to stop encoding it when
+// nobody on its own node does either; wanted again, it crosses again.
+func TestRelayDynacast(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a, b := newTestNode(t, sfu.Options{}), newTestNode(t, sfu.Options{})
+	media := loadtest.DefaultMedia
+	media.Simulcast = true
+	pub, sub := a.join(ctx, "dynacast"), b.join(ctx, "dynacast")
+	if err := pub.Publish(media); err != nil {
+		t.Fatal(err)
+	}
+	path := newLossyPath(t, nil)
+	relay := openRelay(t, a.sfu, b.sfu, "dynacast", path.edit)
+	track := videoTrackID(ctx, t, sub, pub.Self.ID)
+	receivesFrom(t, sub, pub.Self.ID, 10)
+	ssrcs := map[string]uint32{}
+	eventually(t, 10*time.Second, "the three layers described", func() bool {
+		for _, m := range relay.ab.messages() {
+			if m.Kind == sfu.RelayTrack && m.Track.ID == track {
+				for _, l := range m.Track.Layers {
+					ssrcs[l.RID] = l.SSRC
+				}
+			}
+		}
+		return len(ssrcs) == 3
+	})
+	eventually(t, 10*time.Second, "the top layer crossing", func() bool { return path.carried(ssrcs["f"]) > 50 })
+
+	if err := sub.Send(map[string]any{"type": "set_layer", "trackId": track, "maxLayer": 0}); err != nil {
+		t.Fatal(err)
+	}
+	told := func(m loadtest.Message, h, f bool) bool {
+		return m.Type == "layers" && m.TrackID == track && m.Layers["q"] && m.Layers["h"] == h && m.Layers["f"] == f
+	}
+	if _, err := pub.WaitFor(ctx, func(m loadtest.Message) bool { return told(m, false, false) }); err != nil {
+		t.Fatalf("the publisher was not told to stop its upper layers: %v", err)
+	}
+	asked := false
+	for _, m := range relay.ba.messages() {
+		asked = asked || (m.Kind == sfu.RelayLayers && m.TrackID == track && !m.Active["f"] && !m.Active["h"] && m.Active["q"])
+	}
+	if !asked {
+		t.Errorf("B never asked A for the lowest layer alone: %+v", relay.ba.messages())
+	}
+	// The upper layers no longer cross; the lowest does.
+	var f, q int
+	eventually(t, 5*time.Second, "the upper layers to stop crossing", func() bool {
+		f0, h0, q0 := path.carried(ssrcs["f"]), path.carried(ssrcs["h"]), path.carried(ssrcs["q"])
+		time.Sleep(500 * time.Millisecond)
+		f, q = path.carried(ssrcs["f"]), path.carried(ssrcs["q"])
+		return f == f0 && path.carried(ssrcs["h"]) == h0 && q > q0
+	})
+	t.Logf("the top layer stopped crossing after %d packets", f)
+
+	if err := sub.Send(map[string]any{"type": "set_layer", "trackId": track, "maxLayer": 2}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.WaitFor(ctx, func(m loadtest.Message) bool { return told(m, true, true) }); err != nil {
+		t.Fatalf("the publisher was not told to resume its layers: %v", err)
+	}
+	eventually(t, 10*time.Second, "frames of the top layer on B", func() bool {
+		v, _ := trackFrom(sub, pub.Self.ID, "video")
+		return layerOfFrame(media, v.LastFrameSize) == 2 && path.carried(ssrcs["f"]) > f
+	})
+}

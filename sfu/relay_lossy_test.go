@@ -17,9 +17,10 @@ import (
 // lossyPath stands in the media path of one direction of a relay, on
 // loopback: the exporting end's candidates in its offers and the
 // importing end's in their answers are replaced by two sockets of its
-// own, between which it forwards the packets, losing the first arrival of
-// the video packets drop chooses on their way to the importing end (SRTP
-// leaves the RTP header in the clear).
+// own, between which it forwards the packets, counting the video packets
+// on their way to the importing end and losing the first arrival of those
+// drop chooses, if drop is not nil (SRTP leaves the RTP header in the
+// clear).
 type lossyPath struct {
 	t          *testing.T
 	toExporter *net.UDPConn // the importing end sends here: the exporter's candidate
@@ -33,6 +34,7 @@ type lossyPath struct {
 	exporter *net.UDPAddr
 	importer *net.UDPAddr
 	dropped  map[uint64]bool // SSRC and sequence number of what was lost once
+	packets  map[uint32]int  // RTP packets carried to the importing end, by SSRC
 }
 
 // newLossyPath puts a lossy path in the a-to-b direction of a relay
@@ -46,12 +48,19 @@ func newLossyPath(t *testing.T, drop func(seq uint16) bool) *lossyPath {
 		}
 		return c
 	}
-	p := &lossyPath{t: t, toExporter: listen(), toImporter: listen(), drop: drop, dropped: make(map[uint64]bool), videoPT: 96}
+	p := &lossyPath{t: t, toExporter: listen(), toImporter: listen(), drop: drop, dropped: make(map[uint64]bool), packets: make(map[uint32]int), videoPT: 96}
 	p.wg.Add(2)
 	go p.forward(p.toExporter, p.toImporter, func() *net.UDPAddr { return p.exporterAddr() }, false)
 	go p.forward(p.toImporter, p.toExporter, func() *net.UDPAddr { return p.importerAddr() }, true)
 	t.Cleanup(p.close)
 	return p
+}
+
+// carried is how many video packets of stream ssrc the path carried.
+func (p *lossyPath) carried(ssrc uint32) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.packets[ssrc]
 }
 
 func (p *lossyPath) close() {
@@ -93,21 +102,22 @@ func (p *lossyPath) forward(in, out *net.UDPConn, to func() *net.UDPAddr, lossy 
 	}
 }
 
-// lose reports whether to lose pkt: the first arrival of a video RTP
-// packet drop chooses.
+// lose counts pkt if it is video RTP, and reports whether to lose it:
+// the first arrival of a packet drop chooses.
 func (p *lossyPath) lose(pkt []byte) bool {
 	// RTP (RFC 3550) and not RTCP (RFC 5761, 4): version 2, a payload
 	// type outside 64-95.
 	if len(pkt) < 12 || pkt[0]>>6 != 2 || pkt[1]&0x7f != p.videoPT {
 		return false
 	}
-	seq := binary.BigEndian.Uint16(pkt[2:])
-	if !p.drop(seq) {
-		return false
-	}
-	key := uint64(binary.BigEndian.Uint32(pkt[8:]))<<16 | uint64(seq)
+	seq, ssrc := binary.BigEndian.Uint16(pkt[2:]), binary.BigEndian.Uint32(pkt[8:])
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.packets[ssrc]++
+	if p.drop == nil || !p.drop(seq) {
+		return false
+	}
+	key := uint64(ssrc)<<16 | uint64(seq)
 	if p.dropped[key] {
 		return false
 	}
