@@ -17,11 +17,12 @@ import (
 type fakeContext struct {
 	ssrc   webrtc.SSRC
 	codecs []webrtc.RTPCodecParameters
+	exts   []webrtc.RTPHeaderExtensionParameter
 	w      webrtc.TrackLocalWriter
 }
 
 func (c *fakeContext) CodecParameters() []webrtc.RTPCodecParameters           { return c.codecs }
-func (c *fakeContext) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return nil }
+func (c *fakeContext) HeaderExtensions() []webrtc.RTPHeaderExtensionParameter { return c.exts }
 func (c *fakeContext) SSRC() webrtc.SSRC                                      { return c.ssrc }
 func (c *fakeContext) SSRCRetransmission() webrtc.SSRC                        { return 0 }
 func (c *fakeContext) SSRCForwardErrorCorrection() webrtc.SSRC                { return 0 }
