@@ -99,10 +99,18 @@ func (c *conn) sendEvent(ev sfu.Event) {
 		c.log.Error("cannot encode event", "event", fmt.Sprintf("%T", ev), "err", err)
 		return
 	}
-	c.enqueue(outMsg{data: data})
-	if bye, ok := ev.(sfu.Bye); ok {
-		code, text, departure := byeClose(bye.Reason)
+	bye, isBye := ev.(sfu.Bye)
+	var code int
+	var text string
+	if isBye {
+		// The reason is recorded before the client can read the bye and
+		// close the socket, which would record its own.
+		var departure string
+		code, text, departure = byeClose(bye.Reason)
 		c.depart(departure)
+	}
+	c.enqueue(outMsg{data: data})
+	if isBye {
 		c.shutdown(code, text)
 	}
 }
