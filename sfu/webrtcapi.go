@@ -130,7 +130,12 @@ func ownSocketSettings(se webrtc.SettingEngine, cfg Config, bindIP net.IP) (webr
 			return se, fmt.Errorf("sfu: relay ports: %w", err)
 		}
 	}
-	if bindIP != nil {
+	if bindIP != nil && !bindIP.IsUnspecified() {
+		bound, err := newBoundNet(bindIP)
+		if err != nil {
+			return se, err
+		}
+		se.SetNet(bound)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.Equal(bindIP) })
 	}
 	return se, nil

@@ -423,7 +423,7 @@ func videoFrames(rx, tx *loadtest.Client) int {
 func TestRoomSpansNodes(t *testing.T) {
 	store := memoryStore()
 	var nodes []*node.Node
-	for i, ip := range []string{"127.0.0.1", "127.0.0.1"} {
+	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
 		nodes = append(nodes, nodetest.Start(t, func(c *node.Config) {
 			*c = nodetest.Config(ip)
 			c.Keys = clusterKeys
