@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -17,6 +18,10 @@ import (
 // ErrNoCapacity is returned when no live node can take a new room.
 // It wraps signaling.ErrUnavailable: the client tries again later.
 var ErrNoCapacity = fmt.Errorf("cluster: no node has capacity for the room: %w", signaling.ErrUnavailable)
+
+// errFull is joinHere's answer on a node at its participant limit; it
+// crosses the bus as a result's Full flag.
+var errFull = errors.New("cluster: node full")
 
 // Config is one node's part in the cluster.
 type Config struct {
@@ -238,35 +243,52 @@ func (b *Backend) joinOn(ctx context.Context, host, room string, who sfu.Identit
 				return nil, fmt.Errorf("cluster: claim room %s: %w", room, err)
 			}
 		}
-		target, span := host, false
+		full := map[string]bool{}
 		if n, ok := nodeByID(nodes, host); ok && !HasRoom(n) {
-			if target, err = b.spanTarget(ctx, room, host, nodes); err != nil {
-				return nil, err
+			full[host] = true
+		}
+		for range 3 {
+			target := host
+			if full[host] {
+				if target, err = b.spanTarget(ctx, room, host, nodes, full); err != nil {
+					return nil, err
+				}
 			}
-			span = target != host
+			var (
+				s        signaling.Session
+				redirect string
+			)
+			if target == b.cfg.NodeID {
+				s, redirect, err = b.joinHere(ctx, room, who, sink, target != host)
+			} else {
+				s, redirect, err = b.joinRemote(ctx, target, room, who, sink, target != host)
+			}
+			if errors.Is(err, errFull) {
+				full[target] = true // announced as having room, but full by now
+				continue
+			}
+			if redirect == "" {
+				return s, err
+			}
+			host = redirect
+			break
 		}
-		var (
-			s        signaling.Session
-			redirect string
-		)
-		if target == b.cfg.NodeID {
-			s, redirect, err = b.joinHere(ctx, room, who, sink, span)
-		} else {
-			s, redirect, err = b.joinRemote(ctx, target, room, who, sink, span)
-		}
-		if redirect == "" {
-			return s, err
-		}
-		host = redirect
 	}
-	return nil, fmt.Errorf("cluster: room %s: %w: its host keeps changing", room, ErrUnavailable)
+	return nil, fmt.Errorf("cluster: room %s: no node took the join (its host changed, or nodes were full): %w", room, ErrUnavailable)
 }
 
 // spanTarget chooses the node to serve a join of room when its host is
 // full: a node already serving the room with capacity left (one relay
 // fewer), else the least loaded node with capacity; when none has any,
 // the join is refused (ErrNoCapacity) and the client tries again.
-func (b *Backend) spanTarget(ctx context.Context, room, host string, nodes []NodeInfo) (string, error) {
+func (b *Backend) spanTarget(ctx context.Context, room, host string, nodes []NodeInfo, full map[string]bool) (string, error) {
+	var open []NodeInfo
+	for _, n := range nodes {
+		if !full[n.ID] {
+			open = append(open, n)
+		}
+	}
+	nodes = open
 	servers, err := b.store.Directory.Servers(ctx, room)
 	if err != nil {
 		return "", fmt.Errorf("cluster: list room %s's nodes: %w", room, err)

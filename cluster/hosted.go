@@ -103,6 +103,11 @@ func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, s
 	if b.draining.Load() {
 		return nil, "", sfu.ErrDraining
 	}
+	if b.full() {
+		// The registry's view of this node lags by up to a round: the
+		// caller places the session elsewhere.
+		return nil, "", errFull
+	}
 	r := b.enterRoom(room)
 	defer b.exitRoom(r)
 	r.mu.Lock()

@@ -42,6 +42,10 @@ func (b *Backend) joinRemote(ctx context.Context, host, room string, who sfu.Ide
 		s.end("", true)
 		return nil, "", err
 	}
+	if res.Full {
+		s.end("", false)
+		return nil, "", errFull
+	}
 	if res.Redirect != "" || res.Code != "" {
 		s.end("", false)
 		return nil, res.Redirect, resultError(res)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -123,6 +124,10 @@ func (s *servedSession) join(env envelope, res *envelope) signaling.Session {
 	defer cancel()
 	session, redirect, err := s.b.joinHere(ctx, env.Room, *env.Who, s, env.Span)
 	res.Redirect = redirect
+	if errors.Is(err, errFull) {
+		res.Full = true
+		return nil
+	}
 	res.failed(err)
 	return session
 }

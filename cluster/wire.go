@@ -69,6 +69,8 @@ type envelope struct {
 	// Span asks the node to serve a join although another node hosts
 	// the room (the host is full): the room then spans both.
 	Span bool `json:"span,omitempty"`
+	// Full, in a join's result, says the node is at its limit.
+	Full bool `json:"full,omitempty"`
 }
 
 func decodeEnvelope(data []byte) (envelope, error) {
