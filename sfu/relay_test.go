@@ -176,6 +176,14 @@ func TestRelayFullMesh(t *testing.T) {
 		if l := n.sfu.Load(); l.Participants != 1 || l.Tracks != 6 || l.Subscriptions != 8 {
 			t.Errorf("node %d: %+v, want 1 participant, 6 tracks, 8 subscriptions", i, l)
 		}
+		st, _ := n.sfu.RoomState("mesh")
+		kinds := map[string]int{}
+		for _, p := range st.Participants {
+			kinds[p.Relay]++
+		}
+		if kinds[""] != 1 || kinds["imported"] != 2 || kinds["sending"] != 2 {
+			t.Errorf("node %d's room state lists %v", i, kinds)
+		}
 	}
 }
 
