@@ -42,15 +42,19 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {
 			return err
 		}
-		rtx := webrtc.RTPCodecParameters{
-			RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=" + strconv.Itoa(int(c.PayloadType))},
-			PayloadType:        c.PayloadType + 1,
-		}
-		if err := m.RegisterCodec(rtx, webrtc.RTPCodecTypeVideo); err != nil {
+		if err := m.RegisterCodec(rtxOf(c), webrtc.RTPCodecTypeVideo); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// rtxOf is the RTX codec registered for video codec c.
+func rtxOf(c webrtc.RTPCodecParameters) webrtc.RTPCodecParameters {
+	return webrtc.RTPCodecParameters{
+		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=" + strconv.Itoa(int(c.PayloadType))},
+		PayloadType:        c.PayloadType + 1,
+	}
 }
 
 // matchCodec picks, among the codecs negotiated with a subscriber, the one

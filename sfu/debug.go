@@ -15,6 +15,10 @@ type ParticipantState struct {
 	ID       string `json:"id"`
 	Identity string `json:"identity"`
 	Name     string `json:"name"`
+	// Relay is "" for a client of this node, "imported" for a participant
+	// a relay brings from another node, and "sending" for a relay's end
+	// that sends this node's tracks to another node.
+	Relay string `json:"relay,omitempty"`
 	// EstimateBps is the subscriber connection's bandwidth estimate; 0
 	// when the subscriber sends no feedback (nothing limits it).
 	EstimateBps   int64               `json:"estimate_bps"`
@@ -66,7 +70,7 @@ func (s *SFU) RoomState(name string) (RoomState, bool) {
 	r.mu.Lock()
 	members := make([]*member, 0, len(r.members))
 	for _, m := range r.members {
-		members = append(members, &member{p: m.p, tracks: append([]*UpTrack(nil), m.tracks...)})
+		members = append(members, &member{p: m.p, role: m.role, tracks: append([]*UpTrack(nil), m.tracks...)})
 	}
 	r.mu.Unlock()
 
@@ -76,6 +80,12 @@ func (s *SFU) RoomState(name string) (RoomState, bool) {
 		info := m.p.Info()
 		ps := ParticipantState{ID: info.ID, Identity: info.Identity, Name: info.Name,
 			Published: []PublishedState{}, Subscriptions: []SubscriptionState{}}
+		switch m.role {
+		case roleImported:
+			ps.Relay = "imported"
+		case roleRelay:
+			ps.Relay = "sending"
+		}
 		for _, up := range m.tracks {
 			ps.Published = append(ps.Published, up.state(now))
 		}

@@ -9,9 +9,10 @@ import "sync/atomic"
 type Load struct {
 	Rooms        int
 	Participants int // clients in rooms; the participants relays bring from other nodes are not counted
-	Tracks       int // tracks published
+	Tracks       int // tracks published, those relays bring from other nodes included
 	// Subscriptions are the DownTracks: one per track per participant
-	// receiving it.
+	// receiving it, and one per layer per relay sending it to another
+	// node.
 	Subscriptions int
 
 	// PacketsReceived and BytesReceived are the RTP packets of media

@@ -46,6 +46,17 @@ import (
 // then the participants it imported leave the local room, its tracks stop
 // being sent, the peer is told (RelayBye) unless it said so first, and
 // Done is closed.
+//
+// Carrying the messages is the owner's part: each end's messages must
+// reach the other end's Handle in the order they were sent, none lost;
+// after a gap, the owner closes both ends and opens new ones. An end may
+// send messages as soon as it is opened, so the owner holds, or opens the
+// local end for, the messages of a relay it has not opened yet. Both ends
+// are alike: the two nodes open theirs when they both serve the room.
+//
+// Media between nodes needs no TURN: a node's exporting connection is on
+// its media socket (the UDP mux) and its importing connection on a UDP
+// socket of its own (see ownSocketSettings), in the relay port range.
 
 // Relay is this node's end of the relay of one room with one other node.
 type Relay struct {
@@ -84,8 +95,8 @@ const relayGather = 5 * time.Second
 
 // OpenRelay opens this node's end of the relay of room with node peer.
 // out carries the messages for the peer's end, in order; it must not
-// block (the caller queues them) and is called from the relay's own
-// goroutine. The peer's messages are given to Handle. The room must have
+// block (the caller queues them), nor call the relay's Handle or Close,
+// and is called from the relay's own goroutine. The peer's messages are given to Handle. The room must have
 // a client here (else ErrNoRoom); once the SFU is closed OpenRelay
 // returns ErrClosed. A draining SFU still opens relays, for the clients
 // it keeps. The caller must Close the relay, even once Done is closed.
@@ -143,7 +154,8 @@ func (s *SFU) OpenRelay(room, peer string, out func(RelayMessage)) (*Relay, erro
 }
 
 // Handle applies a message from the peer's end and returns once it is
-// applied. A message that is not well formed, or that this end cannot
+// applied. Messages are handled in the order of the calls: the owner
+// calls Handle with each message in turn, as the peer sent them. A message that is not well formed, or that this end cannot
 // apply, is refused with an error wrapping ErrBadRelayMessage, or
 // ErrBadSDP for a description pion refuses, after which the relay ends
 // (Done): its connection cannot be trusted any more. Once the relay has

@@ -3,6 +3,7 @@ package sfu_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,18 +56,31 @@ func TestRelayCarriesMedia(t *testing.T) {
 		return false
 	})
 
-	// A late joiner on B finds A's publisher and its tracks in joined.
+	// The publisher mutes its audio: B's subscriber is told.
+	if err := pub.Send(map[string]any{"type": "mute", "kind": "audio", "muted": true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.WaitFor(ctx, func(m loadtest.Message) bool {
+		return m.Type == "track_muted" && m.ParticipantID == pub.Self.ID && m.Muted && m.Kind == "audio"
+	}); err != nil {
+		t.Fatalf("B's subscriber not told of the mute: %v", err)
+	}
+
+	// A late joiner on B finds A's publisher and its tracks in joined,
+	// the audio muted.
 	late := b.join(ctx, "relay")
 	found := false
 	for _, p := range late.Joined.Participants {
-		if p.ID == pub.Self.ID {
-			found = len(p.Tracks) == 2
+		if p.ID == pub.Self.ID && len(p.Tracks) == 2 {
+			for _, tr := range p.Tracks {
+				found = found || (tr.Kind == "audio" && tr.Muted)
+			}
 		}
 	}
 	if !found {
-		t.Fatalf("joined of a late joiner on B: %+v, want %s with 2 tracks", late.Joined.Participants, pub.Self.ID)
+		t.Fatalf("joined of a late joiner on B: %+v, want %s with 2 tracks, the audio muted", late.Joined.Participants, pub.Self.ID)
 	}
-	receivesFrom(t, late, pub.Self.ID, 10)
+	receivesFrom(t, late, pub.Self.ID, 10) // muted audio still flows: the client sends it
 
 	// The publisher leaves: B's clients are told, through the relay.
 	pub.Leave()
@@ -80,6 +94,13 @@ func TestRelayCarriesMedia(t *testing.T) {
 	if count[sfu.RelayTrack] != 2 || count[sfu.RelayParticipantJoined] != 2 || count[sfu.RelayTrackUnpublished] != 2 || count[sfu.RelayParticipantLeft] != 1 {
 		t.Errorf("A sent B %v", count)
 	}
+	var offer string
+	eventually(t, 10*time.Second, "the offer that ends the tracks", func() bool {
+		msgs := relay.ab.messages()
+		offer = msgs[len(msgs)-1].SDP
+		return strings.Count(offer, "a=inactive") == 2
+	})
+	t.Logf("the relay's last offer: %d bytes for %d m-lines", len(offer), strings.Count(offer, "\nm="))
 
 	// The relay closes: A's remaining participant leaves B's room, and
 	// B's leave A's, as if they had left.
@@ -155,6 +176,14 @@ func TestRelayFullMesh(t *testing.T) {
 		if l := n.sfu.Load(); l.Participants != 1 || l.Tracks != 6 || l.Subscriptions != 8 {
 			t.Errorf("node %d: %+v, want 1 participant, 6 tracks, 8 subscriptions", i, l)
 		}
+		st, _ := n.sfu.RoomState("mesh")
+		kinds := map[string]int{}
+		for _, p := range st.Participants {
+			kinds[p.Relay]++
+		}
+		if kinds[""] != 1 || kinds["imported"] != 2 || kinds["sending"] != 2 {
+			t.Errorf("node %d's room state lists %v", i, kinds)
+		}
 	}
 }
 
@@ -190,5 +219,54 @@ func TestRelayRoomsShareNodes(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestRelayEndsWithItsRoom: a relay ends when the last client of its room
+// on either node leaves, or when either SFU closes, and the other end
+// follows; the room is then removed as if the relay had never been.
+func TestRelayEndsWithItsRoom(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var logB roomLog
+	a, b := newTestNode(t, sfu.Options{}), newTestNode(t, logB.options())
+	done := func(r *sfu.Relay, what string) {
+		t.Helper()
+		select {
+		case <-r.Done():
+		case <-ctx.Done():
+			t.Fatalf("%s did not end", what)
+		}
+	}
+
+	pub, sub := a.join(ctx, "ends"), b.join(ctx, "ends")
+	if err := pub.Publish(loadtest.DefaultMedia); err != nil {
+		t.Fatal(err)
+	}
+	relay := openRelay(t, a.sfu, b.sfu, "ends", nil)
+	receivesFrom(t, sub, pub.Self.ID, 10)
+	sub.Leave()
+	done(relay.b, "B's end, its last client gone")
+	done(relay.a, "A's end, told by B")
+	eventually(t, 10*time.Second, "B's room removed", func() bool { return b.sfu.Load().Rooms == 0 })
+	if got := logB.get(); len(got) != 2 || got[1] != "-ends" {
+		t.Errorf("B's room hooks: %q", got)
+	}
+	if l := a.sfu.Load(); l.Rooms != 1 || l.Participants != 1 || l.Tracks != 2 || l.Subscriptions != 0 {
+		t.Errorf("A after the relay ended: %+v, want its publisher alone", l)
+	}
+
+	// Again, and A closes.
+	sub = b.join(ctx, "ends")
+	relay = openRelay(t, a.sfu, b.sfu, "ends", nil)
+	receivesFrom(t, sub, pub.Self.ID, 10)
+	if err := a.sfu.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done(relay.a, "A's end, its SFU closed")
+	done(relay.b, "B's end, told by A")
+	seesLeave(t, sub, pub.Self.ID)
+	if l := b.sfu.Load(); l.Participants != 1 || l.Tracks != 0 {
+		t.Errorf("B after the relay ended: %+v, want its client alone", l)
 	}
 }

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -124,6 +125,14 @@ func (r *Relay) addStreams(e *relayExport) bool {
 			}
 			return added
 		}
+		// Only the track's codec: the peer has the same codecs, and every
+		// other one would lengthen each offer by its lines, for every
+		// stream the connection ever carried.
+		if codecs := relayCodecs(e.up.codec); codecs != nil {
+			if err := tr.SetCodecPreferences(codecs); err != nil {
+				r.log.Debug("relay codec preferences", "err", err)
+			}
+		}
 		sender := tr.Sender()
 		if !e.up.addDownTrack(down) {
 			_ = r.pcOut.RemoveTrack(sender)
@@ -139,6 +148,24 @@ func (r *Relay) addStreams(e *relayExport) bool {
 		added = true
 	}
 	return added
+}
+
+// relayCodecs are the codec of a track, as this node registers it, and
+// its RTX; nil if it is not one of them.
+func relayCodecs(c webrtc.RTPCodecParameters) []webrtc.RTPCodecParameters {
+	video := strings.HasPrefix(strings.ToLower(c.MimeType), "video/")
+	all := audioCodecs
+	if video {
+		all = videoCodecs
+	}
+	codec, ok := matchCodec(c, all)
+	if !ok {
+		return nil
+	}
+	if video {
+		return []webrtc.RTPCodecParameters{codec, rtxOf(codec)}
+	}
+	return []webrtc.RTPCodecParameters{codec}
 }
 
 // readRelayRTCP handles what the peer says about one stream, NACKs and
@@ -240,6 +267,12 @@ func (r *Relay) negotiate() {
 	var sdp string
 	if err == nil {
 		sdp, err = r.localDescription(r.pcOut, offer)
+	}
+	if err == nil && len(sdp) > maxRelaySDP {
+		// Every stream the connection ever carried keeps its m-line: a
+		// relay of a long-lived room with much coming and going ends
+		// here, and its owner opens a new one, which starts afresh.
+		err = fmt.Errorf("%w: the offer has outgrown %d bytes", ErrBadRelayMessage, maxRelaySDP)
 	}
 	if err != nil {
 		if !errors.Is(err, webrtc.ErrConnectionClosed) {
