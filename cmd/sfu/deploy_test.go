@@ -323,3 +323,70 @@ func TestSpanningRoomBehindLoadBalancer(t *testing.T) {
 	after, err := rdb.ZRange(context.Background(), "sfu:room:{"+room+"}:servers", 0, -1).Result()
 	t.Logf("the room was served by %v at the end (%v)", after, err)
 }
+
+// TestMeasureRelayCost measures, for BENCHMARKS.md, what relaying a room
+// between nodes costs: two sfu processes, one publisher and
+// SFU_MEASURE_SUBSCRIBERS (default 40) subscribers whose WebSockets
+// alternate between the nodes, first with the whole room on one node
+// (the other only relays signaling), then with each node taking half of
+// the participants (the room spans both and the media is relayed). The
+// harness reads both nodes' /metrics: server CPU per packet forwarded to
+// subscribers, in each case. It runs only with SFU_MEASURE_RELAY=1.
+func TestMeasureRelayCost(t *testing.T) {
+	if os.Getenv("SFU_MEASURE_RELAY") == "" {
+		t.Skip("a measurement: set SFU_MEASURE_RELAY=1 to run it")
+	}
+	subscribers := 40
+	if v := os.Getenv("SFU_MEASURE_SUBSCRIBERS"); v != "" {
+		fmt.Sscan(v, &subscribers)
+	}
+	redisAddr := redistest.Server(t)
+	bin := filepath.Join(t.TempDir(), "sfu")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	keys, err := signaling.ParseKeys(deployKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := keys.Mint("deploy", signaling.TokenRequest{Identity: "measure", Grants: signaling.Grants{Admin: true}, TTL: time.Hour}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		limit int
+	}{
+		{"one node hosts the room", 0},
+		{"the room spans two nodes", (subscribers + 1 + 1) / 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := filepath.Join(t.TempDir(), "sfu.yaml")
+			if err := os.WriteFile(cfg, []byte(fmt.Sprintf("cluster:\n  max_participants: %d\n", tc.limit)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var urls []string
+			for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
+				n := startDeployNode(t, bin, fmt.Sprintf("m%d", i+1), ip, "redis://"+redisAddr, "--config", cfg)
+				urls = append(urls, "ws://"+n.listen+"/ws")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			rep, err := loadtest.Run(ctx, loadtest.RunConfig{
+				URLs: urls, Rooms: 1, Publishers: 1, Subscribers: subscribers, Duration: 40 * time.Second,
+				SpreadParticipants: true, LoopbackOnly: true, RoomPrefix: fmt.Sprintf("relay%d", tc.limit),
+				MetricsToken: admin,
+				Token: func(_ context.Context, _, room, identity string) (string, error) {
+					return keys.Mint("deploy", signaling.TokenRequest{Room: room, Identity: identity,
+						Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
+				},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := rep.Server
+			t.Logf("%s: %d subscribers, tracks %d/%d, loss %.3f%%; both servers: %.2f cores, %.0f packets/s forwarded, %.0f received, %.2f µs CPU per forwarded packet; join p50 %.0f ms",
+				tc.name, subscribers, rep.TracksReceived, rep.TracksExpected, rep.PacketLossPct, s.CPUCores, s.ForwardedPPS, s.ReceivedPPS, s.CPUUsPerForwardedPacket, rep.JoinMS.P50)
+		})
+	}
+}

@@ -33,6 +33,10 @@ func startCluster(t *testing.T, store cluster.Store, ips ...string) []*node.Node
 			*c = nodetest.Config(ip)
 			c.Keys = clusterKeys
 			c.Cluster.NodeID = fmt.Sprintf("node%d", i+1)
+			// A burst of joins relayed to one host under -race on a busy
+			// machine may take longer than the default 5 s; what these
+			// tests check is where sessions end up, not how fast.
+			c.Cluster.CallTimeout = 20 * time.Second
 		}, node.WithStore(store)))
 	}
 	return nodes
