@@ -92,7 +92,9 @@ func TestMeasureCluster(t *testing.T) {
 	}
 	t.Logf("steady state (%d participants): %.1f Redis commands/s, %.0f bytes/s in, %.0f out; by command %v",
 		joins, perSecond, float64(steady.in)/10, float64(steady.out)/10, steady.byCommand)
-	t.Logf("per join and leave, beyond the steady rate: %.1f Redis commands; whole run %v", joinCalls, total.byCommand)
+	joinIn := (float64(total.in) - float64(steady.in)/10*duration.Seconds()) / float64(joins)
+	joinOut := (float64(total.out) - float64(steady.out)/10*duration.Seconds()) / float64(joins)
+	t.Logf("per join and leave, beyond the steady rate: %.1f Redis commands, %.0f bytes in, %.0f out; whole run %v", joinCalls, joinIn, joinOut, total.byCommand)
 	t.Logf("run: tracks %d/%d, loss %.3f%%, not joined %d", rep.TracksReceived, rep.TracksExpected, rep.PacketLossPct, rep.NotJoined)
 }
 
