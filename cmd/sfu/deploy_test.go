@@ -349,7 +349,7 @@ func TestMeasureRelayCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := keys.Mint("deploy", signaling.TokenRequest{Identity: "measure", Grants: signaling.Grants{Admin: true}, TTL: time.Hour}, time.Now())
+	admin, err := keys.Mint("deploy", signaling.TokenRequest{Room: "metrics", Identity: "measure", Grants: signaling.Grants{Admin: true}, TTL: time.Hour}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
