@@ -105,10 +105,11 @@ type Directory interface {
 
 // Bus carries messages between nodes.
 type Bus interface {
-	// Send delivers msg to node to. Messages from one sender to one
-	// receiver arrive in the order they were sent; a message to a node
-	// that is not listening may be lost.
-	Send(ctx context.Context, to string, msg []byte) error
+	// Send delivers msgs to node to, in order, in one exchange with the
+	// shared state. Messages from one sender to one receiver arrive in
+	// the order they were sent; a message to a node that is not listening
+	// may be lost.
+	Send(ctx context.Context, to string, msgs ...[]byte) error
 	// Receive calls handle with each message addressed to node, one at a
 	// time, in order, until ctx ends; then it returns ctx's error. It
 	// survives a lost connection to the shared state by reconnecting.

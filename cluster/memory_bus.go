@@ -41,8 +41,8 @@ func (r *receiver) take() [][]byte {
 }
 
 // Send implements Bus. A message to a node with no active Receive is
-// dropped; msg is copied, so the caller may reuse it.
-func (m *Memory) Send(_ context.Context, to string, msg []byte) error {
+// dropped; msgs are copied, so the caller may reuse them.
+func (m *Memory) Send(_ context.Context, to string, msgs ...[]byte) error {
 	if err := checkName("node", to); err != nil {
 		return err
 	}
@@ -50,7 +50,9 @@ func (m *Memory) Send(_ context.Context, to string, msg []byte) error {
 	rs := slices.Clone(m.receivers[to])
 	m.mu.Unlock()
 	for _, r := range rs {
-		r.push(slices.Clone(msg))
+		for _, msg := range msgs {
+			r.push(slices.Clone(msg))
+		}
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // outboxSize bounds the messages waiting for one receiving node.
-const outboxSize = 1024
+const outboxSize = 16384
 
 // outMsg is a message waiting to be sent; an event is encoded by the
 // outbox's goroutine, not by the SFU goroutine that sends it.
@@ -25,7 +25,7 @@ type outMsg struct {
 // the order they were queued, which is the order the Bus keeps.
 type outbox struct {
 	to   string
-	q    chan outMsg
+	q    chan *outMsg
 	quit chan struct{} // closed when the receiver is gone
 }
 
@@ -39,7 +39,7 @@ func (b *Backend) outboxTo(to string) *outbox {
 	}
 	o := b.outboxes[to]
 	if o == nil {
-		o = &outbox{to: to, q: make(chan outMsg, outboxSize), quit: make(chan struct{})}
+		o = &outbox{to: to, q: make(chan *outMsg, outboxSize), quit: make(chan struct{})}
 		b.outboxes[to] = o
 		b.wg.Add(1)
 		go b.runOutbox(o)
@@ -56,7 +56,7 @@ func (b *Backend) offer(to string, m outMsg) bool {
 	}
 	m.env.From = b.cfg.NodeID
 	select {
-	case o.q <- m:
+	case o.q <- &m:
 		return true
 	default:
 		return false
@@ -84,36 +84,63 @@ func (b *Backend) forgetOutbox(to string) {
 
 func (b *Backend) runOutbox(o *outbox) {
 	defer b.wg.Done()
+	batch := make([][]byte, 0, sendBatch)
 	for {
+		var first *outMsg
 		select {
 		case <-o.quit:
 			return
 		case <-b.ctx.Done():
-			// Send what is queued (the closes of a shutdown) briefly.
+			// Send what is queued (the closes of a shutdown), briefly.
 			deadline := time.Now().Add(time.Second)
 			for time.Now().Before(deadline) {
-				select {
-				case m := <-o.q:
-					b.send(o.to, m)
-				default:
+				batch = b.takeBatch(o, batch[:0], nil)
+				if len(batch) == 0 {
 					return
 				}
+				b.send(o.to, batch)
 			}
 			return
-		case m := <-o.q:
-			b.send(o.to, m)
+		case first = <-o.q:
+		}
+		batch = b.takeBatch(o, batch[:0], first)
+		if len(batch) > 0 {
+			b.send(o.to, batch)
 		}
 	}
 }
 
-// send sends one message, waiting at most CallTimeout, also while the
-// backend closes: the messages of a shutdown (byes, closes) still go out.
-func (b *Backend) send(to string, m outMsg) {
+// sendBatch bounds the messages sent to a node in one exchange.
+const sendBatch = 256
+
+// takeBatch encodes first, if any, and what else is queued, up to
+// sendBatch messages, in order.
+func (b *Backend) takeBatch(o *outbox, batch [][]byte, first *outMsg) [][]byte {
+	if first != nil {
+		if data := b.encode(first); data != nil {
+			batch = append(batch, data)
+		}
+	}
+	for len(batch) < sendBatch {
+		select {
+		case m := <-o.q:
+			if data := b.encode(m); data != nil {
+				batch = append(batch, data)
+			}
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// encode is m as it travels; nil when it cannot be encoded (logged).
+func (b *Backend) encode(m *outMsg) []byte {
 	if m.ev != nil {
 		data, err := sfu.MarshalEvent(m.ev)
 		if err != nil {
 			b.log.Error("cannot encode an event for another node", "event", fmt.Sprintf("%T", m.ev), "err", err)
-			return
+			return nil
 		}
 		m.env.Event = data
 	}
@@ -121,30 +148,37 @@ func (b *Backend) send(to string, m outMsg) {
 		data, err := json.Marshal(m.relay)
 		if err != nil {
 			b.log.Error("cannot encode a relay message", "err", err)
-			return
+			return nil
 		}
 		m.env.Relay = data
 	}
 	data, err := json.Marshal(m.env)
 	if err != nil {
 		b.log.Error("cannot encode a message for another node", "err", err)
-		return
+		return nil
 	}
-	// While the shared state is unreachable the message waits, and the
-	// ones behind it, for up to outageGrace: a short Redis outage loses
-	// nothing. Past that, or once the backend closes, it is dropped: a
-	// lost event ends its session at the front door (a gap in the
-	// numbers), a lost call times out there.
+	return data
+}
+
+// send sends a batch of messages, waiting at most CallTimeout per try,
+// also while the backend closes: the messages of a shutdown (byes,
+// closes) still go out.
+func (b *Backend) send(to string, batch [][]byte) {
+	// While the shared state is unreachable the batch waits, and the
+	// messages behind it, for up to outageGrace: a short Redis outage
+	// loses nothing. Past that, or once the backend closes, it is
+	// dropped: a lost event ends its session at the front door (a gap in
+	// the numbers), a lost call times out there.
 	wait, giveUp := 100*time.Millisecond, time.Now().Add(outageGrace)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.CallTimeout)
-		err := b.store.Bus.Send(ctx, to, data)
+		err := b.store.Bus.Send(ctx, to, batch...)
 		cancel()
 		if err == nil {
 			return
 		}
 		if !errors.Is(err, ErrUnavailable) || b.ctx.Err() != nil || time.Now().After(giveUp) {
-			b.log.Warn("cannot send to another node", "to", to, "kind", m.env.Kind, "err", err)
+			b.log.Warn("cannot send to another node", "to", to, "messages", len(batch), "err", err)
 			return
 		}
 		select {
@@ -182,7 +216,7 @@ func (b *Backend) request(ctx context.Context, to string, env envelope) (envelop
 	}
 	env.From = b.cfg.NodeID
 	select {
-	case o.q <- outMsg{env: env}:
+	case o.q <- &outMsg{env: env}:
 	case <-ctx.Done():
 		return envelope{}, fmt.Errorf("cluster: node %s: outbox full: %w", to, ErrUnavailable)
 	}

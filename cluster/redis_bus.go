@@ -18,15 +18,20 @@ import (
 // busField is the stream entry's field that holds the message.
 const busField = "m"
 
-// Send implements Bus: XADD, trimmed to about the stream bound, and the
-// stream's expiry pushed back, in one round trip.
-func (r *Redis) Send(ctx context.Context, to string, msg []byte) error {
+// Send implements Bus: one XADD per message, trimmed to about the stream
+// bound, and the stream's expiry pushed back, in one round trip.
+func (r *Redis) Send(ctx context.Context, to string, msgs ...[]byte) error {
 	if err := checkName("node", to); err != nil {
 		return err
 	}
+	if len(msgs) == 0 {
+		return nil
+	}
 	key := r.streamKey(to)
 	_, err := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: r.opts.streamMax, Approx: true, Values: []any{busField, msg}})
+		for _, msg := range msgs {
+			p.XAdd(ctx, &redis.XAddArgs{Stream: key, MaxLen: r.opts.streamMax, Approx: true, Values: []any{busField, msg}})
+		}
 		p.PExpire(ctx, key, r.opts.streamTTL)
 		return nil
 	})

@@ -385,8 +385,8 @@ func TestMeasureRelayCost(t *testing.T) {
 				t.Fatal(err)
 			}
 			s := rep.Server
-			t.Logf("%s: %d subscribers, tracks %d/%d, loss %.3f%%; both servers: %.2f cores, %.0f packets/s forwarded, %.0f received, %.2f µs CPU per forwarded packet; join p50 %.0f ms",
-				tc.name, subscribers, rep.TracksReceived, rep.TracksExpected, rep.PacketLossPct, s.CPUCores, s.ForwardedPPS, s.ReceivedPPS, s.CPUUsPerForwardedPacket, rep.JoinMS.P50)
+			t.Logf("%s: %d subscribers (%d not joined), tracks %d/%d, loss %.3f%%; both servers: %.2f cores, %.0f packets/s forwarded, %.0f received, %.2f µs CPU per forwarded packet; join p50 %.0f ms",
+				tc.name, subscribers, rep.NotJoined, rep.TracksReceived, rep.TracksExpected, rep.PacketLossPct, s.CPUCores, s.ForwardedPPS, s.ReceivedPPS, s.CPUUsPerForwardedPacket, rep.JoinMS.P50)
 		})
 	}
 }

@@ -183,9 +183,9 @@ func redisClusterStore(t *testing.T) cluster.Store {
 	return cluster.Store{Registry: r, Directory: r, Bus: r}
 }
 
-// TestConcurrentJoinsOneHost: 50 clients join one new room at once, their
+// TestConcurrentJoinsOneHost: 120 clients join one new room at once, their
 // WebSockets spread over three nodes. The room ends up on exactly one
-// node with all 50 in it, every client is told the same room, and the
+// node with all 120 in it, every client is told the same room, and the
 // directory agrees; when they leave, the room's state is gone. On memory,
 // on a redis-server and on a 3-master Redis Cluster.
 func TestConcurrentJoinsOneHost(t *testing.T) {
@@ -200,7 +200,7 @@ func TestConcurrentJoinsOneHost(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			store := tc.store(t)
 			nodes := startCluster(t, store, "127.0.0.1", "127.0.0.2", "127.0.0.3")
-			const room, joiners = "rush", 50
+			const room, joiners = "rush", 120
 			var wg sync.WaitGroup
 			conns := make([]*websocket.Conn, joiners)
 			rooms := make([]string, joiners)
