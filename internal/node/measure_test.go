@@ -61,6 +61,26 @@ func TestMeasureCluster(t *testing.T) {
 	quiet := redisStats(t, ctx, client).minus(idle)
 	t.Logf("two idle nodes: %.1f commands/s, %.0f bytes/s in, %.0f out", float64(quiet.calls)/10, float64(quiet.in)/10, float64(quiet.out)/10)
 
+	token := func(_ context.Context, _, room, identity string) (string, error) {
+		return clusterToken(t, room, identity), nil
+	}
+	// Join times: two joins every half second, so that they are those of
+	// a join, not of a queue of them.
+	rep, err := loadtest.Run(ctx, loadtest.RunConfig{
+		URLs: urls, Rooms: 1, Publishers: 1, Subscribers: subscribers, Duration: time.Minute,
+		SpreadParticipants: true, LoopbackOnly: true, RoomPrefix: "paced",
+		RampStep: 2, RampEvery: 500 * time.Millisecond, Token: token,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, _ := store.Directory.Host(ctx, "paced-0")
+	t.Logf("paced joins, room host %s, participants through both nodes in turn:", host)
+	for u, j := range rep.JoinMSByURL {
+		t.Logf("join through %s: p50 %.0f ms, p99 %.0f ms, max %.0f ms", u, j.P50, j.P99, j.Max)
+	}
+
+	// Redis traffic: everyone at once, then steady.
 	const duration = 40 * time.Second
 	before := redisStats(t, ctx, client)
 	var steadyFrom, steadyTo stats
@@ -70,25 +90,20 @@ func TestMeasureCluster(t *testing.T) {
 		time.Sleep(10 * time.Second)
 		steadyTo = redisStats(t, ctx, client)
 	}()
-	rep, err := loadtest.Run(ctx, loadtest.RunConfig{
+	rep, err = loadtest.Run(ctx, loadtest.RunConfig{
 		URLs: urls, Rooms: 1, Publishers: 1, Subscribers: subscribers, Duration: duration,
-		SpreadParticipants: true, LoopbackOnly: true, RoomPrefix: "measure",
-		Token: func(_ context.Context, _, room, identity string) (string, error) {
-			return clusterToken(t, room, identity), nil
-		},
+		SpreadParticipants: true, LoopbackOnly: true, RoomPrefix: "measure", Token: token,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	total := redisStats(t, ctx, client).minus(before)
 	steady := steadyTo.minus(steadyFrom)
-	host, _ := store.Directory.Host(ctx, "measure-0")
 	joins := 1 + subscribers
 	perSecond := float64(steady.calls) / 10
 	joinCalls := (float64(total.calls) - perSecond*duration.Seconds()) / float64(joins)
-	t.Logf("room host %s; %d participants joined through both nodes in turn", host, joins)
 	for u, j := range rep.JoinMSByURL {
-		t.Logf("join through %s: p50 %.0f ms, p99 %.0f ms, max %.0f ms", u, j.P50, j.P99, j.Max)
+		t.Logf("%d joins at once, through %s: p50 %.0f ms, p99 %.0f ms", joins, u, j.P50, j.P99)
 	}
 	t.Logf("steady state (%d participants): %.1f Redis commands/s, %.0f bytes/s in, %.0f out; by command %v",
 		joins, perSecond, float64(steady.in)/10, float64(steady.out)/10, steady.byCommand)
