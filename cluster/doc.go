@@ -23,6 +23,19 @@
 // can be rebuilt from them; messages on the Bus are for what happens next,
 // never the only record of what is.
 //
-// The package knows the signaling Backend seam and the media core's
-// events; it must not know WebSocket, the wire protocol or pion.
+// Backend is what a node's signaling server joins clients through. A
+// room is placed on the least loaded node with capacity (Place) and
+// claimed there; a client whose WebSocket is on another node (the front
+// door) is joined on the room's node, its session's calls and events
+// relayed over the Bus. When the room's node is full, further clients
+// are served by another node: the room spans both, and every pair of
+// nodes serving a room keeps a media relay (sfu.Relay) whose messages
+// travel over the Bus too. Each node renews its registry entry and its
+// rooms every round (Config.Announce); a node missing from the registry
+// for two rounds is gone, and the sessions that depended on it end, their
+// clients told to rejoin.
+//
+// The package knows the signaling Backend seam, the media core's events
+// and relay messages; it must not know WebSocket, the wire protocol or
+// pion.
 package cluster
