@@ -476,4 +476,29 @@ func TestRoomSpansNodes(t *testing.T) {
 	if err != nil || len(servers) != 2 {
 		t.Errorf("the directory lists %v (%v) serving the room, want both nodes", servers, err)
 	}
+
+	// The last participants on node2 leave while node1 still has two:
+	// node2 stops serving the room, whose state stays, with node1's two.
+	clients[2].Close()
+	clients[3].Close()
+	if c := settle(time.Now().Add(10*time.Second), func() string {
+		servers, err := store.Directory.Servers(ctx, room)
+		if err != nil || len(servers) != 1 || servers[0] != "node1" {
+			return fmt.Sprintf("after node2's last left the directory lists %v (%v) serving the room, want node1", servers, err)
+		}
+		members, err := store.Directory.Members(ctx, room)
+		if err != nil || len(members) != 2 {
+			return fmt.Sprintf("the directory lists %d members (%v), want node1's 2", len(members), err)
+		}
+		if host, err := store.Directory.Host(ctx, room); err != nil || host != "node1" {
+			return fmt.Sprintf("the room's host is %q (%v), want node1", host, err)
+		}
+		if _, ok := nodes[1].SFU().RoomState(room); ok {
+			return "node2 still holds the room"
+		}
+		return ""
+	}); c != "" {
+		t.Error(c)
+	}
+	expectMedia(t, clients[1], clients[0], nodes[0].MediaAddr().String())
 }
