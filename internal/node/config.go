@@ -38,16 +38,20 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// DrainTimeout is how long a node stopped by SIGTERM or SIGINT waits
 	// for its clients to move to other nodes before it closes.
-	DrainTimeout time.Duration    `yaml:"drain_timeout"`
-	HTTP         HTTPConfig       `yaml:"http"`
-	SFU          sfu.Config       `yaml:"sfu"`
-	Signaling    signaling.Config `yaml:"signaling"`
-	Cluster      ClusterConfig    `yaml:"cluster"`
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
+	// DrainNotice is how long a draining node answers /healthz with 503
+	// before it tells its clients to go, so that a load balancer stops
+	// sending it connections first (HAProxy: inter x fall).
+	DrainNotice time.Duration    `yaml:"drain_notice"`
+	HTTP        HTTPConfig       `yaml:"http"`
+	SFU         sfu.Config       `yaml:"sfu"`
+	Signaling   signaling.Config `yaml:"signaling"`
+	Cluster     ClusterConfig    `yaml:"cluster"`
 }
 
 // Default is the configuration of a node started with no settings.
 func Default() Config {
-	return Config{Listen: ":7880", LogLevel: "info", DrainTimeout: 30 * time.Second, HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default(),
+	return Config{Listen: ":7880", LogLevel: "info", DrainTimeout: 30 * time.Second, DrainNotice: 2 * time.Second, HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default(),
 		Cluster: defaultClusterConfig()}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 )
 
 // Drain takes the node out of service without cutting calls short: the
@@ -19,6 +20,14 @@ func (n *Node) Drain(ctx context.Context) error {
 		return nil
 	}
 	err := n.backend.Drain(ctx)
+	// Clients told to go now would reconnect through the load balancer,
+	// which still counts this node as healthy until its next checks:
+	// give it DrainNotice to see /healthz turn 503 first. Joins meanwhile
+	// are refused (unavailable, close 1013) and retried elsewhere.
+	select {
+	case <-time.After(n.cfg.DrainNotice):
+	case <-ctx.Done():
+	}
 	n.sfu.Drain()
 	closed := make(chan struct{})
 	go func() {
