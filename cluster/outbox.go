@@ -191,7 +191,7 @@ func (b *Backend) send(to string, batch [][]byte) {
 
 // outageGrace is how long a message to another node waits for the shared
 // state to come back.
-const outageGrace = 30 * time.Second
+const outageGrace = 45 * time.Second
 
 // request sends a call to node to and waits for its result until ctx
 // ends.

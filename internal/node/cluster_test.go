@@ -302,7 +302,7 @@ func drain(ws *websocket.Conn) {
 	}
 }
 
-// TestRedisOutage: Redis stops for 10 s under a running room on two nodes
+// TestRedisOutage: Redis stops for 30 s under a running room on two nodes
 // (Ann's WebSocket on the host, Bob's relayed through the other node).
 // Media keeps flowing; a join to the running room through its host
 // succeeds; a join to a new room through the other node is refused with
@@ -311,7 +311,7 @@ func drain(ws *websocket.Conn) {
 // its members again, and a new room can be joined through either node.
 func TestRedisOutage(t *testing.T) {
 	redisSrv := redistest.Start(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	client, err := cluster.Open(ctx, "redis://"+redisSrv.Addr)
 	if err != nil {
@@ -354,6 +354,7 @@ func TestRedisOutage(t *testing.T) {
 
 	redisSrv.Stop()
 	before := videoFrames(bob, ann)
+	framesAtStop := before
 	start := time.Now()
 	_, err = join(nodes[1], "elsewhere", "dan")
 	refusedIn := time.Since(start)
@@ -368,12 +369,17 @@ func TestRedisOutage(t *testing.T) {
 	if err != nil {
 		t.Errorf("a join to the running room through its host during the outage: %v", err)
 	}
-	time.Sleep(max(0, 10*time.Second-time.Since(start)))
-	if after := videoFrames(bob, ann); after-before < 100 {
-		t.Errorf("Bob received %d frames from Ann during the 10 s outage, want the video to keep flowing", after-before)
-	} else {
-		t.Logf("Bob received %d frames from Ann during the outage", after-before)
+	// Media keeps flowing throughout: every 5 s of the 30 s outage brings
+	// Bob frames from Ann (the clip runs at 30 frames per second).
+	for window := 1; time.Since(start) < 30*time.Second; window++ {
+		time.Sleep(min(5*time.Second, 30*time.Second-time.Since(start)))
+		after := videoFrames(bob, ann)
+		if after-before < 50 {
+			t.Errorf("Bob received %d frames from Ann in window %d of the outage, want the video to keep flowing", after-before, window)
+		}
+		before = after
 	}
+	t.Logf("Bob received %d frames from Ann in the 30 s outage", videoFrames(bob, ann)-framesAtStop)
 
 	redisSrv.Restart(t)
 	if c := settle(time.Now().Add(15*time.Second), func() string {
