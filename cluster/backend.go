@@ -279,7 +279,8 @@ func (b *Backend) joinOn(ctx context.Context, host, room string, who sfu.Identit
 
 // spanTarget chooses the node to serve a join of room when its host is
 // full: a node already serving the room with capacity left (one relay
-// fewer), else the least loaded node with capacity; when none has any,
+// fewer), else the least loaded node with capacity, the same whichever
+// node the client came in through; when none has any,
 // the join is refused (ErrNoCapacity) and the client tries again.
 func (b *Backend) spanTarget(ctx context.Context, room, host string, nodes []NodeInfo, full map[string]bool) (string, error) {
 	var open []NodeInfo
@@ -299,10 +300,13 @@ func (b *Backend) spanTarget(ctx context.Context, room, host string, nodes []Nod
 			serving = append(serving, n)
 		}
 	}
-	if id, ok := Place(serving, b.cfg.NodeID); ok {
+	// No preference for the front door here: nodes that see the same
+	// loads choose the same node, so that concurrent joins of a full room
+	// fill one more node rather than each opening a node of its own.
+	if id, ok := Place(serving, ""); ok {
 		return id, nil
 	}
-	if id, ok := Place(nodes, b.cfg.NodeID); ok {
+	if id, ok := Place(nodes, ""); ok {
 		return id, nil
 	}
 	return "", ErrNoCapacity
