@@ -60,7 +60,7 @@ type DownTrack struct {
 	rtxBuf   []byte
 	rtxOut   []byte
 	rtxHdr   pionrtp.Header
-	rtxMarks *rtxMarks // made at the first NACK
+	rtxMarks *rtxMarks // made at the first NACK or late packet
 	// queueDelay is the subscriber link's queue (nil: none known), set
 	// before the track is bound; see rtxHoldMin.
 	queueDelay func() time.Duration
@@ -233,6 +233,7 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 		}
 		d.current.Store(idx)
 	}
+	highest, _ := d.rewriter.LastOut()
 	seq, ts, ok := d.rewriter.Forward(in.SequenceNumber, in.Timestamp)
 	if ok && d.vp8 != nil {
 		payload = d.vp8.Munge(d.bufs[l.index], payload, true)
@@ -254,7 +255,24 @@ func (d *DownTrack) writeRTP(l *layer, in *pionrtp.Header, payload []byte, keyfr
 	}
 	// Write without holding the lock: pion encrypts and sends here.
 	_, _ = w.WriteRTP(h, payload)
+	if int16(seq-highest) < 0 {
+		d.sentLate(seq, now)
+	}
 	return rtpFixedHeader + len(payload)
+}
+
+// sentLate records that packet seq went out after packets numbered above
+// it: the publisher's repair of a packet it lost, which the subscriber
+// has most likely asked for already, since it saw the hole first. A NACK
+// for it that arrives before the packet can have reached the subscriber
+// is not answered (rtxMarks), or the subscriber would get it twice.
+func (d *DownTrack) sentLate(seq uint16, now time.Time) {
+	d.rtxMu.Lock()
+	defer d.rtxMu.Unlock()
+	if d.rtxMarks == nil {
+		d.rtxMarks = &rtxMarks{}
+	}
+	d.rtxMarks.allow(seq, now, 0)
 }
 
 // carryLevel copies the audio level extension of in, if it has one, to

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 	pionrtp "github.com/pion/rtp"
@@ -85,6 +86,10 @@ func TestDownTrackPadsOnTheMediaStream(t *testing.T) {
 	if m := testutil.ToFloat64(up.metrics.RetransmitMisses); m != misses {
 		t.Errorf("NACK for padding counted %v misses", m-misses)
 	}
+	// The late packet counts as just sent: a NACK for it is answered once
+	// it can have arrived (rtxHoldMin later).
+	later := time.Now().Add(time.Second)
+	up.now = func() time.Time { return later }
 	d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: base + 1}, {PacketID: base + 6}}}})
 	if len(w.hdrs) != 12 || w.hdrs[10].SequenceNumber != base+1 || w.hdrs[11].SequenceNumber != base+6 || w.lens[10] == 0 || w.lens[11] == 0 {
 		t.Fatalf("NACKs for media around the padding answered with %+v", w.hdrs[10:])

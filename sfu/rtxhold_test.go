@@ -50,3 +50,38 @@ func TestDownTrackRetransmitsOncePerRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestDownTrackLateRepairNotSentTwice: the publisher's repair of a packet
+// it lost arrives after later packets and is forwarded; the subscriber's
+// NACK for that hole, sent before the repair reached it, is not answered
+// with a second copy, while a NACK after the hold is.
+func TestDownTrackLateRepairNotSentTwice(t *testing.T) {
+	now := time.Unix(1000, 0)
+	up, l := testUpTrack(nil)
+	up.now = func() time.Time { return now }
+	w := &discard{keep: true}
+	d := bindDownTrack(t, up, 777, 96, w)
+	d.queueDelay = func() time.Duration { return 0 }
+	var hdr inPacket
+	for _, seq := range []uint16{100, 101, 103, 104} {
+		up.forward(l, vp8Packet(seq, uint32(seq-100)*3000, seq == 100, 100), &hdr, false)
+	}
+	up.forward(l, vp8Packet(102, 2*3000, false, 100), &hdr, true) // the repair
+	if len(w.seqs) != 5 {
+		t.Fatalf("forwarded %d packets, want 5", len(w.seqs))
+	}
+	late := w.seqs[4]
+	nack := func() bool {
+		before := w.packets
+		d.handleRTCP([]rtcp.Packet{&rtcp.TransportLayerNack{Nacks: []rtcp.NackPair{{PacketID: late}}}})
+		return w.packets > before
+	}
+	now = now.Add(5 * time.Millisecond)
+	if nack() {
+		t.Errorf("a NACK 5 ms after the repair went out was answered: the subscriber gets it twice")
+	}
+	now = now.Add(rtxHoldMin)
+	if !nack() {
+		t.Errorf("a NACK %v after the repair went out was not answered", rtxHoldMin+5*time.Millisecond)
+	}
+}
