@@ -62,6 +62,8 @@ type Config struct {
 	// UDPPort.
 	RelayPortMin int `yaml:"relay_port_min"`
 	RelayPortMax int `yaml:"relay_port_max"`
+	// P2P: rooms of two go peer to peer.
+	P2P P2PConfig `yaml:"p2p"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -76,6 +78,7 @@ func Default() Config {
 		// reflexive per STUN server and a few relayed per TURN server:
 		// typically 2 to 10 over UDP and IPv4, the only ones counted.
 		MaxRemoteCandidates: 32,
+		P2P:                 P2PConfig{Delay: 10 * time.Second, Timeout: 5 * time.Second},
 	}
 }
 

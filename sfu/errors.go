@@ -33,6 +33,9 @@ var (
 	// ErrNoRoom is returned by OpenRelay for a room that has no client on
 	// this node: there is nobody here to relay for.
 	ErrNoRoom = errors.New("sfu: room not served on this node")
+	// ErrNoPeer is returned for a peer connection message from a
+	// participant that has no peer connection under way.
+	ErrNoPeer = errors.New("sfu: no peer connection under way")
 	// ErrBadRelayMessage is returned for a relay message that is not
 	// well formed, of an unknown kind, or that cannot be applied.
 	ErrBadRelayMessage = errors.New("sfu: bad relay message")
@@ -75,6 +78,7 @@ var errorCodes = []struct {
 	{"draining", ErrDraining},
 	{"no_room", ErrNoRoom},
 	{"bad_relay_message", ErrBadRelayMessage},
+	{"no_peer", ErrNoPeer},
 }
 
 // ErrorCodes lists the names ErrorCode gives the sentinels, first the

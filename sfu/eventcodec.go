@@ -31,6 +31,10 @@ var eventTypes = []eventType{
 	eventTypeOf[ActiveSpeakers]("active_speakers"),
 	eventTypeOf[Bye]("bye"),
 	eventTypeOf[PublisherLayers]("publisher_layers"),
+	eventTypeOf[PeerStart]("peer_start"),
+	eventTypeOf[PeerMode]("peer_mode"),
+	eventTypeOf[PeerEnd]("peer_end"),
+	eventTypeOf[PeerSignal]("peer_signal"),
 }
 
 // eventType is one entry of eventTypes.

@@ -63,6 +63,11 @@ func eventSamples() []struct {
 		{"publisher layers", PublisherLayers{TrackID: "TR_v", Active: map[string]bool{"q": true, "h": true, "f": false}}},
 		{"publisher layers nil", PublisherLayers{TrackID: "TR_v"}},
 		{"publisher layers empty", PublisherLayers{Active: map[string]bool{}}},
+		{"peer start", PeerStart{PeerID: "PA_b", Polite: true}},
+		{"peer mode", PeerMode{Mode: "p2p", PeerID: "PA_b", Reason: ReasonDirect}},
+		{"peer end", PeerEnd{PeerID: "PA_b", Reason: ReasonPeerTimeout}},
+		{"peer offer", PeerSignal{From: "PA_a", Kind: "offer", SDP: "v=0\r\n"}},
+		{"peer candidate", PeerSignal{From: "PA_a", Kind: "candidate", Candidate: &webrtc.ICECandidateInit{Candidate: host, SDPMid: ptr("0")}}},
 	}
 }
 

@@ -28,6 +28,9 @@ type Identity struct {
 	Identity string
 	Name     string
 	Grants   Grants
+	// P2P: the token and the client allow a peer connection when the
+	// room holds two (signaling/PROTOCOL.md, "Peer to peer for two").
+	P2P bool
 }
 
 // Participant is one client in a room, with its publisher and subscriber

@@ -8,41 +8,41 @@ package sfu
 
 import "time"
 
-// PeerMode is a room's media path.
-type PeerMode int
+// RoomMode is a room's media path.
+type RoomMode int
 
 const (
 	// ModeSFU: media goes through the SFU; the mode of every room of three
 	// or more.
-	ModeSFU PeerMode = iota
+	ModeSFU RoomMode = iota
 	// ModeP2P: the two participants' media goes over their peer
 	// connection, and the SFU forwards nothing in the room.
 	ModeP2P
 )
 
 // String is the mode's name on the wire.
-func (m PeerMode) String() string {
+func (m RoomMode) String() string {
 	if m == ModeP2P {
 		return "p2p"
 	}
 	return "sfu"
 }
 
-// PeerActionKind is what the room is to do.
-type PeerActionKind int
+// peerActionKind is what the room is to do.
+type peerActionKind int
 
 const (
-	// PeerStart: tell both to open a peer connection to the other;
-	// Polite is the one who joined later.
-	PeerStart PeerActionKind = iota
-	// PeerToP2P: tell both the call is direct (mode p2p).
-	PeerToP2P
-	// PeerToSFU: tell both the call goes through the SFU again (mode
+	// actStart: tell both to open a peer connection to the other;
+	// Impolite is the one with the smaller participant ID.
+	actStart peerActionKind = iota
+	// actToP2P: tell both the call is direct (mode p2p).
+	actToP2P
+	// actToSFU: tell both the call goes through the SFU again (mode
 	// sfu); they close the peer connection once the SFU's media plays.
-	PeerToSFU
-	// PeerEnd: tell both (those still in the room) to close the peer
+	actToSFU
+	// actEnd: tell both (those still in the room) to close the peer
 	// connection now; the call never went direct.
-	PeerEnd
+	actEnd
 )
 
 // Reasons given with mode and peer_end.
@@ -54,11 +54,11 @@ const (
 	ReasonPeerLeft    = "peer_left"
 )
 
-// PeerAction is one step for the room to carry out.
-type PeerAction struct {
-	Kind PeerActionKind
-	// Impolite joined first and makes the first offer; Polite joined
-	// second. For PeerToSFU and PeerEnd after a departure, the one who
+// peerAction is one step for the room to carry out.
+type peerAction struct {
+	Kind peerActionKind
+	// Impolite makes the first offer and wins crossed offers; Polite
+	// gives way. For actToSFU and actEnd after a departure, the one who
 	// left is among them and is not told.
 	Impolite, Polite string
 	Reason           string
@@ -110,7 +110,7 @@ func newPeerPolicy(delay, timeout time.Duration) *peerPolicy {
 }
 
 // Mode is the room's media path.
-func (p *peerPolicy) Mode() PeerMode {
+func (p *peerPolicy) Mode() RoomMode {
 	if p.phase == phaseDirect {
 		return ModeP2P
 	}
@@ -118,7 +118,7 @@ func (p *peerPolicy) Mode() PeerMode {
 }
 
 // Joined records that participant id joined at now.
-func (p *peerPolicy) Joined(now time.Time, id string, eligible bool) []PeerAction {
+func (p *peerPolicy) Joined(now time.Time, id string, eligible bool) []peerAction {
 	p.members = append(p.members, peerMember{id: id, eligible: eligible})
 	if len(p.members) > 2 {
 		p.larger = true
@@ -128,7 +128,7 @@ func (p *peerPolicy) Joined(now time.Time, id string, eligible bool) []PeerActio
 }
 
 // Left records that participant id left at now.
-func (p *peerPolicy) Left(now time.Time, id string) []PeerAction {
+func (p *peerPolicy) Left(now time.Time, id string) []peerAction {
 	i := p.index(id)
 	if i < 0 {
 		return nil
@@ -139,7 +139,7 @@ func (p *peerPolicy) Left(now time.Time, id string) []PeerAction {
 			delete(p.refused, pair) // IDs are not reused: it cannot recur
 		}
 	}
-	var acts []PeerAction
+	var acts []peerAction
 	if p.phase != phaseNone && (p.pair[0] == id || p.pair[1] == id) {
 		acts = p.stop(ReasonPeerLeft)
 	}
@@ -150,7 +150,7 @@ func (p *peerPolicy) Left(now time.Time, id string) []PeerAction {
 }
 
 // Report records what participant id says about its peer connection.
-func (p *peerPolicy) Report(now time.Time, id string, st PeerState) []PeerAction {
+func (p *peerPolicy) Report(now time.Time, id string, st PeerState) []peerAction {
 	side := -1
 	if p.phase != phaseNone {
 		for i, m := range p.pair {
@@ -167,7 +167,7 @@ func (p *peerPolicy) Report(now time.Time, id string, st PeerState) []PeerAction
 		p.up[side] = true
 		if p.phase == phaseStarting && p.up[0] && p.up[1] {
 			p.phase = phaseDirect
-			return []PeerAction{{Kind: PeerToP2P, Impolite: p.pair[0], Polite: p.pair[1], Reason: ReasonDirect}}
+			return []peerAction{{Kind: actToP2P, Impolite: p.pair[0], Polite: p.pair[1], Reason: ReasonDirect}}
 		}
 	case PeerFailed, PeerClosed:
 		p.refused[p.pair] = true
@@ -178,19 +178,24 @@ func (p *peerPolicy) Report(now time.Time, id string, st PeerState) []PeerAction
 
 // Tick acts on the time: a peer connection that did not connect in time
 // is given up, and a room at two long enough goes direct.
-func (p *peerPolicy) Tick(now time.Time) []PeerAction {
+func (p *peerPolicy) Tick(now time.Time) []peerAction {
 	switch {
 	case p.phase == phaseStarting && now.Sub(p.started) >= p.timeout:
 		p.refused[p.pair] = true
 		return p.stop(ReasonPeerTimeout)
 	case p.phase == phaseNone && len(p.members) == 2:
 		a, b := p.members[0], p.members[1]
+		if b.id < a.id {
+			// By ID rather than by join order, so that every node serving
+			// the room makes the same pair.
+			a, b = b, a
+		}
 		pair := [2]string{a.id, b.id}
 		if !a.eligible || !b.eligible || p.refused[pair] || (p.larger && now.Sub(p.twoSince) < p.delay) {
 			return nil
 		}
 		p.phase, p.pair, p.started, p.up = phaseStarting, pair, now, [2]bool{}
-		return []PeerAction{{Kind: PeerStart, Impolite: a.id, Polite: b.id}}
+		return []peerAction{{Kind: actStart, Impolite: a.id, Polite: b.id}}
 	}
 	return nil
 }
@@ -202,6 +207,9 @@ func (p *peerPolicy) Next() (time.Time, bool) {
 		return p.started.Add(p.timeout), true
 	case p.phase == phaseNone && len(p.members) == 2 && p.larger:
 		a, b := p.members[0], p.members[1]
+		if b.id < a.id {
+			a, b = b, a
+		}
 		if a.eligible && b.eligible && !p.refused[[2]string{a.id, b.id}] {
 			return p.twoSince.Add(p.delay), true
 		}
@@ -211,16 +219,16 @@ func (p *peerPolicy) Next() (time.Time, bool) {
 
 // stop ends the pair's peer connection, if any, for reason: back to the
 // SFU when the call was direct, given up when it was still starting.
-func (p *peerPolicy) stop(reason string) []PeerAction {
-	kind := PeerEnd
+func (p *peerPolicy) stop(reason string) []peerAction {
+	kind := actEnd
 	switch p.phase {
 	case phaseNone:
 		return nil
 	case phaseDirect:
-		kind = PeerToSFU
+		kind = actToSFU
 	}
 	p.phase = phaseNone
-	return []PeerAction{{Kind: kind, Impolite: p.pair[0], Polite: p.pair[1], Reason: reason}}
+	return []peerAction{{Kind: kind, Impolite: p.pair[0], Polite: p.pair[1], Reason: reason}}
 }
 
 func (p *peerPolicy) index(id string) int {

@@ -12,68 +12,68 @@ func TestPeerPolicy(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	const delay, timeout = 10 * time.Second, 5 * time.Second
-	start := func(a, b string) []PeerAction {
-		return []PeerAction{{Kind: PeerStart, Impolite: a, Polite: b}}
+	start := func(a, b string) []peerAction {
+		return []peerAction{{Kind: actStart, Impolite: a, Polite: b}}
 	}
-	act := func(k PeerActionKind, a, b, reason string) []PeerAction {
-		return []PeerAction{{Kind: k, Impolite: a, Polite: b, Reason: reason}}
+	act := func(k peerActionKind, a, b, reason string) []peerAction {
+		return []peerAction{{Kind: k, Impolite: a, Polite: b, Reason: reason}}
 	}
 	type step struct {
 		name string
-		do   func(p *peerPolicy) []PeerAction
-		want []PeerAction
-		mode PeerMode
+		do   func(p *peerPolicy) []peerAction
+		want []peerAction
+		mode RoomMode
 	}
 	cases := map[string][]step{
 		"two go direct at once, a third brings them back, two again after the delay": {
-			{"ann joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
-			{"bob joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(time.Second), "bob", true) }, start("ann", "bob"), ModeSFU},
-			{"ann connected", func(p *peerPolicy) []PeerAction { return p.Report(at(2*time.Second), "ann", PeerConnected) }, nil, ModeSFU},
-			{"bob connected", func(p *peerPolicy) []PeerAction { return p.Report(at(2*time.Second), "bob", PeerConnected) }, act(PeerToP2P, "ann", "bob", ReasonDirect), ModeP2P},
-			{"no timeout once direct", func(p *peerPolicy) []PeerAction { return p.Tick(at(time.Minute)) }, nil, ModeP2P},
-			{"cid joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(time.Minute), "cid", true) }, act(PeerToSFU, "ann", "bob", ReasonThirdJoined), ModeSFU},
-			{"cid leaves", func(p *peerPolicy) []PeerAction { return p.Left(at(2*time.Minute), "cid") }, nil, ModeSFU},
-			{"not before the delay", func(p *peerPolicy) []PeerAction { return p.Tick(at(2*time.Minute + delay - time.Millisecond)) }, nil, ModeSFU},
-			{"after the delay", func(p *peerPolicy) []PeerAction { return p.Tick(at(2*time.Minute + delay)) }, start("ann", "bob"), ModeSFU},
+			{"ann joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
+			{"bob joins", func(p *peerPolicy) []peerAction { return p.Joined(at(time.Second), "bob", true) }, start("ann", "bob"), ModeSFU},
+			{"ann connected", func(p *peerPolicy) []peerAction { return p.Report(at(2*time.Second), "ann", PeerConnected) }, nil, ModeSFU},
+			{"bob connected", func(p *peerPolicy) []peerAction { return p.Report(at(2*time.Second), "bob", PeerConnected) }, act(actToP2P, "ann", "bob", ReasonDirect), ModeP2P},
+			{"no timeout once direct", func(p *peerPolicy) []peerAction { return p.Tick(at(time.Minute)) }, nil, ModeP2P},
+			{"cid joins", func(p *peerPolicy) []peerAction { return p.Joined(at(time.Minute), "cid", true) }, act(actToSFU, "ann", "bob", ReasonThirdJoined), ModeSFU},
+			{"cid leaves", func(p *peerPolicy) []peerAction { return p.Left(at(2*time.Minute), "cid") }, nil, ModeSFU},
+			{"not before the delay", func(p *peerPolicy) []peerAction { return p.Tick(at(2*time.Minute + delay - time.Millisecond)) }, nil, ModeSFU},
+			{"after the delay", func(p *peerPolicy) []peerAction { return p.Tick(at(2*time.Minute + delay)) }, start("ann", "bob"), ModeSFU},
 		},
 		"a peer connection that does not connect in time is given up for the pair": {
-			{"ann joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
-			{"bob joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "bob", true) }, start("ann", "bob"), ModeSFU},
-			{"only ann connects", func(p *peerPolicy) []PeerAction { return p.Report(at(time.Second), "ann", PeerConnected) }, nil, ModeSFU},
-			{"before the timeout", func(p *peerPolicy) []PeerAction { return p.Tick(at(timeout - time.Millisecond)) }, nil, ModeSFU},
-			{"timeout", func(p *peerPolicy) []PeerAction { return p.Tick(at(timeout)) }, act(PeerEnd, "ann", "bob", ReasonPeerTimeout), ModeSFU},
-			{"not tried again", func(p *peerPolicy) []PeerAction { return p.Tick(at(time.Hour)) }, nil, ModeSFU},
-			{"bob rejoins as another session", func(p *peerPolicy) []PeerAction { return p.Left(at(time.Hour), "bob") }, nil, ModeSFU},
-			{"and the new pair is tried", func(p *peerPolicy) []PeerAction { return p.Joined(at(time.Hour), "bob2", true) }, start("ann", "bob2"), ModeSFU},
+			{"ann joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
+			{"bob joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "bob", true) }, start("ann", "bob"), ModeSFU},
+			{"only ann connects", func(p *peerPolicy) []peerAction { return p.Report(at(time.Second), "ann", PeerConnected) }, nil, ModeSFU},
+			{"before the timeout", func(p *peerPolicy) []peerAction { return p.Tick(at(timeout - time.Millisecond)) }, nil, ModeSFU},
+			{"timeout", func(p *peerPolicy) []peerAction { return p.Tick(at(timeout)) }, act(actEnd, "ann", "bob", ReasonPeerTimeout), ModeSFU},
+			{"not tried again", func(p *peerPolicy) []peerAction { return p.Tick(at(time.Hour)) }, nil, ModeSFU},
+			{"bob rejoins as another session", func(p *peerPolicy) []peerAction { return p.Left(at(time.Hour), "bob") }, nil, ModeSFU},
+			{"and the new pair is tried", func(p *peerPolicy) []peerAction { return p.Joined(at(time.Hour), "bob2", true) }, start("ann", "bob2"), ModeSFU},
 		},
 		"a direct path that fails moves the call to the SFU": {
-			{"ann joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
-			{"bob joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "bob", true) }, start("ann", "bob"), ModeSFU},
-			{"ann connected", func(p *peerPolicy) []PeerAction { return p.Report(at(time.Second), "ann", PeerConnected) }, nil, ModeSFU},
-			{"bob connected", func(p *peerPolicy) []PeerAction { return p.Report(at(time.Second), "bob", PeerConnected) }, act(PeerToP2P, "ann", "bob", ReasonDirect), ModeP2P},
-			{"bob's fails", func(p *peerPolicy) []PeerAction { return p.Report(at(time.Minute), "bob", PeerFailed) }, act(PeerToSFU, "ann", "bob", ReasonPeerFailed), ModeSFU},
-			{"later reports are ignored", func(p *peerPolicy) []PeerAction { return p.Report(at(time.Minute), "ann", PeerConnected) }, nil, ModeSFU},
-			{"never again for them", func(p *peerPolicy) []PeerAction { return p.Tick(at(time.Hour)) }, nil, ModeSFU},
+			{"ann joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
+			{"bob joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "bob", true) }, start("ann", "bob"), ModeSFU},
+			{"ann connected", func(p *peerPolicy) []peerAction { return p.Report(at(time.Second), "ann", PeerConnected) }, nil, ModeSFU},
+			{"bob connected", func(p *peerPolicy) []peerAction { return p.Report(at(time.Second), "bob", PeerConnected) }, act(actToP2P, "ann", "bob", ReasonDirect), ModeP2P},
+			{"bob's fails", func(p *peerPolicy) []peerAction { return p.Report(at(time.Minute), "bob", PeerFailed) }, act(actToSFU, "ann", "bob", ReasonPeerFailed), ModeSFU},
+			{"later reports are ignored", func(p *peerPolicy) []peerAction { return p.Report(at(time.Minute), "ann", PeerConnected) }, nil, ModeSFU},
+			{"never again for them", func(p *peerPolicy) []peerAction { return p.Tick(at(time.Hour)) }, nil, ModeSFU},
 		},
 		"the peer leaving ends the direct call": {
-			{"ann joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
-			{"bob joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "bob", true) }, start("ann", "bob"), ModeSFU},
-			{"ann connected", func(p *peerPolicy) []PeerAction { return p.Report(at(0), "ann", PeerConnected) }, nil, ModeSFU},
-			{"bob connected", func(p *peerPolicy) []PeerAction { return p.Report(at(0), "bob", PeerConnected) }, act(PeerToP2P, "ann", "bob", ReasonDirect), ModeP2P},
-			{"ann leaves", func(p *peerPolicy) []PeerAction { return p.Left(at(time.Minute), "ann") }, act(PeerToSFU, "ann", "bob", ReasonPeerLeft), ModeSFU},
-			{"cid joins: at once, the room was never larger", func(p *peerPolicy) []PeerAction { return p.Joined(at(time.Minute), "cid", true) }, start("bob", "cid"), ModeSFU},
+			{"ann joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
+			{"bob joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "bob", true) }, start("ann", "bob"), ModeSFU},
+			{"ann connected", func(p *peerPolicy) []peerAction { return p.Report(at(0), "ann", PeerConnected) }, nil, ModeSFU},
+			{"bob connected", func(p *peerPolicy) []peerAction { return p.Report(at(0), "bob", PeerConnected) }, act(actToP2P, "ann", "bob", ReasonDirect), ModeP2P},
+			{"ann leaves", func(p *peerPolicy) []peerAction { return p.Left(at(time.Minute), "ann") }, act(actToSFU, "ann", "bob", ReasonPeerLeft), ModeSFU},
+			{"cid joins: at once, the room was never larger", func(p *peerPolicy) []peerAction { return p.Joined(at(time.Minute), "cid", true) }, start("bob", "cid"), ModeSFU},
 		},
 		"a participant that may not go direct keeps the room on the SFU": {
-			{"ann joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
-			{"bob joins without p2p", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "bob", false) }, nil, ModeSFU},
-			{"nothing later", func(p *peerPolicy) []PeerAction { return p.Tick(at(time.Hour)) }, nil, ModeSFU},
-			{"reports without a peer connection are ignored", func(p *peerPolicy) []PeerAction { return p.Report(at(time.Hour), "ann", PeerConnected) }, nil, ModeSFU},
+			{"ann joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
+			{"bob joins without p2p", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "bob", false) }, nil, ModeSFU},
+			{"nothing later", func(p *peerPolicy) []peerAction { return p.Tick(at(time.Hour)) }, nil, ModeSFU},
+			{"reports without a peer connection are ignored", func(p *peerPolicy) []peerAction { return p.Report(at(time.Hour), "ann", PeerConnected) }, nil, ModeSFU},
 		},
 		"a third joining while the pair connects ends the attempt": {
-			{"ann joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
-			{"bob joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(0), "bob", true) }, start("ann", "bob"), ModeSFU},
-			{"cid joins", func(p *peerPolicy) []PeerAction { return p.Joined(at(time.Second), "cid", true) }, act(PeerEnd, "ann", "bob", ReasonThirdJoined), ModeSFU},
-			{"a late connected report changes nothing", func(p *peerPolicy) []PeerAction { return p.Report(at(time.Second), "bob", PeerConnected) }, nil, ModeSFU},
+			{"ann joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "ann", true) }, nil, ModeSFU},
+			{"bob joins", func(p *peerPolicy) []peerAction { return p.Joined(at(0), "bob", true) }, start("ann", "bob"), ModeSFU},
+			{"cid joins", func(p *peerPolicy) []peerAction { return p.Joined(at(time.Second), "cid", true) }, act(actEnd, "ann", "bob", ReasonThirdJoined), ModeSFU},
+			{"a late connected report changes nothing", func(p *peerPolicy) []peerAction { return p.Report(at(time.Second), "bob", PeerConnected) }, nil, ModeSFU},
 		},
 	}
 	for name, steps := range cases {

@@ -14,9 +14,10 @@ import (
 // publications interleave; the resulting work is then posted to the
 // participants' event loops after mu is released.
 //
-// From its first join until it is removed, a room runs one goroutine that
-// samples its members' audio levels and tells them who speaks
-// (runSpeakers).
+// From its first join until it is removed, a room runs one goroutine, its
+// event loop (run): it samples the members' audio levels and tells them
+// who speaks, and runs what is posted to it (post) one at a time, in
+// order, such as the peer-to-peer decisions (peerPolicy) it owns.
 type Room struct {
 	name string
 	sfu  *SFU
@@ -26,10 +27,17 @@ type Room struct {
 	clients  int            // members of roleClient: the room is removed when none is left
 	closed   bool           // set when the room is removed from the SFU; a joiner must fetch a new one
 	speakers ActiveSpeakers // the last sent, for joiners
-	// stopSpeakers is closed to end runSpeakers, which then closes
-	// speakersDone. nil before the first join and once stopped.
-	stopSpeakers chan struct{}
-	speakersDone chan struct{}
+	pair     [2]string      // the two with a peer connection under way, if any
+	// stopLoop is closed to end run, which then closes loopDone. nil
+	// before the first join and once stopped.
+	stopLoop chan struct{}
+	loopDone chan struct{}
+
+	opsMu sync.Mutex
+	ops   []func(now time.Time) // posted, not yet run
+	wake  chan struct{}         // signalled when ops is no longer empty
+
+	peers *peerPolicy // owned by run
 }
 
 // member is one member of the room and the tracks it publishes in it.
@@ -40,7 +48,8 @@ type member struct {
 }
 
 func newRoom(s *SFU, name string) *Room {
-	return &Room{name: name, sfu: s, members: make(map[string]*member)}
+	return &Room{name: name, sfu: s, members: make(map[string]*member), wake: make(chan struct{}, 1),
+		peers: newPeerPolicy(s.cfg.P2P.Delay, s.cfg.P2P.Timeout)}
 }
 
 // Name is the room's name.
@@ -97,9 +106,15 @@ func (r *Room) join(p roomMember) error {
 	if len(r.speakers.Speakers) > 0 {
 		p.send(r.speakers)
 	}
-	if r.stopSpeakers == nil && r.speakersDone == nil {
-		r.stopSpeakers, r.speakersDone = make(chan struct{}), make(chan struct{})
-		go r.runSpeakers(r.stopSpeakers, r.speakersDone)
+	if r.stopLoop == nil && r.loopDone == nil {
+		r.stopLoop, r.loopDone = make(chan struct{}), make(chan struct{})
+		go r.run(r.stopLoop, r.loopDone)
+	}
+	if role != roleRelay {
+		// Posted under mu, so that the policy sees joins and departures
+		// in the order the room made them.
+		id, eligible := p.ID(), r.peerEligible(p)
+		r.post(func(now time.Time) { r.applyPeer(r.peers.Joined(now, id, eligible)) })
 	}
 	r.mu.Unlock()
 
@@ -136,22 +151,27 @@ func (r *Room) leave(p roomMember) {
 	if m.role == roleClient {
 		r.clients--
 	}
+	if m.role != roleRelay {
+		id := p.ID()
+		r.post(func(now time.Time) { r.applyPeer(r.peers.Left(now, id)) })
+	}
 	others := r.othersLocked(nil)
 	r.mu.Unlock()
 
 	r.departed(m, others)
 	r.sfu.removeIfEmpty(r)
 
-	// A removed room is never joined again: stop its speaker loop, and
-	// end its relays. Waiting for the loop is safe because it takes
-	// nothing but mu, which is released; a relay's Close does not wait.
+	// A removed room is never joined again: stop its loop, and end its
+	// relays. Waiting for the loop is safe because it takes nothing but
+	// mu, which is released, and sends without blocking; a relay's Close
+	// does not wait.
 	r.mu.Lock()
 	var stop, done chan struct{}
 	var relays []roomMember
 	if r.closed {
-		if r.stopSpeakers != nil {
-			stop, done = r.stopSpeakers, r.speakersDone
-			r.stopSpeakers = nil
+		if r.stopLoop != nil {
+			stop, done = r.stopLoop, r.loopDone
+			r.stopLoop = nil
 		}
 		for _, o := range r.members {
 			if o.role == roleRelay {
@@ -169,55 +189,97 @@ func (r *Room) leave(p roomMember) {
 	}
 }
 
-// runSpeakers samples the members' audio levels every speakerInterval and
-// sends ActiveSpeakers to every member when the detector says so, until
-// stop is closed.
-func (r *Room) runSpeakers(stop <-chan struct{}, done chan<- struct{}) {
+// post has fn run on the room's loop, after everything posted before it,
+// with the time it runs. It never blocks; what is posted to a room that
+// is removed before it runs is dropped.
+func (r *Room) post(fn func(now time.Time)) {
+	r.opsMu.Lock()
+	r.ops = append(r.ops, fn)
+	r.opsMu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the room's event loop, until stop is closed: it runs what is
+// posted, wakes peerPolicy when it has something to decide, and samples
+// the members' audio levels every speakerInterval.
+func (r *Room) run(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	tick := time.NewTicker(speakerInterval)
 	defer tick.Stop()
-	det := newSpeakerDetector(defaultSpeakerConfig())
-	samples := make(map[string]levelSample)
-	var to []roomMember
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	sp := &speakerLoop{det: newSpeakerDetector(defaultSpeakerConfig()), samples: make(map[string]levelSample)}
+	var batch []func(time.Time)
 	for {
-		var now time.Time
 		select {
 		case <-stop:
 			return
-		case now = <-tick.C:
-		}
-		clear(samples)
-		to = to[:0]
-		r.mu.Lock()
-		for id, m := range r.members {
-			if m.role == roleRelay {
-				continue
+		case now := <-tick.C:
+			r.sampleSpeakers(sp, now)
+			continue
+		case <-r.wake:
+			r.opsMu.Lock()
+			batch, r.ops = r.ops, batch[:0]
+			r.opsMu.Unlock()
+			for i, fn := range batch {
+				fn(r.sfu.now())
+				batch[i] = nil
 			}
-			var s levelSample
-			for _, t := range m.tracks {
-				if t.kind != webrtc.RTPCodecTypeAudio {
-					continue
-				}
-				// Always take, so a muted track's levels do not pile up.
-				if got := t.levels.take(); !t.muted.Load() {
-					s = s.add(got)
-				}
-			}
-			samples[id] = s
-			to = append(to, m.p)
+		case <-timer.C:
+			r.applyPeer(r.peers.Tick(r.sfu.now()))
 		}
-		r.mu.Unlock()
+		timer.Stop()
+		if next, ok := r.peers.Next(); ok {
+			timer.Reset(max(next.Sub(r.sfu.now()), 0))
+		}
+	}
+}
 
-		ev, ok := det.update(now, samples)
-		if !ok {
+// speakerLoop is the state run keeps for sampleSpeakers.
+type speakerLoop struct {
+	det     *speakerDetector
+	samples map[string]levelSample
+	to      []roomMember
+}
+
+// sampleSpeakers samples the members' audio levels and sends
+// ActiveSpeakers to every member when the detector says so.
+func (r *Room) sampleSpeakers(sp *speakerLoop, now time.Time) {
+	samples, to := sp.samples, sp.to[:0]
+	clear(samples)
+	r.mu.Lock()
+	for id, m := range r.members {
+		if m.role == roleRelay {
 			continue
 		}
-		r.mu.Lock()
-		r.speakers = ev
-		r.mu.Unlock()
-		for _, p := range to {
-			p.send(ev)
+		var s levelSample
+		for _, t := range m.tracks {
+			if t.kind != webrtc.RTPCodecTypeAudio {
+				continue
+			}
+			// Always take, so a muted track's levels do not pile up.
+			if got := t.levels.take(); !t.muted.Load() {
+				s = s.add(got)
+			}
 		}
+		samples[id] = s
+		to = append(to, m.p)
+	}
+	r.mu.Unlock()
+	sp.to = to
+
+	ev, ok := sp.det.update(now, samples)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	r.speakers = ev
+	r.mu.Unlock()
+	for _, p := range to {
+		p.send(ev)
 	}
 }
 
