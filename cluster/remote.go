@@ -152,4 +152,14 @@ func (s *remoteSession) SetMaxLayer(trackID string, layer int) error {
 }
 
 // Close implements signaling.Session.
+// SignalPeer implements signaling.Session.
+func (s *remoteSession) SignalPeer(p sfu.PeerSignal) error {
+	return s.call(envelope{Method: callPeer, PeerKind: p.Kind, SDP: p.SDP, Candidate: p.Candidate})
+}
+
+// ReportPeer implements signaling.Session.
+func (s *remoteSession) ReportPeer(st sfu.PeerState) error {
+	return s.call(envelope{Method: callPeerState, PeerState: st})
+}
+
 func (s *remoteSession) Close() { s.end("", true) }

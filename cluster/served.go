@@ -151,6 +151,10 @@ func (s *servedSession) apply(session signaling.Session, env envelope) error {
 		return session.SetMuted(env.MediaKind, env.Muted)
 	case callLayer:
 		return session.SetMaxLayer(env.TrackID, env.Layer)
+	case callPeer:
+		return session.SignalPeer(sfu.PeerSignal{Kind: env.PeerKind, SDP: env.SDP, Candidate: env.Candidate})
+	case callPeerState:
+		return session.ReportPeer(env.PeerState)
 	default:
 		return sfu.ErrNotAllowed
 	}

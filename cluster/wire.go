@@ -21,7 +21,7 @@ const (
 	kindRelay  = "relay"  // between two nodes serving a room: its media relay
 )
 
-// The calls of a relayed session: the join and the five Session methods.
+// The calls of a relayed session: the join and the Session methods.
 const (
 	callJoin      = "join"
 	callOffer     = "offer"
@@ -29,6 +29,8 @@ const (
 	callCandidate = "candidate"
 	callMute      = "mute"
 	callLayer     = "layer"
+	callPeer      = "peer"       // SignalPeer: PeerKind, and SDP or Candidate
+	callPeerState = "peer_state" // ReportPeer: PeerState
 )
 
 // envelope is one message between nodes.
@@ -51,6 +53,8 @@ type envelope struct {
 	Muted     bool                     `json:"mu,omitempty"`
 	TrackID   string                   `json:"tr,omitempty"`
 	Layer     int                      `json:"l,omitempty"`
+	PeerKind  string                   `json:"pk,omitempty"`
+	PeerState sfu.PeerState            `json:"ps,omitempty"`
 
 	// Code and Message carry a failed call's error (sfu.ErrorCode); a
 	// join refused because another node holds the room names it in

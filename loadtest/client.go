@@ -30,6 +30,9 @@ type Options struct {
 	Token string
 	// LoopbackOnly restricts ICE to 127.0.0.1 (tests and local load runs).
 	LoopbackOnly bool
+	// NoP2P joins with "p2p": false: this client's calls of two stay on
+	// the SFU.
+	NoP2P bool
 	// AllowIPs, when not empty, restricts ICE to these local addresses
 	// (a client inside a test network namespace, see Lab).
 	AllowIPs []net.IP
@@ -144,7 +147,11 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.wg.Add(1)
 	go c.readLoop()
 
-	if err := c.Send(map[string]any{"type": "join", "version": protocolVersion, "token": opts.Token}); err != nil {
+	join := map[string]any{"type": "join", "version": protocolVersion, "token": opts.Token}
+	if opts.NoP2P {
+		join["p2p"] = false
+	}
+	if err := c.Send(join); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -356,6 +363,9 @@ func (c *Client) readLoop() {
 }
 
 func (c *Client) handle(m Message) {
+	if m.Target == "peer" {
+		return // for a peer connection, which this client does not open
+	}
 	switch m.Type {
 	case "bye":
 		c.bye = m.Reason

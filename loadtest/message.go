@@ -31,7 +31,13 @@ type Message struct {
 	Layers        map[string]bool          `json:"layers,omitempty"`
 	Speakers      []string                 `json:"speakers,omitempty"`
 	Active        string                   `json:"active,omitempty"`
-	Raw           json.RawMessage          `json:"-"`
+	// Peer to peer for two: peer_start, mode, peer_end, and the relayed
+	// offers, answers and candidates (From).
+	PeerID string          `json:"peerId,omitempty"`
+	Polite bool            `json:"polite,omitempty"`
+	Mode   string          `json:"mode,omitempty"`
+	From   string          `json:"from,omitempty"`
+	Raw    json.RawMessage `json:"-"`
 }
 
 // Joins returns the participant with this identity whose joining m

@@ -27,6 +27,11 @@ type Session interface {
 	AddCandidate(target sfu.Target, c webrtc.ICECandidateInit) error
 	SetMuted(kind string, muted bool) error
 	SetMaxLayer(trackID string, layer int) error
+	// SignalPeer relays an offer, answer or candidate to the other end of
+	// the participant's peer connection; ReportPeer records its state.
+	// Both return sfu.ErrNoPeer when none is under way.
+	SignalPeer(s sfu.PeerSignal) error
+	ReportPeer(st sfu.PeerState) error
 	Close()
 }
 

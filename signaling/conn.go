@@ -34,6 +34,9 @@ type conn struct {
 
 	departure atomic.Pointer[string]   // why the connection ends; the first reason stands
 	joined    atomic.Pointer[joinedAs] // set by the sfu.Joined event
+	// peerCandidates counts the candidates relayed over the current peer
+	// connection; a PeerStart starts it again.
+	peerCandidates atomic.Int32
 
 	// sendMu orders a version 2 client's events (sendBatched) and the
 	// replies that must follow them (send). Send takes it, under the
@@ -82,8 +85,11 @@ func (c *conn) Send(ev sfu.Event) {
 	if c.isDropped() {
 		return
 	}
-	if j, ok := ev.(sfu.Joined); ok {
-		c.noteJoined(j)
+	switch ev := ev.(type) {
+	case sfu.Joined:
+		c.noteJoined(ev)
+	case sfu.PeerStart:
+		c.peerCandidates.Store(0)
 	}
 	if c.version.Load() >= 2 {
 		c.sendBatched(ev)
@@ -327,7 +333,7 @@ func (c *conn) handle(data []byte) {
 		}
 		c.join(&m)
 		return
-	case "offer", "answer", "candidate", "mute", "set_layer", "leave":
+	case "offer", "answer", "candidate", "mute", "set_layer", "leave", "peer_state":
 	default:
 		c.refuse(CodeUnknownType, fmt.Sprintf("unknown message type %q", m.Type), m.Type)
 		return
@@ -338,6 +344,10 @@ func (c *conn) handle(data []byte) {
 	}
 	var err error
 	switch {
+	case m.Target == targetPeer && (m.Type == "offer" || m.Type == "answer" || m.Type == "candidate"):
+		err = c.signalPeer(&m)
+	case m.Type == "peer_state":
+		err = c.reportPeer(&m)
 	case (m.Type == "offer" || m.Type == "answer") && strings.TrimSpace(m.SDP) == "":
 		// pion's SDP parser accepts an empty description, and pion then
 		// changes the signaling state before refusing it, which leaves the
@@ -418,6 +428,7 @@ func (c *conn) join(m *inbound) {
 		Identity: claims.Subject,
 		Name:     claims.Name,
 		Grants:   sfu.Grants{Publish: claims.Grants.Publish, Subscribe: claims.Grants.Subscribe},
+		P2P:      (claims.Grants.P2P == nil || *claims.Grants.P2P) && (m.P2P == nil || *m.P2P),
 	}
 	c.version.Store(int32(version))
 	session, err := c.s.backend.Join(claims.Room, who, c)

@@ -87,6 +87,10 @@ func (s *stubSession) SetMuted(kind string, muted bool) error { return s.answer(
 func (s *stubSession) SetMaxLayer(trackID string, layer int) error {
 	return s.answer("set_layer", trackID)
 }
+func (s *stubSession) SignalPeer(p sfu.PeerSignal) error { return s.answer("peer_"+p.Kind, p.SDP) }
+func (s *stubSession) ReportPeer(st sfu.PeerState) error {
+	return s.answer("peer_state", fmt.Sprint(st))
+}
 func (s *stubSession) Close() { s.closed = true }
 
 // stubBackend admits every join, sending Joined as the media core does.
@@ -151,6 +155,11 @@ func FuzzHandle(f *testing.F) {
 	f.Add(lines(`garbage`, `[]`, `{"type":1}`, `{}`, `{"type":""}`, `{"type":"dance"}`, `null`, `{"type":"ping"}{"type":"ping"}`,
 		`{"type":"ping","version":"2"}`, `{"type":"mute","muted":"yes"}`))
 	f.Add(lines(fmt.Sprintf(`{"type":"join","token":%q,"room":"r\u0000"}`, token("k1", "r", time.Hour))))
+	f.Add(lines(join, `{"type":"offer","target":"peer","sdp":"v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}`,
+		`{"type":"offer","target":"peer","sdp":"nope"}`, `{"type":"answer","target":"peer"}`,
+		`{"type":"candidate","target":"peer","candidate":{"candidate":"candidate:1 1 udp 1 x.local 9 typ host"}}`,
+		`{"type":"candidate","target":"peer","candidate":{"candidate":"candidate:"}}`, `{"type":"candidate","target":"peer"}`,
+		`{"type":"peer_state","state":"connected","path":"relay"}`, `{"type":"peer_state","state":7}`, `{"type":"peer_state"}`))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		backend := &stubBackend{}
@@ -274,20 +283,29 @@ func checkDispatch(t *testing.T, n int, line []byte, calls []string) {
 		return
 	}
 	want := ""
-	switch m.Type {
-	case "offer", "answer":
+	switch {
+	case m.Target == "peer" && (m.Type == "offer" || m.Type == "answer" || m.Type == "candidate"):
+		// Relayed only once it parses: a call, if any, is the peer's.
+		if len(calls) == 1 && calls[0] == "peer_"+m.Type {
+			return
+		}
+	case m.Type == "peer_state":
+		if _, ok := peerStates[m.State]; ok {
+			want = m.Type
+		}
+	case m.Type == "offer", m.Type == "answer":
 		if strings.TrimSpace(m.SDP) != "" {
 			want = m.Type
 		}
-	case "candidate":
+	case m.Type == "candidate":
 		if m.Candidate != nil {
 			want = m.Type
 		}
-	case "set_layer":
+	case m.Type == "set_layer":
 		if m.MaxLayer != nil {
 			want = m.Type
 		}
-	case "mute":
+	case m.Type == "mute":
 		want = m.Type
 	}
 	if (want == "" && len(calls) > 0) || (want != "" && (len(calls) != 1 || calls[0] != want)) {

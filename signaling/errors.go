@@ -55,6 +55,7 @@ const (
 	CodeRateLimited       = "rate_limited"
 	CodeUnavailable       = "unavailable"
 	CodeInternal          = "internal"
+	CodeNoPeer            = "no_peer"
 )
 
 // WebSocket close codes used by the server (4000-4999 are application codes).

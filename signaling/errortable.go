@@ -38,6 +38,8 @@ var clientErrors = []struct {
 	// Errors between nodes, which no client call returns.
 	{sfu.ErrNoRoom, CodeInternal, internalMessage, 0},
 	{sfu.ErrBadRelayMessage, CodeInternal, internalMessage, 0},
+	// Peer to peer for two.
+	{sfu.ErrNoPeer, CodeNoPeer, "", 0},
 }
 
 // unavailableMessage is what a client is told when it should try again.

@@ -34,6 +34,7 @@ var documentedErrors = []struct {
 	{sfu.ErrDraining, CodeUnavailable, "the service cannot take you in this room right now; try again", 1013},
 	{sfu.ErrNoRoom, CodeInternal, "internal error", 0},
 	{sfu.ErrBadRelayMessage, CodeInternal, "internal error", 0},
+	{sfu.ErrNoPeer, CodeNoPeer, "", 0},
 }
 
 // relayed is err as a node that relays a Session call rebuilds it.

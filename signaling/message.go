@@ -26,6 +26,9 @@ type inbound struct {
 	Muted     bool                     `json:"muted,omitempty"`
 	TrackID   string                   `json:"trackId,omitempty"`
 	MaxLayer  *int                     `json:"maxLayer,omitempty"`
+	P2P       *bool                    `json:"p2p,omitempty"`   // join: peer to peer for two allowed (default true)
+	State     string                   `json:"state,omitempty"` // peer_state
+	Path      string                   `json:"path,omitempty"`  // peer_state
 }
 
 type wireParticipant struct {
@@ -171,7 +174,9 @@ func encodeEvent(ev sfu.Event, version int, ice []wireICEServer) ([]byte, error)
 	case sfu.Bye:
 		msg = byeMsg{Type: "bye", Reason: ev.Reason}
 	default:
-		return nil, nil
+		if msg = peerMessage(ev); msg == nil {
+			return nil, nil
+		}
 	}
 	return json.Marshal(msg)
 }

@@ -22,6 +22,9 @@ type Grants struct {
 	Subscribe bool `json:"subscribe"`
 	// Admin allows operator endpoints: /debug/rooms/NAME for any room, /debug/pprof/.
 	Admin bool `json:"admin,omitempty"`
+	// P2P, when false, keeps the participant's calls of two on the SFU
+	// (PROTOCOL.md, "Peer to peer for two"); absent allows them.
+	P2P *bool `json:"p2p,omitempty"`
 }
 
 // Claims are the contents of an access token.
