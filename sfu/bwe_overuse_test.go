@@ -46,36 +46,45 @@ func (l *simLink) run(d time.Duration) {
 		for i := 0; bytes > 0; i++ {
 			n := min(1200, bytes)
 			bytes -= n
-			sent := l.now.Add(time.Duration(i) * 20 * time.Microsecond)
-			out, ok := l.carry(sent, n)
-			l.sent += n
-			a := ackSample{sent: sent, size: n, lost: !ok}
-			if ok {
-				a.arrival = l.remote.Add(out.Sub(l.start) + 10*time.Millisecond)
-			} else {
-				l.lost += n
-			}
-			l.inFlight = append(l.inFlight, a)
+			l.transmit(l.now.Add(time.Duration(i)*20*time.Microsecond), n)
 		}
-		// Feedback every 50 ms for what has arrived by then; a lost packet
-		// is reported with those around it.
+		// Feedback every 50 ms for what has arrived by then.
 		for fb := l.now.Truncate(50 * time.Millisecond); fb.Before(l.now.Add(simFrameEvery)); fb = fb.Add(50 * time.Millisecond) {
 			if fb.Before(l.now) {
 				continue
 			}
-			var acks []ackSample
-			rest := l.inFlight[:0]
-			for _, a := range l.inFlight {
-				if a.lost || !a.arrival.After(l.remote.Add(fb.Sub(l.start))) {
-					acks = append(acks, a)
-				} else {
-					rest = append(rest, a)
-				}
-			}
-			l.inFlight = rest
-			l.e.OnFeedback(acks, fb)
+			l.feedback(fb)
 		}
 	}
+}
+
+// transmit sends a packet of n bytes at sent over the link.
+func (l *simLink) transmit(sent time.Time, n int) {
+	out, ok := l.carry(sent, n)
+	l.sent += n
+	a := ackSample{sent: sent, size: n, lost: !ok}
+	if ok {
+		a.arrival = l.remote.Add(out.Sub(l.start) + 10*time.Millisecond)
+	} else {
+		l.lost += n
+	}
+	l.inFlight = append(l.inFlight, a)
+}
+
+// feedback gives the estimator the feedback sent at fb: what has arrived
+// by then. A lost packet is reported with those around it.
+func (l *simLink) feedback(fb time.Time) {
+	var acks []ackSample
+	rest := l.inFlight[:0]
+	for _, a := range l.inFlight {
+		if a.lost || !a.arrival.After(l.remote.Add(fb.Sub(l.start))) {
+			acks = append(acks, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	l.inFlight = rest
+	l.e.OnFeedback(acks, fb)
 }
 
 // carry passes a packet of n bytes sent at sent through the bucket, and

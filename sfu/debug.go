@@ -108,8 +108,8 @@ type debugStater interface {
 // subscriptions. It waits for the event loop, which owns the
 // subscriptions.
 func (p *Participant) debugState(now time.Time, ps *ParticipantState) {
-	ps.EstimateBps, _ = p.bwe.Estimate(now)
-	delay, loss := p.bwe.Stats()
+	ps.EstimateBps, _ = p.bw.bwe.Estimate(now)
+	delay, loss := p.bw.bwe.Stats()
 	ps.QueueDelayMs, ps.LossPct = float64(delay)/float64(time.Millisecond), loss*100
 	_ = p.do(func() error {
 		for _, sub := range p.downs {

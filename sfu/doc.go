@@ -8,6 +8,12 @@
 // per subscriber, a webrtc.TrackLocal of our own that rewrites SSRC, payload
 // type, sequence numbers and timestamps.
 //
+// Each Participant fits what its subscriber connection is sent to that
+// connection's bandwidth estimate through its bandwidthControl
+// (bandwidthcontrol.go): the Allocator's layer choices and the Prober's
+// padding probes, driven by the participant's event loop, with time
+// passed in and its tickers injected.
+//
 // The package must not know about WebSockets, JSON or Redis: signaling talks
 // to it through Join and the EventSink interface, and everything a client
 // must be told arrives as an Event value.

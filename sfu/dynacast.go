@@ -1,6 +1,10 @@
 package sfu
 
-import "time"
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
 
 // dynacastHold is how long a simulcast layer must go unwanted before its
 // publisher is told to stop encoding it, so that subscribers moving
@@ -73,4 +77,34 @@ func (s *dynacastState) update(up *UpTrack, now time.Time) (PublisherLayers, boo
 		}
 	}
 	return ev, true
+}
+
+// dynacast tells the client which simulcast layers of its tracks anybody
+// receives, so that it encodes only those. It runs on the event loop.
+func (p *Participant) dynacast() {
+	now := p.sfu.now()
+	p.upMu.Lock()
+	ups := make([]*UpTrack, 0, len(p.upTracks))
+	for _, up := range p.upTracks {
+		ups = append(ups, up)
+	}
+	p.upMu.Unlock()
+	for _, up := range ups {
+		if up.kind != webrtc.RTPCodecTypeVideo {
+			continue
+		}
+		st, ok := p.dynacasts[up]
+		if !ok {
+			st = &dynacastState{}
+			p.dynacasts[up] = st
+		}
+		if ev, changed := st.update(up, now); changed {
+			p.sink.Send(ev)
+		}
+	}
+	for up := range p.dynacasts {
+		if up.Closed() {
+			delete(p.dynacasts, up)
+		}
+	}
 }

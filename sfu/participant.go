@@ -1,12 +1,10 @@
 package sfu
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -61,22 +59,8 @@ type Participant struct {
 	upTracks map[*webrtc.RTPReceiver]*UpTrack
 	subGate  candidateGate
 
-	bwe *BandwidthEstimator // of the subscriber connection
-
 	// Owned by the event loop goroutine.
-	alloc        *Allocator
-	demands      []VideoDemand // reused by allocate
-	allocDowns   []*DownTrack  // reused by allocate
-	lastEstimate int64         // what this participant added to the node's metrics
-	lastPaused   int
-	prober       Prober
-	probeWant    int64      // bits/s the subscriber's wanted layers take, with headroom (allocate)
-	probeSending int64      // bits/s of the layers it gets (allocate)
-	padDown      *DownTrack // a video track that can carry probe padding (allocate)
-	padTicker    *time.Ticker
-	padLast      time.Time
-	padCarry     float64 // bytes of padding owed
-	padSent      int     // padding packets the current probe sent
+	bw           *bandwidthControl // of the subscriber connection (bandwidthcontrol.go)
 	downs        map[string]*subscription
 	freeMLines   map[webrtc.RTPCodecType][]*webrtc.RTPTransceiver // released and answered inactive, for reuse (subscriptions.go)
 	released     []releasedMLine                                  // released, until the client has answered them inactive
@@ -113,7 +97,11 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 		_ = p.pub.Close()
 		return nil, fmt.Errorf("sfu: subscriber connection: %w", err)
 	}
-	p.sub, p.bwe, p.alloc = sub, bwe, NewAllocator()
+	p.sub = sub
+	// Subscriptions are posted by the room after Join set p.room, so
+	// bandwidth control, which asks for the speaker only once it has one,
+	// reads p.room safely.
+	p.bw = newBandwidthControl(bwe, s.metrics, p.log, func() string { return p.room.activeSpeaker() }, newRealTicker)
 	sub.OnICECandidate(p.onCandidate(TargetSubscriber, &p.subGate))
 	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateConnected {
@@ -154,38 +142,24 @@ func (p *Participant) role() memberRole { return roleClient }
 // send tells the participant's client ev (roomMember).
 func (p *Participant) send(ev Event) { p.sink.Send(ev) }
 
-// allocateEvery is how often each subscriber's layers are chosen again.
-const allocateEvery = 500 * time.Millisecond
-
+// run is the event loop: the posted operations, and the subscriber
+// connection's bandwidth control, to which it forwards its ticks.
 func (p *Participant) run() {
 	defer close(p.loop)
-	tick := time.NewTicker(allocateEvery)
-	defer tick.Stop()
-	defer p.stopPadding()
+	// The loop has returned when Close goes on, so the figures bandwidth
+	// control added to the node's metrics can be taken out here.
+	defer p.bw.close()
 	for {
-		var padC <-chan time.Time
-		if p.padTicker != nil {
-			padC = p.padTicker.C
-		}
 		select {
 		case fn := <-p.ops:
 			fn()
-		case <-tick.C:
-			p.allocate()
-			p.probe()
+		case <-p.bw.allocateTicks():
+			p.bw.tick(p.sfu.now())
 			p.dynacast()
-		case now := <-padC:
-			p.pad(now)
-		case <-p.bwe.Decreased():
-			// Step down now: every 500 ms of waiting is 500 ms more of a
-			// queue building at the subscriber's bottleneck.
-			p.prober.Dropped(p.sfu.now())
-			p.allocate()
-			if p.log.Enabled(context.Background(), slog.LevelDebug) {
-				est, _ := p.bwe.Estimate(p.sfu.now())
-				delay, loss := p.bwe.Stats()
-				p.log.Debug("estimate dropped", "estimate", est, "queue", delay, "loss", loss)
-			}
+		case now := <-p.bw.padTicks():
+			p.bw.pad(now)
+		case <-p.bw.decreases():
+			p.bw.decreased(p.sfu.now())
 		case <-p.done:
 			return
 		}
@@ -334,15 +308,12 @@ func (p *Participant) Close() {
 		if p.room != nil {
 			p.room.leave(p)
 		}
-		// The loop has returned, so p.downs and the allocation figures are
-		// ours: take them out of the node's metrics, and stop the other
+		// The loop has returned, so p.downs is ours: stop the other
 		// participants' UpTracks from writing to this subscriber. Each
 		// sender is stopped here, which ends its RTCP reader: pion's Close
 		// stops only the senders its transceivers hold as it runs, and pion
 		// closes the connection by itself when the client's DTLS closes,
 		// after which a reused m-line may still have taken a sender.
-		p.sfu.metrics.EstimateBits.Sub(float64(p.lastEstimate))
-		p.sfu.metrics.PausedTracks.Sub(float64(p.lastPaused))
 		for id, s := range p.downs {
 			s.down.up.removeDownTrack(s.down)
 			_ = s.sender.Stop()

@@ -55,7 +55,7 @@ func (p *Participant) subscribe(up *UpTrack) {
 			return
 		}
 		down := newDownTrack(up, p.sfu.metrics)
-		down.queueDelay = p.bwe.QueueDelay
+		down.queueDelay = p.bw.bwe.QueueDelay
 		tr, sender, err := p.addSender(down)
 		if errors.Is(err, webrtc.ErrConnectionClosed) {
 			// pion closes the connection when the client's DTLS does;
@@ -72,6 +72,7 @@ func (p *Participant) subscribe(up *UpTrack) {
 			return
 		}
 		p.downs[up.id] = &subscription{down: down, sender: sender, tr: tr}
+		p.bw.add(down)
 		p.goTracked(func() { p.readSenderRTCP(sender, down) })
 		p.negotiate()
 	})
@@ -85,6 +86,7 @@ func (p *Participant) unsubscribe(up *UpTrack) {
 			return
 		}
 		delete(p.downs, up.id)
+		p.bw.remove(s.down)
 		up.removeDownTrack(s.down)
 		p.release(s.tr, s.sender)
 		p.negotiate()
@@ -186,7 +188,7 @@ func (p *Participant) SetMaxLayer(trackID string, layer int) error {
 			return fmt.Errorf("%w: %q", ErrUnknownTrack, trackID)
 		}
 		s.down.maxLayer.Store(int32(layer))
-		p.allocate()
+		p.bw.allocate(p.sfu.now())
 		return nil
 	})
 }
