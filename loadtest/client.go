@@ -61,6 +61,22 @@ type Options struct {
 	// connections, or the network between went dark. It must exceed the
 	// server's ping interval (5 s by default).
 	IdleTimeout time.Duration
+	// ICE configures the client's ICE servers and candidate policy (a
+	// client behind a firewall that relays everything through TURN).
+	ICE ICEOptions
+}
+
+// ICEOptions say which STUN/TURN servers a client uses and how.
+type ICEOptions struct {
+	// FromJoined uses the iceServers of the joined message on both
+	// connections, before either gathers a candidate.
+	FromJoined bool
+	// KeepURL, if set, keeps only the server URLs it returns true for
+	// (e.g. only TURN over TCP).
+	KeepURL func(url string) bool
+	// Policy is the connections' ICE transport policy; relay gathers
+	// relayed candidates only.
+	Policy webrtc.ICETransportPolicy
 }
 
 // Client is one synthetic participant.
@@ -114,11 +130,12 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.rids = &ridTagger{}
 	pubAPI, subAPI, mux, err := newAPIs(opts, c.rids, c.recv)
 	c.mux = mux
+	pcConfig := webrtc.Configuration{ICETransportPolicy: opts.ICE.Policy}
 	if err == nil {
-		c.pub, err = pubAPI.NewPeerConnection(webrtc.Configuration{})
+		c.pub, err = pubAPI.NewPeerConnection(pcConfig)
 	}
 	if err == nil {
-		c.sub, err = subAPI.NewPeerConnection(webrtc.Configuration{})
+		c.sub, err = subAPI.NewPeerConnection(pcConfig)
 	}
 	if err != nil {
 		_ = ws.Close()
@@ -357,6 +374,10 @@ func (c *Client) readLoop() {
 
 func (c *Client) handle(m Message) {
 	switch m.Type {
+	case "joined":
+		if c.opts.ICE.FromJoined {
+			c.useICEServers(m.ICEServers)
+		}
 	case "bye":
 		c.bye = m.Reason
 	case "offer":

@@ -18,8 +18,10 @@ type Config struct {
 	// public UDP endpoint); it is for clients whose network allows no UDP
 	// but TCP or TLS, and for peer-to-peer calls that find no direct path.
 	Enabled bool `yaml:"enabled"`
-	// ListenIP is the address the listeners and relay sockets bind to;
-	// empty binds every address.
+	// ListenIP is the address the listeners and relay sockets bind to.
+	// Empty binds PublicIP when it is an address of this host, so that
+	// answers leave from the address clients sent to, and every address
+	// otherwise (a public address a 1:1 NAT maps to this host).
 	ListenIP string `yaml:"listen_ip"`
 	// PublicIP is the relayed address given to clients, the address peers
 	// reach relay ports at. The node defaults it to sfu.node_ip.

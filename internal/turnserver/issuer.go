@@ -49,8 +49,17 @@ func NewIssuer(cfg Config, embedded *Server, now func() time.Time) *Issuer {
 	return i
 }
 
+// Len is the number of servers each participant is given.
+func (i *Issuer) Len() int {
+	if i == nil {
+		return 0
+	}
+	return len(i.servers)
+}
+
 // ICEServers returns identity's ICE servers, with credentials valid for
-// the configured TTL from now. Nil when there are none.
+// the configured TTL from now; nil when there are none. The URL slices
+// are shared between calls: callers must not change them.
 func (i *Issuer) ICEServers(identity string) []ICEServer {
 	if i == nil || len(i.servers) == 0 {
 		return nil

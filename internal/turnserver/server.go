@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -72,15 +73,13 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("turn: public_ip (or sfu.node_ip) must name the address peers reach relays at")
 	}
 	public = public.Unmap()
-	bind := netip.IPv4Unspecified()
-	if public.Is6() {
-		bind = netip.IPv6Unspecified()
+	local := opts.LocalAddrs
+	if local == nil {
+		local = interfaceAddrs()
 	}
-	if cfg.ListenIP != "" {
-		bind = netip.MustParseAddr(cfg.ListenIP).Unmap()
-		if bind.Is6() != public.Is6() {
-			return nil, fmt.Errorf("turn: listen_ip %s and public_ip %s are of different families", bind, public)
-		}
+	bind := bindAddr(cfg.ListenIP, public, local)
+	if bind.Is6() != public.Is6() {
+		return nil, fmt.Errorf("turn: listen_ip %s and public_ip %s are of different families", bind, public)
 	}
 	s := &Server{cfg: cfg, log: opts.Logger, now: opts.Now, secret: cfg.Secret, host: cfg.Host, activity: newActivity()}
 	if s.log == nil {
@@ -101,7 +100,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 	s.quotas = newQuotas(cfg)
 	s.conns = &connCaps{max: cfg.MaxConnections, perAddr: cfg.MaxConnectionsPerAddress, byAddr: make(map[netip.Addr]int)}
 	s.metrics = newMetrics(s)
-	if s.peers, err = newPeerPolicy(cfg, opts, public, bind); err != nil {
+	if s.peers, err = newPeerPolicy(cfg, opts.AllowedPeers, opts.OwnPorts, append(local, public, bind)); err != nil {
 		return nil, err
 	}
 	tlsConfig, err := loadTLS(cfg)
@@ -140,28 +139,41 @@ func New(cfg Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// newPeerPolicy is the policy for cfg and opts on a host whose relays
-// bind to bind.
-func newPeerPolicy(cfg Config, opts Options, public, bind netip.Addr) (*peerPolicy, error) {
+// newPeerPolicy is the policy for cfg, with the exact peers and the
+// service ports given, on a host with the addresses self.
+func newPeerPolicy(cfg Config, peers []netip.AddrPort, ports []int, self []netip.Addr) (*peerPolicy, error) {
 	nets, exact, err := parsePeers(cfg.AllowedPeers)
 	if err != nil {
 		return nil, err
 	}
 	p := &peerPolicy{nets: nets, exact: exact}
-	for _, ap := range opts.AllowedPeers {
+	for _, ap := range peers {
 		p.exact = append(p.exact, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
 	}
-	local := opts.LocalAddrs
-	if local == nil {
-		local = interfaceAddrs()
-	}
-	for _, a := range append(local, public, bind) {
+	for _, a := range self {
 		p.addSelf(a)
 	}
-	for _, port := range opts.OwnPorts {
+	for _, port := range ports {
 		p.addPort(port)
 	}
 	return p, nil
+}
+
+// bindAddr is the address the sockets bind to: listen_ip if set, else
+// the public address when it is this host's (so that answers leave from
+// the address clients sent to, whichever interface the route back takes),
+// else every address.
+func bindAddr(listenIP string, public netip.Addr, local []netip.Addr) netip.Addr {
+	if listenIP != "" {
+		return netip.MustParseAddr(listenIP).Unmap()
+	}
+	if public.IsLoopback() || slices.Contains(local, public) {
+		return public
+	}
+	if public.Is6() {
+		return netip.IPv6Unspecified()
+	}
+	return netip.IPv4Unspecified()
 }
 
 // loadTLS returns the TLS configuration, or nil when there is no
