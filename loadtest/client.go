@@ -66,19 +66,6 @@ type Options struct {
 	ICE ICEOptions
 }
 
-// ICEOptions say which STUN/TURN servers a client uses and how.
-type ICEOptions struct {
-	// FromJoined uses the iceServers of the joined message on both
-	// connections, before either gathers a candidate.
-	FromJoined bool
-	// KeepURL, if set, keeps only the server URLs it returns true for
-	// (e.g. only TURN over TCP).
-	KeepURL func(url string) bool
-	// Policy is the connections' ICE transport policy; relay gathers
-	// relayed candidates only.
-	Policy webrtc.ICETransportPolicy
-}
-
 // Client is one synthetic participant.
 type Client struct {
 	opts Options

@@ -2,6 +2,19 @@ package loadtest
 
 import "github.com/pion/webrtc/v4"
 
+// ICEOptions say which STUN/TURN servers a client uses and how.
+type ICEOptions struct {
+	// FromJoined uses the iceServers of the joined message on both
+	// connections, before either gathers a candidate.
+	FromJoined bool
+	// KeepURL, if set, keeps only the server URLs it returns true for
+	// (e.g. only TURN over TCP).
+	KeepURL func(url string) bool
+	// Policy is the connections' ICE transport policy; relay gathers
+	// relayed candidates only.
+	Policy webrtc.ICETransportPolicy
+}
+
 // useICEServers gives both connections the servers of the joined
 // message, the URLs that KeepURL keeps. It runs on the reader goroutine
 // before any description is applied, so before either connection

@@ -242,3 +242,67 @@ func TestTURNOverTLSWithNodeCertificate(t *testing.T) {
 	}
 	relay.Close()
 }
+
+// TestTURNConfigYAML: every turn key decodes; an unknown one is refused.
+func TestTURNConfigYAML(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/sfu.yaml"
+	yaml := `sfu:
+  node_ip: 203.0.113.5
+turn:
+  enabled: true
+  listen_ip: 10.0.0.5
+  public_ip: 203.0.113.6
+  host: turn.example.com
+  udp_port: 3479
+  tcp_port: 3480
+  tls_port: 443
+  tls_cert: c.pem
+  tls_key: k.pem
+  relay_port_min: 40000
+  relay_port_max: 40100
+  realm: example
+  secret: a-secret-of-the-cluster
+  credential_ttl: 2h
+  allowed_peers: [10.0.0.0/8, "192.168.1.5:7882"]
+  max_allocations_per_user: 5
+  max_user_bitrate: 1000000
+  max_connections: 10
+  max_connections_per_address: 2
+  handshake_timeout: 3s
+  idle_timeout: 1m
+  external:
+    - urls: ["turn:coturn.example.com:3478"]
+      secret: another-secret-for-coturn
+    - urls: ["turns:other.example.com:443?transport=tcp"]
+      username: u
+      credential: p
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := node.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	got := cfg.TURN
+	want := turnserver.Config{Enabled: true, ListenIP: "10.0.0.5", PublicIP: "203.0.113.6", Host: "turn.example.com",
+		UDPPort: 3479, TCPPort: 3480, TLSPort: 443, TLSCert: "c.pem", TLSKey: "k.pem", RelayPortMin: 40000, RelayPortMax: 40100,
+		Realm: "example", Secret: "a-secret-of-the-cluster", CredentialTTL: 2 * time.Hour,
+		AllowedPeers: []string{"10.0.0.0/8", "192.168.1.5:7882"}, MaxAllocationsPerUser: 5, MaxUserBitrate: 1_000_000,
+		MaxConnections: 10, MaxConnectionsPerAddress: 2, HandshakeTimeout: 3 * time.Second, IdleTimeout: time.Minute,
+		External: []turnserver.ExternalServer{{URLs: []string{"turn:coturn.example.com:3478"}, Secret: "another-secret-for-coturn"},
+			{URLs: []string{"turns:other.example.com:443?transport=tcp"}, Username: "u", Credential: "p"}}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("decoded\n%+v\nwant\n%+v", got, want)
+	}
+	if err := os.WriteFile(path, []byte("turn:\n  enable: true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.LoadConfig(path); err == nil {
+		t.Error("unknown turn key accepted")
+	}
+}
