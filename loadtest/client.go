@@ -64,6 +64,9 @@ type Options struct {
 	// connections, or the network between went dark. It must exceed the
 	// server's ping interval (5 s by default).
 	IdleTimeout time.Duration
+	// ICE configures the client's ICE servers and candidate policy (a
+	// client behind a firewall that relays everything through TURN).
+	ICE ICEOptions
 }
 
 // Client is one synthetic participant.
@@ -117,11 +120,12 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c.rids = &ridTagger{}
 	pubAPI, subAPI, mux, err := newAPIs(opts, c.rids, c.recv)
 	c.mux = mux
+	pcConfig := webrtc.Configuration{ICETransportPolicy: opts.ICE.Policy}
 	if err == nil {
-		c.pub, err = pubAPI.NewPeerConnection(webrtc.Configuration{})
+		c.pub, err = pubAPI.NewPeerConnection(pcConfig)
 	}
 	if err == nil {
-		c.sub, err = subAPI.NewPeerConnection(webrtc.Configuration{})
+		c.sub, err = subAPI.NewPeerConnection(pcConfig)
 	}
 	if err != nil {
 		_ = ws.Close()
@@ -367,6 +371,10 @@ func (c *Client) handle(m Message) {
 		return // for a peer connection, which this client does not open
 	}
 	switch m.Type {
+	case "joined":
+		if c.opts.ICE.FromJoined {
+			c.useICEServers(m.ICEServers)
+		}
 	case "bye":
 		c.bye = m.Reason
 	case "offer":

@@ -31,6 +31,7 @@ type Message struct {
 	Layers        map[string]bool          `json:"layers,omitempty"`
 	Speakers      []string                 `json:"speakers,omitempty"`
 	Active        string                   `json:"active,omitempty"`
+	ICEServers    []webrtc.ICEServer       `json:"iceServers,omitempty"`
 	// Peer to peer for two: peer_start, mode, peer_end, and the relayed
 	// offers, answers and candidates (From).
 	PeerID string          `json:"peerId,omitempty"`

@@ -5,87 +5,25 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+
+	"github.com/sfu-project/sfu/internal/addrclass"
 )
 
 // addrClass is the kind of address a remote ICE candidate names, as far
-// as sending it connectivity checks goes.
-type addrClass uint8
+// as sending it connectivity checks goes (package addrclass).
+type addrClass = addrclass.Class
 
 const (
-	classPublic addrClass = iota
-	// classPrivate is RFC 1918, the RFC 6598 shared space of carrier-grade
-	// NAT (100.64.0.0/10) and RFC 4193 unique local IPv6 (fc00::/7).
-	classPrivate
-	classLoopback
-	classLinkLocal
-	// classUnusable cannot name one peer: unspecified (which reaches this
-	// host), "this network", multicast, reserved and broadcast.
-	classUnusable
-	classCount
+	classPublic    = addrclass.Public
+	classPrivate   = addrclass.Private
+	classLoopback  = addrclass.Loopback
+	classLinkLocal = addrclass.LinkLocal
+	classUnusable  = addrclass.Unusable
+	classCount     = addrclass.Count
 )
 
-func (c addrClass) String() string {
-	switch c {
-	case classPublic:
-		return "public"
-	case classPrivate:
-		return "private"
-	case classLoopback:
-		return "loopback"
-	case classLinkLocal:
-		return "link-local"
-	default:
-		return "non-unicast"
-	}
-}
-
-var (
-	privatePrefixes = []netip.Prefix{
-		netip.MustParsePrefix("10.0.0.0/8"),
-		netip.MustParsePrefix("172.16.0.0/12"),
-		netip.MustParsePrefix("192.168.0.0/16"),
-		netip.MustParsePrefix("100.64.0.0/10"),
-		netip.MustParsePrefix("fc00::/7"),
-	}
-	unusablePrefixes = []netip.Prefix{
-		netip.MustParsePrefix("0.0.0.0/8"),   // "this network" (RFC 791); 0.0.0.0 reaches this host
-		netip.MustParsePrefix("224.0.0.0/4"), // multicast
-		netip.MustParsePrefix("240.0.0.0/4"), // reserved, and 255.255.255.255 broadcast
-		netip.MustParsePrefix("ff00::/8"),    // multicast
-		netip.MustParsePrefix("::/96"),       // unspecified and the deprecated IPv4-compatible addresses
-	}
-	// nat64 is the well-known NAT64 prefix (RFC 6052): a translator sends
-	// what is addressed to it on to the IPv4 address in its last 32 bits.
-	nat64 = netip.MustParsePrefix("64:ff9b::/96")
-)
-
-// classify tells what kind of address a is. IPv4-mapped IPv6 addresses,
-// which pion uses as IPv4, are classified as the IPv4 address.
-func classify(a netip.Addr) addrClass {
-	a = a.Unmap()
-	switch {
-	case !a.IsValid():
-		return classUnusable
-	case a.IsLoopback():
-		return classLoopback
-	case a.IsLinkLocalUnicast():
-		return classLinkLocal
-	case nat64.Contains(a):
-		b := a.As16()
-		return classify(netip.AddrFrom4([4]byte(b[12:])))
-	}
-	for _, p := range unusablePrefixes {
-		if p.Contains(a) {
-			return classUnusable
-		}
-	}
-	for _, p := range privatePrefixes {
-		if p.Contains(a) {
-			return classPrivate
-		}
-	}
-	return classPublic
-}
+// classify tells what kind of address a is (addrclass.Classify).
+func classify(a netip.Addr) addrClass { return addrclass.Classify(a) }
 
 // candidatePolicy decides which addresses the server may send ICE
 // connectivity checks to. A client chooses its candidates; without a

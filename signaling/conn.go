@@ -38,6 +38,9 @@ type conn struct {
 	// connection; a PeerStart starts it again.
 	peerCandidates atomic.Int32
 
+	// ice is the joined message's iceServers, stored before the join.
+	ice atomic.Pointer[[]ICEServer]
+
 	// sendMu orders a version 2 client's events (sendBatched) and the
 	// replies that must follow them (send). Send takes it, under the
 	// SFU's room locks, so it is held only for work that cannot wait:
@@ -100,7 +103,7 @@ func (c *conn) Send(ev sfu.Event) {
 
 // sendEvent queues ev as one message.
 func (c *conn) sendEvent(ev sfu.Event) {
-	data, err := encodeEvent(ev, int(c.version.Load()), c.s.ice)
+	data, err := encodeEvent(ev, int(c.version.Load()), c.iceServers())
 	if err != nil || data == nil {
 		c.log.Error("cannot encode event", "event", fmt.Sprintf("%T", ev), "err", err)
 		return
@@ -431,6 +434,8 @@ func (c *conn) join(m *inbound) {
 		P2P:      (claims.Grants.P2P == nil || *claims.Grants.P2P) && (m.P2P == nil || *m.P2P),
 	}
 	c.version.Store(int32(version))
+	ice := c.s.iceServersFor(claims.Subject, claims.Room)
+	c.ice.Store(&ice)
 	session, err := c.s.backend.Join(claims.Room, who, c)
 	if err != nil {
 		code, msg, closeCode := joinFailure(err)

@@ -44,19 +44,13 @@ type wireTrack struct {
 	Muted bool   `json:"muted"`
 }
 
-type wireICEServer struct {
-	URLs       []string `json:"urls"`
-	Username   string   `json:"username,omitempty"`
-	Credential string   `json:"credential,omitempty"`
-}
-
 type joinedMsg struct {
 	Type         string            `json:"type"`
 	Version      int               `json:"version"`
 	Room         string            `json:"room"`
 	Self         wireParticipant   `json:"self"`
 	Participants []wireParticipant `json:"participants"`
-	ICEServers   []wireICEServer   `json:"iceServers"`
+	ICEServers   []ICEServer       `json:"iceServers"`
 }
 
 type sdpMsg struct {
@@ -138,7 +132,7 @@ func toWireParticipant(p sfu.ParticipantInfo) wireParticipant {
 
 // encodeEvent turns an event of the media core into a wire message.
 // version is the client's protocol version.
-func encodeEvent(ev sfu.Event, version int, ice []wireICEServer) ([]byte, error) {
+func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 	var msg any
 	switch ev := ev.(type) {
 	case sfu.Joined:

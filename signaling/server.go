@@ -20,7 +20,8 @@ type Server struct {
 	backend Backend
 	log     *slog.Logger
 	now     func() time.Time
-	ice     []wireICEServer
+	ice     []ICEServer    // the configured ice_servers, for everyone
+	iceFor  ICEServersFunc // nil: none of a participant's own
 	up      websocket.Upgrader
 	origins originPolicy
 	policy  TokenPolicy
@@ -57,9 +58,9 @@ func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger, opts ..
 		o(s)
 	}
 	if len(cfg.ICEServers) > 0 {
-		s.ice = []wireICEServer{{URLs: cfg.ICEServers}}
+		s.ice = []ICEServer{{URLs: cfg.ICEServers}}
 	} else {
-		s.ice = []wireICEServer{}
+		s.ice = []ICEServer{}
 	}
 	s.up = websocket.Upgrader{
 		ReadBufferSize:  4096,

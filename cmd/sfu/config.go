@@ -26,6 +26,12 @@ var envNames = map[string]string{
 
 	"metrics-listen": "SFU_METRICS_LISTEN",
 	"metrics-token":  "SFU_METRICS_TOKEN",
+
+	"turn":           "SFU_TURN",
+	"turn-public-ip": "SFU_TURN_PUBLIC_IP",
+	"turn-port":      "SFU_TURN_PORT",
+	"turn-tls-port":  "SFU_TURN_TLS_PORT",
+	"turn-secret":    "SFU_TURN_SECRET",
 }
 
 // loadConfig applies, in increasing precedence: defaults, the YAML file
@@ -46,6 +52,7 @@ func loadConfig(args []string) (node.Config, error) {
 	nodeID := fs.String("node-id", "", "this node's name in the cluster (env SFU_NODE_ID; default: random)")
 	metricsListen := fs.String("metrics-listen", "", "serve /metrics on this address only, e.g. 127.0.0.1:9090 (env SFU_METRICS_LISTEN)")
 	metricsToken := fs.String("metrics-token", "", "bearer token /metrics requires (env SFU_METRICS_TOKEN)")
+	turn := addTURNFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -113,6 +120,9 @@ func loadConfig(args []string) (node.Config, error) {
 	}
 	if v, ok := value("metrics-token", *metricsToken); ok {
 		cfg.MetricsToken = v
+	}
+	if err := turn.apply(&cfg, value); err != nil {
+		return cfg, err
 	}
 	return cfg, cfg.Validate()
 }

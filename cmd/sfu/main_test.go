@@ -40,7 +40,19 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		t.Errorf("defaults lost for keys the file does not set")
 	}
 
+	t.Setenv("SFU_TURN_PORT", "3480")
+	cfg, err = loadConfig([]string{"--turn", "--node-ip", "203.0.113.5", "--turn-tls-port", "-1", "--turn-secret", "a-secret-of-the-cluster"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.TURN.Enabled || cfg.TURN.UDPPort != 3480 || cfg.TURN.TCPPort != 3480 || cfg.TURN.TLSPort != -1 || cfg.TURN.Secret != "a-secret-of-the-cluster" || cfg.TURN.PublicIP != "" {
+		t.Errorf("turn settings %+v", cfg.TURN)
+	}
+
 	for _, bad := range [][]string{
+		{"--turn", "--node-ip", ""},                                    // no address to relay at
+		{"--turn", "--node-ip", "127.0.0.1", "--turn-secret", "short"}, // secret too short
+		{"--turn-tls-port", "x"},
 		{"--udp-port", "70000"},
 		{"--node-ip", "not-an-ip"},
 		{"--config", filepath.Join(dir, "missing.yaml")},

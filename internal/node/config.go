@@ -8,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sfu-project/sfu/internal/turnserver"
 	"github.com/sfu-project/sfu/sfu"
 	"github.com/sfu-project/sfu/signaling"
 )
@@ -47,12 +48,15 @@ type Config struct {
 	SFU         sfu.Config       `yaml:"sfu"`
 	Signaling   signaling.Config `yaml:"signaling"`
 	Cluster     ClusterConfig    `yaml:"cluster"`
+
+	// TURN is the embedded STUN/TURN server and the external ones.
+	TURN turnserver.Config `yaml:"turn"`
 }
 
 // Default is the configuration of a node started with no settings.
 func Default() Config {
 	return Config{Listen: ":7880", LogLevel: "info", DrainTimeout: 30 * time.Second, DrainNotice: 2 * time.Second, HTTP: defaultHTTPConfig(), SFU: sfu.Default(), Signaling: signaling.Default(),
-		Cluster: defaultClusterConfig()}
+		Cluster: defaultClusterConfig(), TURN: turnserver.Default()}
 }
 
 // DefaultTokenTTL is how long tokens minted by /api/token (and by
@@ -96,6 +100,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Cluster.validate(); err != nil {
+		return err
+	}
+	if err := c.validateTURN(); err != nil {
 		return err
 	}
 	return c.SFU.Validate()

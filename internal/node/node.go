@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sfu-project/sfu/cluster"
+	"github.com/sfu-project/sfu/internal/turnserver"
 	"github.com/sfu-project/sfu/sfu"
 	"github.com/sfu-project/sfu/signaling"
 	"github.com/sfu-project/sfu/web"
@@ -42,6 +43,7 @@ type Node struct {
 	draining    atomic.Bool
 	metricsHTTP *http.Server // nil unless metrics_listen is set
 	metricsLn   net.Listener
+	turn        *turnserver.Server // nil unless turn.enabled
 }
 
 // New validates cfg, opens the node's HTTP listener and media socket and
@@ -75,7 +77,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg), OwnPorts: listenPorts(cfg.Listen)})
+	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg), OwnPorts: append(listenPorts(cfg.Listen), cfg.turnPorts()...)})
 	if err != nil {
 		return nil, err
 	}
@@ -102,9 +104,24 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		}
 		return nil, err
 	}
-	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, n.backend, log,
-		signaling.WithRevocations(n.revocations))
+	sigOpts := []signaling.Option{signaling.WithRevocations(n.revocations)}
+	ice, err := n.startTURN(media)
+	if err != nil {
+		_ = media.Close()
+		n.backend.Close()
+		if client != nil {
+			_ = client.Close()
+		}
+		return nil, err
+	}
+	if ice != nil {
+		sigOpts = append(sigOpts, ice)
+	}
+	n.signaling = signaling.NewServer(cfg.Signaling, n.keys, n.backend, log, sigOpts...)
 	reg.MustRegister(n.signaling.Metrics())
+	if n.turn != nil {
+		reg.MustRegister(n.turn.Metrics())
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.signaling)
@@ -229,6 +246,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			_ = n.metricsLn.Close()
 		}
 		err = errors.Join(err, n.sfu.Close())
+		if n.turn != nil {
+			err = errors.Join(err, n.turn.Close())
+		}
 		n.signaling.Close()
 		n.backend.Close()
 		if n.redis != nil {
@@ -247,6 +267,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // closeCore frees what New made before it failed.
 func (n *Node) closeCore() {
 	_ = n.sfu.Close()
+	if n.turn != nil {
+		_ = n.turn.Close()
+	}
 	n.signaling.Close()
 	n.backend.Close()
 	if n.redis != nil {

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+
+	"github.com/sfu-project/sfu/internal/node"
+)
+
+// turnFlags are the command-line flags of the embedded TURN server; the
+// other turn.* settings are YAML only.
+type turnFlags struct {
+	enabled  *bool
+	publicIP *string
+	port     *int
+	tlsPort  *int
+	secret   *string
+}
+
+func addTURNFlags(fs *flag.FlagSet) turnFlags {
+	return turnFlags{
+		enabled:  fs.Bool("turn", false, "run the embedded STUN/TURN server (env SFU_TURN)"),
+		publicIP: fs.String("turn-public-ip", "", "relay address given to TURN clients (env SFU_TURN_PUBLIC_IP; default --node-ip)"),
+		port:     fs.Int("turn-port", -2, "STUN/TURN port over UDP and TCP (env SFU_TURN_PORT, default 3478)"),
+		tlsPort:  fs.Int("turn-tls-port", -2, "TURN over TLS port, with the TLS certificate (env SFU_TURN_TLS_PORT, default 5349; -1: off)"),
+		secret:   fs.String("turn-secret", "", "TURN REST shared secret, the same on every node (env SFU_TURN_SECRET; default: random)"),
+	}
+}
+
+// apply sets what the flags or their environment variables give, as
+// value finds them.
+func (f turnFlags) apply(cfg *node.Config, value func(name, flagValue string) (string, bool)) error {
+	if v, ok := value("turn", strconv.FormatBool(*f.enabled)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("turn %q: %w", v, err)
+		}
+		cfg.TURN.Enabled = b
+	}
+	if v, ok := value("turn-public-ip", *f.publicIP); ok {
+		cfg.TURN.PublicIP = v
+	}
+	if v, ok := value("turn-port", strconv.Itoa(*f.port)); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("turn port %q: %w", v, err)
+		}
+		cfg.TURN.UDPPort, cfg.TURN.TCPPort = n, n
+	}
+	if v, ok := value("turn-tls-port", strconv.Itoa(*f.tlsPort)); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("turn tls port %q: %w", v, err)
+		}
+		cfg.TURN.TLSPort = n
+	}
+	if v, ok := value("turn-secret", *f.secret); ok {
+		cfg.TURN.Secret = v
+	}
+	return nil
+}
