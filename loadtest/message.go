@@ -31,6 +31,7 @@ type Message struct {
 	Layers        map[string]bool          `json:"layers,omitempty"`
 	Speakers      []string                 `json:"speakers,omitempty"`
 	Active        string                   `json:"active,omitempty"`
+	TimeLeft      int64                    `json:"timeLeft,omitempty"` // move: ms
 	Raw           json.RawMessage          `json:"-"`
 }
 

@@ -31,6 +31,7 @@ var eventTypes = []eventType{
 	eventTypeOf[ActiveSpeakers]("active_speakers"),
 	eventTypeOf[Bye]("bye"),
 	eventTypeOf[PublisherLayers]("publisher_layers"),
+	eventTypeOf[Move]("move"),
 }
 
 // eventType is one entry of eventTypes.
