@@ -87,6 +87,9 @@ type Backend struct {
 	started   atomic.Bool     // Start succeeded: renewLoop runs
 	draining  atomic.Bool     // Drain was called
 	absent    map[string]bool // nodes missing at the last round; renewLoop's own
+	// relayUnserved are the relays (room/peer) whose peer did not serve
+	// the room at the last round; renewLoop's own.
+	relayUnserved map[string]bool
 
 	mu       sync.Mutex                // guards the fields below
 	pending  map[uint64]chan envelope  // calls waiting for their result
@@ -208,8 +211,13 @@ func (b *Backend) Close() {
 // Join implements signaling.Backend. A room open on this node is joined
 // here without consulting the shared state, so that calls in running
 // rooms go on while it is unreachable; otherwise the room's host is looked
-// up, or chosen and claimed, and the session is joined there.
+// up, or chosen and claimed, and the session is joined there. A draining
+// node refuses every join (sfu.ErrDraining).
 func (b *Backend) Join(room string, who sfu.Identity, sink sfu.EventSink) (signaling.Session, error) {
+	if b.draining.Load() {
+		// Even as a front door: the client would be asked to move again.
+		return nil, sfu.ErrDraining
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.CallTimeout)
 	defer cancel()
 	if s, redirect, err := b.joinIfOpen(ctx, room, who, sink); s != nil || err != nil {

@@ -92,6 +92,13 @@ type Directory interface {
 	// its whole state (claim, servers, members) is removed and Leave
 	// reports true.
 	Leave(ctx context.Context, room, node string) (removed bool, err error)
+	// Release gives up node's claim on room, if node holds it, and
+	// nothing else: the node still serves the room until its Serve
+	// lapses or it leaves, and its members stay. The next Claim, by any
+	// node, succeeds. A draining node releases its rooms so that they
+	// are placed on a live node while it still serves their
+	// participants.
+	Release(ctx context.Context, room, node string) error
 	// Servers lists the live nodes serving room.
 	Servers(ctx context.Context, room string) ([]string, error)
 	// PutMember adds or replaces a member of room.

@@ -306,6 +306,8 @@ func testInvalidArguments(t *testing.T, f *fixture) {
 		{"Serve no node", s.Serve(ctx, "r", "", longTTL)},
 		{"Serve zero TTL", s.Serve(ctx, "r", "a", 0)},
 		{"Leave no room", second(s.Leave(ctx, "", "a"))},
+		{"Release no room", s.Release(ctx, "", "a")},
+		{"Release no node", s.Release(ctx, "r", "")},
 		{"Servers no room", second(s.Servers(ctx, ""))},
 		{"PutMember no ID", s.PutMember(ctx, "r", Member{Node: "a"})},
 		{"PutMember no node", s.PutMember(ctx, "r", Member{ID: "m"})},
@@ -345,4 +347,51 @@ func testClaimSurvivesLeave(t *testing.T, f *fixture) {
 		t.Fatalf("Host = %q, want b", h)
 	}
 	wantList(t, "Servers", servers(t, a, "room"), "b")
+}
+
+// testRelease: a host gives its claim up and goes on serving the room
+// with its members; another node then claims it, and the first node's
+// Release or Serve does not take it back.
+func testRelease(t *testing.T, f *fixture) {
+	a, b := f.node(1), f.node(2)
+	claim(t, a, "room", "a")
+	must(t, a.Serve(ctx, "room", "a", longTTL))
+	must(t, a.PutMember(ctx, "room", Member{ID: "on-a", Node: "a"}))
+	// Only the holder releases a claim.
+	must(t, b.Release(ctx, "room", "b"))
+	if h := host(t, b, "room"); h != "a" {
+		t.Fatalf("Host after another node's Release = %q, want a", h)
+	}
+	must(t, a.Release(ctx, "room", "a"))
+	if h := host(t, b, "room"); h != "" {
+		t.Fatalf("Host after the host's Release = %q, want none", h)
+	}
+	wantList(t, "Servers after Release", servers(t, b, "room"), "a")
+	wantList(t, "Members after Release", members(t, b, "room"), "on-a@a:")
+	// Serving does not claim the room again.
+	must(t, a.Serve(ctx, "room", "a", longTTL))
+	if h := host(t, b, "room"); h != "" {
+		t.Fatalf("Host after the releaser's Serve = %q, want none", h)
+	}
+	if h := claim(t, b, "room", "b"); h != "b" {
+		t.Fatalf("Claim after Release = %q, want b", h)
+	}
+	must(t, a.Release(ctx, "room", "a"))
+	if h := host(t, a, "room"); h != "b" {
+		t.Fatalf("Host after the former host released again = %q, want b", h)
+	}
+	wantList(t, "Servers with both", servers(t, a, "room"), "a", "b")
+	// The former host leaves: the room is b's.
+	removed, err := a.Leave(ctx, "room", "a")
+	must(t, err)
+	if removed {
+		t.Fatal("Leave(a) removed the room b holds")
+	}
+	wantList(t, "Servers after a left", servers(t, b, "room"), "b")
+	// Releasing a room nobody holds, or that has no state, is no error.
+	must(t, a.Release(ctx, "room", "a"))
+	must(t, a.Release(ctx, "no such room", "a"))
+	if left := f.roomState("no such room"); len(left) != 0 {
+		t.Fatalf("Release of an unknown room left state: %q", left)
+	}
 }

@@ -35,6 +35,7 @@ func runContract(t *testing.T, newFixture func(t *testing.T) *fixture) {
 		{"Members", testMembers},
 		{"LeaveKeepsServedRoom", testLeaveKeepsServedRoom},
 		{"LeaveLapsedServers", testLeaveLapsedServers},
+		{"Release", testRelease},
 		{"ClaimConcurrent", testClaimConcurrent},
 		{"RoomNames", testRoomNames},
 		{"InvalidArguments", testInvalidArguments},

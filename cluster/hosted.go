@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -112,6 +111,11 @@ func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, s
 	defer b.exitRoom(r)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if b.draining.Load() {
+		// Drain began meanwhile: it has released the room, or will find
+		// it empty; either way it must not be claimed here again.
+		return nil, "", sfu.ErrDraining
+	}
 	if r.sessions.Load() == 0 && span {
 		if err := b.store.Directory.Serve(ctx, room, b.cfg.NodeID, b.cfg.TTL); err != nil {
 			return nil, "", err
@@ -178,11 +182,10 @@ func (b *Backend) leaveDirectory(ctx context.Context, room string) {
 // reassert renews the node's hold on each room with participants here.
 // Holding the claim renews it, and restores it (and, when restore is set,
 // the members) in a shared state that lost them, as Redis restarted
-// without persistence does.
+// without persistence does. A room the node serves beside its host (as a
+// draining node serves the rooms it released) is served again, not
+// claimed.
 func (b *Backend) reassert(ctx context.Context, restore bool) error {
-	if b.draining.Load() {
-		return nil // the node gave its rooms up
-	}
 	b.mu.Lock()
 	rooms := make([]*hostedRoom, 0, len(b.hosted))
 	for _, r := range b.hosted {
@@ -251,45 +254,4 @@ func (s *localSession) Close() {
 		s.Participant.Close()
 		s.b.left(s.room, s.Participant.ID())
 	})
-}
-
-// Drain takes the node out of placement and gives up its rooms, so that
-// the next joins of those rooms place them on other nodes: it announces
-// the node as draining, releases its claims, and ends the sessions it
-// serves for other front doors, whose clients are told to rejoin (through
-// a live node). From then on joins here are refused with sfu.ErrDraining.
-// Sessions whose WebSocket is on this node are for the caller to end.
-func (b *Backend) Drain(ctx context.Context) error {
-	if b.draining.Swap(true) {
-		return nil
-	}
-	err := b.store.Registry.Announce(ctx, b.info(), b.cfg.TTL)
-	b.mu.Lock()
-	rooms := make([]*hostedRoom, 0, len(b.hosted))
-	for _, r := range b.hosted {
-		r.refs++
-		rooms = append(rooms, r)
-	}
-	served := make([]*servedSession, 0, len(b.served))
-	for _, s := range b.served {
-		served = append(served, s)
-	}
-	b.mu.Unlock()
-	for _, r := range rooms {
-		r.mu.Lock()
-		if r.sessions.Load() > 0 {
-			if _, lerr := b.store.Directory.Leave(ctx, r.name, b.cfg.NodeID); lerr != nil && err == nil {
-				err = lerr
-			}
-		}
-		r.mu.Unlock()
-		b.exitRoom(r)
-	}
-	for _, s := range served {
-		s.stop()
-	}
-	if err != nil {
-		return fmt.Errorf("cluster: drain node %s: %w", b.cfg.NodeID, err)
-	}
-	return nil
 }

@@ -147,6 +147,20 @@ func (m *Memory) Leave(_ context.Context, room, node string) (bool, error) {
 	return false, nil
 }
 
+// Release implements Directory.
+func (m *Memory) Release(_ context.Context, room, node string) error {
+	if err := checkRoomNode(room, node); err != nil {
+		return err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r := m.roomLocked(room, now, false); r != nil && r.hostAt(now) == node {
+		r.host, r.hostUntil = "", time.Time{}
+	}
+	return nil
+}
+
 // Servers implements Directory.
 func (m *Memory) Servers(_ context.Context, room string) ([]string, error) {
 	if err := checkName("room", room); err != nil {

@@ -55,6 +55,14 @@ func (r *Redis) Leave(ctx context.Context, room, node string) (bool, error) {
 	return n == 1, wrapErr("leave", err)
 }
 
+// Release implements Directory.
+func (r *Redis) Release(ctx context.Context, room, node string) error {
+	if err := checkRoomNode(room, node); err != nil {
+		return err
+	}
+	return wrapErr("release", releaseScript.Run(ctx, r.client, []string{r.roomKey(room, "host")}, node).Err())
+}
+
 // Servers implements Directory.
 func (r *Redis) Servers(ctx context.Context, room string) ([]string, error) {
 	if err := checkName("room", room); err != nil {

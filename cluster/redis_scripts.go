@@ -66,6 +66,17 @@ end
 return 0
 `)
 
+// releaseScript: KEYS host; ARGV node. Deletes the claim if node holds
+// it (compared and deleted in one step, so that a claim another node
+// made meanwhile stays). Returns 1 if it did.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+`)
+
 // serversScript: KEYS servers. Returns the live servers.
 var serversScript = redis.NewScript(luaPrologue + `
 return redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf')

@@ -37,20 +37,51 @@ func (e *relayEnd) breakDown() { e.breakOnce.Do(func() { close(e.broken) }) }
 // ensureRelays opens a relay with every other live node serving each
 // room open here, so that the room's participants on every node see and
 // hear each other; each track crosses each link once. It runs in every
-// renewal round; a relay whose peer stops serving ends by itself.
+// renewal round. A relay whose peer stops serving ends by itself (its
+// peer says bye); one whose peer has not served the room for two rounds
+// in a row is closed here, in case the bye was lost. One round proves
+// nothing: right after Redis restarted empty, the nodes record their
+// rooms again one by one. Only renewLoop's goroutine calls it.
 func (b *Backend) ensureRelays(ctx context.Context, rooms []string, live map[string]bool) {
+	unserved := make(map[string]bool)
 	for _, room := range rooms {
 		servers, err := b.store.Directory.Servers(ctx, room)
 		if err != nil {
 			b.log.Warn("cannot list a room's nodes", "room", room, "err", err)
 			continue
 		}
+		serving := make(map[string]bool, len(servers))
 		for _, peer := range servers {
+			serving[peer] = true
 			if peer != b.cfg.NodeID && live[peer] {
 				b.relayWith(room, peer)
 			}
 		}
+		for _, e := range b.relayEnds(room) {
+			if serving[e.peer] {
+				continue
+			}
+			unserved[e.key] = true
+			if b.relayUnserved[e.key] {
+				b.log.Info("the peer of a relay no longer serves its room; the relay ends", "room", room, "peer", e.peer)
+				e.relay.Close()
+			}
+		}
 	}
+	b.relayUnserved = unserved
+}
+
+// relayEnds lists this node's relay ends of room.
+func (b *Backend) relayEnds(room string) []*relayEnd {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ends []*relayEnd
+	for _, e := range b.relays {
+		if e.room == room {
+			ends = append(ends, e)
+		}
+	}
+	return ends
 }
 
 // relayWith returns this node's relay end of room with peer, opening it

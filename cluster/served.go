@@ -26,8 +26,14 @@ type servedSession struct {
 	work chan envelope // calls and the close, in order, run by run
 	quit chan struct{} // closed to end the session from here
 	stop func()        // closes quit once
-	seq  atomic.Uint64 // the last event's number
-	done atomic.Bool   // no more events are sent
+	// sendMu orders numbering an event and queueing it: the SFU sends
+	// from several goroutines (and a draining node sends Move from its
+	// own), and the front door takes an event out of order for a lost
+	// one. The queueing under it never waits (offer); it takes
+	// Backend.mu, after sendMu.
+	sendMu sync.Mutex
+	seq    uint64      // the last event's number; guarded by sendMu
+	done   atomic.Bool // no more events are sent
 }
 
 // servedFor returns the served session a call from a front door is for,
@@ -65,8 +71,12 @@ func (s *servedSession) Send(ev sfu.Event) {
 	if s.done.Load() {
 		return
 	}
-	env := envelope{Kind: kindEvent, Session: s.id, Seq: s.seq.Add(1)}
-	if !s.b.offer(s.from, outMsg{env: env, ev: ev}) {
+	s.sendMu.Lock()
+	s.seq++
+	env := envelope{Kind: kindEvent, Session: s.id, Seq: s.seq}
+	queued := s.b.offer(s.from, outMsg{env: env, ev: ev})
+	s.sendMu.Unlock()
+	if !queued {
 		s.b.log.Warn("front door's outbox is full; ending a relayed session", "session", s.id, "from", s.from)
 		s.stop()
 	}

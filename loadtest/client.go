@@ -103,6 +103,8 @@ type Client struct {
 	ended        bool       // the reader has returned
 	disconnect   Disconnect // how the connection ended, once ended
 	onDisconnect func(Disconnect)
+	move         *Move // the server's move, once it came
+	onMove       func(Move)
 }
 
 // Dial connects, joins, and returns once the server said joined.
@@ -377,6 +379,8 @@ func (c *Client) handle(m Message) {
 		}
 	case "bye":
 		c.bye = m.Reason
+	case "move":
+		c.moved(Move{At: time.Now(), TimeLeft: time.Duration(m.TimeLeft) * time.Millisecond})
 	case "offer":
 		if err := c.answerSubscriber(m.SDP); err != nil {
 			c.inbox.put(Message{Type: "client_error", Message: err.Error()})
@@ -463,6 +467,7 @@ func (c *Client) Close() {
 		c.wgMu.Unlock()
 		c.endMu.Lock()
 		c.onDisconnect = nil // it is not the server's doing
+		c.onMove = nil
 		c.endMu.Unlock()
 		clock.leave(c.recv)
 		close(c.stop)

@@ -34,11 +34,12 @@ type Message struct {
 	ICEServers    []webrtc.ICEServer       `json:"iceServers,omitempty"`
 	// Peer to peer for two: peer_start, mode, peer_end, and the relayed
 	// offers, answers and candidates (From).
-	PeerID string          `json:"peerId,omitempty"`
-	Polite bool            `json:"polite,omitempty"`
-	Mode   string          `json:"mode,omitempty"`
-	From   string          `json:"from,omitempty"`
-	Raw    json.RawMessage `json:"-"`
+	PeerID   string          `json:"peerId,omitempty"`
+	Polite   bool            `json:"polite,omitempty"`
+	Mode     string          `json:"mode,omitempty"`
+	From     string          `json:"from,omitempty"`
+	TimeLeft int64           `json:"timeLeft,omitempty"` // move: ms
+	Raw      json.RawMessage `json:"-"`
 }
 
 // Joins returns the participant with this identity whose joining m

@@ -97,8 +97,10 @@ func (r *loadRun) keep(ctx context.Context, p *participant, c *Client, retry boo
 		p.joinedAt = now // publishing: its join is done
 	}
 	r.mu.Unlock()
-	// After p.client is c: a disconnect already seen is told at once.
+	// After p.client is c: a disconnect or a move already seen is told
+	// at once.
 	c.OnDisconnect(func(d Disconnect) { r.disconnected(ctx, p, c, d) })
+	c.OnMove(func(mv Move) { r.moved(ctx, p, c, mv) })
 }
 
 // dial connects p to url, joins, and publishes if p is a publisher.
@@ -146,6 +148,12 @@ func (r *loadRun) disconnected(ctx context.Context, p *participant, c *Client, d
 		r.mu.Unlock()
 		return
 	}
+	if p.moving == c {
+		// The move goes on, or rejoins if it finds no new session.
+		p.moveLost = &d
+		r.mu.Unlock()
+		return
+	}
 	p.client, p.leaving = nil, c
 	p.rc.Disconnects = append(p.rc.Disconnects, d.Reason())
 	if rejoin {
@@ -179,6 +187,7 @@ func (r *loadRun) retire(p *participant, c *Client) {
 	sent, skipped := c.Published()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.noteMoveSpansLocked(p, c)
 	p.past.fold(totalsOf(tracks, time.Now()))
 	p.pastSent += sent
 	p.pastSkipped += skipped

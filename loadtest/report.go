@@ -80,6 +80,8 @@ type ParticipantResult struct {
 	FramesSent, FramesSkipped int64
 	// Reconnect is what it went through when its connection ended.
 	Reconnect ReconnectResult
+	// Move is what it went through when its node asked it to move.
+	Move MoveResult
 }
 
 // Second is one second of a run, as seen by the harness and the server.
@@ -212,6 +214,9 @@ type RunReport struct {
 	// Reconnects are the connections that ended before the run did, the
 	// rejoins and the media gaps they caused.
 	Reconnects ReconnectSummary `json:"reconnects"`
+	// Moves are the moves of participants whose node was drained, and
+	// the media gaps they caused.
+	Moves MoveSummary `json:"moves"`
 
 	Ramp []RampStep `json:"ramp"`
 	// RampLastGood is the subscriber count of the last OK step before the
@@ -303,6 +308,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	}
 	r.RampLastGood = lastGoodStep(r.Ramp)
 	r.Reconnects = summarizeReconnects(results)
+	r.Moves = summarizeMoves(results)
 	r.Failures = r.judge()
 	r.Passed = len(r.Failures) == 0
 	return r
@@ -351,7 +357,8 @@ func (r *RunReport) judge() []string {
 		failures = append(failures, fmt.Sprintf("the harness fell behind: its publishers skipped %.1f%% of their frames, so what it measured includes its own overload",
 			r.PublisherSkippedPct))
 	}
-	return append(failures, r.Reconnects.judge()...)
+	failures = append(failures, r.Reconnects.judge()...)
+	return append(failures, r.Moves.judge()...)
 }
 
 // lastGoodStep is the subscriber count of the last OK step before the
@@ -441,6 +448,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 		p(val, "measured", "", r.Server.Source)
 	}
 	r.Reconnects.writeTable(p)
+	r.Moves.writeTable(p)
 
 	if len(r.Ramp) > 0 {
 		const step = "%11s  %8s  %14s  %14s  %12s  %15s  %13s  %13s  %9s  %s\n"

@@ -101,6 +101,12 @@ type participant struct {
 	joins                 int // connections it had
 	rc                    ReconnectResult
 	gaps                  map[*participant]*gap // a subscriber's open media gaps, by publisher
+	// moving is the connection p is moving from, while it moves; moveLost
+	// says how that connection ended meanwhile, if it did.
+	moving   *Client
+	moveLost *Disconnect
+	mv       MoveResult
+	moveGaps map[*participant]*moveGap // a subscriber's open move gaps, by publisher
 }
 
 // identity is the participant's identity in its room.
@@ -325,6 +331,7 @@ func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
 		}
 		s.Subscribers++
 		t := r.totalsLocked(p, now)
+		r.checkMoveGapsLocked(p)
 		if p.joinedAt.IsZero() && t.Flowing >= r.expected(p) && t.Tracks >= r.expected(p) {
 			p.joinedAt = t.LastFirst
 		}
@@ -390,6 +397,9 @@ func (r *loadRun) results() []ParticipantResult {
 		res.Reconnect = p.rc.clone()
 		res.Reconnect.Unresumed = unresumedLocked(p)
 		res.Reconnect.NotBack = len(p.rc.Disconnects) > 0 && p.client == nil
+		r.checkMoveGapsLocked(p)
+		res.Move = p.mv.clone()
+		res.Move.Unresumed = unresumedMovesLocked(p)
 		if p.joins == 0 {
 			out = append(out, res)
 			continue

@@ -31,6 +31,7 @@ var eventTypes = []eventType{
 	eventTypeOf[ActiveSpeakers]("active_speakers"),
 	eventTypeOf[Bye]("bye"),
 	eventTypeOf[PublisherLayers]("publisher_layers"),
+	eventTypeOf[Move]("move"),
 	eventTypeOf[PeerStart]("peer_start"),
 	eventTypeOf[PeerMode]("peer_mode"),
 	eventTypeOf[PeerEnd]("peer_end"),

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -63,6 +64,8 @@ func eventSamples() []struct {
 		{"publisher layers", PublisherLayers{TrackID: "TR_v", Active: map[string]bool{"q": true, "h": true, "f": false}}},
 		{"publisher layers nil", PublisherLayers{TrackID: "TR_v"}},
 		{"publisher layers empty", PublisherLayers{Active: map[string]bool{}}},
+		{"move", Move{TimeLeft: 28 * time.Second}},
+		{"move, time left unknown", Move{}},
 		{"peer start", PeerStart{PeerID: "PA_b", Polite: true}},
 		{"peer mode", PeerMode{Mode: "p2p", PeerID: "PA_b", Reason: ReasonDirect}},
 		{"peer end", PeerEnd{PeerID: "PA_b", Reason: ReasonPeerTimeout}},

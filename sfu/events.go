@@ -1,6 +1,10 @@
 package sfu
 
-import "github.com/pion/webrtc/v4"
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
 
 // EventSink receives what a participant's client must be told, in order.
 // Send must not block: the SFU calls it from its own goroutines, sometimes
@@ -88,6 +92,17 @@ type ActiveSpeakers struct {
 // "shutdown" or "replaced" (the same identity joined again).
 type Bye struct{ Reason string }
 
+// Move tells the client that the node serving it is going away: it
+// should open a new session through the same URL (a load balancer sends
+// it to a live node, where the room goes on), and leave this one once the
+// new one receives media, so that its media never pauses. Sessions still
+// on the node when TimeLeft has passed are ended (Bye "shutdown").
+type Move struct {
+	// TimeLeft is how long the node keeps the session; zero when it
+	// does not know.
+	TimeLeft time.Duration
+}
+
 func (Joined) isEvent()            {}
 func (SubscriberOffer) isEvent()   {}
 func (Candidate) isEvent()         {}
@@ -98,6 +113,7 @@ func (TrackUnpublished) isEvent()  {}
 func (TrackMuted) isEvent()        {}
 func (ActiveSpeakers) isEvent()    {}
 func (Bye) isEvent()               {}
+func (Move) isEvent()              {}
 
 // Target names one of a participant's two PeerConnections.
 type Target string

@@ -56,7 +56,7 @@ func newRoom(s *SFU, name string) *Room {
 func (r *Room) Name() string { return r.name }
 
 // join adds p, sends it the Joined event and subscribes it to every track
-// already published. A client with the same identity as a client present
+// already published but its twin's (see twins). A client with the same identity as a client present
 // (one that reconnected before its old session timed out) replaces it.
 // join returns errRoomGone if the room was removed meanwhile, and
 // errMemberExists if another member has p's ID.
@@ -93,7 +93,9 @@ func (r *Room) join(p roomMember) error {
 		if m.role != roleRelay {
 			infos = append(infos, m.info())
 		}
-		tracks = append(tracks, m.tracks...)
+		if !twins(m.p, p) {
+			tracks = append(tracks, m.tracks...)
+		}
 	}
 	r.members[p.ID()] = &member{p: p, role: role}
 	if role == roleClient {
@@ -305,7 +307,8 @@ func (r *Room) departed(m *member, others []roomMember) {
 	}
 }
 
-// publish adds up to p's tracks and subscribes everybody else to it. It
+// publish adds up to p's tracks and subscribes everybody else but p's
+// twin to it. It
 // reports false if p is no longer in the room.
 func (r *Room) publish(p roomMember, up *UpTrack) bool {
 	r.mu.Lock()
@@ -321,9 +324,20 @@ func (r *Room) publish(p roomMember, up *UpTrack) bool {
 	r.sfu.metrics.Tracks.Inc()
 	for _, o := range others {
 		o.send(TrackPublished{ParticipantID: p.ID(), Track: up.Info()})
-		o.subscribe(up)
+		if !twins(p, o) {
+			o.subscribe(up)
+		}
 	}
 	return true
+}
+
+// twins reports whether a and b are two sessions of one client: the
+// same identity, one of them served by another node (a client moving
+// off a draining node is in the room twice for a moment). A client is
+// not sent its twin's media, which it has already, and which would take
+// the bandwidth its new session needs for everybody else's.
+func twins(a, b roomMember) bool {
+	return a.role() != roleRelay && b.role() != roleRelay && a.identity() == b.identity()
 }
 
 // unpublish ends one track whose reader stopped.

@@ -118,6 +118,11 @@ type byeMsg struct {
 	Reason string `json:"reason"`
 }
 
+type moveMsg struct {
+	Type     string `json:"type"`
+	TimeLeft int64  `json:"timeLeft"` // milliseconds; 0 when unknown
+}
+
 type simpleMsg struct {
 	Type string `json:"type"`
 }
@@ -167,6 +172,8 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		msg = layersMsg{Type: "layers", TrackID: ev.TrackID, Layers: ev.Active}
 	case sfu.Bye:
 		msg = byeMsg{Type: "bye", Reason: ev.Reason}
+	case sfu.Move:
+		msg = moveMsg{Type: "move", TimeLeft: max(ev.TimeLeft.Milliseconds(), 0)}
 	default:
 		if msg = peerMessage(ev); msg == nil {
 			return nil, nil

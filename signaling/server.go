@@ -156,6 +156,24 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
+// Move asks every joined client to move to another node (a move
+// message, see PROTOCOL.md): the node is going away, and will end the
+// sessions still here after left. Clients that move leave on their own;
+// Close ends the others.
+func (s *Server) Move(left time.Duration) {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		if c.joined.Load() != nil {
+			c.Send(sfu.Move{TimeLeft: left})
+		}
+	}
+}
+
 // Connections is the number of open WebSocket connections.
 func (s *Server) Connections() int {
 	s.mu.Lock()

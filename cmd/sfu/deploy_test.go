@@ -138,8 +138,10 @@ func startHAProxy(t *testing.T, listen string, nodes []*deployNode) {
 // configuration in front. A load run sends 2 publishers and 4 subscribers
 // of one room through HAProxy, so their WebSockets land on all three
 // nodes; meanwhile (1) the room's host is killed with SIGKILL and (2) the
-// next host is sent SIGTERM (drained). After each, every participant
-// rejoins by itself and media flows again; the media gaps are reported.
+// next host is sent SIGTERM (drained). After the kill every participant
+// rejoins by itself and media flows again; the drained host asks every
+// participant to move, and each moves make before break, losing no
+// connection. The media gaps are reported.
 func TestClusterBehindLoadBalancer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a minute of real processes")
@@ -204,26 +206,53 @@ func TestClusterBehindLoadBalancer(t *testing.T) {
 			t.Fatalf("%s: the room is hosted by %q, not one of the nodes", tc.name, host)
 		}
 		t.Logf("%s: sending %v to %s, the room's host", tc.name, tc.signal, host)
+		signalled := time.Now()
+		exited := make(chan time.Duration, 1)
+		go func() {
+			select {
+			case <-victim.done:
+				exited <- time.Since(signalled)
+			case <-time.After(90 * time.Second):
+				close(exited)
+			}
+		}()
 		_ = victim.cmd.Process.Signal(tc.signal)
 		res := <-results
 		cancel()
 		if res.err != nil {
 			t.Fatalf("%s: run: %v", tc.name, res.err)
 		}
-		rc := res.r.Reconnects
-		t.Logf("%s: %d participants disconnected %v; %d attempts, %d succeeded, failures %v; rejoin ms %+v; media gap ms %+v; video gap ms %+v",
-			tc.name, rc.Participants, rc.Disconnects, rc.Attempts, rc.Succeeded, rc.Failures, rc.RejoinMS, rc.MediaGapMS, rc.VideoGapMS)
-		if rc.Participants == 0 || rc.Gaps == 0 {
-			t.Errorf("%s: no participant lost its connection: the host's failure went unnoticed", tc.name)
-		}
+		rc, mv := res.r.Reconnects, res.r.Moves
+		t.Logf("%s: %d participants disconnected %v; %d attempts, %d succeeded, failures %v; rejoin ms %+v; media gap ms %+v; video gap ms %+v; freezes over the run %d",
+			tc.name, rc.Participants, rc.Disconnects, rc.Attempts, rc.Succeeded, rc.Failures, rc.RejoinMS, rc.MediaGapMS, rc.VideoGapMS, res.r.Freezes)
 		if rc.NotBack != 0 || rc.Unresumed != 0 {
 			t.Errorf("%s: %d participants not back, %d media pauses not resumed", tc.name, rc.NotBack, rc.Unresumed)
 		}
+		if tc.signal == syscall.SIGKILL && (rc.Participants == 0 || rc.Gaps == 0) {
+			t.Errorf("%s: no participant lost its connection: the host's failure went unnoticed", tc.name)
+		}
 		if tc.signal == syscall.SIGTERM {
-			select {
-			case <-victim.done:
-			case <-time.After(35 * time.Second):
+			if took, ok := <-exited; ok {
+				t.Logf("%s: the drained node exited %s after the signal", tc.name, took.Round(time.Millisecond))
+			} else {
 				t.Errorf("%s: the drained node did not exit", tc.name)
+			}
+			// Drained, the host asks every client to move: each opens a new
+			// session through HAProxy and leaves the old one once it has
+			// media, so nobody loses a connection and nothing pauses.
+			t.Logf("%s: %d moves by %d participants (%d unsettled, %d failed), attempts %d, failures %v; overlap ms %+v; gap ms, movers %+v, others %+v",
+				tc.name, mv.Moves, mv.Participants, mv.Unsettled, mv.Failed, mv.Attempts, mv.Failures, mv.OverlapMS, mv.MovedGapMS, mv.OthersGapMS)
+			if mv.Participants != 6 || mv.Failed != 0 || mv.Unresumed != 0 {
+				t.Errorf("%s: %d of 6 participants moved, %d moves failed, %d pauses not resumed", tc.name, mv.Participants, mv.Failed, mv.Unresumed)
+			}
+			if mv.Gaps == 0 {
+				t.Errorf("%s: no media gap measured across the moves", tc.name)
+			}
+			if rc.Participants != 0 {
+				t.Errorf("%s: %d participants lost their connection %v; want every one moved", tc.name, rc.Participants, rc.Disconnects)
+			}
+			if res.r.TracksReceived != res.r.TracksExpected {
+				t.Errorf("%s: tracks at the end: %d of %d", tc.name, res.r.TracksReceived, res.r.TracksExpected)
 			}
 		}
 		// The victim stays down: the next case runs on the other two.

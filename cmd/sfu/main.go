@@ -60,7 +60,7 @@ func run(args []string) error {
 	}
 	// A second signal ends the process at once, as without a handler.
 	stop()
-	log.Info("draining: clients are asked to rejoin elsewhere", "timeout", cfg.DrainTimeout)
+	log.Info("draining: clients are asked to move to other nodes", "timeout", cfg.DrainTimeout)
 	dctx, dcancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
 	if err := n.Drain(dctx); err != nil {
 		log.Warn("drain incomplete", "err", err)
