@@ -37,6 +37,12 @@ type TrackCounts struct {
 	// Freezes counts the gaps over FreezeGap between two displayed
 	// frames of a track that was flowing.
 	Freezes int
+	// LastShown is when the newest frame a decoder could display was
+	// complete.
+	LastShown time.Time
+	// LongestPacketGap is the longest time between the arrivals of two
+	// successive packets: for audio, the longest pause.
+	LongestPacketGap time.Duration
 	// Jitter is the interarrival jitter (RFC 3550, 6.4.1).
 	Jitter      time.Duration
 	First, Last time.Time
@@ -297,7 +303,14 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	if c.First.IsZero() {
 		c.First, st.lo, st.hi, st.settled, st.next, st.nackFrom = now, ext, ext, ext, ext, ext+1
 	}
-	c.Last = now
+	// Arrival times are the kernel's, taken on several goroutines: one can
+	// come after a later one's.
+	if now.After(c.Last) {
+		if !c.Last.IsZero() {
+			c.LongestPacketGap = max(c.LongestPacketGap, now.Sub(c.Last))
+		}
+		c.Last = now
+	}
 	st.addJitter(p.Timestamp, now)
 	if s := st.at(ext); s != nil && s.seen {
 		c.Duplicates++

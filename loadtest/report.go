@@ -80,6 +80,9 @@ type ParticipantResult struct {
 	FramesSent, FramesSkipped int64
 	// Reconnect is what it went through when its connection ended.
 	Reconnect ReconnectResult
+	// Continuity is, for a subscriber that kept its connection, how
+	// steadily it received each publisher that kept its own.
+	Continuity []PairContinuity
 }
 
 // Second is one second of a run, as seen by the harness and the server.
@@ -212,6 +215,9 @@ type RunReport struct {
 	// Reconnects are the connections that ended before the run did, the
 	// rejoins and the media gaps they caused.
 	Reconnects ReconnectSummary `json:"reconnects"`
+	// Continuity is the longest pause each subscriber that kept its
+	// connection saw in the media of each publisher that kept its own.
+	Continuity ContinuitySummary `json:"continuity"`
 
 	Ramp []RampStep `json:"ramp"`
 	// RampLastGood is the subscriber count of the last OK step before the
@@ -303,6 +309,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	}
 	r.RampLastGood = lastGoodStep(r.Ramp)
 	r.Reconnects = summarizeReconnects(results)
+	r.Continuity = summarizeContinuity(results)
 	r.Failures = r.judge()
 	r.Passed = len(r.Failures) == 0
 	return r
@@ -441,6 +448,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 		p(val, "measured", "", r.Server.Source)
 	}
 	r.Reconnects.writeTable(p)
+	r.Continuity.writeTable(p)
 
 	if len(r.Ramp) > 0 {
 		const step = "%11s  %8s  %14s  %14s  %12s  %15s  %13s  %13s  %9s  %s\n"
