@@ -3,6 +3,7 @@ package loadtest
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -171,6 +172,11 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver, tapped bo
 		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}, t.Codec().ClockRate, !audio)
 	r.mu.Lock()
+	if old := r.tracks[key]; old != nil {
+		// The server replaced the track with one of the same IDs (a relay
+		// between nodes opened again): what the old one received stays.
+		r.tracks[key+"#"+strconv.Itoa(len(r.tracks))] = old
+	}
 	r.tracks[key] = in.st
 	r.mu.Unlock()
 	go r.readRTCP(rr, in.st)
