@@ -5,6 +5,7 @@ package loadtest
 // the others (a node killed under part of a room, say).
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -15,11 +16,13 @@ import (
 // through the run received a publisher that kept its own.
 type PairContinuity struct {
 	Subscriber, Publisher string // identities
-	// VideoGapMS is the longest pause between two video frames a decoder
-	// could show, from the first one until the run's last media packet;
-	// AudioGapMS between two audio packets, from the first one. NaN if the
+	// VideoGapMS is the longest pause between the arrivals of two video
+	// frames (their last packets), from the first packet until the run's
+	// last media packet; AudioGapMS between two audio packets. NaN if the
 	// subscriber received none of that kind from the publisher.
 	VideoGapMS, AudioGapMS float64
+	// VideoGapAt and AudioGapAt are when those pauses began.
+	VideoGapAt, AudioGapAt time.Time
 }
 
 // ContinuitySummary sums the pairs' continuity: the pauses participants
@@ -31,17 +34,20 @@ type ContinuitySummary struct {
 	// of the publisher's media.
 	Pairs int `json:"pairs"`
 	// VideoGapMS and AudioGapMS are, over the pairs, the longest pause in
-	// each pair's video (between frames a decoder could show) and audio
-	// (between packets).
+	// each pair's video (between frames received) and audio (between
+	// packets).
 	VideoGapMS Percentiles `json:"video_gap_ms"`
 	AudioGapMS Percentiles `json:"audio_gap_ms"`
 	// WorstPair names the pair with the longest pause, video or audio:
-	// "SUBSCRIBER <- PUBLISHER".
-	WorstPair string `json:"worst_pair"`
+	// "SUBSCRIBER <- PUBLISHER"; WorstAtS is when that pause began, in
+	// seconds since the run started.
+	WorstPair string  `json:"worst_pair"`
+	WorstAtS  float64 `json:"worst_at_s"`
 }
 
-// summarizeContinuity sums the subscribers' pairs.
-func summarizeContinuity(results []ParticipantResult) ContinuitySummary {
+// summarizeContinuity sums the subscribers' pairs of a run that started
+// at started.
+func summarizeContinuity(results []ParticipantResult, started time.Time) ContinuitySummary {
 	var s ContinuitySummary
 	var video, audio []float64
 	worst := -1.0
@@ -51,9 +57,15 @@ func summarizeContinuity(results []ParticipantResult) ContinuitySummary {
 			video = append(video, pc.VideoGapMS)
 			audio = append(audio, pc.AudioGapMS)
 			// A NaN, no media of the kind, is never the worst.
-			for _, g := range []float64{pc.VideoGapMS, pc.AudioGapMS} {
-				if g > worst {
-					worst, s.WorstPair = g, pc.Subscriber+" <- "+pc.Publisher
+			for _, g := range []struct {
+				ms float64
+				at time.Time
+			}{{pc.VideoGapMS, pc.VideoGapAt}, {pc.AudioGapMS, pc.AudioGapAt}} {
+				if g.ms > worst {
+					worst, s.WorstPair, s.WorstAtS = g.ms, pc.Subscriber+" <- "+pc.Publisher, 0
+					if !started.IsZero() && !g.at.IsZero() {
+						s.WorstAtS = g.at.Sub(started).Seconds()
+					}
 				}
 			}
 		}
@@ -72,9 +84,9 @@ func (s ContinuitySummary) writeTable(p func(format string, args ...any)) {
 	const pct = "%-14s %10s %10s %10s  %s\n"
 	p("\nContinuity of the %d pairs that kept their connections (longest pause of each pair)\n", s.Pairs)
 	p(pct, "", "p50", "p99", "max", "")
-	p(pct, "video", num(s.VideoGapMS.P50, 0), num(s.VideoGapMS.P99, 0), num(s.VideoGapMS.Max, 0), "ms between frames shown")
+	p(pct, "video", num(s.VideoGapMS.P50, 0), num(s.VideoGapMS.P99, 0), num(s.VideoGapMS.Max, 0), "ms between frames received")
 	p(pct, "audio", num(s.AudioGapMS.P50, 0), num(s.AudioGapMS.P99, 0), num(s.AudioGapMS.Max, 0), "ms between packets")
-	p("%-14s %10s  %s\n", "worst pair", "", s.WorstPair)
+	p("%-14s %10s  %s\n", "worst pair", s.WorstPair, fmt.Sprintf("its pause began %.1f s into the run", s.WorstAtS))
 }
 
 // continuityLocked measures, for each subscriber that kept its first
@@ -106,8 +118,9 @@ func (r *loadRun) continuityLocked() map[*participant][]PairContinuity {
 			}
 		}
 		for pub, tcs := range byPub {
-			video, audio := pairGaps(tcs, end)
-			out[sub] = append(out[sub], PairContinuity{Subscriber: sub.identity(), Publisher: pub.identity(), VideoGapMS: video, AudioGapMS: audio})
+			pc := PairContinuity{Subscriber: sub.identity(), Publisher: pub.identity()}
+			pc.VideoGapMS, pc.VideoGapAt, pc.AudioGapMS, pc.AudioGapAt = pairGaps(tcs, end)
+			out[sub] = append(out[sub], pc)
 		}
 		slices.SortFunc(out[sub], func(a, b PairContinuity) int { return strings.Compare(a.Publisher, b.Publisher) })
 	}
@@ -115,42 +128,55 @@ func (r *loadRun) continuityLocked() map[*participant][]PairContinuity {
 }
 
 // pairGaps is the longest pause in the video and the audio of tracks, one
-// publisher's tracks as one subscriber received them, until end: within a
-// track, between a track and the next of its kind (a track the server
-// replaced), and after the last. NaN for a kind with nothing received.
-func pairGaps(tracks []TrackCounts, end time.Time) (video, audio float64) {
+// publisher's tracks as one subscriber received them, until end, and when
+// each began: within a track, between a track and the next of its kind (a
+// track the server replaced), and after the last. NaN for a kind with
+// nothing received.
+func pairGaps(tracks []TrackCounts, end time.Time) (video float64, videoAt time.Time, audio float64, audioAt time.Time) {
 	var v, a []span
 	for _, tc := range tracks {
-		if tc.Kind == "video" {
-			if !tc.FirstKeyframe.IsZero() {
-				v = append(v, span{tc.FirstKeyframe, tc.LastShown, tc.LongestGap})
-			}
-		} else if !tc.First.IsZero() {
-			a = append(a, span{tc.First, tc.Last, tc.LongestPacketGap})
+		switch {
+		case tc.First.IsZero():
+		case tc.Kind != "video":
+			a = append(a, span{tc.First, tc.Last, tc.LongestPacketGap, tc.LongestPacketGapAt})
+		case !tc.LastFrame.IsZero():
+			v = append(v, span{tc.First, tc.LastFrame, tc.LongestFrameGap, tc.LongestFrameGapAt})
 		}
 	}
-	return longestPause(v, end), longestPause(a, end)
+	video, videoAt = longestPause(v, end)
+	audio, audioAt = longestPause(a, end)
+	return video, videoAt, audio, audioAt
 }
 
 // span is the stretch over which one track flowed: its first and last
-// media, and its longest pause in between.
+// media, and its longest pause in between and when that began.
 type span struct {
 	first, last time.Time
 	longest     time.Duration
+	longestAt   time.Time
 }
 
 // longestPause is the longest pause, in ms, in the media of spans,
-// successive tracks of one kind, until end; NaN without spans.
-func longestPause(spans []span, end time.Time) float64 {
+// successive tracks of one kind, until end, and when it began; NaN
+// without spans.
+func longestPause(spans []span, end time.Time) (float64, time.Time) {
 	if len(spans) == 0 {
-		return math.NaN()
+		return math.NaN(), time.Time{}
 	}
 	slices.SortFunc(spans, func(a, b span) int { return a.first.Compare(b.first) })
 	var gap time.Duration
+	var at time.Time
+	longer := func(d time.Duration, from time.Time) {
+		if d > gap {
+			gap, at = d, from
+		}
+	}
 	last := spans[0].last
 	for _, s := range spans {
-		gap = max(gap, s.longest, s.first.Sub(last))
+		longer(s.longest, s.longestAt)
+		longer(s.first.Sub(last), last)
 		last = latest(last, s.last)
 	}
-	return ms(max(gap, end.Sub(last)))
+	longer(end.Sub(last), last)
+	return ms(gap), at
 }

@@ -19,6 +19,7 @@ type player struct {
 	key     bool      // it is a keyframe
 	needKey bool      // a frame was broken since the last keyframe
 	lastPLI time.Time // when a keyframe was last asked for
+	shownAt time.Time
 }
 
 // PlayoutWait is how long playout waits for a missing packet before it
@@ -53,14 +54,14 @@ func (st *trackState) play(now time.Time) {
 		} else {
 			c.LastFrameSize = st.size
 			if !st.needKey || st.key {
-				if !c.LastShown.IsZero() {
-					gap := now.Sub(c.LastShown)
+				if !st.shownAt.IsZero() {
+					gap := now.Sub(st.shownAt)
 					c.LongestGap = max(c.LongestGap, gap)
 					if gap > FreezeGap {
 						c.Freezes++
 					}
 				}
-				c.LastShown, st.needKey = now, false
+				st.shownAt, st.needKey = now, false
 				if st.key && c.FirstKeyframe.IsZero() {
 					c.FirstKeyframe = now
 				}

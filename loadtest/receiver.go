@@ -38,12 +38,15 @@ type TrackCounts struct {
 	// Freezes counts the gaps over FreezeGap between two displayed
 	// frames of a track that was flowing.
 	Freezes int
-	// LastShown is when the newest frame a decoder could display was
-	// complete.
-	LastShown time.Time
 	// LongestPacketGap is the longest time between the arrivals of two
-	// successive packets: for audio, the longest pause.
-	LongestPacketGap time.Duration
+	// successive new packets (audio: the longest pause), LongestFrameGap
+	// between those of two frames' last packets (video: the longest pause
+	// in the frames received, whether or not a decoder could show them);
+	// each in arrival order, and when each began. LastFrame is when the
+	// newest frame's last packet arrived.
+	LongestPacketGap, LongestFrameGap     time.Duration
+	LongestPacketGapAt, LongestFrameGapAt time.Time
+	LastFrame                             time.Time
 	// Jitter is the interarrival jitter (RFC 3550, 6.4.1).
 	Jitter      time.Duration
 	First, Last time.Time
@@ -85,6 +88,8 @@ type trackState struct {
 	transit    float64 // arrival minus RTP time of the last packet, in clock units
 	jitter     float64 // in clock units
 	hasTransit bool
+
+	lastNew time.Time // when the newest new packet arrived
 
 	nack     bool   // missing packets are asked for (video)
 	nackFrom uint64 // packets below this need no more asking
@@ -309,20 +314,14 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	if c.First.IsZero() {
 		c.First, st.lo, st.hi, st.settled, st.next, st.nackFrom = now, ext, ext, ext, ext, ext+1
 	}
-	// Arrival times are the kernel's, taken on several goroutines: one can
-	// come after a later one's.
-	if now.After(c.Last) {
-		if !c.Last.IsZero() {
-			c.LongestPacketGap = max(c.LongestPacketGap, now.Sub(c.Last))
-		}
-		c.Last = now
-	}
+	c.Last = now
 	st.addJitter(p.Timestamp, now)
 	if s := st.at(ext); s != nil && s.seen {
 		c.Duplicates++
 		return
 	}
 	c.Unique++
+	longest(&c.LongestPacketGap, &c.LongestPacketGapAt, &st.lastNew, now)
 	if ext < st.lo {
 		st.lo = ext
 	}
@@ -351,6 +350,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	key := rtp.IsKeyframe(codec, p.Payload)
 	if p.Marker {
 		c.Frames++
+		longest(&c.LongestFrameGap, &c.LongestFrameGapAt, &c.LastFrame, now)
 	}
 	if key {
 		c.Keyframes++
@@ -359,6 +359,19 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		s.pending, s.size, s.end, s.key = true, uint16(len(p.Payload)), p.Marker, key
 	}
 	st.play(now)
+}
+
+// longest keeps in gap the longest time between successive arrivals, and
+// in at when it began, the latest arrival so far being *last; arrival
+// times are the kernel's, taken on several goroutines, so one can come
+// after a later one's.
+func longest(gap *time.Duration, at, last *time.Time, now time.Time) {
+	if now.After(*last) {
+		if d := now.Sub(*last); !last.IsZero() && d > *gap {
+			*gap, *at = d, *last
+		}
+		*last = now
+	}
 }
 
 // missing appends the packets to ask for now to seqs: those still

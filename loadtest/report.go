@@ -309,7 +309,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	}
 	r.RampLastGood = lastGoodStep(r.Ramp)
 	r.Reconnects = summarizeReconnects(results)
-	r.Continuity = summarizeContinuity(results)
+	r.Continuity = summarizeContinuity(results, info.Started)
 	r.Failures = r.judge()
 	r.Passed = len(r.Failures) == 0
 	return r
