@@ -103,9 +103,9 @@ func TestPartitionedRelay(t *testing.T) {
 	// they receive cid.
 	bob := clients[1]
 	cut := []cutPair{{rx: cid, tx: ann}, {rx: cid, tx: bob}, {rx: ann, tx: cid}, {rx: bob, tx: cid}}
+	told := watchLeaves(ctx, cut)
 	cutAt := time.Now()
 	heal := partition(t, "127.0.0.2", "127.0.0.3")
-	told := watchLeaves(ctx, cut)
 	if c := settle(time.Now().Add(20*time.Second), func() string {
 		if m1, m2 := members(nodes[0]), members(nodes[1]); m1 != 2 || m2 != 1 {
 			return fmt.Sprintf("room members during the partition: node1 %d, node2 %d; want 2 and 1 (own clients only)", m1, m2)
@@ -169,8 +169,10 @@ type cutPair struct {
 	lastBefore time.Time // rx's last packet of tx before
 }
 
-// watchLeaves notes when each pair's subscriber is told that its
-// publisher left, and closes the returned channel once all were.
+// watchLeaves notes when each pair's subscriber is told from now on that
+// its publisher left, and closes the returned channel once all were. The
+// leaves told before (a relay that opened again while the room formed)
+// are passed over.
 func watchLeaves(ctx context.Context, pairs []cutPair) <-chan struct{} {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -178,7 +180,16 @@ func watchLeaves(ctx context.Context, pairs []cutPair) <-chan struct{} {
 	for i := range pairs {
 		byRx[pairs[i].rx] = append(byRx[pairs[i].rx], &pairs[i])
 	}
+	past, cancel := context.WithCancel(ctx)
+	cancel() // WaitFor then takes only what has arrived
 	for rx, ps := range byRx {
+		for {
+			if _, err := rx.WaitFor(past, func(m loadtest.Message) bool {
+				return slices.ContainsFunc(ps, func(p *cutPair) bool { return m.Leaves(p.tx.Self.ID) })
+			}); err != nil {
+				break
+			}
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
