@@ -10,8 +10,10 @@
 // repair, jitter, freezes, end-to-end latency, the server's and the
 // harness's own CPU and memory, and, for participants whose connection
 // ended (they rejoin as the web client does, reconnect.go), the rejoin
-// times and the media gaps their subscribers saw (gaps.go). netlab.go builds the network namespaces
-// the constrained-link tests shape with tbf and nftables.
+// times and the media gaps their subscribers saw (gaps.go), and, for the
+// participants that kept their connection, the longest pause each saw in
+// each publisher's media (continuity.go). netlab.go builds the network
+// namespaces the constrained-link tests shape with tbf and nftables.
 //
 // It knows the server only through the wire protocol
 // (signaling/PROTOCOL.md) and its /metrics; its non-test code must not

@@ -19,7 +19,7 @@ type moveGap struct {
 	moved   bool      // the subscriber moved first (else the publisher)
 	pending int       // moves of the pair not finished yet
 	doneAt  time.Time // when the last of them finished
-	spans   map[spanKey]span
+	spans   map[spanKey]mediaSpan
 }
 
 // spanKey names one track of one of the subscriber's connections.
@@ -28,8 +28,8 @@ type spanKey struct {
 	track string
 }
 
-// span is when a track delivered media a decoder could use.
-type span struct {
+// mediaSpan is when a track delivered media a decoder could use.
+type mediaSpan struct {
 	video      bool
 	start, end time.Time
 }
@@ -52,7 +52,7 @@ func (r *loadRun) openMoveGapsLocked(p *participant, since time.Time) {
 		}
 		g := sub.moveGaps[pub]
 		if g == nil {
-			g = &moveGap{since: since, moved: sub == p, spans: map[spanKey]span{}}
+			g = &moveGap{since: since, moved: sub == p, spans: map[spanKey]mediaSpan{}}
 			sub.moveGaps[pub] = g
 		}
 		g.pending++
@@ -88,7 +88,7 @@ func (r *loadRun) noteMoveSpansLocked(sub *participant, c *Client) {
 		if g == nil || tc.First.IsZero() {
 			continue
 		}
-		s := span{video: tc.Kind == "video", start: tc.First, end: tc.Last}
+		s := mediaSpan{video: tc.Kind == "video", start: tc.First, end: tc.Last}
 		if s.video && !tc.First.Before(g.since) {
 			if tc.FirstKeyframe.IsZero() {
 				continue // nothing shown yet
@@ -133,7 +133,7 @@ func (r *loadRun) checkMoveGapsLocked(sub *participant) {
 // subscriber received before has not come since the moves finished.
 func (g *moveGap) pause() (pause time.Duration, over bool) {
 	for _, video := range []bool{false, true} {
-		var spans []span
+		var spans []mediaSpan
 		for _, s := range g.spans {
 			if s.video == video {
 				spans = append(spans, s)
@@ -142,7 +142,7 @@ func (g *moveGap) pause() (pause time.Duration, over bool) {
 		if len(spans) == 0 {
 			continue
 		}
-		slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+		slices.SortFunc(spans, func(a, b mediaSpan) int { return a.start.Compare(b.start) })
 		end := spans[0].end
 		for _, s := range spans[1:] {
 			if s.start.After(end) && s.start.After(g.since) {

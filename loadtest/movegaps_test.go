@@ -15,33 +15,33 @@ func TestMoveGapPause(t *testing.T) {
 	old, next := &Client{}, &Client{}
 	for _, tc := range []struct {
 		name  string
-		spans map[spanKey]span
+		spans map[spanKey]mediaSpan
 		pause time.Duration
 		over  bool
 	}{
-		{"overlap", map[spanKey]span{
+		{"overlap", map[spanKey]mediaSpan{
 			{old, "a"}:  {start: at(0), end: at(3000)},
 			{old, "v"}:  {video: true, start: at(0), end: at(3000)},
 			{next, "a"}: {start: at(1500), end: at(5000)},
 			{next, "v"}: {video: true, start: at(1600), end: at(5000)},
 		}, 0, true},
-		{"break before make", map[spanKey]span{
+		{"break before make", map[spanKey]mediaSpan{
 			{old, "a"}:  {start: at(0), end: at(1100)},
 			{old, "v"}:  {video: true, start: at(0), end: at(1100)},
 			{next, "a"}: {start: at(1500), end: at(5000)},
 			{next, "v"}: {video: true, start: at(1900), end: at(5000)},
 		}, 800 * time.Millisecond, true},
-		{"a hole before the move does not count", map[spanKey]span{
+		{"a hole before the move does not count", map[spanKey]mediaSpan{
 			{old, "v1"}: {video: true, start: at(-5000), end: at(-3000)},
 			{old, "v2"}: {video: true, start: at(-1000), end: at(3000)},
 			{next, "v"}: {video: true, start: at(2000), end: at(5000)},
 		}, 0, true},
-		{"a hole across the move's start counts", map[spanKey]span{
+		{"a hole across the move's start counts", map[spanKey]mediaSpan{
 			{old, "v1"}: {video: true, start: at(-5000), end: at(900)},
 			{old, "v2"}: {video: true, start: at(1200), end: at(3000)},
 			{next, "v"}: {video: true, start: at(2000), end: at(5000)},
 		}, 300 * time.Millisecond, true},
-		{"video not back after the move finished", map[spanKey]span{
+		{"video not back after the move finished", map[spanKey]mediaSpan{
 			{old, "a"}:  {start: at(0), end: at(3000)},
 			{old, "v"}:  {video: true, start: at(0), end: at(3000)},
 			{next, "a"}: {start: at(1500), end: at(5000)},

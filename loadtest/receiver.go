@@ -3,6 +3,7 @@ package loadtest
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,6 +38,15 @@ type TrackCounts struct {
 	// Freezes counts the gaps over FreezeGap between two displayed
 	// frames of a track that was flowing.
 	Freezes int
+	// LongestPacketGap is the longest time between the arrivals of two
+	// successive new packets (audio: the longest pause), LongestFrameGap
+	// between those of two frames' last packets (video: the longest pause
+	// in the frames received, whether or not a decoder could show them);
+	// each in arrival order, and when each began. LastFrame is when the
+	// newest frame's last packet arrived.
+	LongestPacketGap, LongestFrameGap     time.Duration
+	LongestPacketGapAt, LongestFrameGapAt time.Time
+	LastFrame                             time.Time
 	// Jitter is the interarrival jitter (RFC 3550, 6.4.1).
 	Jitter      time.Duration
 	First, Last time.Time
@@ -78,6 +88,8 @@ type trackState struct {
 	transit    float64 // arrival minus RTP time of the last packet, in clock units
 	jitter     float64 // in clock units
 	hasTransit bool
+
+	lastNew time.Time // when the newest new packet arrived
 
 	nack     bool   // missing packets are asked for (video)
 	nackFrom uint64 // packets below this need no more asking
@@ -165,6 +177,11 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver, tapped bo
 		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}, t.Codec().ClockRate, !audio)
 	r.mu.Lock()
+	if old := r.tracks[key]; old != nil {
+		// The server replaced the track with one of the same IDs (a relay
+		// between nodes opened again): what the old one received stays.
+		r.tracks[key+"#"+strconv.Itoa(len(r.tracks))] = old
+	}
 	r.tracks[key] = in.st
 	r.mu.Unlock()
 	go r.readRTCP(rr, in.st)
@@ -304,6 +321,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		return
 	}
 	c.Unique++
+	longest(&c.LongestPacketGap, &c.LongestPacketGapAt, &st.lastNew, now)
 	if ext < st.lo {
 		st.lo = ext
 	}
@@ -332,6 +350,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	key := rtp.IsKeyframe(codec, p.Payload)
 	if p.Marker {
 		c.Frames++
+		longest(&c.LongestFrameGap, &c.LongestFrameGapAt, &c.LastFrame, now)
 	}
 	if key {
 		c.Keyframes++
@@ -340,6 +359,19 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		s.pending, s.size, s.end, s.key = true, uint16(len(p.Payload)), p.Marker, key
 	}
 	st.play(now)
+}
+
+// longest keeps in gap the longest time between successive arrivals, and
+// in at when it began, the latest arrival so far being *last; arrival
+// times are the kernel's, taken on several goroutines, so one can come
+// after a later one's.
+func longest(gap *time.Duration, at, last *time.Time, now time.Time) {
+	if now.After(*last) {
+		if d := now.Sub(*last); !last.IsZero() && d > *gap {
+			*gap, *at = d, *last
+		}
+		*last = now
+	}
 }
 
 // missing appends the packets to ask for now to seqs: those still

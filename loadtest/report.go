@@ -82,6 +82,9 @@ type ParticipantResult struct {
 	Reconnect ReconnectResult
 	// Move is what it went through when its node asked it to move.
 	Move MoveResult
+	// Continuity is, for a subscriber that kept its connection, how
+	// steadily it received each publisher that kept its own.
+	Continuity []PairContinuity
 }
 
 // Second is one second of a run, as seen by the harness and the server.
@@ -217,6 +220,9 @@ type RunReport struct {
 	// Moves are the moves of participants whose node was drained, and
 	// the media gaps they caused.
 	Moves MoveSummary `json:"moves"`
+	// Continuity is the longest pause each subscriber that kept its
+	// connection saw in the media of each publisher that kept its own.
+	Continuity ContinuitySummary `json:"continuity"`
 
 	Ramp []RampStep `json:"ramp"`
 	// RampLastGood is the subscriber count of the last OK step before the
@@ -309,6 +315,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	r.RampLastGood = lastGoodStep(r.Ramp)
 	r.Reconnects = summarizeReconnects(results)
 	r.Moves = summarizeMoves(results)
+	r.Continuity = summarizeContinuity(results, info.Started)
 	r.Failures = r.judge()
 	r.Passed = len(r.Failures) == 0
 	return r
@@ -449,6 +456,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	}
 	r.Reconnects.writeTable(p)
 	r.Moves.writeTable(p)
+	r.Continuity.writeTable(p)
 
 	if len(r.Ramp) > 0 {
 		const step = "%11s  %8s  %14s  %14s  %12s  %15s  %13s  %13s  %9s  %s\n"

@@ -390,9 +390,10 @@ func (r *loadRun) results() []ParticipantResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := time.Now()
+	continuity := r.continuityLocked()
 	out := make([]ParticipantResult, 0, len(r.parts))
 	for _, p := range r.parts {
-		res := ParticipantResult{Publisher: p.publisher, TracksExpected: r.expected(p), URL: r.cfg.URLs[p.firstURL]}
+		res := ParticipantResult{Publisher: p.publisher, TracksExpected: r.expected(p), URL: r.cfg.URLs[p.firstURL], Continuity: continuity[p]}
 		t := r.totalsLocked(p, now)
 		res.Reconnect = p.rc.clone()
 		res.Reconnect.Unresumed = unresumedLocked(p)

@@ -38,6 +38,11 @@ func TestRunShort(t *testing.T) {
 	if rep.BitrateKbps.Min <= 0 || !rep.Passed {
 		t.Errorf("min bitrate %.0f kbit/s, passed %v (%v)", rep.BitrateKbps.Min, rep.Passed, rep.Failures)
 	}
+	// Each room's 3 subscribers receive its publisher, every one of them
+	// on its first connection.
+	if c := rep.Continuity; c.Pairs != 6 || c.VideoGapMS.Max <= 0 || c.AudioGapMS.Max <= 0 {
+		t.Errorf("continuity %+v: want 6 pairs, their pauses measured", c)
+	}
 	t.Logf("join p50 %.0f p99 %.0f ms; first media p50 %.0f ms; %.0f kbit/s mean; latency p50 %.2f p99 %.2f ms; %d packets; %.2f%% of frames skipped",
 		rep.JoinMS.P50, rep.JoinMS.P99, rep.FirstMediaMS.P50, rep.BitrateKbps.Mean, rep.LatencyMS.P50, rep.LatencyMS.P99, rep.PacketsReceived, rep.PublisherSkippedPct)
 

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -264,93 +263,6 @@ func TestClusterBehindLoadBalancer(t *testing.T) {
 		}
 		nodes = live
 	}
-}
-
-// TestSpanningRoomBehindLoadBalancer: three sfu processes that take at
-// most three participants each, behind HAProxy. Six participants of one
-// room fill its host and spill onto a second node: the room spans two
-// nodes, relayed between them. Then the second node is killed (SIGKILL):
-// its participants rejoin by themselves, served by the third node, the
-// room spans host and third node, and every pause in media ends.
-func TestSpanningRoomBehindLoadBalancer(t *testing.T) {
-	if testing.Short() {
-		t.Skip("a minute of real processes")
-	}
-	redisAddr := redistest.Server(t)
-	bin := filepath.Join(t.TempDir(), "sfu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(t.TempDir(), "sfu.yaml")
-	if err := os.WriteFile(cfg, []byte("cluster:\n  max_participants: 3\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var nodes []*deployNode
-	for i, ip := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
-		nodes = append(nodes, startDeployNode(t, bin, fmt.Sprintf("sfu%d", i+1), ip, "redis://"+redisAddr, "--config", cfg))
-	}
-	lb := net.JoinHostPort("127.0.0.1", fmt.Sprint(freePort(t, "127.0.0.1")))
-	startHAProxy(t, lb, nodes)
-	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
-	t.Cleanup(func() { _ = rdb.Close() })
-	keys, err := signaling.ParseKeys(deployKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const room = "span-0"
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	type result struct {
-		r   *loadtest.RunReport
-		err error
-	}
-	results := make(chan result, 1)
-	go func() {
-		r, err := loadtest.Run(ctx, loadtest.RunConfig{
-			URLs: []string{"ws://" + lb + "/ws"}, Rooms: 1, Publishers: 2, Subscribers: 4,
-			Duration: 40 * time.Second, LoopbackOnly: true, RoomPrefix: "span",
-			Token: func(_ context.Context, _, room, identity string) (string, error) {
-				return keys.Mint("deploy", signaling.TokenRequest{Room: room, Identity: identity,
-					Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
-			},
-		})
-		results <- result{r, err}
-	}()
-	time.Sleep(15 * time.Second)
-	host, err := rdb.Get(ctx, "sfu:room:{"+room+"}:host").Result()
-	if err != nil {
-		t.Fatalf("the room's host in Redis: %v", err)
-	}
-	servers, err := rdb.ZRange(ctx, "sfu:room:{"+room+"}:servers", 0, -1).Result()
-	if err != nil || len(servers) != 2 {
-		t.Fatalf("the room is served by %v (%v), want two nodes", servers, err)
-	}
-	var victim *deployNode
-	for _, n := range nodes {
-		if n.id != host && slices.Contains(servers, n.id) {
-			victim = n
-		}
-	}
-	t.Logf("the room spans %v, hosted by %s; killing %s", servers, host, victim.id)
-	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
-	res := <-results
-	if res.err != nil {
-		t.Fatalf("run: %v", res.err)
-	}
-	rc := res.r.Reconnects
-	t.Logf("%d participants disconnected %v; %d attempts, %d succeeded, failures %v; rejoin ms %+v; media gap ms %+v; video gap ms %+v",
-		rc.Participants, rc.Disconnects, rc.Attempts, rc.Succeeded, rc.Failures, rc.RejoinMS, rc.MediaGapMS, rc.VideoGapMS)
-	if rc.Participants == 0 {
-		t.Error("no participant lost its connection")
-	}
-	if rc.NotBack != 0 || rc.Unresumed != 0 {
-		t.Errorf("%d participants not back, %d media pauses not resumed", rc.NotBack, rc.Unresumed)
-	}
-	if res.r.TracksReceived != res.r.TracksExpected {
-		t.Errorf("tracks at the end: %d of %d", res.r.TracksReceived, res.r.TracksExpected)
-	}
-	after, err := rdb.ZRange(context.Background(), "sfu:room:{"+room+"}:servers", 0, -1).Result()
-	t.Logf("the room was served by %v at the end (%v)", after, err)
 }
 
 // TestMeasureRelayCost measures, for BENCHMARKS.md, what relaying a room

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,8 +48,11 @@ func partition(t *testing.T, a, b string) (heal func()) {
 // clients and Redis-free shared state stay reachable) when the network
 // between the two nodes breaks: the relay fails and is torn down on both
 // nodes (nothing is forwarded into the void: the imported participants
-// and the relay's member leave each node's room), and once the network
-// is back the relay is opened again and media crosses it again.
+// and the relay's member leave each node's room, and the subscribers
+// across the cut are told their publishers left), and once the network is
+// back the relay is opened again and media crosses it again, to every
+// subscriber across it. It logs how long after the partition each
+// subscriber was told, and how soon after healing its video came back.
 func TestPartitionedRelay(t *testing.T) {
 	if err := loadtest.Available(); err != nil {
 		if os.Getenv("CI") != "" {
@@ -94,6 +99,12 @@ func TestPartitionedRelay(t *testing.T) {
 	spanned := []int{members(nodes[0]), members(nodes[1])}
 	t.Logf("room members with the relay up: node1 %d, node2 %d", spanned[0], spanned[1])
 
+	// The pairs the partition cuts: cid receives ann and bob across it,
+	// they receive cid.
+	bob := clients[1]
+	cut := []cutPair{{rx: cid, tx: ann}, {rx: cid, tx: bob}, {rx: ann, tx: cid}, {rx: bob, tx: cid}}
+	told := watchLeaves(ctx, cut)
+	cutAt := time.Now()
 	heal := partition(t, "127.0.0.2", "127.0.0.3")
 	if c := settle(time.Now().Add(20*time.Second), func() string {
 		if m1, m2 := members(nodes[0]), members(nodes[1]); m1 != 2 || m2 != 1 {
@@ -103,6 +114,19 @@ func TestPartitionedRelay(t *testing.T) {
 	}); c != "" {
 		t.Fatal(c)
 	}
+	// Each subscriber is told its publishers across the cut left: until
+	// then it sees their media stop.
+	select {
+	case <-told:
+	case <-ctx.Done():
+		t.Fatal("the subscribers were not told that the publishers across the partition left")
+	}
+	for i, p := range cut {
+		if p.toldAt.IsZero() {
+			t.Errorf("%s was not told that %s left", p.rx.Self.Identity, p.tx.Self.Identity)
+		}
+		cut[i].lastBefore = lastMedia(p.rx, p.tx)
+	}
 	before := videoFrames(cid, ann)
 	time.Sleep(2 * time.Second)
 	if got := videoFrames(cid, ann) - before; got > 5 {
@@ -110,9 +134,15 @@ func TestPartitionedRelay(t *testing.T) {
 	}
 
 	heal()
+	healAt := time.Now()
 	if c := settle(time.Now().Add(30*time.Second), func() string {
 		if got := videoFrames(cid, ann) - before; got < 30 {
 			return fmt.Sprintf("after the network came back cid got %d frames from ann", got)
+		}
+		for _, p := range cut {
+			if shown := firstShownSince(p.rx, p.tx, healAt); shown.IsZero() {
+				return fmt.Sprintf("after the network came back %s shows no video of %s", p.rx.Self.Identity, p.tx.Self.Identity)
+			}
 		}
 		if m1, m2 := members(nodes[0]), members(nodes[1]); m1 != spanned[0] || m2 != spanned[1] {
 			return fmt.Sprintf("room members after healing: node1 %d, node2 %d; want %v", m1, m2, spanned)
@@ -121,4 +151,102 @@ func TestPartitionedRelay(t *testing.T) {
 	}); c != "" {
 		t.Error(c)
 	}
+	// The figures BENCHMARKS.md gives: how long the subscribers across the
+	// cut see a frozen picture before they are told, and how soon after
+	// the network is back the relay brings them video again.
+	for _, p := range cut {
+		t.Logf("%s receiving %s: told %.0f ms after the partition (last packet %.0f ms before it was told); "+
+			"after healing, first packet %.0f ms, first frame shown %.0f ms",
+			p.rx.Self.Identity, p.tx.Self.Identity, msSince(cutAt, p.toldAt), msSince(p.lastBefore, p.toldAt),
+			msSince(healAt, firstMediaSince(p.rx, p.tx, healAt)), msSince(healAt, firstShownSince(p.rx, p.tx, healAt)))
+	}
 }
+
+// cutPair is a subscriber and a publisher on either side of a partition.
+type cutPair struct {
+	rx, tx     *loadtest.Client
+	toldAt     time.Time // rx was told tx left
+	lastBefore time.Time // rx's last packet of tx before
+}
+
+// watchLeaves notes when each pair's subscriber is told from now on that
+// its publisher left, and closes the returned channel once all were. The
+// leaves told before (a relay that opened again while the room formed)
+// are passed over.
+func watchLeaves(ctx context.Context, pairs []cutPair) <-chan struct{} {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	byRx := map[*loadtest.Client][]*cutPair{}
+	for i := range pairs {
+		byRx[pairs[i].rx] = append(byRx[pairs[i].rx], &pairs[i])
+	}
+	past, cancel := context.WithCancel(ctx)
+	cancel() // WaitFor then takes only what has arrived
+	for rx, ps := range byRx {
+		for {
+			if _, err := rx.WaitFor(past, func(m loadtest.Message) bool {
+				return slices.ContainsFunc(ps, func(p *cutPair) bool { return m.Leaves(p.tx.Self.ID) })
+			}); err != nil {
+				break
+			}
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for waiting := len(ps); waiting > 0; {
+				m, err := rx.WaitFor(ctx, func(m loadtest.Message) bool {
+					return slices.ContainsFunc(ps, func(p *cutPair) bool { return p.toldAt.IsZero() && m.Leaves(p.tx.Self.ID) })
+				})
+				if err != nil {
+					return
+				}
+				now := time.Now()
+				for _, p := range ps {
+					if p.toldAt.IsZero() && m.Leaves(p.tx.Self.ID) {
+						p.toldAt = now
+						waiting--
+					}
+				}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	return done
+}
+
+// lastMedia is when rx last received a packet of tx's.
+func lastMedia(rx, tx *loadtest.Client) time.Time {
+	var last time.Time
+	for _, tc := range rx.Received() {
+		if tc.ParticipantID == tx.Self.ID && tc.Last.After(last) {
+			last = tc.Last
+		}
+	}
+	return last
+}
+
+// firstMediaSince is when rx received tx's first packet of a track that
+// started after since; zero if none did yet.
+func firstMediaSince(rx, tx *loadtest.Client, since time.Time) time.Time {
+	var first time.Time
+	for _, tc := range rx.Received() {
+		if tc.ParticipantID == tx.Self.ID && tc.First.After(since) && (first.IsZero() || tc.First.Before(first)) {
+			first = tc.First
+		}
+	}
+	return first
+}
+
+// firstShownSince is when rx could show tx's first video frame of a
+// track that started after since; zero if none yet.
+func firstShownSince(rx, tx *loadtest.Client, since time.Time) time.Time {
+	for _, tc := range rx.Received() {
+		if tc.ParticipantID == tx.Self.ID && tc.Kind == "video" && tc.First.After(since) && !tc.FirstKeyframe.IsZero() {
+			return tc.FirstKeyframe
+		}
+	}
+	return time.Time{}
+}
+
+// msSince is the time from a to b in ms.
+func msSince(a, b time.Time) float64 { return float64(b.Sub(a)) / float64(time.Millisecond) }
