@@ -96,6 +96,7 @@ type Backend struct {
 	remote   map[string]*remoteSession // sessions this node relays, by session ID
 	served   map[string]*servedSession // sessions served here for other nodes, by sender/session
 	hosted   map[string]*hostedRoom    // rooms served here, by name
+	joining  int                       // joins under way here (reserve)
 	outboxes map[string]*outbox        // by receiving node
 	relays   map[string]*relayEnd      // media relays, by room/peer
 	live     map[string]bool           // nodes seen alive at the last look; nil before it

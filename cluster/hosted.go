@@ -64,20 +64,43 @@ func (b *Backend) joinIfOpen(ctx context.Context, room string, who sfu.Identity,
 	return b.joinHere(ctx, room, who, sink, false)
 }
 
-// full reports whether the node serves as many participants as its
-// limit allows.
+// full reports whether the node serves, or is joining, as many
+// participants as its limit allows.
 func (b *Backend) full() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fullLocked()
+}
+
+func (b *Backend) fullLocked() bool {
 	limit := b.cfg.Limits.Participants
 	if limit == 0 {
 		return false
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
+	n := b.joining
 	for _, r := range b.hosted {
 		n += int(r.sessions.Load())
 	}
 	return n >= limit
+}
+
+// reserve takes a seat for a join, unless the node is full; the caller
+// gives it back with unreserve once the join succeeded (the session
+// holds it then) or failed. Concurrent joins cannot overfill the node.
+func (b *Backend) reserve() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fullLocked() {
+		return false
+	}
+	b.joining++
+	return true
+}
+
+func (b *Backend) unreserve() {
+	b.mu.Lock()
+	b.joining--
+	b.mu.Unlock()
 }
 
 // openRooms lists the rooms with participants here.
@@ -102,11 +125,12 @@ func (b *Backend) joinHere(ctx context.Context, room string, who sfu.Identity, s
 	if b.draining.Load() {
 		return nil, "", sfu.ErrDraining
 	}
-	if b.full() {
+	if !b.reserve() {
 		// The registry's view of this node lags by up to a round: the
 		// caller places the session elsewhere.
 		return nil, "", errFull
 	}
+	defer b.unreserve() // after r.sessions counts the session, if it joined
 	r := b.enterRoom(room)
 	defer b.exitRoom(r)
 	r.mu.Lock()

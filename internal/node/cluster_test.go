@@ -518,3 +518,46 @@ func TestRoomSpansNodes(t *testing.T) {
 	}
 	expectMedia(t, clients[1], clients[0], nodes[0].MediaAddr().String())
 }
+
+// TestLimitHoldsUnderConcurrentJoins: a lone node limited to 3
+// participants takes exactly 3 of 12 joins that arrive at once; the
+// others are refused as unavailable (no other node to span to).
+func TestLimitHoldsUnderConcurrentJoins(t *testing.T) {
+	n := nodetest.Start(t, func(c *node.Config) {
+		*c = nodetest.Config("127.0.0.1")
+		c.Keys = clusterKeys
+		c.Cluster.NodeID = "node1"
+		c.Cluster.MaxParticipants = 3
+	}, node.WithStore(memoryStore()))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const joins = 12
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	joined, refused := 0, 0
+	for i := range joins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := loadtest.Dial(ctx, loadtest.Options{URL: wsURL(n), Token: clusterToken(t, "crowd", fmt.Sprintf("p%d", i)), LoopbackOnly: true})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				joined++
+				t.Cleanup(c.Close)
+			case strings.Contains(err.Error(), signaling.CodeUnavailable):
+				refused++
+			default:
+				t.Errorf("join %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if joined != 3 || refused != joins-3 {
+		t.Errorf("%d joined and %d were refused, want 3 and %d", joined, refused, joins-3)
+	}
+	if got := n.SFU().Load().Participants; got != 3 {
+		t.Errorf("the node serves %d participants, want 3", got)
+	}
+}
