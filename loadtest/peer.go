@@ -24,9 +24,19 @@ import (
 // peer connection is given up (the server's p2p_timeout by default).
 const peerTimeout = 5 * time.Second
 
-// peerLinger is how long a peer connection stays open, still sending,
-// after the SFU's media of the peer replaced its media here.
-const peerLinger = time.Second
+// After the SFU's media of the peer replaced its direct media here, the
+// peer connection stays open, still sending, while the peer may still
+// show this client's media from it: until the peer's own direct media
+// stops for peerQuiet (the peer closed its side), or for peerLinger. The
+// protocol gives no word of the peer's swap, and the SFU's media of a
+// track that had not reached it before the call went direct takes up to
+// about 2.3 s to play there (measured on loopback).
+const (
+	peerLinger = 3 * time.Second
+	peerQuiet  = 500 * time.Millisecond
+	// lingerCheck is how often a lingering connection looks for quiet.
+	lingerCheck = 100 * time.Millisecond
+)
 
 // Reasons of mode messages the client acts on.
 const reasonPeerLeft = "peer_left"
@@ -73,12 +83,14 @@ type peerSide struct {
 
 	link *peerLink // the open peer connection; the loop's
 
-	mu      sync.Mutex // guards the fields below
-	cur     *peerLink  // link, for the packet readers
-	last    *receiver  // the latest peer connection's
-	status  PeerStatus // Switches' gaps grow as frames are shown
-	display map[string]*shown
-	roster  roster
+	mu     sync.Mutex // guards the fields below
+	cur    *peerLink  // link, for the packet readers
+	last   *receiver  // the latest peer connection's
+	status PeerStatus // Switches' gaps grow as frames are shown
+	// lastDirect is when the open peer connection's latest packet came.
+	lastDirect time.Time
+	display    map[string]*shown
+	roster     roster
 }
 
 // startPeer sets a client with Options.P2P up to take part in peer
@@ -288,21 +300,33 @@ func (s *peerSide) mode(m Message, at time.Time) {
 }
 
 // swapped closes the peer connection to id once the SFU's media of id
-// plays here, and peerLinger later: the peer shows this client's media
-// from the connection until the SFU's plays there, which may take a
-// little longer.
+// plays here, and the peer closed its side or peerLinger passed.
 func (s *peerSide) swapped(id string) {
 	l := s.link
 	if l == nil || !l.closing || l.peerID != id {
 		return
 	}
+	s.linger(l, s.now().Add(peerLinger))
+}
+
+// linger closes l at until, or once the peer's direct media has stopped
+// for peerQuiet.
+func (s *peerSide) linger(l *peerLink, until time.Time) {
+	now := s.now()
+	s.mu.Lock()
+	quiet := now.Sub(s.lastDirect) >= peerQuiet
+	s.mu.Unlock()
+	if quiet || !now.Before(until) {
+		s.close(l, true)
+		return
+	}
 	if l.timer != nil {
 		l.timer.Stop()
 	}
-	l.timer = s.afterFunc(peerLinger, func() {
+	l.timer = s.afterFunc(lingerCheck, func() {
 		s.post(func() {
 			if s.link == l {
-				s.close(l, true)
+				s.linger(l, until)
 			}
 		})
 	})

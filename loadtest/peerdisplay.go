@@ -35,8 +35,8 @@ type PathSwitch struct {
 	At time.Time
 	// Done is when the peer's media was shown from the new path: At for
 	// "p2p" (the direct media already played); for "sfu", when the SFU's
-	// media of the peer played (its first complete keyframe) and the
-	// peer connection was closed. Zero until then.
+	// media of the peer played (its first complete keyframe; the peer
+	// connection closes later). Zero until then.
 	Done time.Time
 	// Gap is the longest time between two video frames of the peer shown,
 	// over the switch: from the last frame before At to the first after
@@ -105,6 +105,9 @@ func (s *peerSide) saw(l *peerLink, id string, audio bool, p *pionrtp.Packet, at
 		return // a connection closed meanwhile
 	}
 	d := s.shownOfLocked(id)
+	if l != nil {
+		s.lastDirect = at
+	}
 	key := false
 	switch {
 	case l != nil && audio:
