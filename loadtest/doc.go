@@ -11,7 +11,8 @@
 // harness's own CPU and memory, and, for participants whose connection
 // ended (they rejoin as the web client does, reconnect.go), the rejoin
 // times and the media gaps their subscribers saw (gaps.go). netlab.go builds the network namespaces
-// the constrained-link tests shape with tbf and nftables.
+// the constrained-link tests shape with tbf and nftables. With Options.P2P
+// a client takes part in peer to peer for two (peer.go).
 //
 // It knows the server only through the wire protocol
 // (signaling/PROTOCOL.md) and its /metrics; its non-test code must not
