@@ -33,6 +33,12 @@ type Options struct {
 	// NoP2P joins with "p2p": false: this client's calls of two stay on
 	// the SFU.
 	NoP2P bool
+	// P2P takes part in peer to peer for two (peer.go): the client opens
+	// the peer connection the server asks for and sends and shows its
+	// peer's media over it while the room is in mode p2p. Without it the
+	// client ignores the server's peer messages (and, unless NoP2P,
+	// such a room times out to the SFU).
+	P2P bool
 	// AllowIPs, when not empty, restricts ICE to these local addresses
 	// (a client inside a test network namespace, see Lab).
 	AllowIPs []net.IP
@@ -86,6 +92,7 @@ type Client struct {
 	rids        *ridTagger
 	inbox       *inbox
 	recv        *receiver
+	peer        *peerSide // nil without Options.P2P
 	pubGate     gate
 	subGate     gate
 	pending     map[string][]webrtc.ICECandidateInit // remote candidates before the description; reader only
@@ -147,6 +154,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		}
 		c.goTracked(func() { c.recv.read(t, r, tapped) })
 	})
+	c.startPeer()
 	if opts.IdleTimeout > 0 {
 		c.keepAlive(opts.IdleTimeout)
 	}
@@ -369,8 +377,8 @@ func (c *Client) readLoop() {
 }
 
 func (c *Client) handle(m Message) {
-	if m.Target == "peer" {
-		return // for a peer connection, which this client does not open
+	if c.peer.handle(m) || m.Target == "peer" {
+		return // for the peer connection (peer.go), if the client opens one
 	}
 	switch m.Type {
 	case "joined":

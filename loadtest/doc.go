@@ -14,6 +14,8 @@
 // participants that kept their connection, the longest pause each saw in
 // each publisher's media (continuity.go). netlab.go builds the network
 // namespaces the constrained-link tests shape with tbf and nftables.
+// With Options.P2P a client takes part in peer to peer for two
+// (peer.go).
 //
 // It knows the server only through the wire protocol
 // (signaling/PROTOCOL.md) and its /metrics; its non-test code must not

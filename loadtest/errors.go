@@ -9,6 +9,15 @@ import (
 // ErrServer is wrapped by errors the server reported in an error message.
 var ErrServer = errors.New("loadtest: server error")
 
+// ErrNoP2P is returned by the peer methods of a client without
+// Options.P2P, or with no peer connection open.
+var ErrNoP2P = errors.New("loadtest: no peer connection")
+
+// ErrPoliteOffer is returned by RenegotiatePeer on the polite side of a
+// peer connection: it makes no offers, since pion cannot roll an offer
+// back when it crosses the other side's (pion/webrtc#2133).
+var ErrPoliteOffer = errors.New("loadtest: the polite side of a peer connection makes no offers")
+
 // ServerError is an error message the server answered a join with. It
 // wraps ErrServer.
 type ServerError struct {

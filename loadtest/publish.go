@@ -91,7 +91,7 @@ func (c *Client) Publish(m Media) error {
 			drainSender(as.Sender(), nil)
 		}()
 	}
-	pli := make(chan struct{}, 1)
+	pli := c.peer.keyframes() // a peer connection asks for keyframes too
 	if vs != nil {
 		c.videoSender = vs.Sender()
 	}
@@ -215,6 +215,7 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 		frame[i] = byte(i*7 + 3)
 	}
 	silence := make([]byte, 60)
+	tee := c.peer.mediaTee()
 	lastKey := time.Time{}
 	n := 0 // frames sent
 	for {
@@ -225,7 +226,7 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 			lastKey = time.Time{}
 		case <-at.C:
 			if audio != nil {
-				_ = audio.WriteSample(media.Sample{Data: silence, Duration: 20 * time.Millisecond})
+				tee.writeAudio(audio, media.Sample{Data: silence, Duration: 20 * time.Millisecond})
 			}
 		case now := <-vt.C:
 			if now.Sub(lastKey) >= m.KeyframeEvery {
@@ -242,7 +243,7 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 				if m.Sent != nil {
 					m.Sent(i, n)
 				}
-				_ = v.WriteSample(media.Sample{Data: frame[:size], Duration: frameDur})
+				tee.writeVideo(v, i == len(videos)-1, media.Sample{Data: frame[:size], Duration: frameDur})
 			}
 			n++
 		}
@@ -253,6 +254,7 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 // against the wall clock.
 func (c *Client) playSamples(m Media, videos []*webrtc.TrackLocalStaticSample, audio *webrtc.TrackLocalStaticSample, pli <-chan struct{}) {
 	p := newSamplePlayer(m, videos, audio)
+	p.tee = c.peer.mediaTee()
 	vt := time.NewTimer(0)
 	defer vt.Stop()
 	at := time.NewTimer(0)
@@ -290,7 +292,8 @@ type samplePlayer struct {
 	audio  *webrtc.TrackLocalStaticSample // nil: no audio
 	first  int                            // the sample layer videos[0] sends
 	sent   func(layer, frame int)
-	vi, ai int // the next video frame and audio packet
+	tee    *mediaTee // nil: the publisher's tracks only
+	vi, ai int       // the next video frame and audio packet
 }
 
 func newSamplePlayer(m Media, videos []*webrtc.TrackLocalStaticSample, audio *webrtc.TrackLocalStaticSample) *samplePlayer {
@@ -311,7 +314,7 @@ func (p *samplePlayer) writeVideo() time.Duration {
 			// before WriteSample returns.
 			p.sent(p.first+j, p.vi)
 		}
-		_ = v.WriteSample(media.Sample{Data: f.Data, Duration: f.Duration})
+		p.tee.writeVideo(v, j == len(p.videos)-1, media.Sample{Data: f.Data, Duration: f.Duration})
 	}
 	d := p.s.Layers[p.first][p.vi].Duration
 	p.vi = (p.vi + 1) % len(p.s.Layers[p.first])
@@ -324,7 +327,7 @@ func (p *samplePlayer) writeAudio() time.Duration {
 	if p.sent != nil {
 		p.sent(AudioLayer, p.ai)
 	}
-	_ = p.audio.WriteSample(media.Sample{Data: a.Data, Duration: a.Duration})
+	p.tee.writeAudio(p.audio, media.Sample{Data: a.Data, Duration: a.Duration})
 	p.ai = (p.ai + 1) % len(p.s.Audio)
 	return a.Duration
 }

@@ -65,6 +65,10 @@ type receiver struct {
 	stamps  *arrivalStamps // the receive times of its packets that pion reads
 	ssrc    uint32         // the SSRC feedback is sent from
 	observe func(participantID string, audio bool, p *pionrtp.Packet, at time.Time)
+	// participant, when set, sent every track the receiver reads: a peer
+	// connection's tracks do not carry the sender's ID as their stream
+	// ID, as the SFU's do.
+	participant string
 
 	mu     sync.Mutex // guards tracks, the trackStates and the feedback state below
 	tracks map[string]*trackState
@@ -170,11 +174,15 @@ func newTrackState(counts TrackCounts, clockRate uint32, nack bool) *trackState 
 // (srtpTap, when tapped is true) or else where the SRTP session decrypts
 // them (streamBuffers).
 func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver, tapped bool) {
-	key := t.StreamID() + "/" + t.Kind().String() + "/" + t.ID()
+	from := t.StreamID()
+	if r.participant != "" {
+		from = r.participant
+	}
+	key := from + "/" + t.Kind().String() + "/" + t.ID()
 	audio := t.Kind() == webrtc.RTPCodecTypeAudio
 	in := &trackInput{r: r, codec: rtp.CodecFromMime(t.Codec().MimeType), audio: audio, ssrc: uint32(t.SSRC()), rtxSSRC: uint32(t.RtxSSRC())}
 	in.st = newTrackState(TrackCounts{
-		ParticipantID: t.StreamID(), Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
+		ParticipantID: from, Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}, t.Codec().ClockRate, !audio)
 	r.mu.Lock()
 	if old := r.tracks[key]; old != nil {

@@ -156,6 +156,11 @@ func (b *bandwidthControl) allocate(now time.Time) {
 			case l == nil:
 			case l.active(now):
 				d.Bitrates[i] = max(l.bitrate.Load(), 1)
+			case up.direct.Load():
+				// Sent peer to peer: kept, so that the call comes back
+				// to the SFU without waiting for an allocation and a
+				// keyframe.
+				d.Bitrates[i] = max(l.bitrate.Load(), 1)
 			case l.paused.Load(), l.resuming(now):
 				// Not sent because nobody wanted it, or asked for again
 				// and not here yet: it can be had (again), and dropping

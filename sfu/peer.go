@@ -75,13 +75,18 @@ func (p *Participant) SignalPeer(s PeerSignal) error {
 }
 
 // ReportPeer records what the client says about its peer connection. It
-// returns ErrNoPeer when the participant has no peer connection under way.
+// returns ErrNoPeer when the participant has no peer connection under way,
+// except for the closed that a client of a call moved back to the SFU
+// reports once it has closed it.
 func (p *Participant) ReportPeer(st PeerState) error {
 	r := p.room
 	if r == nil {
 		return ErrNoPeer
 	}
 	if _, ok := r.peerOf(p.id); !ok {
+		if st == PeerClosed && r.closedAfterSFU(p.id) {
+			return nil
+		}
 		return ErrNoPeer
 	}
 	r.post(func(now time.Time) { r.applyPeer(r.peers.Report(now, p.id, st)) })
@@ -111,6 +116,20 @@ func (r *Room) peerOf(id string) (roomMember, bool) {
 	return m.p, true
 }
 
+// closedAfterSFU reports whether id is one of the pair whose call last
+// went back to the SFU and has not said closed since, and takes it off.
+func (r *Room) closedAfterSFU(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, m := range r.ending {
+		if m != "" && m == id {
+			r.ending[i] = ""
+			return true
+		}
+	}
+	return false
+}
+
 // applyPeer tells the pair what peerPolicy decided. It runs on the room's
 // loop.
 func (r *Room) applyPeer(acts []peerAction) {
@@ -129,9 +148,12 @@ func (r *Room) applyPeer(acts []peerAction) {
 			toA, toB = PeerEnd{PeerID: a.Polite, Reason: a.Reason}, PeerEnd{PeerID: a.Impolite, Reason: a.Reason}
 		}
 		r.mu.Lock()
-		if a.Kind == actStart {
-			r.pair = [2]string{a.Impolite, a.Polite}
-		} else if a.Kind != actToP2P {
+		switch a.Kind {
+		case actStart:
+			r.pair, r.ending = [2]string{a.Impolite, a.Polite}, [2]string{}
+		case actToSFU:
+			r.pair, r.ending = [2]string{}, [2]string{a.Impolite, a.Polite}
+		case actEnd:
 			r.pair = [2]string{}
 		}
 		var to [2]roomMember
@@ -148,12 +170,24 @@ func (r *Room) applyPeer(acts []peerAction) {
 				to[i].send(ev)
 			}
 		}
-		if a.Kind == actToSFU {
-			// They send to the SFU again: what they send first must be
-			// decodable.
+		switch a.Kind {
+		case actToP2P:
+			// Their subscribers keep the layers they get, silent
+			// meanwhile, so that the call comes back at once.
 			for _, t := range tracks {
-				for layer := range MaxLayers {
-					t.RequestKeyframe(layer)
+				t.direct.Store(true)
+			}
+		case actToSFU:
+			// They send to the SFU again: what they send first must be
+			// decodable, and counts until it arrives.
+			now := r.sfu.now().UnixNano()
+			for _, t := range tracks {
+				t.direct.Store(false)
+				for i := range MaxLayers {
+					if l := t.layer(i); l != nil {
+						l.resumedAt.Store(now)
+					}
+					t.RequestKeyframe(i)
 				}
 			}
 		}

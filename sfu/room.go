@@ -28,6 +28,7 @@ type Room struct {
 	closed   bool           // set when the room is removed from the SFU; a joiner must fetch a new one
 	speakers ActiveSpeakers // the last sent, for joiners
 	pair     [2]string      // the two with a peer connection under way, if any
+	ending   [2]string      // the two whose call went back to the SFU, until each says closed
 	// stopLoop is closed to end run, which then closes loopDone. nil
 	// before the first join and once stopped.
 	stopLoop chan struct{}

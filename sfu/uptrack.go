@@ -49,7 +49,11 @@ type UpTrack struct {
 	together  atomic.Bool
 	keyframes *rtp.KeyframeThrottle // the layers' shared throttle
 	muted     atomic.Bool
-	levels    audioLevels // audio only: levels for active speaker detection
+	// direct is set while the publisher sends the track over a peer
+	// connection instead (its room is in mode p2p): its silent layers can
+	// be had again at their last bitrate, as paused ones can.
+	direct atomic.Bool
+	levels audioLevels // audio only: levels for active speaker detection
 
 	mu      sync.Mutex // guards closed, readers and writes of down
 	closed  bool

@@ -111,9 +111,15 @@ func TestPeerSignalingRelayed(t *testing.T) {
 	if m, err := cid.WaitFor(ctx, isType("error")); err != nil || m.Code != signaling.CodeNoPeer {
 		t.Errorf("a report without a peer connection: %+v (%v), want no_peer", m, err)
 	}
+	// Each of the two says closed once, without error; then no more.
+	must(ann.Send(map[string]any{"type": "peer_state", "state": "closed"}))
 	must(ann.Send(map[string]any{"type": "offer", "target": "peer", "sdp": sdp}))
-	if m, err := ann.WaitFor(ctx, isType("error")); err != nil || m.Code != signaling.CodeNoPeer {
-		t.Errorf("a peer offer after the room went back to the SFU: %+v (%v), want no_peer", m, err)
+	if m, err := ann.WaitFor(ctx, isType("error")); err != nil || m.Code != signaling.CodeNoPeer || m.Ref != "offer" {
+		t.Errorf("closed, then a peer offer after the room went back to the SFU: %+v (%v), want no_peer for the offer only", m, err)
+	}
+	must(ann.Send(map[string]any{"type": "peer_state", "state": "closed"}))
+	if m, err := ann.WaitFor(ctx, isType("error")); err != nil || m.Code != signaling.CodeNoPeer || m.Ref != "peer_state" {
+		t.Errorf("a second closed: %+v (%v), want no_peer", m, err)
 	}
 }
 
