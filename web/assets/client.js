@@ -1,15 +1,24 @@
-// The SFU protocol client: one WebSocket for signaling and two RTCPeerConnections, publisher
-// (we offer) and subscriber (the server offers), as described in signaling/PROTOCOL.md.
+// The SFU protocol client: it joins a room through one session at a time (session.js: one
+// WebSocket, a publisher and a subscriber connection, see signaling/PROTOCOL.md), reconnects
+// when a session is lost, and moves make before break when its node asks it to (`move`).
 // It touches no DOM; the page listens to its events.
 
-const PROTOCOL_VERSION = 2;
-const PING_INTERVAL_MS = 10_000;
+import { Session } from './session.js';
+
 const BACKOFF_FIRST_MS = 1_000;
 const BACKOFF_MAX_MS = 10_000;
+// A move waits at most this long for media on the new session before it takes over anyway.
+const MOVE_SETTLE_MS = 5_000;
+// How often a move compares what the two sessions receive, and how recent a frame must be to
+// count as playing.
+const MOVE_POLL_MS = 100;
+const MOVE_RECENT_MS = 500;
+// How long the old session goes on once the new one took over: the others receive our new
+// tracks only after a renegotiation and a keyframe, and until then they see and hear us
+// through the old one.
+const MOVE_LINGER_MS = 2_000;
 
-// Error codes after which retrying with the same token cannot succeed.
-const FATAL_CODES = new Set(['invalid_token', 'token_expired', 'room_mismatch', 'bad_room']);
-// Close codes the server uses for those refusals (4401 token, 4400 room).
+// Close codes the server uses for refusals that retrying cannot cure (4401 token, 4400 room).
 const FATAL_CLOSE_CODES = new Set([4400, 4401]);
 // Close code for a session replaced by the same identity joining on another connection (another
 // tab or device). Reconnecting would throw that one out in turn, and so on forever.
@@ -24,97 +33,15 @@ export const State = Object.freeze({
   ERROR: 'error',
 });
 
-// Three simulcast layers, lowest first, named as the server expects: a quarter, half and full
-// resolution. The SFU forwards to each subscriber the best layer its link and view allow.
-const SIMULCAST_ENCODINGS = [
-  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
-  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
-  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
-];
-
-/** Puts the codec named (e.g. 'vp9') first in the transceiver's preferences, if supported. */
-function preferCodec(transceiver, name) {
-  const caps = name && globalThis.RTCRtpReceiver?.getCapabilities?.('video');
-  if (!caps || !transceiver.setCodecPreferences) return;
-  const wanted = `video/${name}`;
-  const first = caps.codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
-  if (first.length === 0) return;
-  transceiver.setCodecPreferences([...first, ...caps.codecs.filter((c) => c.mimeType.toLowerCase() !== wanted)]);
-}
-
-/**
- * One RTCPeerConnection plus the bookkeeping trickle ICE needs: remote candidates wait for the
- * remote description, local candidates wait until our description has gone out, and
- * negotiation steps run one at a time.
- */
-class Peer {
-  #queue = Promise.resolve();
-  #remotePending = [];
-  #localPending = [];
-  #descriptionSent = false;
-
-  constructor(target, iceServers, send) {
-    this.target = target;
-    this.closed = false;
-    this.send = send;
-    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
-    this.pc.onicecandidate = (e) => {
-      // A null candidate is the end of gathering; the protocol spells that as "".
-      const init = e.candidate ? e.candidate.toJSON() : { candidate: '' };
-      if (this.#descriptionSent) this.#sendCandidate(init);
-      else this.#localPending.push(init);
-    };
-  }
-
-  /** Runs fn after every step queued before it; a failed step does not block later ones. */
-  run(fn) {
-    const step = this.#queue.then(fn);
-    this.#queue = step.catch(() => {});
-    return step;
-  }
-
-  /** Marks our description as sent, releasing the candidates gathered so far. */
-  descriptionSent() {
-    this.#descriptionSent = true;
-    for (const init of this.#localPending.splice(0)) this.#sendCandidate(init);
-  }
-
-  async setRemote(description) {
-    await this.pc.setRemoteDescription(description);
-    for (const init of this.#remotePending.splice(0)) await this.#addCandidate(init);
-  }
-
-  addRemoteCandidate(init) {
-    if (this.pc.remoteDescription) return this.#addCandidate(init);
-    this.#remotePending.push(init);
-  }
-
-  close() {
-    this.closed = true;
-    this.pc.onicecandidate = this.pc.ontrack = this.pc.onconnectionstatechange = null;
-    this.pc.close();
-  }
-
-  async #addCandidate(init) {
-    try {
-      await this.pc.addIceCandidate(init);
-    } catch (err) {
-      // End-of-candidates is optional; a bad single candidate is not worth a session.
-      if (init.candidate) console.warn(`sfu: ${this.target} candidate refused:`, err);
-    }
-  }
-
-  #sendCandidate(candidate) {
-    this.send({ type: 'candidate', target: this.target, candidate });
-  }
-}
+const backoff = (attempt) => Math.min(BACKOFF_FIRST_MS * 2 ** (attempt - 1), BACKOFF_MAX_MS);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * SFUClient joins a room, publishes a local stream and receives everybody else's.
  *
  * Events (CustomEvent, payload in `detail`):
  *   state               {state, attempt, delay}   attempt/delay only while reconnecting
- *   joined              the server's `joined` message
+ *   joined              the server's `joined` message (a new session: show nothing older)
  *   participant_joined  {participant}
  *   participant_left    {participantId}
  *   track_published     {participantId, track}
@@ -123,33 +50,43 @@ class Peer {
  *   track               {track, participantId, stream, receiver}   remote media arrived
  *   speakers            {speakers, active}   who speaks (participant ids, loudest first, ours
  *                       too) and who has the floor ('' for nobody); sent on change, ≤ 1 per 300 ms
+ *   move                {timeLeft}   our node is going away: we open a session elsewhere while
+ *                       this one goes on; nothing for the page to do
+ *   moved               the new session's `joined`, with `participants` as they are now: it has
+ *                       taken over (self and participants are its own), and its `track` events
+ *                       follow at once. Media of the old session plays on for a moment, so a
+ *                       page keeps showing it until the new tracks play.
  *   bye                 {reason}   'shutdown' (we reconnect), or 'replaced': this identity
  *                       joined elsewhere, and a fatal error 'replaced' follows (no reconnect)
  *   error               {code, message, ref, fatal}
+ * A participant with our own identity is our other session while we move; it never appears.
  */
 export class SFUClient extends EventTarget {
   /** Current State value. */
   state = State.CLOSED;
-  /** Our own Participant from the last `joined`, or null. */
-  self = null;
-  /** The other participants by id, kept current from the server's messages. */
-  participants = new Map();
 
   #options = null; // {url, token, room} from connect
-  #ws = null;
-  #publisher = null; // Peer
-  #subscriber = null; // Peer
-  #iceServers = [];
-  #stream = null; // the local MediaStream to publish, kept across reconnects
-  #muted = { audio: false, video: false };
-  #videoCodec = ''; // preferred video codec, e.g. 'vp9'; '' keeps the browser's order
-  #simulcast = true; // publish video as three layers (rids q, h, f)
-  #answerWaiter = null; // {resolve, reject} while our publisher offer is outstanding
+  #session = null; // the session the page sees
+  #move = null; // {from, next, attempt, timer, freshToken, replaced} while moving
+  #retiring = new Set(); // sessions moved away from, left once MOVE_LINGER_MS has passed
+  // What we publish, kept across sessions: the local MediaStream, the preferred video codec
+  // ('' keeps the browser's order), three simulcast layers or one, and what the user muted.
+  #media = { stream: null, videoCodec: '', simulcast: true, muted: { audio: false, video: false } };
+  #layers = new Map(); // remote track id -> the maxLayer we asked for
   #attempt = 0;
   #retryTimer = 0;
-  #pingTimer = 0;
   #stopped = false; // after leave() or a fatal error: never reconnect
   #firstJoin = null; // {resolve, reject} for connect()'s promise
+
+  /** Our own Participant in the current session, or null. */
+  get self() {
+    return this.#session?.self ?? null;
+  }
+
+  /** The other participants by id, kept current from the server's messages. */
+  get participants() {
+    return this.#session?.participants ?? new Map();
+  }
 
   /**
    * Connects and joins. `token` is a string or an async function returning one (called before
@@ -172,10 +109,9 @@ export class SFUClient extends EventTarget {
    * browser has it; the SFU forwards whatever the publisher sends.
    */
   async publish(stream, { videoCodec = '', simulcast = true } = {}) {
-    this.#stream = stream;
-    this.#videoCodec = videoCodec.toLowerCase();
-    this.#simulcast = simulcast;
-    if (this.state === State.CONNECTED) await this.#startPublishing();
+    Object.assign(this.#media, { stream, videoCodec: videoCodec.toLowerCase(), simulcast });
+    this.#move?.next?.publish().catch(() => {}); // its trouble is the move's to handle
+    if (this.state === State.CONNECTED) await this.#session.publish();
   }
 
   /**
@@ -183,22 +119,25 @@ export class SFUClient extends EventTarget {
    * for example because it is shown small.
    */
   setLayer(trackId, maxLayer) {
-    if (this.state === State.CONNECTED) this.#send({ type: 'set_layer', trackId, maxLayer });
+    this.#layers.set(trackId, maxLayer);
+    if (this.state === State.CONNECTED) this.#session.setLayer(trackId, maxLayer);
+    const next = this.#move?.next;
+    if (next?.hasTrack(trackId)) next.setLayer(trackId, maxLayer);
   }
 
   /** Mutes or unmutes our own track of kind ('audio' or 'video') and tells the room. */
   setMuted(kind, muted) {
-    this.#muted[kind] = muted;
-    for (const track of this.#stream?.getTracks() ?? []) {
+    this.#media.muted[kind] = muted;
+    for (const track of this.#media.stream?.getTracks() ?? []) {
       if (track.kind === kind) track.enabled = !muted;
     }
-    if (this.state === State.CONNECTED) this.#send({ type: 'mute', kind, muted });
+    for (const s of this.#sessions()) s.setMuted(kind, muted);
   }
 
   /** Leaves the room for good. The local stream is left to the caller to stop. */
   leave() {
     this.#stopped = true;
-    this.#send({ type: 'leave' });
+    for (const s of this.#sessions()) s.leave();
     this.#endSession();
     this.#firstJoin?.reject(new Error('sfu: left before joining'));
     this.#firstJoin = null;
@@ -207,38 +146,84 @@ export class SFUClient extends EventTarget {
 
   /** Returns the RTCStatsReport of the 'publisher' or 'subscriber' connection, or null. */
   async getStats(target = 'subscriber') {
-    const peer = target === 'publisher' ? this.#publisher : this.#subscriber;
-    return peer ? peer.pc.getStats() : null;
+    return this.peerConnection(target)?.getStats() ?? null;
   }
 
   /** The current RTCPeerConnection for 'publisher' or 'subscriber', or null (for debugging). */
   peerConnection(target) {
-    return (target === 'publisher' ? this.#publisher : this.#subscriber)?.pc ?? null;
+    return this.#session?.peerConnection(target) ?? null;
+  }
+
+  // Every session still open: the current one, the one we move to, those we moved from.
+  #sessions() {
+    return [this.#session, this.#move?.next, ...this.#retiring].filter((s) => s && !s.ended);
+  }
+
+  #newSession(token) {
+    const session = new Session({
+      url: this.#options.url, room: this.#options.room, token, media: this.#media,
+      emit: (type, detail) => this.#onSessionEvent(session, type, detail),
+      ours: (id) => this.#sessions().some((s) => s.self?.id === id),
+    });
+    return session;
   }
 
   async #open() {
     if (this.#attempt === 0) this.#setState(State.CONNECTING);
-    const { url, room } = this.#options;
     let token;
     try {
-      token = typeof this.#options.token === 'function' ? await this.#options.token() : this.#options.token;
+      token = await this.#token();
     } catch (err) {
       if (err.fatal) return this.#fail(err.code ?? 'token_unavailable', err.message);
       this.#emit('error', { code: 'unreachable', message: `sfu: getting a token: ${err.message}`, fatal: false });
       return this.#retry();
     }
     if (this.#stopped) return;
+    this.#session = this.#newSession(token);
+    this.#session.open();
+  }
 
-    const ws = new WebSocket(url);
-    let opened = false;
-    this.#ws = ws;
-    ws.onopen = () => {
-      opened = true;
-      this.#send({ type: 'join', version: PROTOCOL_VERSION, token, ...(room ? { room } : {}) });
-      this.#pingTimer = setInterval(() => this.#send({ type: 'ping' }), PING_INTERVAL_MS);
-    };
-    ws.onmessage = (e) => this.#onMessage(e.data);
-    ws.onclose = (e) => this.#onClose(e.code, opened);
+  async #token() {
+    const { token } = this.#options;
+    return typeof token === 'function' ? token() : token;
+  }
+
+  #onSessionEvent(session, type, detail) {
+    if (session === this.#session) return this.#onCurrentEvent(session, type, detail);
+    if (session === this.#move?.next) return this.#onNextEvent(session, type, detail);
+    // A session we moved away from: nothing it says matters any more.
+  }
+
+  #onCurrentEvent(session, type, detail) {
+    switch (type) {
+      case 'joined':
+        this.#attempt = 0;
+        this.#setState(State.CONNECTED);
+        this.#emit('joined', detail);
+        this.#firstJoin?.resolve(detail);
+        this.#firstJoin = null;
+        return;
+      case 'closed':
+        if (this.#move && this.#lostWhileMoving(detail.code === CLOSE_REPLACED)) return;
+        return this.#onClose(detail.code, detail.opened);
+      case 'fatal': return this.#fail(detail.code, detail.message);
+      case 'bye':
+        // While we move, the new session may replace this one (PROTOCOL.md, Moving).
+        if (detail.reason === 'replaced' && this.#move && this.#lostWhileMoving(true)) return;
+        this.#emit('bye', detail);
+        if (detail.reason === 'replaced') this.#failReplaced();
+        return;
+      case 'ice_failed':
+        this.#emit('error', { code: 'ice_failed', message: `sfu: ${detail.target} connection failed`, fatal: false });
+        // ICE gave up: the cheapest sure repair is a fresh session, unless one is ready.
+        if (this.#move && this.#lostWhileMoving(false)) return;
+        return this.#retry();
+      case 'move': return this.#startMove(session, detail.timeLeft);
+      case 'error':
+        if (detail.code === 'negotiation_failed' && (this.#stopped || this.state !== State.CONNECTED)) return;
+        return this.#emit('error', detail);
+      default: return this.#emit(type, detail);
+    }
   }
 
   #onClose(code, opened) {
@@ -256,7 +241,7 @@ export class SFUClient extends EventTarget {
   #retry() {
     this.#endSession();
     this.#attempt++;
-    const delay = Math.min(BACKOFF_FIRST_MS * 2 ** (this.#attempt - 1), BACKOFF_MAX_MS);
+    const delay = backoff(this.#attempt);
     this.#setState(State.RECONNECTING, { attempt: this.#attempt, delay });
     this.#retryTimer = setTimeout(() => this.#open(), delay);
   }
@@ -275,179 +260,160 @@ export class SFUClient extends EventTarget {
     this.#setState(State.ERROR);
   }
 
-  // Closes the socket and both connections and forgets the room. Safe to call twice.
+  // Closes every session and forgets the room. Safe to call twice.
   #endSession() {
     clearTimeout(this.#retryTimer);
-    clearInterval(this.#pingTimer);
-    if (this.#ws) {
-      this.#ws.onopen = this.#ws.onmessage = this.#ws.onclose = null;
-      this.#ws.close(1000);
-      this.#ws = null;
-    }
-    this.#publisher?.close();
-    this.#subscriber?.close();
-    this.#publisher = this.#subscriber = null;
-    this.#answerWaiter?.reject(new Error('sfu: session ended'));
-    this.#answerWaiter = null;
-    this.self = null;
-    this.participants.clear();
+    this.#session?.close();
+    this.#session = null;
+    this.#dropMove();
+    for (const s of this.#retiring) s.close();
+    this.#retiring.clear();
   }
 
-  #onMessage(data) {
-    let msg;
-    try {
-      msg = JSON.parse(data);
-    } catch {
-      return console.warn('sfu: unparsable message from server');
+  // --- moving (PROTOCOL.md, "Moving"): make before break --------------------------------------
+
+  // The node of session `from` goes away: open a new session through the same URL (a load
+  // balancer sends it to a live node) with the same token, so the same identity.
+  #startMove(from, timeLeft) {
+    if (this.#stopped || this.#move) return;
+    this.#move = { from, next: null, attempt: 0, timer: 0, freshToken: false, replaced: false };
+    this.#emit('move', { timeLeft });
+    this.#dialMove(this.#move);
+  }
+
+  async #dialMove(move) {
+    let token = move.from.token;
+    if (move.freshToken) {
+      try {
+        token = await this.#token();
+      } catch {
+        return this.#moveAgain(move);
+      }
     }
-    switch (msg.type) {
-      case 'joined': return this.#onJoined(msg);
-      case 'answer': return this.#answerWaiter?.resolve(msg.sdp);
-      case 'offer': return this.#onSubscriberOffer(msg.sdp);
-      case 'candidate': {
-        const peer = msg.target === 'publisher' ? this.#publisher : this.#subscriber;
-        return peer?.run(() => peer.addRemoteCandidate(msg.candidate));
-      }
-      case 'participants': // joins and departures, batched
-        for (const participant of msg.joined ?? []) {
-          this.participants.set(participant.id, participant);
-          this.#emit('participant_joined', { participant });
-        }
-        for (const participantId of msg.left ?? []) {
-          this.participants.delete(participantId);
-          this.#emit('participant_left', { participantId });
-        }
-        return;
-      case 'track_published': {
-        const p = this.participants.get(msg.participantId);
-        if (p) p.tracks = [...(p.tracks ?? []).filter((t) => t.id !== msg.track.id), msg.track];
-        return this.#emit('track_published', { participantId: msg.participantId, track: msg.track });
-      }
-      case 'track_unpublished': {
-        const p = this.participants.get(msg.participantId);
-        if (p) p.tracks = (p.tracks ?? []).filter((t) => t.id !== msg.trackId);
-        return this.#emit('track_unpublished', { participantId: msg.participantId, trackId: msg.trackId });
-      }
-      case 'track_muted': {
-        const track = this.participants.get(msg.participantId)?.tracks?.find((t) => t.id === msg.trackId);
-        if (track) track.muted = msg.muted;
-        const { participantId, trackId, kind, muted } = msg;
-        return this.#emit('track_muted', { participantId, trackId, kind, muted });
-      }
-      case 'speakers':
-        return this.#emit('speakers', { speakers: msg.speakers ?? [], active: msg.active ?? '' });
-      case 'layers': return this.#onLayers(msg.layers ?? {});
-      case 'error': return this.#onError(msg);
+    if (this.#move !== move || this.#stopped) return;
+    move.next = this.#newSession(token);
+    move.next.open();
+  }
+
+  #onNextEvent(next, type, detail) {
+    const move = this.#move;
+    switch (type) {
+      case 'joined':
+        this.#session?.disown(next.self.id);
+        // Replaced by this join, the old session has nothing to wait for.
+        if (move.replaced || move.from.ended) return this.#switchTo(next);
+        return this.#catchUp(move, next);
+      case 'fatal':
+        // The token was refused (expired, perhaps): the next attempt asks the token function
+        // for a fresh one. The old session serves meanwhile.
+        move.freshToken = true;
+        return this.#nextLost(move, next);
       case 'bye':
-        this.#emit('bye', { reason: msg.reason });
-        if (msg.reason === 'replaced') this.#failReplaced();
+      case 'closed':
+        // Replaced by yet another tab or device: that one has the room now.
+        if (detail.reason === 'replaced' || detail.code === CLOSE_REPLACED) return this.#failReplaced();
+        return this.#nextLost(move, next);
+      case 'ice_failed':
+        return this.#nextLost(move, next);
+      case 'track':
+        // Received as the page shows it, not larger: decoding both sessions' media costs enough.
+        for (const t of next.participants.get(detail.participantId)?.tracks ?? []) {
+          if (this.#layers.has(t.id)) next.setLayer(t.id, this.#layers.get(t.id));
+        }
         return;
-      case 'pong': return;
-      default: console.warn('sfu: unknown message type', msg.type);
+      default:
+        // Everything else is in the session's own state, which the page gets when it takes over.
     }
   }
 
-  // Dynacast: the server says which simulcast layers of our video anybody receives; encoding
-  // the others would waste our uplink and CPU.
-  #onLayers(active) {
-    const sender = this.#publisher?.pc.getSenders().find((s) => s.track?.kind === 'video');
-    if (!sender) return;
-    const params = sender.getParameters();
-    let changed = false;
-    for (const enc of params.encodings ?? []) {
-      if (enc.rid in active && enc.active !== active[enc.rid]) {
-        enc.active = active[enc.rid];
-        changed = true;
-      }
+  // The new session is lost before it took over: try again while the old one lasts.
+  #nextLost(move, next) {
+    next.close();
+    move.next = null;
+    if (move.replaced || move.from.ended) {
+      // Neither is left: reconnect as after any lost session.
+      this.#move = null;
+      return this.#retry();
     }
-    if (changed) sender.setParameters(params).catch((err) => console.warn('sfu: could not change layers', err));
+    this.#moveAgain(move);
   }
 
-  #onJoined(msg) {
+  #moveAgain(move) {
+    if (this.#move !== move) return;
+    move.attempt++;
+    move.timer = setTimeout(() => this.#dialMove(move), backoff(move.attempt));
+  }
+
+  // The session we move from ended (closed, replaced by the new one, or its ICE failed): the
+  // new one takes over now if it has joined. It reports whether it dealt with the loss.
+  #lostWhileMoving(replaced) {
+    const move = this.#move;
+    if (move.next?.self) {
+      this.#switchTo(move.next);
+      return true;
+    }
+    if (replaced && move.next) {
+      // The server replaced the old session for our new one, whose `joined` is on its way.
+      move.replaced = true;
+      return true;
+    }
+    this.#dropMove();
+    return false;
+  }
+
+  #dropMove() {
+    if (!this.#move) return;
+    clearTimeout(this.#move.timer);
+    this.#move.next?.leave();
+    this.#move = null;
+  }
+
+  // Waits until the new session receives media of everyone whose media the old one receives
+  // (a decoded video frame, audio, within MOVE_RECENT_MS), or MOVE_SETTLE_MS, then switches.
+  async #catchUp(move, next) {
+    const want = new Set();
+    const seenOld = new Map();
+    const seenNew = new Map();
+    const playing = new Map(); // key -> when the new session last played it
+    const start = Date.now();
+    for (let round = 0; ; round++) {
+      const now = Date.now();
+      for (const key of move.from.flowing(seenOld)) want.add(key);
+      for (const key of next.flowing(seenNew)) playing.set(key, now);
+      // Someone who left entirely is not waited for.
+      const present = new Set([...move.from.participants.values()].map((p) => p.identity));
+      for (const key of want) if (!present.has(key.slice(0, key.lastIndexOf('/')))) want.delete(key);
+      if (round > 0 && [...want].every((key) => now - (playing.get(key) ?? -Infinity) <= MOVE_RECENT_MS)) break;
+      if (now - start >= MOVE_SETTLE_MS) break;
+      await sleep(MOVE_POLL_MS);
+      if (this.#move !== move || move.next !== next) return;
+    }
+    this.#switchTo(next);
+  }
+
+  // The new session takes over in one step; the old one goes on for MOVE_LINGER_MS.
+  #switchTo(next) {
+    const move = this.#move;
+    clearTimeout(move.timer);
+    this.#move = null;
+    const old = this.#session;
+    this.#session = next;
     this.#attempt = 0;
-    this.self = msg.self;
-    this.participants = new Map((msg.participants ?? []).map((p) => [p.id, p]));
-    this.#iceServers = msg.iceServers ?? [];
-    this.#subscriber = this.#newPeer('subscriber');
-    this.#subscriber.pc.ontrack = (e) => {
-      const stream = e.streams[0] ?? null;
-      this.#emit('track', { track: e.track, participantId: stream?.id ?? null, stream, receiver: e.receiver });
-    };
-    this.#setState(State.CONNECTED);
-    this.#emit('joined', msg);
-    this.#firstJoin?.resolve(msg);
-    this.#firstJoin = null;
-    if (this.#stream) {
-      this.#startPublishing().catch((err) => this.#negotiationFailed('publisher', err));
+    if (old?.self) next.disown(old.self.id);
+    for (const [trackId, layer] of this.#layers) {
+      if (next.hasTrack(trackId)) next.setLayer(trackId, layer);
+      else this.#layers.delete(trackId);
     }
-  }
-
-  #onError(msg) {
-    const fatal = FATAL_CODES.has(msg.code);
-    if (msg.ref === 'offer') this.#answerWaiter?.reject(Object.assign(new Error(msg.message), { code: msg.code }));
-    if (fatal) return this.#fail(msg.code, msg.message);
-    this.#emit('error', { code: msg.code, message: msg.message, ref: msg.ref, fatal: false });
-  }
-
-  #newPeer(target) {
-    const peer = new Peer(target, this.#iceServers, (m) => this.#send(m));
-    peer.pc.onconnectionstatechange = () => {
-      // ICE gave up: the cheapest sure repair is a fresh session.
-      if (peer.pc.connectionState === 'failed' && !peer.closed) {
-        this.#emit('error', { code: 'ice_failed', message: `sfu: ${target} connection failed`, fatal: false });
-        this.#retry();
-      }
-    };
-    return peer;
-  }
-
-  #startPublishing() {
-    const stream = this.#stream;
-    const peer = (this.#publisher ??= this.#newPeer('publisher'));
-    return peer.run(async () => {
-      const sending = new Set(peer.pc.getSenders().map((s) => s.track));
-      for (const track of stream.getTracks()) {
-        if (sending.has(track)) continue;
-        const init = { direction: 'sendonly', streams: [stream] };
-        if (track.kind === 'video' && this.#simulcast) init.sendEncodings = SIMULCAST_ENCODINGS;
-        const transceiver = peer.pc.addTransceiver(track, init);
-        if (track.kind === 'video') preferCodec(transceiver, this.#videoCodec);
-      }
-      await peer.pc.setLocalDescription(await peer.pc.createOffer());
-      const answered = new Promise((resolve, reject) => { this.#answerWaiter = { resolve, reject }; });
-      this.#send({ type: 'offer', sdp: peer.pc.localDescription.sdp });
-      peer.descriptionSent();
-      const sdp = await answered;
-      this.#answerWaiter = null;
-      await peer.setRemote({ type: 'answer', sdp });
-      // A rejoin starts unmuted on the server; restate what the user chose.
-      for (const kind of ['audio', 'video']) {
-        if (this.#muted[kind]) this.#send({ type: 'mute', kind, muted: true });
-      }
-    });
-  }
-
-  #onSubscriberOffer(sdp) {
-    const peer = this.#subscriber;
-    if (!peer) return;
-    // Offers come one at a time (the server waits for each answer), but applying one is
-    // asynchronous, so they still go through the peer's queue.
-    peer.run(async () => {
-      await peer.setRemote({ type: 'offer', sdp });
-      await peer.pc.setLocalDescription(await peer.pc.createAnswer());
-      this.#send({ type: 'answer', sdp: peer.pc.localDescription.sdp });
-      peer.descriptionSent();
-    }).catch((err) => { if (!peer.closed) this.#negotiationFailed('subscriber', err); });
-  }
-
-  #negotiationFailed(target, err) {
-    if (err.code) return; // the server's refusal was already reported by #onError
-    if (this.#stopped || this.state !== State.CONNECTED) return;
-    this.#emit('error', { code: 'negotiation_failed', message: `sfu: ${target}: ${err.message}`, fatal: false });
-  }
-
-  #send(msg) {
-    if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(msg));
+    this.#emit('moved', { ...next.joined, participants: [...next.participants.values()] });
+    for (const detail of next.tracks()) this.#emit('track', detail);
+    if (old && !old.ended) {
+      this.#retiring.add(old);
+      setTimeout(() => {
+        if (!this.#retiring.delete(old)) return;
+        old.leave();
+      }, MOVE_LINGER_MS);
+    }
+    if (next.moveAsked !== null) this.#startMove(next, next.moveAsked);
   }
 
   #setState(state, extra = {}) {

@@ -2,6 +2,7 @@
 // display name and an optional access token from the query string.
 
 import { SFUClient, State } from '/assets/client.js';
+import { Tiles, setFlag } from '/assets/tiles.js';
 
 const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 } };
 
@@ -31,6 +32,7 @@ const displayName = params.get('name')?.trim() ?? '';
 const linkToken = params.get('token');
 
 const client = new SFUClient();
+const tiles = new Tiles(client, $('#grid'), () => { $('#sound').hidden = false; });
 // Remote MediaStreamTrack.id -> participant id. The server reuses the m-line of a track that
 // ended for the next one, and the browser then fires `track` again with the same track object
 // in the newcomer's stream: the latest event says who owns it.
@@ -73,131 +75,9 @@ function setNotice(text) {
 }
 
 function describeConnected() {
-  const others = client.participants.size;
+  const others = tiles.count;
   const who = others === 0 ? 'nobody else is here yet' : others === 1 ? '1 other person here' : `${others} other people here`;
   return `Connected to ${room}: ${who}.`;
-}
-
-// --- tiles ----------------------------------------------------------------------------------
-
-function tileFor(id) {
-  return document.querySelector(`.tile[data-participant-id="${CSS.escape(id)}"]`);
-}
-
-function ensureTile(id) {
-  let tile = tileFor(id);
-  if (tile) return tile;
-  tile = document.createElement('div');
-  tile.className = 'tile';
-  tile.dataset.participantId = id;
-  const video = document.createElement('video');
-  video.autoplay = true;
-  video.playsInline = true;
-  const label = document.createElement('span');
-  label.className = 'label';
-  tile.append(video, label);
-  $('#grid').append(tile);
-  sizes.observe(video);
-  refreshTile(id);
-  showSpeakers();
-  return tile;
-}
-
-// --- layers: ask for the simulcast layer that matches the size a tile is shown at ---------
-
-const sentLayer = new Map(); // participant id -> layer last asked for
-
-function layerForHeight(px) {
-  if (px <= 180) return 0;
-  if (px <= 360) return 1;
-  return 2;
-}
-
-function updateLayer(id) {
-  const tile = tileFor(id);
-  const video = client.participants.get(id)?.tracks?.find((t) => t.kind === 'video');
-  if (!tile || !video) return;
-  const layer = layerForHeight(tile.querySelector('video').clientHeight * (window.devicePixelRatio || 1));
-  const key = `${video.id}:${layer}`;
-  if (sentLayer.get(id) === key) return;
-  sentLayer.set(id, key);
-  client.setLayer(video.id, layer);
-}
-
-const sizes = new ResizeObserver((entries) => {
-  for (const e of entries) {
-    const id = e.target.closest('.tile')?.dataset.participantId;
-    if (id) updateLayer(id);
-  }
-});
-
-// Brings a remote tile's label and muted indicators in line with what the server told us.
-function refreshTile(id) {
-  const tile = tileFor(id);
-  const p = client.participants.get(id);
-  if (!tile || !p) return;
-  const name = p.name || p.identity || 'Guest';
-  tile.querySelector('.label').textContent = name;
-  tile.dataset.initial = name.slice(0, 1).toUpperCase();
-  const tracks = p.tracks ?? [];
-  const video = tracks.find((t) => t.kind === 'video');
-  const audio = tracks.find((t) => t.kind === 'audio');
-  setFlag(tile, 'noVideo', !video);
-  setFlag(tile, 'videoMuted', !!video?.muted);
-  setFlag(tile, 'audioMuted', !audio || audio.muted);
-  updateLayer(id);
-}
-
-function setFlag(el, key, on) {
-  if (on) el.dataset[key] = '';
-  else delete el.dataset[key];
-}
-
-// --- speakers: outline who is speaking, and more boldly who has the floor -----------------
-
-let speakers = { speakers: [], active: '' }; // the server's last `speakers` message
-
-function showSpeakers() {
-  const speaking = new Set(speakers.speakers);
-  for (const tile of document.querySelectorAll('.tile')) {
-    const id = tile.classList.contains('local') ? client.self?.id : tile.dataset.participantId;
-    setFlag(tile, 'speaking', !!id && speaking.has(id));
-    setFlag(tile, 'activeSpeaker', !!id && id === speakers.active);
-  }
-}
-
-function setSpeakers(next) {
-  speakers = next;
-  showSpeakers();
-}
-
-function removeTile(id) {
-  const tile = tileFor(id);
-  if (!tile) return;
-  const video = tile.querySelector('video');
-  sizes.unobserve(video);
-  video.srcObject = null;
-  sentLayer.delete(id);
-  tile.remove();
-}
-
-// Browsers may refuse to autoplay sound until the user interacts with the page; in that case
-// play muted (the picture still moves) and offer a button that turns the sound on.
-function play(video) {
-  video.play().catch((err) => {
-    if (err.name !== 'NotAllowedError') return;
-    video.muted = true;
-    video.play().catch(() => {});
-    $('#sound').hidden = false;
-  });
-}
-
-function enableSound() {
-  for (const video of document.querySelectorAll('.tile[data-participant-id] video')) {
-    video.muted = false;
-    play(video);
-  }
-  $('#sound').hidden = true;
 }
 
 // --- client events --------------------------------------------------------------------------
@@ -205,7 +85,7 @@ function enableSound() {
 client.addEventListener('state', ({ detail }) => {
   document.body.dataset.state = detail.state;
   // Whoever spoke before the connection dropped may not be speaking now.
-  if (detail.state !== State.CONNECTED) setSpeakers({ speakers: [], active: '' });
+  if (detail.state !== State.CONNECTED) tiles.setSpeakers({ speakers: [], active: '' });
   switch (detail.state) {
     case State.CONNECTING: return setStatus(`Connecting to ${room}…`);
     case State.CONNECTED: problem = ''; return setStatus(describeConnected(), 'ok');
@@ -219,7 +99,7 @@ client.addEventListener('state', ({ detail }) => {
       for (const track of localStream?.getTracks() ?? []) track.stop();
       $('#local').hidden = true;
       $('#mic').disabled = $('#cam').disabled = true;
-      for (const id of window.sfuDebug.tiles()) removeTile(id);
+      tiles.clear();
   }
 });
 
@@ -240,42 +120,38 @@ client.addEventListener('bye', ({ detail }) => {
 
 client.addEventListener('joined', ({ detail }) => {
   if (detail.self?.name) $('#local .label').textContent = `${detail.self.name} (you)`;
-  // A rejoin starts from nothing: old tiles belong to the previous session.
+  // A rejoin starts from nothing: the media shown belongs to the previous session.
   trackOwners.clear();
-  const present = new Set(detail.participants.map((p) => p.id));
-  for (const id of window.sfuDebug.tiles()) if (!present.has(id)) removeTile(id);
-  for (const id of present) {
-    const tile = ensureTile(id);
-    tile.querySelector('video').srcObject = null;
-    refreshTile(id);
-  }
+  tiles.sync(detail.participants, false);
 });
 
-client.addEventListener('speakers', ({ detail }) => setSpeakers(detail));
+// A move to another server took over: the media shown plays on until the new session's does.
+client.addEventListener('moved', ({ detail }) => {
+  tiles.sync(detail.participants, true);
+  setStatus(describeConnected(), 'ok');
+});
+
+client.addEventListener('speakers', ({ detail }) => tiles.setSpeakers(detail));
 
 client.addEventListener('participant_joined', ({ detail }) => {
-  ensureTile(detail.participant.id);
+  tiles.learn(detail.participant);
   setStatus(describeConnected(), 'ok');
 });
 
 client.addEventListener('participant_left', ({ detail }) => {
-  removeTile(detail.participantId);
+  tiles.forget(detail.participantId);
   setStatus(describeConnected(), 'ok');
 });
 
 for (const type of ['track_published', 'track_unpublished', 'track_muted']) {
-  client.addEventListener(type, ({ detail }) => refreshTile(detail.participantId));
+  client.addEventListener(type, ({ detail }) => tiles.refresh(detail.participantId));
 }
 
 client.addEventListener('track', ({ detail }) => {
   const { track, participantId, stream } = detail;
-  if (!participantId) return;
+  if (!participantId || !stream) return;
   trackOwners.set(track.id, participantId);
-  const video = ensureTile(participantId).querySelector('video');
-  if (video.srcObject !== stream) {
-    video.srcObject = stream;
-    play(video);
-  }
+  tiles.addFeed(participantId, stream);
 });
 
 // --- local media ----------------------------------------------------------------------------
@@ -325,7 +201,7 @@ function toggle(kind) {
 function leave() {
   client.leave();
   for (const track of localStream?.getTracks() ?? []) track.stop();
-  for (const id of window.sfuDebug.tiles()) removeTile(id);
+  tiles.clear();
   $('#local').hidden = true;
   $('#mic').disabled = $('#cam').disabled = true;
   offerRejoin('Rejoin');
@@ -361,7 +237,10 @@ function start() {
   $('#room-name').textContent = room;
   $('#mic').onclick = () => toggle('audio');
   $('#cam').onclick = () => toggle('video');
-  $('#sound').onclick = enableSound;
+  $('#sound').onclick = () => {
+    tiles.enableSound();
+    $('#sound').hidden = true;
+  };
   $('#leave').onclick = leave;
   addEventListener('pagehide', () => client.leave());
 

@@ -1,0 +1,87 @@
+// One RTCPeerConnection of the SFU protocol (signaling/PROTOCOL.md), with the bookkeeping trickle
+// ICE needs, and the publisher's encoding choices.
+
+// Three simulcast layers, lowest first, named as the server expects: a quarter, half and full
+// resolution. The SFU forwards to each subscriber the best layer its link and view allow.
+export const SIMULCAST_ENCODINGS = [
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
+];
+
+/** Puts the codec named (e.g. 'vp9') first in the transceiver's preferences, if supported. */
+export function preferCodec(transceiver, name) {
+  const caps = name && globalThis.RTCRtpReceiver?.getCapabilities?.('video');
+  if (!caps || !transceiver.setCodecPreferences) return;
+  const wanted = `video/${name}`;
+  const first = caps.codecs.filter((c) => c.mimeType.toLowerCase() === wanted);
+  if (first.length === 0) return;
+  transceiver.setCodecPreferences([...first, ...caps.codecs.filter((c) => c.mimeType.toLowerCase() !== wanted)]);
+}
+
+/**
+ * One RTCPeerConnection plus the bookkeeping trickle ICE needs: remote candidates wait for the
+ * remote description, local candidates wait until our description has gone out, and
+ * negotiation steps run one at a time.
+ */
+export class Peer {
+  #queue = Promise.resolve();
+  #remotePending = [];
+  #localPending = [];
+  #descriptionSent = false;
+
+  constructor(target, iceServers, send) {
+    this.target = target;
+    this.closed = false;
+    this.send = send;
+    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: 'max-bundle' });
+    this.pc.onicecandidate = (e) => {
+      // A null candidate is the end of gathering; the protocol spells that as "".
+      const init = e.candidate ? e.candidate.toJSON() : { candidate: '' };
+      if (this.#descriptionSent) this.#sendCandidate(init);
+      else this.#localPending.push(init);
+    };
+  }
+
+  /** Runs fn after every step queued before it; a failed step does not block later ones. */
+  run(fn) {
+    const step = this.#queue.then(fn);
+    this.#queue = step.catch(() => {});
+    return step;
+  }
+
+  /** Marks our description as sent, releasing the candidates gathered so far. */
+  descriptionSent() {
+    this.#descriptionSent = true;
+    for (const init of this.#localPending.splice(0)) this.#sendCandidate(init);
+  }
+
+  async setRemote(description) {
+    await this.pc.setRemoteDescription(description);
+    for (const init of this.#remotePending.splice(0)) await this.#addCandidate(init);
+  }
+
+  addRemoteCandidate(init) {
+    if (this.pc.remoteDescription) return this.#addCandidate(init);
+    this.#remotePending.push(init);
+  }
+
+  close() {
+    this.closed = true;
+    this.pc.onicecandidate = this.pc.ontrack = this.pc.onconnectionstatechange = null;
+    this.pc.close();
+  }
+
+  async #addCandidate(init) {
+    try {
+      await this.pc.addIceCandidate(init);
+    } catch (err) {
+      // End-of-candidates is optional; a bad single candidate is not worth a session.
+      if (init.candidate) console.warn(`sfu: ${this.target} candidate refused:`, err);
+    }
+  }
+
+  #sendCandidate(candidate) {
+    this.send({ type: 'candidate', target: this.target, candidate });
+  }
+}
