@@ -38,6 +38,7 @@ func (m *relayMember) Close() { m.r.end() }
 type relayExport struct {
 	up      *UpTrack
 	streams [MaxLayers]*relayStream // by layer
+	told    bool                    // the peer was sent the track (sendTrack)
 }
 
 // relayStream is one layer of an exported track on pcOut.
@@ -189,6 +190,7 @@ func (r *Relay) sendTrack(e *relayExport) {
 		}
 	}
 	r.send(RelayMessage{Kind: RelayTrack, ParticipantID: e.up.publisherID, Track: info})
+	e.told = true
 }
 
 // unexport stops sending up to the peer.
@@ -206,7 +208,11 @@ func (r *Relay) unexport(up *UpTrack) {
 			}
 		}
 	}
-	r.send(RelayMessage{Kind: RelayTrackUnpublished, ParticipantID: up.publisherID, TrackID: up.id})
+	if e.told {
+		// A track that ended before any of its streams was added was
+		// never announced: the peer does not know it.
+		r.send(RelayMessage{Kind: RelayTrackUnpublished, ParticipantID: up.publisherID, TrackID: up.id})
+	}
 	r.negotiate()
 }
 
