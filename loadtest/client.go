@@ -30,6 +30,10 @@ type Options struct {
 	Token string
 	// LoopbackOnly restricts ICE to 127.0.0.1 (tests and local load runs).
 	LoopbackOnly bool
+	// GapsFrom, if set, is when the tracks' longest pauses start to be
+	// counted (TrackCounts.LongestPacketGap, LongestFrameGap): a pause
+	// that ended before it is not.
+	GapsFrom time.Time
 	// NoP2P joins with "p2p": false: this client's calls of two stay on
 	// the SFU.
 	NoP2P bool
@@ -126,6 +130,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	c := &Client{opts: opts, ws: ws, inbox: newInbox(opts.KeepMessages), stop: make(chan struct{}), readDone: make(chan struct{}), pending: map[string][]webrtc.ICECandidateInit{}}
 	c.recv = newReceiver(func(pkts []rtcp.Packet) error { return c.sub.WriteRTCP(pkts) })
 	c.recv.observe = opts.Observe
+	c.recv.gapsFrom = opts.GapsFrom
 	c.rids = &ridTagger{}
 	pubAPI, subAPI, mux, err := newAPIs(opts, c.rids, c.recv)
 	c.mux = mux

@@ -119,7 +119,11 @@ func (r *loadRun) continuityLocked() map[*participant][]PairContinuity {
 		}
 		for pub, tcs := range byPub {
 			pc := PairContinuity{Subscriber: sub.identity(), Publisher: pub.identity()}
-			pc.VideoGapMS, pc.VideoGapAt, pc.AudioGapMS, pc.AudioGapAt = pairGaps(tcs, end)
+			var from time.Time
+			if r.cfg.ContinuityFrom > 0 {
+				from = r.started.Add(r.cfg.ContinuityFrom)
+			}
+			pc.VideoGapMS, pc.VideoGapAt, pc.AudioGapMS, pc.AudioGapAt = pairGaps(tcs, from, end)
 			out[sub] = append(out[sub], pc)
 		}
 		slices.SortFunc(out[sub], func(a, b PairContinuity) int { return strings.Compare(a.Publisher, b.Publisher) })
@@ -130,9 +134,9 @@ func (r *loadRun) continuityLocked() map[*participant][]PairContinuity {
 // pairGaps is the longest pause in the video and the audio of tracks, one
 // publisher's tracks as one subscriber received them, until end, and when
 // each began: within a track, between a track and the next of its kind (a
-// track the server replaced), and after the last. NaN for a kind with
-// nothing received.
-func pairGaps(tracks []TrackCounts, end time.Time) (video float64, videoAt time.Time, audio float64, audioAt time.Time) {
+// track the server replaced), and after the last; a pause that ended
+// before from is not counted. NaN for a kind with nothing received.
+func pairGaps(tracks []TrackCounts, from, end time.Time) (video float64, videoAt time.Time, audio float64, audioAt time.Time) {
 	var v, a []span
 	for _, tc := range tracks {
 		switch {
@@ -143,8 +147,8 @@ func pairGaps(tracks []TrackCounts, end time.Time) (video float64, videoAt time.
 			v = append(v, span{tc.First, tc.LastFrame, tc.LongestFrameGap, tc.LongestFrameGapAt})
 		}
 	}
-	video, videoAt = longestPause(v, end)
-	audio, audioAt = longestPause(a, end)
+	video, videoAt = longestPause(v, from, end)
+	audio, audioAt = longestPause(a, from, end)
 	return video, videoAt, audio, audioAt
 }
 
@@ -157,9 +161,10 @@ type span struct {
 }
 
 // longestPause is the longest pause, in ms, in the media of spans,
-// successive tracks of one kind, until end, and when it began; NaN
-// without spans.
-func longestPause(spans []span, end time.Time) (float64, time.Time) {
+// successive tracks of one kind, until end, and when it began, counting
+// the pauses between tracks that ended at or after from; NaN without
+// spans.
+func longestPause(spans []span, from, end time.Time) (float64, time.Time) {
 	if len(spans) == 0 {
 		return math.NaN(), time.Time{}
 	}
@@ -174,7 +179,9 @@ func longestPause(spans []span, end time.Time) (float64, time.Time) {
 	last := spans[0].last
 	for _, s := range spans {
 		longer(s.longest, s.longestAt)
-		longer(s.first.Sub(last), last)
+		if !s.first.Before(from) {
+			longer(s.first.Sub(last), last)
+		}
 		last = latest(last, s.last)
 	}
 	longer(end.Sub(last), last)

@@ -80,7 +80,7 @@ func TestPairGaps(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v, vAt, a, aAt := pairGaps(tt.tracks, at(tt.end))
+			v, vAt, a, aAt := pairGaps(tt.tracks, time.Time{}, at(tt.end))
 			if !same(v, tt.video) || !same(a, tt.audio) {
 				t.Errorf("video %v ms, audio %v ms; want %v and %v", v, a, tt.video, tt.audio)
 			}
@@ -140,5 +140,32 @@ func TestReportContinuity(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}
+	}
+}
+
+// TestPausesBeforeFromNotCounted: with a start for the figures, a pause
+// that ended before it counts neither within a track nor between tracks;
+// one that ended after it does, however early it began.
+func TestPausesBeforeFromNotCounted(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	from := at(2000)
+	var gap time.Duration
+	var gapAt, last time.Time
+	for _, ms := range []int{0, 1000, 1100, 1400, 2500, 2600} {
+		longest(&gap, &gapAt, &last, at(ms), from)
+	}
+	if gap != 1100*time.Millisecond || !gapAt.Equal(at(1400)) {
+		t.Errorf("longest pause %v from %v, want 1.1s from 1.4s (the 1 s pause ended before the start)", gap, gapAt.Sub(t0))
+	}
+	tracks := []TrackCounts{
+		{Kind: "audio", First: at(0), Last: at(500)},
+		{Kind: "audio", First: at(1500), Last: at(3000)}, // the 1 s between them ended before from
+	}
+	if _, _, a, _ := pairGaps(tracks, from, at(3000)); a != 0 {
+		t.Errorf("audio pause %v ms, want 0: the pause between the tracks ended before the start", a)
+	}
+	if _, _, a, _ := pairGaps(tracks, time.Time{}, at(3000)); a != 1000 {
+		t.Errorf("audio pause %v ms without a start, want 1000", a)
 	}
 }

@@ -69,6 +69,9 @@ type receiver struct {
 	// connection's tracks do not carry the sender's ID as their stream
 	// ID, as the SFU's do.
 	participant string
+	// gapsFrom: pauses that end before it are not counted in the tracks'
+	// LongestPacketGap and LongestFrameGap (Options.GapsFrom).
+	gapsFrom time.Time
 
 	mu     sync.Mutex // guards tracks, the trackStates and the feedback state below
 	tracks map[string]*trackState
@@ -82,11 +85,12 @@ type receiver struct {
 const SettleWindow = 90
 
 type trackState struct {
-	counts  TrackCounts
-	unwrap  rtp.SeqUnwrapper
-	ring    []slot // by extended sequence number, the last ringSize
-	lo, hi  uint64
-	settled uint64 // holes at or below this were counted in Unrepaired
+	counts   TrackCounts
+	gapsFrom time.Time // see receiver.gapsFrom
+	unwrap   rtp.SeqUnwrapper
+	ring     []slot // by extended sequence number, the last ringSize
+	lo, hi   uint64
+	settled  uint64 // holes at or below this were counted in Unrepaired
 
 	clockRate  float64
 	transit    float64 // arrival minus RTP time of the last packet, in clock units
@@ -184,6 +188,7 @@ func (r *receiver) read(t *webrtc.TrackRemote, rr *webrtc.RTPReceiver, tapped bo
 	in.st = newTrackState(TrackCounts{
 		ParticipantID: from, Kind: t.Kind().String(), Codec: t.Codec().MimeType, SSRC: uint32(t.SSRC()),
 	}, t.Codec().ClockRate, !audio)
+	in.st.gapsFrom = r.gapsFrom
 	r.mu.Lock()
 	if old := r.tracks[key]; old != nil {
 		// The server replaced the track with one of the same IDs (a relay
@@ -329,7 +334,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 		return
 	}
 	c.Unique++
-	longest(&c.LongestPacketGap, &c.LongestPacketGapAt, &st.lastNew, now)
+	longest(&c.LongestPacketGap, &c.LongestPacketGapAt, &st.lastNew, now, st.gapsFrom)
 	if ext < st.lo {
 		st.lo = ext
 	}
@@ -358,7 +363,7 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 	key := rtp.IsKeyframe(codec, p.Payload)
 	if p.Marker {
 		c.Frames++
-		longest(&c.LongestFrameGap, &c.LongestFrameGapAt, &c.LastFrame, now)
+		longest(&c.LongestFrameGap, &c.LongestFrameGapAt, &c.LastFrame, now, st.gapsFrom)
 	}
 	if key {
 		c.Keyframes++
@@ -372,10 +377,10 @@ func (st *trackState) add(p *pionrtp.Packet, n int, codec rtp.Codec, now time.Ti
 // longest keeps in gap the longest time between successive arrivals, and
 // in at when it began, the latest arrival so far being *last; arrival
 // times are the kernel's, taken on several goroutines, so one can come
-// after a later one's.
-func longest(gap *time.Duration, at, last *time.Time, now time.Time) {
+// after a later one's. A pause that ended before from is not counted.
+func longest(gap *time.Duration, at, last *time.Time, now, from time.Time) {
 	if now.After(*last) {
-		if d := now.Sub(*last); !last.IsZero() && d > *gap {
+		if d := now.Sub(*last); !last.IsZero() && d > *gap && !now.Before(from) {
 			*gap, *at = d, *last
 		}
 		*last = now

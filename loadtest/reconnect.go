@@ -111,6 +111,9 @@ func (r *loadRun) dial(ctx context.Context, p *participant, url string) (*Client
 		return nil, fmt.Errorf("%w: %w", errToken, err)
 	}
 	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly, KeepMessages: keepMessages, IdleTimeout: r.cfg.IdleTimeout}
+	if r.cfg.ContinuityFrom > 0 {
+		opts.GapsFrom = r.started.Add(r.cfg.ContinuityFrom)
+	}
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}

@@ -65,6 +65,10 @@ type RunConfig struct {
 	// gives the connection up as that of a node that vanished. Zero is
 	// DefaultIdleTimeout; negative, never.
 	IdleTimeout time.Duration
+	// ContinuityFrom, if set, is how far into the run the continuity
+	// figures (RunReport.Continuity) start: a pause that ended before it,
+	// while the room was forming say, is not counted.
+	ContinuityFrom time.Duration
 
 	// sampled, if set, is told after every second's sample how many
 	// participants are in the room with media flowing (tests).

@@ -76,6 +76,7 @@ func TestSpanningRoomBehindLoadBalancer(t *testing.T) {
 		room                    = "span-0"
 		publishers, subscribers = 4, 8
 		duration                = 45 * time.Second
+		continuityFrom          = 8 * time.Second
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -90,6 +91,11 @@ func TestSpanningRoomBehindLoadBalancer(t *testing.T) {
 		r, err := loadtest.Run(ctx, loadtest.RunConfig{
 			URLs: []string{"ws://" + lb + "/ws"}, Rooms: 1, Publishers: publishers, Subscribers: subscribers,
 			Duration: duration, LoopbackOnly: true, RoomPrefix: "span", Simulcast: true, MaxLayer: &lowLayer,
+			// From well after the room formed (under a second) to the end:
+			// the kill comes 10 s after it formed. While it forms, relays
+			// between its nodes may open again (a 5.4 s pause was seen
+			// once, 0.8 s into a run): that is not what this test checks.
+			ContinuityFrom: continuityFrom,
 			Token: func(_ context.Context, _, room, identity string) (string, error) {
 				return keys.Mint("deploy", signaling.TokenRequest{Room: room, Identity: identity,
 					Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
@@ -135,6 +141,9 @@ func TestSpanningRoomBehindLoadBalancer(t *testing.T) {
 		}
 	}
 	killedAt := time.Since(started).Seconds()
+	if killedAt < continuityFrom.Seconds()+1 {
+		t.Fatalf("the kill at %.1f s would come before the continuity figures start (%v)", killedAt, continuityFrom)
+	}
 	t.Logf("the room spans %v, hosted by %s; members %v; killing %s (serving %d publishers, %d subscribers) %.1f s into the run",
 		servers, host, nodeOf(before), victim.id, on(victim.id, "pub"), on(victim.id, "sub"), killedAt)
 	_ = victim.cmd.Process.Signal(syscall.SIGKILL)
