@@ -15,10 +15,16 @@ import (
 )
 
 // wire carries one side's signaling messages to the other, in order, as
-// the server relays them, delivered when the test says.
+// the server relays them, delivered when the test says. Like the client
+// (peerlink.go), it sends a candidate only after the description it
+// belongs to: pion gathers, and calls OnICECandidate, as soon as the
+// description is set, before the offer or answer is sent, and a peer
+// drops a candidate of ICE credentials it does not know yet.
 type wire struct {
-	mu   sync.Mutex
-	msgs []Message
+	mu    sync.Mutex
+	msgs  []Message
+	ufrag string    // of the last description sent
+	held  []Message // candidates of a description not sent yet
 }
 
 func (w *wire) send(v any) error {
@@ -31,9 +37,36 @@ func (w *wire) send(v any) error {
 		return err
 	}
 	w.mu.Lock()
-	w.msgs = append(w.msgs, m)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	switch {
+	case m.Type == "offer" || m.Type == "answer":
+		w.ufrag = iceUfrag(m.SDP)
+		w.msgs = append(w.msgs, m)
+		held := w.held
+		w.held = nil
+		for _, c := range held {
+			w.sendCandidateLocked(c)
+		}
+	case m.Type == "candidate":
+		w.sendCandidateLocked(m)
+	default:
+		w.msgs = append(w.msgs, m)
+	}
 	return nil
+}
+
+func (w *wire) sendCandidateLocked(m Message) {
+	if c := m.Candidate; c != nil {
+		// pion writes the credentials' ufrag into the candidate line.
+		f := strings.Fields(c.Candidate)
+		for i := 0; i+1 < len(f); i++ {
+			if f[i] == "ufrag" && f[i+1] != w.ufrag {
+				w.held = append(w.held, m)
+				return
+			}
+		}
+	}
+	w.msgs = append(w.msgs, m)
 }
 
 // take removes and returns the messages sent so far.
