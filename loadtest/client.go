@@ -28,15 +28,19 @@ type Options struct {
 	// counted (TrackCounts.LongestPacketGap, LongestFrameGap): a pause
 	// that ended before it is not.
 	GapsFrom time.Time
-	// NoP2P joins with "p2p": false: this client's calls of two stay on
-	// the SFU.
-	NoP2P bool
 	// P2P takes part in peer to peer for two (peer.go): the client opens
 	// the peer connection the server asks for and sends and shows its
 	// peer's media over it while the room is in mode p2p. Without it the
-	// client ignores the server's peer messages (and, unless NoP2P,
-	// such a room times out to the SFU).
+	// client joins with "p2p": false, as a client that does not implement
+	// peer to peer must, and its calls of two stay on the SFU.
 	P2P bool
+	// NoP2P, with P2P, joins with "p2p": false all the same: the client
+	// option that keeps its calls on the SFU.
+	NoP2P bool
+	// P2PIgnored joins without "p2p": false but ignores the server's peer
+	// messages, as a client whose peer connection never answers would:
+	// the server gives up on the pair after its timeout.
+	P2PIgnored bool
 	// AllowIPs, when not empty, restricts ICE to these local addresses
 	// (a client inside a test network namespace, see Lab).
 	AllowIPs []net.IP
@@ -161,7 +165,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	go c.readLoop()
 
 	join := map[string]any{"type": "join", "version": protocolVersion, "token": opts.Token}
-	if opts.NoP2P {
+	if opts.NoP2P || !(opts.P2P || opts.P2PIgnored) {
 		join["p2p"] = false
 	}
 	if err := c.Send(join); err != nil {

@@ -78,7 +78,7 @@ func Default() Config {
 		// reflexive per STUN server and a few relayed per TURN server:
 		// typically 2 to 10 over UDP and IPv4, the only ones counted.
 		MaxRemoteCandidates: 32,
-		P2P:                 P2PConfig{Delay: 10 * time.Second, Timeout: 5 * time.Second},
+		P2P:                 P2PConfig{Enabled: true, Delay: 10 * time.Second, Timeout: 5 * time.Second},
 	}
 }
 

@@ -243,7 +243,7 @@ func TestPeerToPeerTimeout(t *testing.T) {
 	defer cancel()
 	ann := ts.join(ctx, "duo", withP2P)
 	mustPublish(t, ann)
-	bob := ts.join(ctx, "duo") // no P2P: it ignores peer messages
+	bob := ts.join(ctx, "duo", func(o *loadtest.Options) { o.P2PIgnored = true })
 	mustPublish(t, bob)
 	var ended time.Time
 	for _, c := range []*loadtest.Client{ann, bob} {

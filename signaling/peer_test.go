@@ -43,8 +43,11 @@ func TestPeerSignalingRelayed(t *testing.T) {
 	isType := func(typ string) func(loadtest.Message) bool {
 		return func(m loadtest.Message) bool { return m.Type == typ }
 	}
-	ann := ts.join(ctx, "duo")
-	bob := ts.join(ctx, "duo")
+	// The test speaks for the two: their clients leave the peer messages
+	// to it.
+	ignore := func(o *loadtest.Options) { o.P2PIgnored = true }
+	ann := ts.join(ctx, "duo", ignore)
+	bob := ts.join(ctx, "duo", ignore)
 	startA, err := ann.WaitFor(ctx, isType("peer_start"))
 	if err != nil {
 		t.Fatal(err)
@@ -133,6 +136,7 @@ func TestPeerToPeerDeclined(t *testing.T) {
 		opt  func(*loadtest.Options, *testServer)
 	}{
 		{"client option", func(o *loadtest.Options, _ *testServer) { o.NoP2P = true }},
+		{"client without peer to peer", func(o *loadtest.Options, _ *testServer) { o.P2P = false }},
 		{"token grant", func(o *loadtest.Options, ts *testServer) {
 			o.Token = ts.token("duo", signaling.Grants{Publish: true, Subscribe: true, P2P: &no})
 		}},
@@ -141,8 +145,8 @@ func TestPeerToPeerDeclined(t *testing.T) {
 			ts := newTestServerMedia(t, func(c *sfu.Config) { c.P2P.Enabled = true }, nil)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
-			ann := ts.join(ctx, "duo")
-			bob := ts.join(ctx, "duo", func(o *loadtest.Options) { tc.opt(o, ts) })
+			ann := ts.join(ctx, "duo", withP2P)
+			bob := ts.join(ctx, "duo", withP2P, func(o *loadtest.Options) { tc.opt(o, ts) })
 			ts.join(ctx, "duo")
 			for _, c := range []*loadtest.Client{ann, bob} {
 				m, err := c.WaitFor(ctx, func(m loadtest.Message) bool {

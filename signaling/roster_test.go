@@ -19,7 +19,7 @@ func rosterClients(ctx context.Context, t *testing.T, ts *testServer, room strin
 	var ids []string
 	for i := range n {
 		r := dialRaw(ctx, t, ts)
-		r.send(map[string]any{"type": "join", "version": signaling.Version, "token": mintFor(t, ts.keys, "test", room, fmt.Sprintf("member-%d", i), time.Now())})
+		r.send(map[string]any{"type": "join", "version": signaling.Version, "p2p": false, "token": mintFor(t, ts.keys, "test", room, fmt.Sprintf("member-%d", i), time.Now())})
 		m := r.next()
 		if m.Type != "joined" || m.Self == nil {
 			t.Fatalf("member %d: got %s, want joined", i, m.Raw)
@@ -35,7 +35,7 @@ func rosterClients(ctx context.Context, t *testing.T, ts *testServer, room strin
 func joinRaw(ctx context.Context, t *testing.T, ts *testServer, room string, version int) *rawClient {
 	t.Helper()
 	r := dialRaw(ctx, t, ts)
-	r.send(map[string]any{"type": "join", "version": version, "token": mintFor(t, ts.keys, "test", room, "observer", time.Now())})
+	r.send(map[string]any{"type": "join", "version": version, "p2p": false, "token": mintFor(t, ts.keys, "test", room, "observer", time.Now())})
 	if m := r.next(); m.Type != "joined" || m.Raw == nil {
 		t.Fatalf("got %s, want joined", m.Raw)
 	}

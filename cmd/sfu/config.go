@@ -17,6 +17,7 @@ var envNames = map[string]string{
 	"node-ip":  "SFU_NODE_IP",
 	"keys":     "SFU_KEYS",
 	"dev":      "SFU_DEV",
+	"p2p":      "SFU_P2P",
 	"log":      "SFU_LOG_LEVEL",
 	"tls-cert": "SFU_TLS_CERT",
 	"tls-key":  "SFU_TLS_KEY",
@@ -45,6 +46,7 @@ func loadConfig(args []string) (node.Config, error) {
 	nodeIP := fs.String("node-ip", "", "IP address advertised in ICE candidates (env SFU_NODE_IP)")
 	keys := fs.String("keys", "", "API keys key:secret[,key:secret] (env SFU_KEYS)")
 	dev := fs.Bool("dev", false, "development mode: generated key and /api/token (env SFU_DEV)")
+	p2p := fs.Bool("p2p", true, "rooms of two go peer to peer, the server only brokering (env SFU_P2P)")
 	logLevel := fs.String("log", "", "log level debug|info|warn|error (env SFU_LOG_LEVEL)")
 	tlsCert := fs.String("tls-cert", "", "TLS certificate file for HTTPS (env SFU_TLS_CERT)")
 	tlsKey := fs.String("tls-key", "", "TLS private key file for HTTPS (env SFU_TLS_KEY)")
@@ -105,6 +107,13 @@ func loadConfig(args []string) (node.Config, error) {
 			return cfg, fmt.Errorf("dev %q: %w", v, err)
 		}
 		cfg.Dev = b
+	}
+	if v, ok := value("p2p", strconv.FormatBool(*p2p)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return cfg, fmt.Errorf("p2p %q: %w", v, err)
+		}
+		cfg.SFU.P2P.Enabled = b
 	}
 	if v, ok := value("log", *logLevel); ok {
 		cfg.LogLevel = v

@@ -49,7 +49,26 @@ func TestLoadConfigPrecedence(t *testing.T) {
 		t.Errorf("turn settings %+v", cfg.TURN)
 	}
 
+	if !cfg.SFU.P2P.Enabled || cfg.SFU.P2P.Delay != 10*time.Second {
+		t.Errorf("p2p %+v, want on by default with a 10 s delay", cfg.SFU.P2P)
+	}
+	if err := os.WriteFile(path, []byte("sfu:\n  p2p:\n    enabled: false\n    delay: 3s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SFU_P2P", "true")
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{{[]string{"--config", path}, true}, {[]string{"--config", path, "--p2p=false"}, false}} {
+		cfg, err = loadConfig(tc.args)
+		if err != nil || cfg.SFU.P2P.Enabled != tc.want || cfg.SFU.P2P.Delay != 3*time.Second {
+			t.Errorf("loadConfig(%q): p2p %+v (%v), want enabled %v, the file's delay", tc.args, cfg.SFU.P2P, err, tc.want)
+		}
+	}
+	t.Setenv("SFU_P2P", "")
+
 	for _, bad := range [][]string{
+		{"--p2p=maybe"},
 		{"--turn", "--node-ip", ""},                                    // no address to relay at
 		{"--turn", "--node-ip", "127.0.0.1", "--turn-secret", "short"}, // secret too short
 		{"--turn-tls-port", "x"},

@@ -67,7 +67,8 @@ export class Session {
     this.#ws = ws;
     ws.onopen = () => {
       this.#opened = true;
-      this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, ...(this.#room ? { room: this.#room } : {}) });
+      // This client does not open peer connections: its calls of two stay on the SFU.
+      this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, p2p: false, ...(this.#room ? { room: this.#room } : {}) });
       this.#pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
     };
     ws.onmessage = (e) => this.#onMessage(e.data);
