@@ -69,7 +69,7 @@ func TestLoadConfigPrecedence(t *testing.T) {
 
 	for _, bad := range [][]string{
 		{"--p2p=maybe"},
-		{"--turn", "--node-ip", ""},                                    // no address to relay at
+		{"--turn", "--node-ip", ""}, // no address to relay at
 		{"--turn", "--node-ip", "127.0.0.1", "--turn-secret", "short"}, // secret too short
 		{"--turn-tls-port", "x"},
 		{"--udp-port", "70000"},
