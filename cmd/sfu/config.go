@@ -28,11 +28,12 @@ var envNames = map[string]string{
 	"metrics-listen": "SFU_METRICS_LISTEN",
 	"metrics-token":  "SFU_METRICS_TOKEN",
 
-	"turn":           "SFU_TURN",
-	"turn-public-ip": "SFU_TURN_PUBLIC_IP",
-	"turn-port":      "SFU_TURN_PORT",
-	"turn-tls-port":  "SFU_TURN_TLS_PORT",
-	"turn-secret":    "SFU_TURN_SECRET",
+	"turn":             "SFU_TURN",
+	"turn-public-ip":   "SFU_TURN_PUBLIC_IP",
+	"turn-port":        "SFU_TURN_PORT",
+	"turn-tls-port":    "SFU_TURN_TLS_PORT",
+	"turn-secret":      "SFU_TURN_SECRET",
+	"turn-relay-ports": "SFU_TURN_RELAY_PORTS",
 }
 
 // loadConfig applies, in increasing precedence: defaults, the YAML file

@@ -41,11 +41,12 @@ func TestLoadConfigPrecedence(t *testing.T) {
 	}
 
 	t.Setenv("SFU_TURN_PORT", "3480")
-	cfg, err = loadConfig([]string{"--turn", "--node-ip", "203.0.113.5", "--turn-tls-port", "-1", "--turn-secret", "a-secret-of-the-cluster"})
+	cfg, err = loadConfig([]string{"--turn", "--node-ip", "203.0.113.5", "--turn-tls-port", "-1", "--turn-secret", "a-secret-of-the-cluster", "--turn-relay-ports", "50000-50099"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !cfg.TURN.Enabled || cfg.TURN.UDPPort != 3480 || cfg.TURN.TCPPort != 3480 || cfg.TURN.TLSPort != -1 || cfg.TURN.Secret != "a-secret-of-the-cluster" || cfg.TURN.PublicIP != "" {
+	if !cfg.TURN.Enabled || cfg.TURN.UDPPort != 3480 || cfg.TURN.TCPPort != 3480 || cfg.TURN.TLSPort != -1 || cfg.TURN.Secret != "a-secret-of-the-cluster" || cfg.TURN.PublicIP != "" ||
+		cfg.TURN.RelayPortMin != 50000 || cfg.TURN.RelayPortMax != 50099 {
 		t.Errorf("turn settings %+v", cfg.TURN)
 	}
 
@@ -69,7 +70,9 @@ func TestLoadConfigPrecedence(t *testing.T) {
 
 	for _, bad := range [][]string{
 		{"--p2p=maybe"},
-		{"--turn", "--node-ip", ""}, // no address to relay at
+		{"--turn", "--node-ip", "127.0.0.1", "--turn-relay-ports", "50000"},
+		{"--turn", "--node-ip", "127.0.0.1", "--turn-relay-ports", "60000-50000"},
+		{"--turn", "--node-ip", ""},                                    // no address to relay at
 		{"--turn", "--node-ip", "127.0.0.1", "--turn-secret", "short"}, // secret too short
 		{"--turn-tls-port", "x"},
 		{"--udp-port", "70000"},

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/sfu-project/sfu/internal/node"
 )
@@ -16,6 +17,7 @@ type turnFlags struct {
 	port     *int
 	tlsPort  *int
 	secret   *string
+	relay    *string
 }
 
 func addTURNFlags(fs *flag.FlagSet) turnFlags {
@@ -25,6 +27,7 @@ func addTURNFlags(fs *flag.FlagSet) turnFlags {
 		port:     fs.Int("turn-port", -2, "STUN/TURN port over UDP and TCP (env SFU_TURN_PORT, default 3478)"),
 		tlsPort:  fs.Int("turn-tls-port", -2, "TURN over TLS port, with the TLS certificate (env SFU_TURN_TLS_PORT, default 5349; -1: off)"),
 		secret:   fs.String("turn-secret", "", "TURN REST shared secret, the same on every node (env SFU_TURN_SECRET; default: random)"),
+		relay:    fs.String("turn-relay-ports", "", "UDP ports of TURN relays, MIN-MAX (env SFU_TURN_RELAY_PORTS, default 49152-65535; 0-0: any)"),
 	}
 }
 
@@ -57,6 +60,15 @@ func (f turnFlags) apply(cfg *node.Config, value func(name, flagValue string) (s
 	}
 	if v, ok := value("turn-secret", *f.secret); ok {
 		cfg.TURN.Secret = v
+	}
+	if v, ok := value("turn-relay-ports", *f.relay); ok {
+		lo, hi, found := strings.Cut(v, "-")
+		first, err1 := strconv.Atoi(lo)
+		last, err2 := strconv.Atoi(hi)
+		if !found || err1 != nil || err2 != nil {
+			return fmt.Errorf("turn relay ports %q: want MIN-MAX", v)
+		}
+		cfg.TURN.RelayPortMin, cfg.TURN.RelayPortMax = first, last
 	}
 	return nil
 }
