@@ -109,6 +109,16 @@ func TestTokenCommand(t *testing.T) {
 	if exp := time.Until(claims.ExpiresAt.Time); exp < 59*time.Minute || exp > time.Hour {
 		t.Errorf("expires in %v, want 1h", exp)
 	}
+	if claims.Grants.P2P != nil {
+		t.Errorf("p2p grant %v, want it left out (true)", *claims.Grants.P2P)
+	}
+	out.Reset()
+	if err := runToken([]string{"--keys", keys, "--room", "r1", "--identity", "ann", "--p2p=false"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if claims, err = ks.Verify(strings.TrimSpace(out.String()), time.Now()); err != nil || claims.Grants.P2P == nil || *claims.Grants.P2P {
+		t.Errorf("--p2p=false: grants %+v (%v), want p2p false", claims.Grants, err)
+	}
 	for _, args := range [][]string{
 		{"--keys", keys, "--room", "r1"},                           // no identity
 		{"--room", "r1", "--identity", "x", "--keys", ""},          // no keys

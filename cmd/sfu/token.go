@@ -21,6 +21,7 @@ func runToken(args []string, stdout io.Writer) error {
 	name := fs.String("name", "", "display name (default: the identity)")
 	publish := fs.Bool("publish", true, "may publish media")
 	subscribe := fs.Bool("subscribe", true, "may receive media")
+	p2p := fs.Bool("p2p", true, "calls of two may go peer to peer (false: the server carries them)")
 	admin := fs.Bool("admin", false, "may use operator endpoints (/debug/rooms/NAME, /debug/pprof/)")
 	ttl := fs.Duration("ttl", node.DefaultTokenTTL, "validity, at most the server's max_token_lifetime")
 	config := fs.String("config", os.Getenv("SFU_CONFIG"), "the server's YAML file, for its max_token_lifetime (env SFU_CONFIG)")
@@ -61,9 +62,13 @@ func runToken(args []string, stdout io.Writer) error {
 	if *name == "" {
 		*name = *identity
 	}
+	grants := signaling.Grants{Publish: *publish, Subscribe: *subscribe, Admin: *admin}
+	if !*p2p {
+		grants.P2P = p2p // the claim is left out when true, its default
+	}
 	tok, err := ks.Mint(*kid, signaling.TokenRequest{
 		Room: *room, Identity: *identity, Name: *name,
-		Grants: signaling.Grants{Publish: *publish, Subscribe: *subscribe, Admin: *admin}, TTL: *ttl,
+		Grants: grants, TTL: *ttl,
 	}, time.Now())
 	if err != nil {
 		return err
