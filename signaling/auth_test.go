@@ -262,3 +262,27 @@ func TestOriginChecked(t *testing.T) {
 	}
 	secure.CloseClientConnections()
 }
+
+// TestOperatorTokenWithoutRoom: a token with the admin grant may name no
+// room (for the operator endpoints); it joins no room, with bad_room. A
+// token without the grant must name one.
+func TestOperatorTokenWithoutRoom(t *testing.T) {
+	ts := newTestServer(t, nil)
+	now := time.Now()
+	if _, err := ts.keys.Mint("test", signaling.TokenRequest{Identity: "user", TTL: time.Hour}, now); !errors.Is(err, signaling.ErrBadRoom) {
+		t.Errorf("a room-less token without the admin grant: %v, want ErrBadRoom", err)
+	}
+	tok, err := ts.keys.Mint("test", signaling.TokenRequest{Identity: "ops", Grants: signaling.Grants{Admin: true}, TTL: time.Hour}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := ts.keys.Verify(tok, now); err != nil || c.Room != "" || !c.Grants.Admin {
+		t.Fatalf("the operator's token: %+v (%v)", c, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := dialRaw(ctx, t, ts)
+	r.send(map[string]any{"type": "join", "version": 2, "token": tok})
+	r.wantError(signaling.CodeBadRoom, "join")
+	r.wantClose(signaling.CloseBadRequest)
+}

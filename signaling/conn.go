@@ -400,6 +400,9 @@ func (c *conn) join(m *inbound) {
 		return
 	}
 	claims, err := c.s.keys.verify(m.Token, c.s.now(), c.s.policy)
+	if err == nil && claims.Room == "" {
+		err = fmt.Errorf("%w: the access token is an operator's, for no room", ErrBadRoom)
+	}
 	if err == nil {
 		// Known before the revocation check, so that DisconnectRevoked,
 		// which runs after a revocation is recorded, finds this

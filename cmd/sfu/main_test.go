@@ -119,7 +119,15 @@ func TestTokenCommand(t *testing.T) {
 	if claims, err = ks.Verify(strings.TrimSpace(out.String()), time.Now()); err != nil || claims.Grants.P2P == nil || *claims.Grants.P2P {
 		t.Errorf("--p2p=false: grants %+v (%v), want p2p false", claims.Grants, err)
 	}
+	out.Reset()
+	if err := runToken([]string{"--keys", keys, "--identity", "ops", "--admin"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if claims, err = ks.Verify(strings.TrimSpace(out.String()), time.Now()); err != nil || claims.Room != "" || !claims.Grants.Admin || claims.Grants.Publish || claims.Grants.Subscribe {
+		t.Errorf("--admin without --room: %+v (%v), want an operator's token for no room", claims, err)
+	}
 	for _, args := range [][]string{
+		{"--keys", keys, "--identity", "x"},                        // no room, not an operator
 		{"--keys", keys, "--room", "r1"},                           // no identity
 		{"--room", "r1", "--identity", "x", "--keys", ""},          // no keys
 		{"--keys", "short:abc", "--room", "r1", "--identity", "x"}, // weak secret

@@ -16,7 +16,7 @@ import (
 // runToken implements `sfu token`: it prints a signed access token.
 func runToken(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("sfu token", flag.ContinueOnError)
-	room := fs.String("room", "", "room name (required)")
+	room := fs.String("room", "", "room name (required, except with --admin)")
 	identity := fs.String("identity", "", "user identity (required)")
 	name := fs.String("name", "", "display name (default: the identity)")
 	publish := fs.Bool("publish", true, "may publish media")
@@ -30,8 +30,14 @@ func runToken(args []string, stdout io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *room == "" || *identity == "" {
-		return errors.New("token: --room and --identity are required")
+	switch {
+	case *identity == "":
+		return errors.New("token: --identity is required")
+	case *room == "" && !*admin:
+		return errors.New("token: --room is required, except for an operator's token (--admin)")
+	case *room == "":
+		// An operator's token for the endpoints only: it joins no room.
+		*publish, *subscribe = false, false
 	}
 	cfg, err := node.LoadConfig(*config)
 	if err != nil {
