@@ -56,7 +56,7 @@ func (c Config) turnRelays() []sfu.RelayRange {
 	}
 	public, err := netip.ParseAddr(c.turnConfig().PublicIP)
 	if err != nil {
-		return nil // validateTURN refuses it
+		return nil // turnserver.New refuses it
 	}
 	return []sfu.RelayRange{{Addr: public.Unmap(), PortMin: uint16(c.TURN.RelayPortMin), PortMax: uint16(c.TURN.RelayPortMax)}}
 }
