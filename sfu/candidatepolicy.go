@@ -42,6 +42,25 @@ type candidatePolicy struct {
 	// ports are this node's own ports (media, HTTP), which a candidate on
 	// one of its addresses must not name.
 	ports []uint16
+	// relays are where this node's own TURN server relays from, allowed
+	// whatever networks and allowed say (Options.Relays).
+	relays []RelayRange
+}
+
+// RelayRange is where a TURN server of this node relays from: the
+// relayed address it gives clients and the range of its relay ports
+// (PortMin and PortMax 0: any port).
+type RelayRange struct {
+	Addr             netip.Addr
+	PortMin, PortMax uint16
+}
+
+// contains reports whether ap is one of r's relayed addresses.
+func (r RelayRange) contains(ap netip.AddrPort) bool {
+	if ap.Addr().Unmap() != r.Addr.Unmap() {
+		return false
+	}
+	return r.PortMin == 0 && r.PortMax == 0 || ap.Port() >= r.PortMin && ap.Port() <= r.PortMax
 }
 
 // newCandidatePolicy makes the policy for cfg on a host with the local
@@ -91,6 +110,15 @@ func (p *candidatePolicy) addPort(port int) {
 	}
 }
 
+// addRelay adds where this node's own TURN server relays from; only
+// before the SFU runs.
+func (p *candidatePolicy) addRelay(r RelayRange) {
+	if r.Addr.IsValid() {
+		r.Addr = r.Addr.Unmap()
+		p.relays = append(p.relays, r)
+	}
+}
+
 // allowIP returns nil if a may be sent connectivity checks, or an error
 // saying why not.
 func (p *candidatePolicy) allowIP(a netip.Addr) error {
@@ -99,6 +127,15 @@ func (p *candidatePolicy) allowIP(a netip.Addr) error {
 	if c == classUnusable {
 		return fmt.Errorf("%w: %s is a %s address, not accepted", ErrBadCandidate, a, c)
 	}
+	if slices.ContainsFunc(p.relays, func(r RelayRange) bool { return r.Addr == a }) {
+		return nil
+	}
+	return p.allowNetwork(a, c)
+}
+
+// allowNetwork is allowIP for a usable address of class c that is not a
+// relay's: remote_networks, or the classes allowed, decide.
+func (p *candidatePolicy) allowNetwork(a netip.Addr, c addrClass) error {
 	if len(p.networks) > 0 {
 		for _, n := range p.networks {
 			if n.Contains(a) {
@@ -114,11 +151,19 @@ func (p *candidatePolicy) allowIP(a netip.Addr) error {
 }
 
 // allowAddr is allowIP for a transport address, which must not be one of
-// this node's own.
+// this node's own; on a relay's address, only its relay ports are let
+// past remote_networks and the classes.
 func (p *candidatePolicy) allowAddr(ap netip.AddrPort) error {
 	a := ap.Addr().Unmap()
-	if err := p.allowIP(a); err != nil {
-		return err
+	ap = netip.AddrPortFrom(a, ap.Port())
+	c := classify(a)
+	if c == classUnusable {
+		return fmt.Errorf("%w: %s is a %s address, not accepted", ErrBadCandidate, a, c)
+	}
+	if !slices.ContainsFunc(p.relays, func(r RelayRange) bool { return r.contains(ap) }) {
+		if err := p.allowNetwork(a, c); err != nil {
+			return err
+		}
 	}
 	if ap.Port() == 0 {
 		return fmt.Errorf("%w: port 0, not accepted", ErrBadCandidate)
@@ -130,7 +175,8 @@ func (p *candidatePolicy) allowAddr(ap netip.AddrPort) error {
 }
 
 // keepIP is allowIP as pion's remote IP filter, which also sees the
-// addresses of peer-reflexive candidates.
+// addresses of peer-reflexive candidates (a relay's address on any port:
+// the filter sees no port).
 func (p *candidatePolicy) keepIP(ip net.IP) bool {
 	a, ok := netip.AddrFromSlice(ip)
 	return ok && p.allowIP(a) == nil

@@ -65,11 +65,12 @@ func TestCandidatePolicy(t *testing.T) {
 	lan := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("192.168.1.10"), netip.MustParseAddr("fe80::1")}
 	public := []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("198.51.100.4")}
 	for _, tc := range []struct {
-		name  string
-		cfg   func(*Config)
-		local []netip.Addr
-		allow []string
-		deny  []string
+		name   string
+		cfg    func(*Config)
+		local  []netip.Addr
+		relays []RelayRange
+		allow  []string
+		deny   []string
 	}{
 		{
 			name:  "public node",
@@ -139,6 +140,22 @@ func TestCandidatePolicy(t *testing.T) {
 			deny:  []string{"8.8.8.8:5000", "10.2.0.1:5000", "192.168.1.5:5000", "127.0.0.1:7882", "127.0.0.1:7880"},
 		},
 		{
+			name:   "remote networks and the node's TURN relays",
+			cfg:    func(c *Config) { c.NodeIP = "203.0.113.7"; c.RemoteNetworks = []string{"10.1.0.0/16"} },
+			local:  public,
+			relays: []RelayRange{{Addr: netip.MustParseAddr("203.0.113.7"), PortMin: 7000, PortMax: 60000}},
+			allow:  []string{"203.0.113.7:50000", "[::ffff:203.0.113.7]:7000", "10.1.2.3:5000"},
+			deny:   []string{"203.0.113.7:5000", "203.0.113.7:60001", "203.0.113.7:7882", "203.0.113.7:7880", "203.0.113.8:50000", "8.8.8.8:50000"},
+		},
+		{
+			name:   "a private TURN relay of a public node, on any port",
+			cfg:    func(c *Config) { c.NodeIP = "203.0.113.7" },
+			local:  public,
+			relays: []RelayRange{{Addr: netip.MustParseAddr("10.0.0.5")}},
+			allow:  []string{"10.0.0.5:40000", "10.0.0.5:1", "8.8.8.8:5000"},
+			deny:   []string{"10.0.0.6:40000", "10.0.0.5:0", "192.168.1.5:5000"},
+		},
+		{
 			name:  "remote networks cannot allow what is not unicast",
 			cfg:   func(c *Config) { c.RemoteNetworks = []string{"0.0.0.0/0"} },
 			local: public,
@@ -156,9 +173,16 @@ func TestCandidatePolicy(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.addPort(media)
+			for _, r := range tc.relays {
+				p.addRelay(r)
+			}
 			for _, s := range tc.allow {
-				if err := p.allowAddr(netip.MustParseAddrPort(s)); err != nil {
+				ap := netip.MustParseAddrPort(s)
+				if err := p.allowAddr(ap); err != nil {
 					t.Errorf("%s refused: %v", s, err)
+				}
+				if !p.keepIP(ap.Addr().AsSlice()) {
+					t.Errorf("%s: pion's remote IP filter refuses %s", s, ap.Addr())
 				}
 			}
 			for _, s := range tc.deny {

@@ -33,7 +33,8 @@ type Config struct {
 	// server advertises such an address itself (NodeIP, or its interfaces
 	// when NodeIP is empty) or AllowPrivateCandidates is set. Multicast,
 	// broadcast, unspecified addresses and this node's own ports are
-	// refused either way.
+	// refused either way; the relayed addresses of the node's own TURN
+	// server (Options.Relays) are accepted either way.
 	RemoteNetworks []string `yaml:"remote_networks"`
 	// AllowPrivateCandidates, when RemoteNetworks is empty, accepts remote
 	// candidates on private addresses (10/8, 172.16/12, 192.168/16,

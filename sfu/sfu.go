@@ -46,6 +46,11 @@ type Options struct {
 	// OwnPorts are this node's other ports (HTTP): remote candidates
 	// naming them, or the media port, on its own addresses are refused.
 	OwnPorts []int
+	// Relays are where this node's own TURN server relays from. A client
+	// that reaches the SFU through that server alone names them in its
+	// relayed candidates, which are accepted whatever RemoteNetworks and
+	// the address classes say (this node's own ports excepted).
+	Relays []RelayRange
 	// RoomOpened, if set, is called with a room's name when the room is
 	// created on this SFU (its first participant joins), and RoomClosed
 	// when it is removed (its last participant left, or the SFU closed).
@@ -82,6 +87,9 @@ func New(cfg Config, opts Options) (*SFU, error) {
 	policy, err := newCandidatePolicy(cfg, local, opts.OwnPorts)
 	if err != nil {
 		return nil, err
+	}
+	for _, r := range opts.Relays {
+		policy.addRelay(r)
 	}
 	api, err := newWebRTCAPI(cfg, local, policy, opts.PionLogs, opts.Now)
 	if err != nil {

@@ -77,7 +77,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg), OwnPorts: append(listenPorts(cfg.Listen), cfg.turnPorts()...)})
+	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg), OwnPorts: append(listenPorts(cfg.Listen), cfg.turnPorts()...),
+		Relays: cfg.turnRelays()})
 	if err != nil {
 		return nil, err
 	}

@@ -45,6 +45,22 @@ func (c Config) turnPorts() []int {
 	return []int{c.TURN.UDPPort, c.TURN.TCPPort, c.TURN.TLSPort}
 }
 
+// turnRelays are where the embedded TURN server relays from: its public
+// address, on its relay ports. The SFU accepts the relayed candidates of
+// its clients whatever remote_networks says: an operator lists where
+// clients are, and a client whose UDP is blocked reaches the SFU from
+// this node's own address.
+func (c Config) turnRelays() []sfu.RelayRange {
+	if !c.TURN.Enabled {
+		return nil
+	}
+	public, err := netip.ParseAddr(c.turnConfig().PublicIP)
+	if err != nil {
+		return nil // turnserver.New refuses it
+	}
+	return []sfu.RelayRange{{Addr: public.Unmap(), PortMin: uint16(c.TURN.RelayPortMin), PortMax: uint16(c.TURN.RelayPortMax)}}
+}
+
 // startTURN starts the embedded TURN server when the configuration
 // enables it, and returns the signaling option that gives each
 // participant its ICE servers, or nil when it gets none of its own.

@@ -21,6 +21,13 @@ import (
 // hour, and its key into dir, and returns their file names.
 func Write(t testing.TB, dir string) (certFile, keyFile string) {
 	t.Helper()
+	return WriteFor(t, dir)
+}
+
+// WriteFor is Write with a certificate for the addresses ips too (a
+// server that a test network namespace reaches on its own address).
+func WriteFor(t testing.TB, dir string, ips ...net.IP) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +35,7 @@ func Write(t testing.TB, dir string) (certFile, keyFile string) {
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sfu test"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		IPAddresses: append([]net.IP{net.IPv4(127, 0, 0, 1)}, ips...), DNSNames: []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
