@@ -7,7 +7,7 @@ run:
 	$(GO) run ./cmd/sfu
 
 build:
-	$(GO) build -o bin/sfu ./cmd/sfu
+	$(GO) build -buildvcs=true -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null)" -o bin/sfu ./cmd/sfu
 
 # deps installs what the tests need on a fresh Debian machine: Chromium for
 # the browser tests, iproute2 and nftables for the constrained-link tests,

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -39,8 +40,14 @@ var envNames = map[string]string{
 // loadConfig applies, in increasing precedence: defaults, the YAML file
 // (--config or SFU_CONFIG), environment variables, command-line flags.
 func loadConfig(args []string) (node.Config, error) {
+	return loadConfigTo(args, os.Stderr)
+}
+
+// loadConfigTo is loadConfig writing --help and flag errors to out.
+func loadConfigTo(args []string, out io.Writer) (node.Config, error) {
 	cfg := node.Default()
 	fs := flag.NewFlagSet("sfu", flag.ContinueOnError)
+	setUsage(fs, out, serverUsage)
 	path := fs.String("config", "", "YAML configuration file (env SFU_CONFIG)")
 	listen := fs.String("listen", "", "HTTP listen address (env SFU_LISTEN, default :7880)")
 	udpPort := fs.Int("udp-port", -1, "UDP port for all media (env SFU_UDP_PORT, default 7882)")
@@ -103,14 +110,14 @@ func loadConfig(args []string) (node.Config, error) {
 		cfg.Keys = v
 	}
 	if v, ok := value("dev", strconv.FormatBool(*dev)); ok {
-		b, err := strconv.ParseBool(v)
+		b, err := parseBool(v)
 		if err != nil {
 			return cfg, fmt.Errorf("dev %q: %w", v, err)
 		}
 		cfg.Dev = b
 	}
 	if v, ok := value("p2p", strconv.FormatBool(*p2p)); ok {
-		b, err := strconv.ParseBool(v)
+		b, err := parseBool(v)
 		if err != nil {
 			return cfg, fmt.Errorf("p2p %q: %w", v, err)
 		}

@@ -1,4 +1,5 @@
-// Command sfu runs the SFU media server, or with `sfu token` mints an access token.
+// Command sfu runs the SFU media server; `sfu token` mints an access token
+// and `sfu version` prints the build.
 package main
 
 import (
@@ -28,6 +29,10 @@ func run(args []string) error {
 	if len(args) > 0 && args[0] == "token" {
 		return runToken(args[1:], os.Stdout)
 	}
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version" || args[0] == "-version") {
+		fmt.Println(versionText())
+		return nil
+	}
 	cfg, err := loadConfig(args)
 	if err != nil {
 		return err
@@ -46,7 +51,7 @@ func run(args []string) error {
 	if n.Dev() {
 		mode = "development (/api/token enabled; do not expose this to the internet)"
 	}
-	log.Info("sfu started", "http", n.Addr().String(), "media_udp", n.MediaAddr().String(), "mode", mode)
+	log.Info("sfu started", "version", versionText(), "http", n.Addr().String(), "media_udp", n.MediaAddr().String(), "mode", mode)
 	fmt.Printf("SFU running. Open %s in a browser.\n", n.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -16,6 +16,7 @@ import (
 // runToken implements `sfu token`: it prints a signed access token.
 func runToken(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("sfu token", flag.ContinueOnError)
+	setUsage(fs, os.Stderr, tokenUsage)
 	room := fs.String("room", "", "room name (required, except with --admin)")
 	identity := fs.String("identity", "", "user identity (required)")
 	name := fs.String("name", "", "display name (default: the identity)")

@@ -35,7 +35,7 @@ func addTURNFlags(fs *flag.FlagSet) turnFlags {
 // value finds them.
 func (f turnFlags) apply(cfg *node.Config, value func(name, flagValue string) (string, bool)) error {
 	if v, ok := value("turn", strconv.FormatBool(*f.enabled)); ok {
-		b, err := strconv.ParseBool(v)
+		b, err := parseBool(v)
 		if err != nil {
 			return fmt.Errorf("turn %q: %w", v, err)
 		}
