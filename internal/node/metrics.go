@@ -11,10 +11,39 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+// registry is the node's metrics registry; it keeps what is registered
+// on it, so that the metrics can be listed (tests check README.md names
+// each one).
+type registry struct {
+	*prometheus.Registry
+	collectors []prometheus.Collector
+}
+
+func newRegistry() *registry { return &registry{Registry: prometheus.NewRegistry()} }
+
+// Register registers c and keeps it.
+func (r *registry) Register(c prometheus.Collector) error {
+	if err := r.Registry.Register(c); err != nil {
+		return err
+	}
+	r.collectors = append(r.collectors, c)
+	return nil
+}
+
+// MustRegister registers cs and keeps them; it panics on a collision, a
+// programming error.
+func (r *registry) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := r.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
 // setUpMetrics serves reg's /metrics on mux, or, with metrics_listen, on
 // a listener of its own (plain HTTP) and not on mux.
-func (n *Node) setUpMetrics(mux *http.ServeMux, reg *prometheus.Registry) error {
-	h := n.metricsGuard(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+func (n *Node) setUpMetrics(mux *http.ServeMux, reg *registry) error {
+	h := n.metricsGuard(promhttp.HandlerFor(reg.Registry, promhttp.HandlerOpts{}))
 	if n.cfg.MetricsListen == "" {
 		mux.Handle("/metrics", h)
 		if !n.dev && n.cfg.MetricsToken == "" {

@@ -13,7 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
@@ -29,6 +28,7 @@ import (
 // outside itself, so several run in one process.
 type Node struct {
 	cfg       Config
+	metrics   *registry
 	log       *slog.Logger
 	dev       bool
 	keys      signaling.Keys
@@ -75,7 +75,8 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		}
 	}
 
-	reg := prometheus.NewRegistry()
+	reg := newRegistry()
+	n.metrics = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	media, err := sfu.New(cfg.SFU, sfu.Options{Logger: log, Metrics: sfu.NewMetrics(reg), OwnPorts: append(listenPorts(cfg.Listen), cfg.turnPorts()...),
 		Relays: cfg.turnRelays()})
