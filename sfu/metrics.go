@@ -22,6 +22,11 @@ type Metrics struct {
 	ProbesSucceeded     prometheus.Counter
 	ProbesFailed        prometheus.Counter
 	PaddingBytes        prometheus.Counter
+	// P2PRooms counts the rooms whose call runs peer to peer now.
+	P2PRooms prometheus.Gauge
+	// PeerSteps counts what rooms told their pairs, by step (start, p2p,
+	// sfu, end) and reason (PROTOCOL.md, "Peer to peer for two").
+	PeerSteps *prometheus.CounterVec
 }
 
 // NewMetrics creates the instruments and registers them with reg, if reg is not nil.
@@ -50,12 +55,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		ProbesSucceeded:     c("bandwidth_probes_succeeded_total", "Padding probes of subscriber links that showed room for better layers."),
 		ProbesFailed:        c("bandwidth_probes_failed_total", "Padding probes of subscriber links that met a queue, loss or too little throughput."),
 		PaddingBytes:        c("padding_bytes_total", "RTP bytes of padding sent to probe subscriber links."),
+		P2PRooms:            g("p2p_rooms", "Rooms of two whose media goes peer to peer, not through the SFU."),
+		PeerSteps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sfu", Name: "p2p_steps_total",
+			Help: "Peer-to-peer steps rooms took, by step (start, p2p, sfu, end) and reason."}, []string{"step", "reason"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Rooms, m.Participants, m.Tracks, m.PacketsReceived, m.PacketsForwarded,
 			m.DuplicatesDropped, m.NacksReceived, m.PacketsRetransmit, m.RetransmitMisses,
 			m.KeyframeRequests, m.SubscriberOffersOut, m.LayerSwitches, m.EstimateBits, m.PausedTracks,
-			m.ProbesSucceeded, m.ProbesFailed, m.PaddingBytes)
+			m.ProbesSucceeded, m.ProbesFailed, m.PaddingBytes, m.P2PRooms, m.PeerSteps)
 	}
 	return m
 }

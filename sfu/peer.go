@@ -147,6 +147,7 @@ func (r *Room) applyPeer(acts []peerAction) {
 		case actEnd:
 			toA, toB = PeerEnd{PeerID: a.Polite, Reason: a.Reason}, PeerEnd{PeerID: a.Impolite, Reason: a.Reason}
 		}
+		r.countPeerStep(a)
 		r.mu.Lock()
 		switch a.Kind {
 		case actStart:
@@ -192,6 +193,23 @@ func (r *Room) applyPeer(acts []peerAction) {
 			}
 		}
 	}
+}
+
+// countPeerStep counts a in the metrics.
+func (r *Room) countPeerStep(a peerAction) {
+	m := r.sfu.metrics
+	step := "start"
+	switch a.Kind {
+	case actToP2P:
+		step = "p2p"
+		m.P2PRooms.Inc()
+	case actToSFU:
+		step = "sfu"
+		m.P2PRooms.Dec()
+	case actEnd:
+		step = "end"
+	}
+	m.PeerSteps.WithLabelValues(step, a.Reason).Inc()
 }
 
 // peerEligible reports whether a member may take part in a peer

@@ -95,6 +95,9 @@ func forwardedFlat(t *testing.T, ts *testServer, d time.Duration, a, b *loadtest
 		t.Errorf("%d video frames came through the SFU in mode p2p", n)
 	}
 	t.Logf("mode p2p for %v: %v packets forwarded by the SFU", d, testutil.ToFloat64(ts.metrics.PacketsForwarded)-fwd)
+	if n := testutil.ToFloat64(ts.metrics.P2PRooms); n != 1 {
+		t.Errorf("sfu_p2p_rooms %v in mode p2p, want 1", n)
+	}
 }
 
 // TestPeerToPeerMedia: two clients that take part in peer to peer go
@@ -177,6 +180,9 @@ func TestPeerToPeerMedia(t *testing.T) {
 		}
 		return true
 	})
+	if n := testutil.ToFloat64(ts.metrics.P2PRooms); n != 0 {
+		t.Errorf("sfu_p2p_rooms %v after the third joined, want 0", n)
+	}
 	before := map[[2]*loadtest.Client]int{}
 	for _, x := range everyone {
 		for _, y := range everyone {
@@ -230,6 +236,14 @@ func TestPeerToPeerMedia(t *testing.T) {
 			c.Self.ID, sw.Gap.Round(time.Millisecond), c.PeerStatus().LongestGap[other[c].Self.ID].Round(time.Millisecond))
 		noErrors(t, c)
 	}
+	for _, step := range []struct {
+		step, reason string
+		want         float64
+	}{{"start", "", 2}, {"p2p", sfu.ReasonDirect, 2}, {"sfu", sfu.ReasonThirdJoined, 1}} {
+		if n := testutil.ToFloat64(ts.metrics.PeerSteps.WithLabelValues(step.step, step.reason)); n != step.want {
+			t.Errorf("sfu_p2p_steps_total{step=%q,reason=%q} = %v, want %v", step.step, step.reason, n, step.want)
+		}
+	}
 }
 
 // TestPeerToPeerTimeout: in a room of two where one client does not
@@ -252,6 +266,9 @@ func TestPeerToPeerTimeout(t *testing.T) {
 			t.Fatalf("%s: %+v (%v), want peer_end for peer_timeout", c.Self.ID, m, err)
 		}
 		ended = time.Now()
+	}
+	if n := testutil.ToFloat64(ts.metrics.PeerSteps.WithLabelValues("end", sfu.ReasonPeerTimeout)); n != 1 {
+		t.Errorf("sfu_p2p_steps_total{step=end,reason=peer_timeout} = %v, want 1", n)
 	}
 	fwd := testutil.ToFloat64(ts.metrics.PacketsForwarded)
 	time.Sleep(2 * time.Second) // media goes on through the SFU
