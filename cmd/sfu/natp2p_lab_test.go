@@ -60,10 +60,16 @@ type natReport struct {
 	// PeerVideo is the peer's video over the peer connection, SFUVideo
 	// over the SFU.
 	PeerVideo, SFUVideo loadtest.TrackCounts
+	// SFUFrames are the video frames received through the SFU, by
+	// participant.
+	SFUFrames map[string]int
 	// PubICE and SubICE are the ICE states of the connections to the SFU.
 	PubICE, SubICE string
-	Errors         []string
-	Disconnect     string // how the WebSocket ended, if it did
+	// ICEHistory are the changes of PubICE and SubICE, "pub STATE
+	// UNIXMILLIS" or "sub ...", oldest first.
+	ICEHistory []string
+	Errors     []string
+	Disconnect string // how the WebSocket ended, if it did
 }
 
 func (r natReport) String() string {
@@ -118,7 +124,8 @@ func TestNATPeerClientProcess(t *testing.T) {
 	gone := loadtest.ParentGone()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	var ended string
+	var ended, pubState, subState string
+	var history []string
 	for {
 		select {
 		case <-gone:
@@ -133,6 +140,15 @@ func TestNATPeerClientProcess(t *testing.T) {
 			ICERestarts: st.ICERestarts, Started: st.Started, Connected: st.Connected, FirstMedia: st.FirstMedia,
 			PubICE: c.Publisher().ICEConnectionState().String(), SubICE: c.Subscriber().ICEConnectionState().String(),
 			Disconnect: ended}
+		if r.PubICE != pubState {
+			pubState = r.PubICE
+			history = append(history, fmt.Sprintf("pub %s %d", pubState, time.Now().UnixMilli()))
+		}
+		if r.SubICE != subState {
+			subState = r.SubICE
+			history = append(history, fmt.Sprintf("sub %s %d", subState, time.Now().UnixMilli()))
+		}
+		r.ICEHistory = history
 		for _, m := range c.Messages() {
 			switch m.Type {
 			case "joined":
@@ -148,9 +164,13 @@ func TestNATPeerClientProcess(t *testing.T) {
 				r.PeerVideo = tc
 			}
 		}
+		r.SFUFrames = map[string]int{}
 		for _, tc := range c.Received() {
-			if tc.Kind == "video" && tc.ParticipantID != c.Self.ID && !tc.Ended {
-				r.SFUVideo = tc
+			if tc.Kind == "video" && tc.ParticipantID != c.Self.ID {
+				r.SFUFrames[tc.ParticipantID] += tc.Frames
+				if !tc.Ended {
+					r.SFUVideo = tc
+				}
 			}
 		}
 		if err := loadtest.Report(r); err != nil {
