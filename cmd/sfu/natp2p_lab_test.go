@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,13 +25,17 @@ import (
 // one Go client (re-executed test binary) behind each NAT router. The
 // binary rather than an in-process node: what is tested is the server as
 // deployed (its --turn flags, its YAML), and its process has the server
-// namespace's one interface to itself. Its /metrics are read with curl
-// inside that namespace, on loopback.
+// namespace's one interface to itself. Its /metrics, on that
+// namespace's loopback, are read by a scraper (the test binary again)
+// in the namespace.
 
 // Environment of a client re-executed in a client namespace.
 const (
 	natURLEnv   = "SFU_NATP2P_URL"
 	natTokenEnv = "SFU_NATP2P_TOKEN"
+	// natScrapeEnv is the metrics URL of a scraper in the server
+	// namespace.
+	natScrapeEnv = "SFU_NATP2P_SCRAPE"
 )
 
 const (
@@ -85,8 +90,13 @@ func udpTURN(url string) bool {
 
 // TestNATPeerClientProcess is one client in a client namespace: it joins
 // with P2P and the joined message's ICE servers, publishes, and reports;
-// in a normal test run it does nothing.
+// or, with natScrapeEnv, the scraper of the server's metrics. In a normal
+// test run it does nothing.
 func TestNATPeerClientProcess(t *testing.T) {
+	if u := os.Getenv(natScrapeEnv); u != "" {
+		scrapeMetrics(u)
+		return
+	}
 	url := os.Getenv(natURLEnv)
 	if url == "" {
 		return
@@ -179,11 +189,45 @@ func TestNATPeerClientProcess(t *testing.T) {
 	}
 }
 
+// scrapeMetrics reports the unlabelled samples of the metrics at url
+// every 100 ms, until the parent is gone.
+func scrapeMetrics(url string) {
+	gone := loadtest.ParentGone()
+	c := http.Client{Timeout: 2 * time.Second}
+	for {
+		select {
+		case <-gone:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		resp, err := c.Get(url)
+		if err != nil {
+			continue
+		}
+		m := map[string]float64{}
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			name, value, ok := strings.Cut(sc.Text(), " ")
+			if !ok || strings.HasPrefix(name, "#") {
+				continue
+			}
+			if v, err := strconv.ParseFloat(value, 64); err == nil {
+				m[name] = v
+			}
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			_ = loadtest.Report(m)
+		}
+	}
+}
+
 // natServer is the sfu binary running in a NATLab's server namespace.
 type natServer struct {
 	lab    *loadtest.NATLab
 	stderr lockedBuffer
 	done   chan struct{}
+	scrape *loadtest.Child // scrapeMetrics, in the server namespace
 }
 
 // startNATServer builds and runs the sfu with peer to peer on and its
@@ -222,50 +266,29 @@ func startNATServer(t *testing.T, lab *loadtest.NATLab) *natServer {
 			t.Logf("sfu stderr:\n%s", s.stderr.String())
 		}
 	})
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		if _, err := s.metrics(); err == nil {
-			return s
-		}
-		select {
-		case <-s.done:
-			t.Fatalf("sfu exited: %s", s.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sfu in %s not serving after 15 s: %s", lab.Server, s.stderr.String())
-		}
-	}
-}
-
-// metrics scrapes the server's /metrics inside its namespace: the
-// unlabelled samples by name.
-func (s *natServer) metrics() (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	out, err := loadtest.CommandIn(ctx, s.lab.Server, "curl", "-sf", "http://"+natMetricsAddr+"/metrics").Output()
-	if err != nil {
-		return nil, fmt.Errorf("curl /metrics: %w", err)
-	}
-	m := map[string]float64{}
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			m[name] = v
-		}
-	}
-	return m, nil
-}
-
-// metric is one sample of the server's metrics.
-func (s *natServer) metric(t *testing.T, name string) float64 {
-	t.Helper()
-	m, err := s.metrics()
+	var err error
+	s.scrape, err = loadtest.StartSelfIn(lab.Server, []string{natScrapeEnv + "=http://" + natMetricsAddr + "/metrics"},
+		"-test.run=^TestNATPeerClientProcess$")
 	if err != nil {
 		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.scrape.Stop() })
+	var m map[string]float64
+	if ok, err := s.scrape.Next(&m, 15*time.Second); !ok || err != nil {
+		t.Fatalf("no metrics from the sfu in %s after 15 s (%v): %s", lab.Server, err, s.stderr.String())
+	}
+	return s
+}
+
+// metric is a sample of the server's metrics scraped from now on.
+func (s *natServer) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	var m map[string]float64
+	// The first report may be one already waiting.
+	for range 2 {
+		if ok, err := s.scrape.Next(&m, 5*time.Second); !ok || err != nil {
+			t.Fatalf("no metrics from the sfu (%v): %s", err, s.stderr.String())
+		}
 	}
 	v, ok := m[name]
 	if !ok {

@@ -51,8 +51,8 @@ func quietSFU(t *testing.T, srv *natServer, a, b *loadtest.Child, d time.Duratio
 	n := srv.metric(t, forwardedMetric) - fwd
 	_, _ = a.Latest(&ra)
 	_, _ = b.Latest(&rb)
-	t.Logf("in %v of mode p2p: %v packets forwarded by the SFU, %d and %d video frames over the peer connection",
-		d, n, ra.PeerVideo.Frames-ra0.PeerVideo.Frames, rb.PeerVideo.Frames-rb0.PeerVideo.Frames)
+	t.Logf("in %v of mode p2p: %v packets forwarded by the SFU (%v before, in mode sfu), %d and %d video frames over the peer connection",
+		d, n, fwd, ra.PeerVideo.Frames-ra0.PeerVideo.Frames, rb.PeerVideo.Frames-rb0.PeerVideo.Frames)
 	if n != 0 {
 		t.Errorf("the SFU forwarded %v packets in %v of mode p2p, want 0", n, d)
 	}
