@@ -16,7 +16,8 @@ type ICEOptions struct {
 }
 
 // useICEServers gives both connections the servers of the joined
-// message, the URLs that KeepURL keeps. It runs on the reader goroutine
+// message, the URLs that KeepURL keeps, and the peer connections opened
+// later (Options.P2P) too. It runs on the reader goroutine
 // before any description is applied, so before either connection
 // gathers.
 func (c *Client) useICEServers(servers []webrtc.ICEServer) {
@@ -32,6 +33,9 @@ func (c *Client) useICEServers(servers []webrtc.ICEServer) {
 			s.URLs = urls
 			kept = append(kept, s)
 		}
+	}
+	if c.peer != nil {
+		c.peer.useICEServers(kept)
 	}
 	for _, pc := range []*webrtc.PeerConnection{c.pub, c.sub} {
 		cfg := pc.GetConfiguration()

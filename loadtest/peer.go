@@ -6,6 +6,7 @@ import (
 	"time"
 
 	pionrtp "github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
 )
 
 // Peer to peer for two (signaling/PROTOCOL.md): a client with Options.P2P
@@ -56,6 +57,15 @@ type PeerStatus struct {
 	// candidate type of its selected pair; Closed when it was closed.
 	Started, FirstMedia, Connected, Closed time.Time
 	Candidate                              string
+	// RemoteCandidate is the remote candidate type of that pair, as the
+	// client saw it (a peer's server reflexive address it first learnt
+	// from a check, not a candidate, is "prflx").
+	RemoteCandidate string
+	// RemoteAddress is that candidate's address and port.
+	RemoteAddress string
+	// ICERestarts counts the ICE restarts of the open peer connection (or
+	// the latest one closed): offered here, or answered to the peer.
+	ICERestarts int
 	// Ignored counts the peer's offers ignored because they crossed one
 	// of ours (on the impolite side).
 	Ignored int
@@ -91,6 +101,9 @@ type peerSide struct {
 	lastDirect time.Time
 	display    map[string]*shown
 	roster     roster
+	// iceServers are the joined message's, for the peer connections
+	// (Options.ICE.FromJoined).
+	iceServers []webrtc.ICEServer
 }
 
 // startPeer sets a client with Options.P2P up to take part in peer
@@ -230,9 +243,7 @@ func (s *peerSide) signal(m Message) {
 	if err := l.neg.remote(m); err != nil {
 		s.clientError(err)
 	}
-	s.mu.Lock()
-	s.status.Ignored = l.neg.ignored
-	s.mu.Unlock()
+	s.noteNegotiation(l)
 }
 
 // peerMedia notes that the peer's media played over l.

@@ -1,6 +1,8 @@
 package loadtest
 
 import (
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -41,7 +43,7 @@ func (s *peerSide) open(peerID string, polite bool) (*peerLink, error) {
 	if err != nil {
 		return nil, err
 	}
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(s.configuration())
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +148,7 @@ func (s *peerSide) linkState(l *peerLink, st webrtc.PeerConnectionState) {
 			if err := l.neg.offer(true); err != nil {
 				s.clientError(err)
 			}
+			s.noteNegotiation(l)
 		}
 		if l.timer != nil {
 			l.timer.Stop()
@@ -194,26 +197,27 @@ func (s *peerSide) say(l *peerLink, state string) {
 	l.said[state] = true
 	msg := map[string]any{"type": "peer_state", "state": state}
 	if state == "connected" {
-		path := localCandidateType(l.pc)
+		path, remote, addr := selectedPair(l.pc)
 		msg["path"] = path
 		s.mu.Lock()
-		s.status.Connected, s.status.Candidate = s.now(), path
+		s.status.Connected, s.status.Candidate, s.status.RemoteCandidate, s.status.RemoteAddress = s.now(), path, remote, addr
 		s.mu.Unlock()
 	}
 	_ = s.c.Send(msg)
 }
 
-// localCandidateType is the type of the local candidate of pc's selected
-// pair: "host", "srflx", "prflx" or "relay"; "" without one.
-func localCandidateType(pc *webrtc.PeerConnection) string {
+// selectedPair gives the types of the local and the remote candidate of
+// pc's selected pair ("host", "srflx", "prflx" or "relay"; "" without
+// one) and the remote candidate's address and port.
+func selectedPair(pc *webrtc.PeerConnection) (local, remote, remoteAddr string) {
 	for _, sn := range pc.GetSenders() {
 		t := sn.Transport()
 		if t == nil {
 			continue
 		}
-		if p, err := t.ICETransport().GetSelectedCandidatePair(); err == nil && p != nil && p.Local != nil {
-			return p.Local.Typ.String()
+		if p, err := t.ICETransport().GetSelectedCandidatePair(); err == nil && p != nil && p.Local != nil && p.Remote != nil {
+			return p.Local.Typ.String(), p.Remote.Typ.String(), net.JoinHostPort(p.Remote.Address, strconv.Itoa(int(p.Remote.Port)))
 		}
 	}
-	return ""
+	return "", "", ""
 }

@@ -34,6 +34,7 @@ type negotiator struct {
 	// once that is answered (with new ICE credentials if againRestart).
 	again, againRestart bool
 	ignored             int // the peer's offers ignored
+	restarts            int // ICE restarts offered or answered
 }
 
 // offer makes and sends an offer, with new ICE credentials if iceRestart.
@@ -51,6 +52,9 @@ func (n *negotiator) offer(iceRestart bool) error {
 	}
 	if err := n.pc.SetLocalDescription(o); err != nil {
 		return err
+	}
+	if iceRestart {
+		n.restarts++
 	}
 	return n.send(map[string]any{"type": "offer", "target": "peer", "sdp": o.SDP})
 }
@@ -99,6 +103,9 @@ func (n *negotiator) remoteOffer(sdp string) error {
 	if n.ignoring {
 		n.ignored++
 		return nil
+	}
+	if prev := n.pc.RemoteDescription(); prev != nil && sdpUfrag(prev.SDP) != sdpUfrag(sdp) {
+		n.restarts++
 	}
 	if err := n.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return err
