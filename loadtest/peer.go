@@ -63,6 +63,9 @@ type PeerStatus struct {
 	RemoteCandidate string
 	// RemoteAddress is that candidate's address and port.
 	RemoteAddress string
+	// Path is what the client reported of that pair: "host", "srflx" or
+	// "relay" (pathOf).
+	Path string
 	// ICERestarts counts the ICE restarts of the open peer connection (or
 	// the latest one closed): offered here, or answered to the peer.
 	ICERestarts int
@@ -224,7 +227,7 @@ func (s *peerSide) start(peerID string, polite bool, at time.Time) {
 	s.cur = l
 	st := &s.status
 	st.PeerID, st.Polite, st.Started = peerID, polite, at
-	st.FirstMedia, st.Connected, st.Closed, st.Candidate = time.Time{}, time.Time{}, time.Time{}, ""
+	st.FirstMedia, st.Connected, st.Closed, st.Candidate, st.Path = time.Time{}, time.Time{}, time.Time{}, "", ""
 	s.mu.Unlock()
 	s.tee.peer.Store(l.tracks)
 	if !polite {

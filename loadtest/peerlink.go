@@ -197,13 +197,32 @@ func (s *peerSide) say(l *peerLink, state string) {
 	l.said[state] = true
 	msg := map[string]any{"type": "peer_state", "state": state}
 	if state == "connected" {
-		path, remote, addr := selectedPair(l.pc)
-		msg["path"] = path
+		local, remote, addr := selectedPair(l.pc)
+		msg["path"] = pathOf(local, remote)
 		s.mu.Lock()
-		s.status.Connected, s.status.Candidate, s.status.RemoteCandidate, s.status.RemoteAddress = s.now(), path, remote, addr
+		s.status.Connected, s.status.Candidate, s.status.RemoteCandidate, s.status.RemoteAddress = s.now(), local, remote, addr
+		s.status.Path = pathOf(local, remote)
 		s.mu.Unlock()
 	}
 	_ = s.c.Send(msg)
+}
+
+// pathOf is the path a selected pair of candidates of these types takes
+// (PROTOCOL.md, peer_state): "relay" when either end is a TURN relay,
+// "srflx" when either end is a NAT's address (server or peer reflexive:
+// the path was punched through a NAT; an end on a host candidate behind
+// the NAT is seen by the other as one), "host" when both are addresses of
+// the hosts themselves; "" without a pair.
+func pathOf(local, remote string) string {
+	switch {
+	case local == "" || remote == "":
+		return ""
+	case local == "relay" || remote == "relay":
+		return "relay"
+	case local == "srflx" || local == "prflx" || remote == "srflx" || remote == "prflx":
+		return "srflx"
+	}
+	return "host"
 }
 
 // selectedPair gives the types of the local and the remote candidate of

@@ -73,8 +73,13 @@ func (c *conn) reportPeer(m *inbound) error {
 		return nil
 	}
 	err := c.session.ReportPeer(st)
-	if err == nil {
-		c.log.Debug("peer connection", "state", m.State, "path", truncateUTF8(m.Path, 16))
+	switch {
+	case err != nil:
+	case st == sfu.PeerConnected || st == sfu.PeerFailed:
+		// One line per call and side: whether calls go direct, and how.
+		c.log.Info("peer connection", "state", m.State, "path", truncateUTF8(m.Path, 16))
+	default:
+		c.log.Debug("peer connection", "state", m.State)
 	}
 	return err
 }

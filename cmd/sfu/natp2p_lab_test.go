@@ -59,6 +59,7 @@ type natReport struct {
 	// Local and Remote are the candidate types of the peer connection's
 	// selected pair when it was reported connected.
 	Local, Remote                  string
+	Path                           string // what it reported: host, srflx or relay
 	RemoteAddr                     string // the remote candidate's
 	ICERestarts                    int
 	Started, Connected, FirstMedia time.Time
@@ -146,7 +147,7 @@ func TestNATPeerClientProcess(t *testing.T) {
 		case <-tick.C:
 		}
 		st := c.PeerStatus()
-		r := natReport{ID: c.Self.ID, JoinedAt: joinedAt, Mode: st.Mode, Local: st.Candidate, Remote: st.RemoteCandidate, RemoteAddr: st.RemoteAddress,
+		r := natReport{ID: c.Self.ID, JoinedAt: joinedAt, Mode: st.Mode, Local: st.Candidate, Remote: st.RemoteCandidate, Path: st.Path, RemoteAddr: st.RemoteAddress,
 			ICERestarts: st.ICERestarts, Started: st.Started, Connected: st.Connected, FirstMedia: st.FirstMedia,
 			PubICE: c.Publisher().ICEConnectionState().String(), SubICE: c.Subscriber().ICEConnectionState().String(),
 			Disconnect: ended}

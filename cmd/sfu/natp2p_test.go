@@ -84,6 +84,12 @@ func TestNATHolePunch(t *testing.T) {
 			t.Errorf("%s: selected pair %s -> %s %s, want from its own socket (host or srflx) to the peer's NAT at %s (srflx or prflx)",
 				r.ID, r.Local, r.Remote, r.RemoteAddr, peerNAT)
 		}
+		// A host candidate behind a NAT pairs with the peer's NAT address
+		// (ICE prunes a server reflexive local candidate to its base):
+		// the path is punched through the NATs, and says so.
+		if r.Path != "srflx" {
+			t.Errorf("%s: reported path %q, want srflx (through the NATs, by STUN)", r.ID, r.Path)
+		}
 		if len(r.Errors) > 0 {
 			t.Errorf("%s: %v", r.ID, r.Errors)
 		}
@@ -121,7 +127,7 @@ func TestNATSymmetricFallsBack(t *testing.T) {
 				}
 				return false
 			}
-			relayed := func(r natReport) bool { return r.Local == "relay" || r.Remote == "relay" }
+			relayed := func(r natReport) bool { return (r.Local == "relay" || r.Remote == "relay") && r.Path == "relay" }
 			ra, rb := natUntil(t, a, b, 25*time.Second, "relayed or back on the SFU", func(a, b natReport) bool {
 				return (direct(a, b) && relayed(a) && relayed(b)) ||
 					(fellBack(a) && fellBack(b) && a.SFUVideo.Frames >= 30 && b.SFUVideo.Frames >= 30)
