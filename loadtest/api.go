@@ -59,7 +59,11 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rec *twccRec
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: videoPayloadType}, webrtc.RTPCodecTypeVideo); err != nil {
+	video := webrtc.MimeTypeVP8
+	if rec != nil && opts.SubscribeCodec != "" {
+		video = opts.SubscribeCodec
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: video, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: videoPayloadType}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
 	}
 	if rec != nil {

@@ -41,6 +41,11 @@ type Options struct {
 	// messages, as a client whose peer connection never answers would:
 	// the server gives up on the pair after its timeout.
 	P2PIgnored bool
+	// SubscribeCodec, if set, is the one video codec (a MIME type, e.g.
+	// video/VP9) the subscriber connection accepts instead of VP8, as a
+	// browser that cannot decode VP8 would: a client that cannot decode
+	// what others publish.
+	SubscribeCodec string
 	// AllowIPs, when not empty, restricts ICE to these local addresses
 	// (a client inside a test network namespace, see Lab).
 	AllowIPs []net.IP

@@ -27,6 +27,7 @@ type Message struct {
 	TrackID       string                   `json:"trackId,omitempty"`
 	Track         *Track                   `json:"track,omitempty"`
 	Kind          string                   `json:"kind,omitempty"`
+	Codec         string                   `json:"codec,omitempty"`
 	Muted         bool                     `json:"muted,omitempty"`
 	Layers        map[string]bool          `json:"layers,omitempty"`
 	Speakers      []string                 `json:"speakers,omitempty"`

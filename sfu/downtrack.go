@@ -23,6 +23,9 @@ type DownTrack struct {
 	up       *UpTrack
 	streamID string // the publisher's participant ID
 	metrics  *Metrics
+	// undecodable is set when the subscriber's answer had no codec for
+	// the track (Bind failed).
+	undecodable atomic.Bool
 	// relayLayer is, on a DownTrack that sends a track to another node
 	// (relay.go), the one layer it carries, as it comes; -1 on a
 	// subscriber's.
@@ -108,7 +111,17 @@ func (d *DownTrack) Kind() webrtc.RTPCodecType { return d.up.kind }
 func (d *DownTrack) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	codec, ok := matchCodec(d.up.codec, ctx.CodecParameters())
 	if !ok {
-		return webrtc.RTPCodecParameters{}, ErrUnsupportedCodec
+		if len(ctx.CodecParameters()) == 0 {
+			return webrtc.RTPCodecParameters{}, ErrUnsupportedCodec
+		}
+		// The answer is good, but carries no codec for this track.
+		// Failing here would fail the whole answer (and, for the first
+		// one, keep pion from ever starting the connection): the track
+		// is bound to a codec the subscriber has but sends nothing (no
+		// writer), and the subscription ends after the answer
+		// (Participant.dropUndecodable).
+		d.undecodable.Store(true)
+		return ctx.CodecParameters()[0], nil
 	}
 	d.mu.Lock()
 	d.writer = ctx.WriteStream()

@@ -69,6 +69,16 @@ type TrackUnpublished struct {
 	TrackID       string
 }
 
+// TrackUndecodable tells a subscriber that a track of ParticipantID is
+// not sent to it: it cannot decode Codec (a MIME type), as its answer
+// showed.
+type TrackUndecodable struct {
+	ParticipantID string
+	TrackID       string
+	Kind          string
+	Codec         string
+}
+
 // TrackMuted tells that a track was muted or unmuted.
 type TrackMuted struct {
 	ParticipantID string
@@ -111,6 +121,7 @@ func (ParticipantLeft) isEvent()   {}
 func (TrackPublished) isEvent()    {}
 func (TrackUnpublished) isEvent()  {}
 func (TrackMuted) isEvent()        {}
+func (TrackUndecodable) isEvent()  {}
 func (ActiveSpeakers) isEvent()    {}
 func (Bye) isEvent()               {}
 func (Move) isEvent()              {}

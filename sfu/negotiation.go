@@ -108,19 +108,35 @@ func (p *Participant) HandleAnswer(sdpText string) error {
 		filtered, overLimit := p.admitDescription(TargetSubscriber, sdpText)
 		answer := webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: filtered}
 		if err := p.sub.SetRemoteDescription(answer); err != nil {
+			// A track the client cannot decode is not offered again; the
+			// client is told, and the answer was honest.
+			dropped := p.dropUndecodable()
 			if p.sub.SignalingState() == webrtc.SignalingStateStable {
 				// pion took the answer before refusing it: the offer is no
 				// longer outstanding, so make a new one rather than wait
-				// forever for an answer that cannot come.
+				// forever for an answer that cannot come, unless nothing
+				// changed since the last refused one (a client whose
+				// answers fail for good gets no offer loop).
 				p.offerPending = false
-				p.negotiate()
+				p.failedAnswers++
+				if dropped > 0 || p.failedAnswers < 2 {
+					p.negotiate()
+				} else {
+					p.renegotiate = false
+					p.log.Info("subscriber negotiation failed again: no new offer until its tracks change", "err", err)
+				}
 			}
+			if dropped > 0 {
+				return nil
+			}
+			p.log.Info("subscriber negotiation failed", "err", err)
 			return fmt.Errorf("%w: %v", ErrBadSDP, err)
 		}
+		p.failedAnswers = 0
 		p.offerPending = false
 		p.answeredMLines()
 		p.flushCandidatesLocked(TargetSubscriber)
-		if p.renegotiate {
+		if p.dropUndecodable() > 0 || p.renegotiate {
 			p.negotiate()
 		}
 		return overLimit

@@ -68,8 +68,13 @@ type Participant struct {
 	dynacasts    map[*UpTrack]*dynacastState
 	offerPending bool
 	renegotiate  bool
-	pendingCands map[Target][]webrtc.ICECandidateInit
-	remote       map[Target]*remoteCandidates // admits the client's candidates, per connection
+	// undecodable holds the codecs (lower-case MIME types) the client's
+	// answers showed it cannot decode: tracks in them are not sent to it.
+	undecodable map[string]bool
+	// failedAnswers counts subscriber answers refused in a row.
+	failedAnswers int
+	pendingCands  map[Target][]webrtc.ICECandidateInit
+	remote        map[Target]*remoteCandidates // admits the client's candidates, per connection
 }
 
 func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participant, error) {
@@ -80,6 +85,7 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 		done:         make(chan struct{}),
 		loop:         make(chan struct{}),
 		downs:        make(map[string]*subscription),
+		undecodable:  make(map[string]bool),
 		freeMLines:   make(map[webrtc.RTPCodecType][]*webrtc.RTPTransceiver),
 		dynacasts:    make(map[*UpTrack]*dynacastState),
 		upTracks:     make(map[*webrtc.RTPReceiver]*UpTrack),

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -54,6 +55,11 @@ func (p *Participant) subscribe(up *UpTrack) {
 		if _, ok := p.downs[up.id]; ok {
 			return
 		}
+		if codec := strings.ToLower(up.codec.MimeType); p.undecodable[codec] {
+			p.log.Info("track not sent: the subscriber cannot decode its codec", "track", up.id, "publisher", up.publisherID, "codec", codec)
+			p.sink.Send(TrackUndecodable{ParticipantID: up.publisherID, TrackID: up.id, Kind: up.kind.String(), Codec: up.codec.MimeType})
+			return
+		}
 		down := newDownTrack(up, p.sfu.metrics)
 		down.queueDelay = p.bw.bwe.QueueDelay
 		tr, sender, err := p.addSender(down)
@@ -81,16 +87,44 @@ func (p *Participant) subscribe(up *UpTrack) {
 // unsubscribe stops sending the track with this ID. It is posted by the room.
 func (p *Participant) unsubscribe(up *UpTrack) {
 	p.post(func() {
-		s, ok := p.downs[up.id]
-		if !ok {
-			return
+		if p.endSubscription(up) {
+			p.negotiate()
 		}
-		delete(p.downs, up.id)
-		p.bw.remove(s.down)
-		up.removeDownTrack(s.down)
-		p.release(s.tr, s.sender)
-		p.negotiate()
 	})
+}
+
+// endSubscription stops sending up, if it is sent, and reports whether it
+// was. It runs on the event loop.
+func (p *Participant) endSubscription(up *UpTrack) bool {
+	s, ok := p.downs[up.id]
+	if !ok {
+		return false
+	}
+	delete(p.downs, up.id)
+	p.bw.remove(s.down)
+	up.removeDownTrack(s.down)
+	p.release(s.tr, s.sender)
+	return true
+}
+
+// dropUndecodable ends the subscriptions whose codec the client's last
+// answer did not accept, remembers the codecs, tells the client, and
+// returns how many it ended. It runs on the event loop.
+func (p *Participant) dropUndecodable() int {
+	n := 0
+	for _, s := range p.downs {
+		if !s.down.undecodable.Load() {
+			continue
+		}
+		up := s.down.up
+		codec := strings.ToLower(up.codec.MimeType)
+		p.undecodable[codec] = true
+		p.endSubscription(up)
+		p.log.Info("track not sent: the subscriber cannot decode its codec", "track", up.id, "publisher", up.publisherID, "codec", codec)
+		p.sink.Send(TrackUndecodable{ParticipantID: up.publisherID, TrackID: up.id, Kind: up.kind.String(), Codec: up.codec.MimeType})
+		n++
+	}
+	return n
 }
 
 // addSender gives down a sender on a released m-line of its kind, or

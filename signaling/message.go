@@ -86,6 +86,14 @@ type trackUnpublishedMsg struct {
 	TrackID       string `json:"trackId"`
 }
 
+type trackUndecodableMsg struct {
+	Type          string `json:"type"`
+	ParticipantID string `json:"participantId"`
+	TrackID       string `json:"trackId"`
+	Kind          string `json:"kind"`
+	Codec         string `json:"codec"`
+}
+
 type trackMutedMsg struct {
 	Type          string `json:"type"`
 	ParticipantID string `json:"participantId"`
@@ -162,6 +170,8 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		msg = trackUnpublishedMsg{Type: "track_unpublished", ParticipantID: ev.ParticipantID, TrackID: ev.TrackID}
 	case sfu.TrackMuted:
 		msg = trackMutedMsg{Type: "track_muted", ParticipantID: ev.ParticipantID, TrackID: ev.Track.ID, Kind: ev.Track.Kind, Muted: ev.Track.Muted}
+	case sfu.TrackUndecodable:
+		msg = trackUndecodableMsg{Type: "track_undecodable", ParticipantID: ev.ParticipantID, TrackID: ev.TrackID, Kind: ev.Kind, Codec: ev.Codec}
 	case sfu.ActiveSpeakers:
 		speakers := ev.Speakers
 		if speakers == nil {

@@ -1,0 +1,73 @@
+package signaling_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sfu-project/sfu/loadtest"
+)
+
+// TestUndecodableTrackNotOffered: a subscriber whose answers accept no
+// codec for a publisher's video (it takes VP9 only; the publisher sends
+// VP8) is told so once, with the codec, still hears the publisher's
+// audio, and is not offered the track again and again; the server logs
+// why at info; another subscriber in the room receives everything.
+func TestUndecodableTrackNotOffered(t *testing.T) {
+	logs := &logBuffer{}
+	ts := newTestServerFull(t, nil, nil, logs.logger())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub := ts.join(ctx, "mixed")
+	mustPublish(t, pub)
+	vp9 := ts.join(ctx, "mixed", func(o *loadtest.Options) { o.SubscribeCodec = "video/VP9" })
+	vp8 := ts.join(ctx, "mixed")
+
+	m, err := vp9.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "track_undecodable" || m.Type == "error" })
+	if err != nil || m.Type != "track_undecodable" || m.ParticipantID != pub.Self.ID || m.Kind != "video" || !strings.EqualFold(m.Codec, "video/VP8") || m.TrackID == "" {
+		t.Fatalf("%+v (%v), want track_undecodable for the publisher's VP8 video", m, err)
+	}
+	receivesFrom(t, vp8, pub.Self.ID, 30)
+	eventually(t, 10*time.Second, "the VP9-only subscriber hearing the publisher", func() bool {
+		a, ok := audioFrom(vp9, pub.Self.ID)
+		return ok && a.Packets > 50
+	})
+	offers := testutil.ToFloat64(ts.metrics.SubscriberOffersOut)
+	time.Sleep(2 * time.Second)
+	if n := testutil.ToFloat64(ts.metrics.SubscriberOffersOut) - offers; n != 0 {
+		t.Errorf("%v subscriber offers in 2 s of a steady room, want none (no renegotiation loop)", n)
+	}
+	undecodable, errs := 0, 0
+	for _, m := range vp9.Messages() {
+		switch m.Type {
+		case "track_undecodable":
+			undecodable++
+		case "error", "client_error":
+			errs++
+			t.Logf("%s %s %s", m.Type, m.Code, m.Message)
+		}
+	}
+	if undecodable != 1 || errs != 0 {
+		t.Errorf("the VP9-only subscriber got %d track_undecodable and %d errors, want 1 and 0", undecodable, errs)
+	}
+	if v, ok := videoFrom(vp9, pub.Self.ID); ok && v.Packets > 0 {
+		t.Errorf("the VP9-only subscriber received %d packets of the VP8 video", v.Packets)
+	}
+	if l := logs.lines("level=INFO", "cannot decode its codec", "codec=video/vp8", "publisher="+pub.Self.ID); len(l) != 1 {
+		t.Errorf("info lines about the undecodable track: %q, want one", l)
+	}
+
+	// A second publisher's VP8 video is not offered to it at all.
+	pub2 := ts.join(ctx, "mixed")
+	mustPublish(t, pub2)
+	if _, err := vp9.WaitFor(ctx, func(m loadtest.Message) bool {
+		return m.Type == "track_undecodable" && m.ParticipantID == pub2.Self.ID
+	}); err != nil {
+		t.Fatal(err)
+	}
+	receivesFrom(t, vp8, pub2.Self.ID, 30)
+	noErrors(t, vp9)
+}
