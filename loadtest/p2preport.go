@@ -66,8 +66,10 @@ type P2PSummary struct {
 	// PeerPacketsPct is the share of the packets received that came over
 	// peer connections.
 	PeerPacketsPct float64 `json:"peer_packets_pct"`
-	// AllDirectS is how many of the run's seconds every call was direct;
-	// the server's mean CPU (cores) and forwarded packets/s over them.
+	// AllDirectS is how many of the run's seconds every call was direct,
+	// at both ends of the second (the first such second may still hold
+	// what was forwarded before); the server's mean CPU (cores) and
+	// forwarded packets/s over them.
 	AllDirectS            int     `json:"all_direct_s"`
 	AllDirectServerCPU    float64 `json:"all_direct_server_cpu"`
 	AllDirectForwardedPPS float64 `json:"all_direct_forwarded_pps"`
@@ -121,8 +123,8 @@ func summarizeCalls(calls int, results []ParticipantResult, samples []Second) *P
 	if all := s.PeerPackets + s.SFUPackets; all > 0 {
 		s.PeerPacketsPct = 100 * float64(s.PeerPackets) / float64(all)
 	}
-	for _, x := range samples {
-		if calls > 0 && x.DirectCalls == calls {
+	for i, x := range samples {
+		if calls > 0 && x.DirectCalls == calls && i > 0 && samples[i-1].DirectCalls == calls {
 			s.AllDirectS++
 			s.AllDirectServerCPU += x.ServerCPU
 			s.AllDirectForwardedPPS += x.ForwardedPPS
