@@ -67,9 +67,11 @@ type P2PSummary struct {
 	// peer connections.
 	PeerPacketsPct float64 `json:"peer_packets_pct"`
 	// AllDirectS is how many of the run's seconds every call was direct,
-	// at both ends of the second (the first such second may still hold
-	// what was forwarded before); the server's mean CPU (cores) and
-	// forwarded packets/s over them.
+	// as in the two seconds before (the server's figures of a second are
+	// those of its watcher's latest interval, which may end up to a
+	// second earlier, so the first two may still hold what was forwarded
+	// before); the server's mean CPU (cores) and forwarded packets/s over
+	// them.
 	AllDirectS            int     `json:"all_direct_s"`
 	AllDirectServerCPU    float64 `json:"all_direct_server_cpu"`
 	AllDirectForwardedPPS float64 `json:"all_direct_forwarded_pps"`
@@ -124,7 +126,7 @@ func summarizeCalls(calls int, results []ParticipantResult, samples []Second) *P
 		s.PeerPacketsPct = 100 * float64(s.PeerPackets) / float64(all)
 	}
 	for i, x := range samples {
-		if calls > 0 && x.DirectCalls == calls && i > 0 && samples[i-1].DirectCalls == calls {
+		if calls > 0 && i >= 2 && x.DirectCalls == calls && samples[i-1].DirectCalls == calls && samples[i-2].DirectCalls == calls {
 			s.AllDirectS++
 			s.AllDirectServerCPU += x.ServerCPU
 			s.AllDirectForwardedPPS += x.ForwardedPPS

@@ -43,8 +43,9 @@ func TestSummarizeCalls(t *testing.T) {
 	samples := []Second{
 		{T: 1, DirectCalls: 1, ServerCPU: 0.5, ForwardedPPS: 900},
 		{T: 2, DirectCalls: 2, ServerCPU: 0.4, ForwardedPPS: 300}, // went direct during it
-		{T: 3, DirectCalls: 2, ServerCPU: 0.1, ForwardedPPS: 2},
+		{T: 3, DirectCalls: 2, ServerCPU: 0.2, ForwardedPPS: 90},  // the server's figures may lag a second
 		{T: 4, DirectCalls: 2, ServerCPU: 0.3},
+		{T: 5, DirectCalls: 2, ServerCPU: 0.1, ForwardedPPS: 2},
 	}
 	s := summarizeCalls(7, results, samples)
 
