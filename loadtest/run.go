@@ -328,11 +328,11 @@ func (r *loadRun) expected(p *participant) int {
 		pubs = 1 // the other caller
 	case p.publisher:
 		return 0
-	}
-
-	for i := range r.cfg.Publishers {
-		if !p.caller && i%r.cfg.Rooms == p.room {
-			pubs++
+	default:
+		for i := range r.cfg.Publishers {
+			if i%r.cfg.Rooms == p.room {
+				pubs++
+			}
 		}
 	}
 	if r.cfg.AudioOnly {

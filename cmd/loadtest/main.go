@@ -154,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *plotPath != "" {
-		if err := loadtest.WritePlot(*plotPath, report.Samples, fmt.Sprintf("%d publishers, %d subscribers", *pubs, report.Subscribers)); err != nil {
+		if err := loadtest.WritePlot(*plotPath, report.Samples, fmt.Sprintf("%d publishers, %d subscribers", report.Publishers, report.Subscribers)); err != nil {
 			fmt.Fprintln(stderr, "loadtest: plot:", err)
 			return 2
 		}
