@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/sfu-project/sfu/internal/node"
 	"github.com/sfu-project/sfu/internal/node/nodetest"
 )
@@ -30,6 +32,11 @@ func TestRunTwoPartyCalls(t *testing.T) {
 		Publishers: 5, Subscribers: 7, // not used: two callers a room
 	}
 	t.Run("direct", func(t *testing.T) {
+		leaks := goleak.IgnoreCurrent()
+		// Registered first, so it runs after the server is closed.
+		t.Cleanup(func() {
+			goleak.VerifyNone(t, leaks, goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"))
+		})
 		ts := startCallTestServer(t, true)
 		cfg := cfg
 		cfg.URLs, cfg.Token = []string{ts.wsURL}, ts.mint
