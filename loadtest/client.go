@@ -59,8 +59,9 @@ type Options struct {
 	// MaxLayer, if set, is sent as set_layer for every video track
 	// received (0 lowest), as a client showing small tiles does.
 	MaxLayer *int
-	// Observe, if set, sees every RTP packet received, with the sending
-	// participant's ID and whether it is audio. It runs on the goroutine
+	// Observe, if set, sees every RTP packet received, from the SFU and
+	// over a peer connection (P2P), with the sending participant's ID and
+	// whether it is audio. It runs on the goroutine
 	// that decrypts the connection's packets (two at once while a track's
 	// first packets are handed over from pion to the socket's reader) and
 	// must not block or keep p.

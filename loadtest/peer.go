@@ -72,6 +72,10 @@ type PeerStatus struct {
 	// Ignored counts the peer's offers ignored because they crossed one
 	// of ours (on the impolite side).
 	Ignored int
+	// Ends are the reasons of the peer_end messages, oldest first: the
+	// peer left, or the direct path was given up before it carried the
+	// call.
+	Ends []string
 	// Switches are the mode changes, oldest first.
 	Switches []PathSwitch
 	// Showing is, for each remote participant whose video arrived, the
@@ -107,6 +111,8 @@ type peerSide struct {
 	// iceServers are the joined message's, for the peer connections
 	// (Options.ICE.FromJoined).
 	iceServers []webrtc.ICEServer
+
+	all []*receiver // every peer connection's, oldest first
 }
 
 // startPeer sets a client with Options.P2P up to take part in peer
@@ -163,7 +169,7 @@ func (s *peerSide) handle(m Message) bool {
 	case m.Type == "mode":
 		s.post(func() { s.mode(m, at) })
 	case m.Type == "peer_end":
-		s.post(func() { s.end(m.PeerID) })
+		s.post(func() { s.end(m.PeerID, m.Reason) })
 	default:
 		s.mu.Lock()
 		s.roster.observe(m)
@@ -225,6 +231,7 @@ func (s *peerSide) start(peerID string, polite bool, at time.Time) {
 	s.link = l
 	s.mu.Lock()
 	s.cur = l
+	s.all = append(s.all, l.recv)
 	st := &s.status
 	st.PeerID, st.Polite, st.Started = peerID, polite, at
 	st.FirstMedia, st.Connected, st.Closed, st.Candidate, st.Path = time.Time{}, time.Time{}, time.Time{}, "", ""
@@ -346,8 +353,12 @@ func (s *peerSide) linger(l *peerLink, until time.Time) {
 	})
 }
 
-// end closes the peer connection to peerID at once (peer_end).
-func (s *peerSide) end(peerID string) {
+// end closes the peer connection to peerID at once (peer_end, for
+// reason).
+func (s *peerSide) end(peerID, reason string) {
+	s.mu.Lock()
+	s.status.Ends = append(s.status.Ends, reason)
+	s.mu.Unlock()
 	if l := s.link; l != nil && l.peerID == peerID {
 		s.close(l, false)
 	}
@@ -382,6 +393,7 @@ func (c *Client) PeerStatus() PeerStatus {
 	defer s.mu.Unlock()
 	st := s.status
 	st.Switches = slices.Clone(st.Switches)
+	st.Ends = slices.Clone(st.Ends)
 	st.Showing = make(map[string]string, len(s.display))
 	st.LongestGap = make(map[string]time.Duration, len(s.display))
 	for id, d := range s.display {
@@ -416,6 +428,23 @@ func (c *Client) ReceivedPeer() map[string]TrackCounts {
 		return map[string]TrackCounts{}
 	}
 	return r.snapshot()
+}
+
+// ReceivedPeerAll returns what has arrived over each peer connection the
+// client opened, oldest first, as ReceivedPeer does for the latest.
+func (c *Client) ReceivedPeerAll() []map[string]TrackCounts {
+	s := c.peer
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	all := slices.Clone(s.all)
+	s.mu.Unlock()
+	out := make([]map[string]TrackCounts, len(all))
+	for i, r := range all {
+		out[i] = r.snapshot()
+	}
+	return out
 }
 
 // RenegotiatePeer makes a new offer on the open peer connection, with new

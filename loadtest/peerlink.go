@@ -69,7 +69,13 @@ func (s *peerSide) open(peerID string, polite bool) (*peerLink, error) {
 	l.tracks = &peerTracks{video: video, audio: audio}
 	l.recv = newReceiver(func(p []rtcp.Packet) error { return pc.WriteRTCP(p) })
 	l.recv.participant = peerID
-	l.recv.observe = func(id string, audio bool, p *pionrtp.Packet, at time.Time) { s.saw(l, id, audio, p, at) }
+	user := c.opts.Observe
+	l.recv.observe = func(id string, audio bool, p *pionrtp.Packet, at time.Time) {
+		s.saw(l, id, audio, p, at)
+		if user != nil {
+			user(id, audio, p, at)
+		}
+	}
 	l.neg = &negotiator{pc: pc, polite: polite, send: c.Send}
 
 	pc.OnTrack(func(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {

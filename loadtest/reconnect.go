@@ -93,7 +93,7 @@ func (r *loadRun) keep(ctx context.Context, p *participant, c *Client, retry boo
 	if lost != nil {
 		p.rc.RejoinMS = append(p.rc.RejoinMS, ms(now.Sub(lost.At)))
 	}
-	if p.publisher && p.joinedAt.IsZero() {
+	if p.publisher && !p.caller && p.joinedAt.IsZero() {
 		p.joinedAt = now // publishing: its join is done
 	}
 	r.mu.Unlock()
@@ -110,14 +110,14 @@ func (r *loadRun) dial(ctx context.Context, p *participant, url string) (*Client
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errToken, err)
 	}
-	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly, KeepMessages: keepMessages, IdleTimeout: r.cfg.IdleTimeout}
+	opts := Options{URL: url, Token: token, LoopbackOnly: r.cfg.LoopbackOnly, KeepMessages: keepMessages, IdleTimeout: r.cfg.IdleTimeout, P2P: p.caller}
 	if r.cfg.ContinuityFrom > 0 {
 		opts.GapsFrom = r.started.Add(r.cfg.ContinuityFrom)
 	}
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
-	if !p.publisher {
+	if p.receives() {
 		opts.MaxLayer = r.cfg.MaxLayer
 		opts.Observe = func(pub string, audio bool, pkt *pionrtp.Packet, at time.Time) {
 			r.clock.observe(p.lat, pub, audio, pkt, at)
@@ -191,6 +191,7 @@ func (r *loadRun) retire(p *participant, c *Client) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.noteMoveSpansLocked(p, c)
+	r.retireCallLocked(p, c)
 	p.past.fold(totalsOf(tracks, time.Now()))
 	p.pastSent += sent
 	p.pastSkipped += skipped

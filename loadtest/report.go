@@ -61,6 +61,11 @@ func nearestRank(sorted []float64, pct int) float64 {
 // ParticipantResult is what one synthetic participant measured over a run.
 type ParticipantResult struct {
 	Publisher bool
+	// Caller: of a two-party call (RunConfig.P2P), in Room; it publishes,
+	// receives, and Peer is what it did about peer to peer.
+	Caller bool
+	Room   int
+	Peer   PeerResult
 	// JoinMS is the time from dialling to being in the room, FirstMediaMS
 	// the time from joining to the first media packet; 0 or negative means
 	// it never happened.
@@ -97,6 +102,7 @@ type Second struct {
 	ServerCPU    float64 `json:"server_cpu"`  // cores
 	HarnessCPU   float64 `json:"harness_cpu"` // cores
 	ForwardedPPS float64 `json:"forwarded_pps"`
+	DirectCalls  int     `json:"direct_calls,omitempty"` // two-party calls in mode p2p
 }
 
 // Thresholds decide whether a run passed. A zero threshold is not checked;
@@ -170,6 +176,7 @@ type RunInfo struct {
 	Publishers, Subscribers int
 	Thresholds              Thresholds
 	Ramp                    []RampStep
+	P2P                     bool // Rooms two-party calls
 }
 
 // Bitrate summarises the bitrate subscribers received.
@@ -223,6 +230,8 @@ type RunReport struct {
 	// Continuity is the longest pause each subscriber that kept its
 	// connection saw in the media of each publisher that kept its own.
 	Continuity ContinuitySummary `json:"continuity"`
+	// P2P is what the two-party calls did about peer to peer.
+	P2P *P2PSummary `json:"p2p,omitempty"`
 
 	Ramp []RampStep `json:"ramp"`
 	// RampLastGood is the subscriber count of the last OK step before the
@@ -272,7 +281,9 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 		}
 		if p.Publisher {
 			r.Publishers++
-			continue
+			if !p.Caller {
+				continue
+			}
 		}
 		r.Subscribers++
 		if p.FirstMediaMS > 0 {
@@ -316,6 +327,9 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 	r.Reconnects = summarizeReconnects(results)
 	r.Moves = summarizeMoves(results)
 	r.Continuity = summarizeContinuity(results, info.Started)
+	if info.P2P {
+		r.P2P = summarizeCalls(info.Rooms, results, r.Samples)
+	}
 	r.Failures = r.judge()
 	r.Passed = len(r.Failures) == 0
 	return r
@@ -457,6 +471,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	r.Reconnects.writeTable(p)
 	r.Moves.writeTable(p)
 	r.Continuity.writeTable(p)
+	r.P2P.writeTable(p)
 
 	if len(r.Ramp) > 0 {
 		const step = "%11s  %8s  %14s  %14s  %12s  %15s  %13s  %13s  %9s  %s\n"

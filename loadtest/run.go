@@ -65,6 +65,13 @@ type RunConfig struct {
 	// gives the connection up as that of a node that vanished. Zero is
 	// DefaultIdleTimeout; negative, never.
 	IdleTimeout time.Duration
+	// P2P makes every room a two-party call: two callers, each publishing
+	// (as a publisher does) and receiving the other, that take part in
+	// peer to peer (Options.P2P), so that a server with sfu.p2p.enabled
+	// connects them directly. Publishers, Subscribers and the ramp do not
+	// apply; the report has a P2P section (P2PSummary). The continuity
+	// and media gap figures cover publishers and subscribers only.
+	P2P bool
 	// ContinuityFrom, if set, is how far into the run the continuity
 	// figures (RunReport.Continuity) start: a pause that ended before it,
 	// while the room was forming say, is not counted.
@@ -87,7 +94,8 @@ const keepMessages = 16
 // participant is one synthetic participant of a run.
 type participant struct {
 	publisher bool
-	index     int // among the run's publishers, or its subscribers
+	caller    bool // of a two-party call (RunConfig.P2P); also a publisher
+	index     int  // among the run's publishers, or its subscribers
 	room      int
 	started   time.Time // its first WebSocket connect began
 	lat       *latencies
@@ -111,10 +119,14 @@ type participant struct {
 	moveLost *Disconnect
 	mv       MoveResult
 	moveGaps map[*participant]*moveGap // a subscriber's open move gaps, by publisher
+	call     callState                 // a caller's earlier connections
 }
 
 // identity is the participant's identity in its room.
 func (p *participant) identity() string {
+	if p.caller {
+		return fmt.Sprintf("caller-%d", p.index)
+	}
 	if p.publisher {
 		return fmt.Sprintf("pub-%d", p.index)
 	}
@@ -125,6 +137,12 @@ func (p *participant) identity() string {
 func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
 	if len(cfg.URLs) == 0 || cfg.Rooms <= 0 || cfg.Duration <= 0 || cfg.Token == nil {
 		return nil, errors.New("loadtest: a run needs URLs, rooms, a duration and tokens")
+	}
+	if cfg.P2P {
+		if cfg.RampStep > 0 {
+			return nil, errors.New("loadtest: a run of two-party calls has no ramp")
+		}
+		cfg.Publishers, cfg.Subscribers = 2*cfg.Rooms, 0
 	}
 	if cfg.RoomPrefix == "" {
 		cfg.RoomPrefix = fmt.Sprintf("load-%d", time.Now().Unix())
@@ -223,7 +241,7 @@ loop:
 	}
 	info := RunInfo{
 		Started: started, Duration: time.Since(started), URLs: cfg.URLs, Rooms: cfg.Rooms,
-		Publishers: cfg.Publishers, Subscribers: joinedSubs, Thresholds: cfg.Thresholds, Ramp: ramp,
+		Publishers: cfg.Publishers, Subscribers: joinedSubs, Thresholds: cfg.Thresholds, Ramp: ramp, P2P: cfg.P2P,
 	}
 	return BuildReport(info, r.results(), r.series, cost), nil
 }
@@ -284,7 +302,7 @@ func (r *loadRun) takeStepLatencies() []float64 {
 
 // start connects participant i of its kind in the background.
 func (r *loadRun) start(ctx context.Context, publisher bool, i int) {
-	p := &participant{publisher: publisher, index: i, room: i % r.cfg.Rooms, started: time.Now(), lat: &latencies{}}
+	p := &participant{publisher: publisher, caller: r.cfg.P2P, index: i, room: i % r.cfg.Rooms, started: time.Now(), lat: &latencies{}}
 	// Rooms, not participants, are spread over the nodes, each room on
 	// one node, unless participants are to come in through every node.
 	p.url = p.room % len(r.cfg.URLs)
@@ -304,13 +322,17 @@ func (r *loadRun) start(ctx context.Context, publisher bool, i int) {
 
 // expected is how many tracks a participant of room should receive.
 func (r *loadRun) expected(p *participant) int {
-	if p.publisher {
-		return 0
-	}
 	pubs := 0
-	for i := range r.cfg.Publishers {
-		if i%r.cfg.Rooms == p.room {
-			pubs++
+	switch {
+	case p.caller:
+		pubs = 1 // the other caller
+	case p.publisher:
+		return 0
+	default:
+		for i := range r.cfg.Publishers {
+			if i%r.cfg.Rooms == p.room {
+				pubs++
+			}
 		}
 	}
 	if r.cfg.AudioOnly {
@@ -330,11 +352,12 @@ func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
 	var bits, lost, expected float64
 	var lat []float64
 	for _, p := range r.parts {
-		if p.publisher || p.joins == 0 {
+		if !p.receives() || p.joins == 0 {
 			continue
 		}
 		s.Subscribers++
-		t := r.totalsLocked(p, now)
+		t := r.receivedLocked(p, now)
+		r.noteCallLocked(p)
 		r.checkMoveGapsLocked(p)
 		if p.joinedAt.IsZero() && t.Flowing >= r.expected(p) && t.Tracks >= r.expected(p) {
 			p.joinedAt = t.LastFirst
@@ -356,6 +379,9 @@ func (r *loadRun) sample(now time.Time, w *ServerWatcher) {
 	if r.cfg.RampStep > 0 {
 		r.stepLat = append(r.stepLat, lat...)
 	}
+	if r.cfg.P2P {
+		s.DirectCalls = r.directCallsLocked()
+	}
 	if w == nil {
 		// not measured
 	} else if d, ok := w.Latest(); ok {
@@ -369,7 +395,7 @@ func (r *loadRun) joined() int {
 	defer r.mu.Unlock()
 	n := 0
 	for _, p := range r.parts {
-		if p.client != nil && (p.publisher || !p.joinedAt.IsZero()) {
+		if p.client != nil && (!p.receives() || !p.joinedAt.IsZero()) {
 			n++
 		}
 	}
@@ -397,8 +423,15 @@ func (r *loadRun) results() []ParticipantResult {
 	continuity := r.continuityLocked()
 	out := make([]ParticipantResult, 0, len(r.parts))
 	for _, p := range r.parts {
-		res := ParticipantResult{Publisher: p.publisher, TracksExpected: r.expected(p), URL: r.cfg.URLs[p.firstURL], Continuity: continuity[p]}
-		t := r.totalsLocked(p, now)
+		res := ParticipantResult{Publisher: p.publisher, Caller: p.caller, Room: p.room, TracksExpected: r.expected(p), URL: r.cfg.URLs[p.firstURL], Continuity: continuity[p]}
+		var t TrackTotals
+		if p.caller {
+			var sfu, peer TrackTotals
+			t, sfu, peer = r.callerTotalsLocked(p, now)
+			res.Peer = r.peerResultLocked(p, sfu, peer)
+		} else {
+			t = r.totalsLocked(p, now)
+		}
 		res.Reconnect = p.rc.clone()
 		res.Reconnect.Unresumed = unresumedLocked(p)
 		res.Reconnect.NotBack = len(p.rc.Disconnects) > 0 && p.client == nil

@@ -45,6 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		subs        = fs.Int("subscribers", 10, "subscribers (receive everything in their room)")
 		duration    = fs.Duration("duration", 30*time.Second, "how long the run lasts; it stops by itself")
 		audioOnly   = fs.Bool("audio-only", false, "publish audio only")
+		p2p         = fs.Bool("p2p", false, "two-party calls: each of --rooms holds two callers who publish, receive each other and go peer to peer where the server allows it (sfu.p2p.enabled); --publishers, --subscribers and --ramp do not apply")
 		simulcast   = fs.Bool("simulcast", true, "publish three simulcast layers")
 		spread      = fs.Bool("spread", false, "spread participants, not rooms, over the --url nodes (a cluster: every node a front door)")
 		layer       = fs.String("layer", "", "what subscribers ask for: low, mid or high (default: what the SFU chooses)")
@@ -74,11 +75,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg := loadtest.RunConfig{
 		URLs: us, Rooms: *rooms, Publishers: *pubs, Subscribers: *subs, Duration: *duration,
 		AudioOnly: *audioOnly, Simulcast: *simulcast, LoopbackOnly: *loopback, RoomPrefix: *roomPrefix,
-		SpreadParticipants: *spread,
-		Thresholds:         loadtest.Thresholds{MaxLossPct: *maxLoss, MaxJoinMS: *maxJoin},
+		SpreadParticipants: *spread, P2P: *p2p,
+		Thresholds: loadtest.Thresholds{MaxLossPct: *maxLoss, MaxJoinMS: *maxJoin},
 	}
 	if err := parseLayer(*layer, &cfg); err != nil {
 		fmt.Fprintln(stderr, "loadtest:", err)
+		return 2
+	}
+	if *p2p && *ramp != "" {
+		fmt.Fprintln(stderr, "loadtest: --p2p runs have no --ramp")
 		return 2
 	}
 	if err := parseRamp(*ramp, &cfg); err != nil {
@@ -149,7 +154,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *plotPath != "" {
-		if err := loadtest.WritePlot(*plotPath, report.Samples, fmt.Sprintf("%d publishers, %d subscribers", *pubs, report.Subscribers)); err != nil {
+		if err := loadtest.WritePlot(*plotPath, report.Samples, fmt.Sprintf("%d publishers, %d subscribers", report.Publishers, report.Subscribers)); err != nil {
 			fmt.Fprintln(stderr, "loadtest: plot:", err)
 			return 2
 		}

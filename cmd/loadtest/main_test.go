@@ -21,6 +21,7 @@ func TestBadFlagsExit2(t *testing.T) {
 		{"--backoff", "1s"},
 		{"--backoff", "10s/1s"},
 		{"--backoff", "0s/1s"},
+		{"--p2p", "--ramp", "10/5s"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(args, &out, &errb); code != 2 {
