@@ -302,3 +302,38 @@ func logSwitchToServer(t *testing.T, names []string, sts []directStatus) {
 func sleepUntil(at float64) {
 	time.Sleep(time.Until(time.UnixMicro(int64(at * 1000))))
 }
+
+// TestBrowserPeerToPeerOptOut: a page opened with ?p2p=0 joins with "p2p":
+// false, so a call of two with it stays on the server even with peer to
+// peer on: neither page is asked for a peer connection, both say the media
+// goes through the server, and the server forwards their media.
+func TestBrowserPeerToPeerOptOut(t *testing.T) {
+	exe := chromiumPath(t)
+	n := nodetest.Start(t, func(c *node.Config) {
+		c.SFU.P2P = sfu.P2PConfig{Enabled: true, Delay: p2pDelay, Timeout: 5 * time.Second}
+	})
+	names := []string{"Ada", "Grace"}
+	pages := make([]*browser, 2)
+	ids := make([]string, 2)
+	opened := make([]time.Time, 2)
+	for i, query := range []string{"", "&p2p=0"} {
+		pages[i], ids[i], opened[i] = openP2PPage(t, exe, fmt.Sprintf("%sroom/solo?name=%s%s", n.URL(), names[i], query), names[i])
+	}
+	// A call that may go direct has by now (TestBrowserPeerToPeer: about
+	// 1-2 s after the second joined).
+	time.Sleep(4 * time.Second)
+	for i, p := range pages {
+		st, text := p.direct(), p.pathText()
+		if st.Mode != "sfu" || st.StartedAt != 0 || text != "Media: through the server." {
+			t.Errorf("%s: %+v, says %q; want no peer connection, through the server", names[i], st, text)
+		}
+	}
+	for i, p := range pages {
+		waitDecoding(t, p, names[i], i, ids, opened[i])
+	}
+	before := n.SFU().Load().PacketsForwarded
+	time.Sleep(time.Second)
+	if fwd := n.SFU().Load().PacketsForwarded - before; fwd == 0 {
+		t.Error("the server forwarded nothing in a second")
+	}
+}

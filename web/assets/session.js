@@ -338,9 +338,9 @@ export class Session {
             changed = true;
           }
         }
-        if (changed) await sender.setParameters(params).catch((err) => console.warn('sfu: could not change encodings', err));
+        if (changed) await sender.setParameters(params);
       }
-    });
+    }).catch((err) => console.warn('sfu: could not change encodings', err));
   }
 
   #onError(msg) {
