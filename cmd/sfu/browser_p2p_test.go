@@ -44,10 +44,23 @@ const loopbackOnlyJS = `(() => {
 // loopback, and waits until it has joined.
 func openP2PPage(t *testing.T, exe, url, name string) (*browser, string, time.Time) {
 	t.Helper()
-	b := newBrowser(t, exe, chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"))
+	b := newP2PBrowser(t, exe)
+	return b, b.open(t, url, name), time.Now()
+}
+
+// newP2PBrowser starts a Chromium that gives real host candidates (no
+// mDNS names) and keeps its pages' connections to loopback.
+func newP2PBrowser(t *testing.T, exe string) *browser {
+	t.Helper()
+	return newBrowser(t, exe, chromedp.Flag("disable-features", "Translate,BlinkGenPropertyTrees,WebRtcHideLocalIpsWithMdns"))
+}
+
+// open opens the web client at url as name and waits until it has
+// joined; it returns its participant ID.
+func (b *browser) open(t *testing.T, url, name string) string {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	defer cancel()
-	opened := time.Now()
 	err := chromedp.Do(ctx,
 		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 			_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: loopbackOnlyJS})
@@ -59,12 +72,12 @@ func openP2PPage(t *testing.T, exe, url, name string) (*browser, string, time.Ti
 	}
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if id := b.selfID(); id != "" {
-			return b, id, opened
+			return id
 		}
 	}
 	state, _ := eval[string](b, `document.body.dataset.state || ""`)
 	t.Fatalf("%s never joined (state %q)", name, state)
-	return nil, "", time.Time{}
+	return ""
 }
 
 // directStatus is the page's client.direct(): its peer connection's
@@ -83,6 +96,8 @@ type directStatus struct {
 	AudioAt      float64 `json:"audioFromServerAt"`
 	VideoAt      float64 `json:"videoFromServerAt"`
 	ClosedAt     float64 `json:"closedAt"`
+	Ignored      int     `json:"ignored"`
+	RolledBack   int     `json:"rolledBack"`
 }
 
 func (b *browser) direct() directStatus {
@@ -223,10 +238,16 @@ func TestBrowserPeerToPeer(t *testing.T) {
 	from := epochMS(time.Now())
 	serverQuiet(t, n, pages, names, 3*time.Second)
 	checkGaps(t, "direct, steady", pages, names, from, "")
+	glare(t, pages, names)
+	// The third's browser starts now, so that the switches are measured
+	// without a browser starting on the machine.
+	third := newP2PBrowser(t, exe)
+	time.Sleep(2 * time.Second)
 
 	// 2. A third joins: back through the server.
 	opened3 := epochMS(time.Now())
-	third, thirdID, thirdOpened := openP2PPage(t, exe, url(names[2]), names[2])
+	thirdOpened := time.Now()
+	thirdID := third.open(t, url(names[2]), names[2])
 	waitPath(t, pages, names, ids, "sfu", 30*time.Second)
 	sts := []directStatus{pages[0].direct(), pages[1].direct()}
 	for i, st := range sts {
@@ -276,12 +297,7 @@ func TestBrowserPeerToPeer(t *testing.T) {
 	// page had shown the other's media from the server before (a call
 	// that goes direct at once may not have), so a page that swapped as
 	// soon as it was told would show a frozen picture.
-	ctx, cancel := context.WithTimeout(third.ctx, 20*time.Second)
-	err = chromedp.Do(ctx, chromedp.Navigate(url(names[2])))
-	cancel()
-	if err != nil {
-		t.Fatalf("%s: open again: %v", names[2], err)
-	}
+	third.open(t, url(names[2]), names[2])
 	waitPath(t, pages, names, ids, "sfu", 30*time.Second)
 	sts = []directStatus{pages[0].direct(), pages[1].direct()}
 	logSwitchToServer(t, names, sts)
@@ -335,5 +351,55 @@ func TestBrowserPeerToPeerOptOut(t *testing.T) {
 	time.Sleep(time.Second)
 	if fwd := n.SFU().Load().PacketsForwarded - before; fwd == 0 {
 		t.Error("the server forwarded nothing in a second")
+	}
+}
+
+// glare has both pages restart ICE on their peer connection at the same
+// moment, three times, so that their offers may cross (perfect
+// negotiation: the polite side rolls its own back, the impolite side
+// ignores the other's). Each restart must renegotiate (new ICE
+// credentials on both sides) and the call stay direct, its video decoding.
+func glare(t *testing.T, pages []*browser, names []string) {
+	t.Helper()
+	ufrags := func() []string {
+		out := make([]string, len(pages))
+		for i, p := range pages {
+			out[i], _ = eval[string](p, `(window.sfuDebug.client.peerConnection('peer')?.localDescription?.sdp.match(/a=ice-ufrag:(\S+)/) || [])[1] || ''`)
+		}
+		return out
+	}
+	for round := range 3 {
+		before := ufrags()
+		frames := []float64{pages[0].peerFramesDecoded(), pages[1].peerFramesDecoded()}
+		done := make(chan error, len(pages))
+		for _, p := range pages {
+			go func() {
+				_, err := eval[bool](p, `(window.sfuDebug.client.peerConnection('peer').restartIce(), true)`)
+				done <- err
+			}()
+		}
+		for range pages {
+			if err := <-done; err != nil {
+				t.Fatalf("restartIce: %v", err)
+			}
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for i, p := range pages {
+			for {
+				after := ufrags()
+				state, _ := eval[string](p, `window.sfuDebug.client.peerConnection('peer')?.connectionState || ''`)
+				st := p.direct()
+				if after[i] != before[i] && after[i] != "" && state == "connected" && st.Mode == "p2p" && p.peerFramesDecoded() > frames[i]+10 {
+					t.Logf("glare round %d, %s: ICE restarted (ufrag %s -> %s), connected; offers ignored %d, rolled back %d so far",
+						round, names[i], before[i], after[i], st.Ignored, st.RolledBack)
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("glare round %d, %s: ufrag %s -> %s, connection %q, %+v; want restarted, connected, direct, decoding",
+						round, names[i], before[i], after[i], state, st)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
 	}
 }

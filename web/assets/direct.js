@@ -9,6 +9,9 @@ import { DirectLink, RESTART_TIMEOUT_MS } from './directlink.js';
 // peer, and how long we wait for it before swapping anyway (the server's p2p_timeout).
 const SFU_POLL_MS = 50;
 const SFU_WAIT_MS = RESTART_TIMEOUT_MS;
+// The server's media plays once it has for SFU_SETTLE_MS, the latest within SFU_RECENT_MS.
+const SFU_SETTLE_MS = 300;
+const SFU_RECENT_MS = 150;
 // Once we show the server's media, the peer connection stays open while the peer may still
 // show ours from it: until its media to us has stopped for LINGER_QUIET_MS (it closed its
 // side), or LINGER_MAX_MS.
@@ -78,7 +81,7 @@ export class DirectCall {
   /** What the latest peer connection did, for the page and its tests. */
   status() {
     const l = this.#link;
-    return { mode: this.mode, peerId: l?.peerId ?? '', open: !!l, ...this.#times };
+    return { mode: this.mode, peerId: l?.peerId ?? '', open: !!l, ignored: l?.ignored ?? 0, rolledBack: l?.rolledBack ?? 0, ...this.#times };
   }
 
   #start(peerId, polite) {
@@ -135,20 +138,29 @@ export class DirectCall {
     this.#times.sfuAt = now();
     link.closing = true;
     if (msg.reason === 'peer_left') return this.#swap(link); // nothing to wait for
-    this.#awaitServer(link, latest(o.sfuReceivers(link.peerId)), now() + SFU_WAIT_MS);
+    const flow = { seen: latest(o.sfuReceivers(link.peerId)), first: {}, last: {} };
+    this.#awaitServer(link, flow, now() + SFU_WAIT_MS);
   }
 
-  // Swaps to the server's media of the peer once it plays (a new decoded frame, new audio
-  // played, of each kind the peer sends), or at the deadline.
-  #awaitServer(link, before, deadline) {
+  // Swaps to the server's media of the peer once it plays (new decoded frames, new audio
+  // played out, of each kind the peer sends) and has for SFU_SETTLE_MS: its first frames come
+  // as the peer's encoder starts again, and may stall. At the deadline it swaps anyway.
+  #awaitServer(link, flow, deadline) {
     if (link !== this.#link) return;
     const o = this.#o;
+    const t = now();
     const seen = latest(o.sfuReceivers(link.peerId));
-    const fresh = (kind) => !o.sends(link.peerId, kind) || seen[kind] > before[kind];
     const kinds = ['audio', 'video'].filter((k) => o.sends(link.peerId, k));
-    for (const k of kinds) if (fresh(k)) this.#times[`${k}FromServerAt`] ??= now();
-    if ((kinds.length > 0 && kinds.every(fresh)) || now() >= deadline) return this.#swap(link);
-    this.#timer = setTimeout(() => this.#awaitServer(link, before, deadline), SFU_POLL_MS);
+    for (const k of kinds) {
+      if (seen[k] <= flow.seen[k]) continue;
+      flow.last[k] = t;
+      flow.first[k] ??= t;
+      this.#times[`${k}FromServerAt`] ??= t;
+    }
+    flow.seen = seen;
+    const plays = (k) => t - flow.first[k] >= SFU_SETTLE_MS && t - flow.last[k] <= SFU_RECENT_MS;
+    if ((kinds.length > 0 && kinds.every(plays)) || t >= deadline) return this.#swap(link);
+    this.#timer = setTimeout(() => this.#awaitServer(link, flow, deadline), SFU_POLL_MS);
   }
 
   // Shows the server's media in one step, then closes the link when the peer has closed its

@@ -30,6 +30,9 @@ export class DirectLink {
   closed = false;
   /** Set when the call went back to the server: the link only waits to be closed. */
   closing = false;
+  /** Offers that crossed one of ours: ignored (impolite side), or ours rolled back (polite). */
+  ignored = 0;
+  rolledBack = 0;
 
   #peer;
   #polite;
@@ -86,7 +89,11 @@ export class DirectLink {
       }
       const collision = pc.signalingState !== 'stable';
       this.#ignoring = collision && !this.#polite;
-      if (this.#ignoring) return;
+      if (this.#ignoring) {
+        this.ignored++;
+        return;
+      }
+      if (collision) this.rolledBack++;
       await peer.setRemote({ type: 'offer', sdp: msg.sdp }); // the polite side's rolls back
       await this.#attachLocal();
       await pc.setLocalDescription();
