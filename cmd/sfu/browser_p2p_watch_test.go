@@ -190,22 +190,24 @@ func checkGaps(t *testing.T, what string, pages []*browser, names []string, from
 			}
 		}
 	}
-	longest := func(times []float64, from, to float64) (less, full float64) {
+	longest := func(times []float64, from, to float64) (less, full, at float64) {
 		for _, s := range gapsBetween(times, from, to) {
 			full = max(full, s.to-s.from)
-			less = max(less, s.to-s.from-overlap(stalls, s))
+			if d := s.to - s.from - overlap(stalls, s); d > less {
+				less, at = d, s.from-from
+			}
 		}
-		return less, full
+		return less, full, at
 	}
 	ms := func(v float64) time.Duration {
 		return time.Duration(v * float64(time.Millisecond)).Round(time.Millisecond)
 	}
 	for i, g := range gaps {
 		other, r := names[1-i], reports[i]
-		decoded, decodedFull := longest(r.Video, from, r.Now)
-		audio, audioFull := longest(r.Audio, from, r.Now)
-		t.Logf("%s, %s: %d frames of %s shown, the longest gap %.0f ms less the browsers' stalls (%.0f in full); %d decoded on the path shown, the longest gap %.0f ms (%.0f); audio played in %d looks, the longest gap %.0f ms (%.0f); swaps %s; looks at most %.0f ms apart, errors %q; %s",
-			what, names[i], g.frames, other, g.max, g.maxRaw, len(r.Video), decoded, decodedFull, len(r.Audio), audio, audioFull, swaps(r.Swaps, from), r.LookGap, r.Errors, g.detail)
+		decoded, decodedFull, decodedAt := longest(r.Video, from, r.Now)
+		audio, audioFull, audioAt := longest(r.Audio, from, r.Now)
+		t.Logf("%s, %s: %d frames of %s shown, the longest gap %.0f ms less the browsers' stalls (%.0f in full); %d decoded on the path shown, the longest gap %.0f ms at %.0f (%.0f in full); audio played in %d looks, the longest gap %.0f ms at %.0f (%.0f); swaps %s; looks at most %.0f ms apart, errors %q; %s",
+			what, names[i], g.frames, other, g.max, g.maxRaw, len(r.Video), decoded, decodedAt, decodedFull, len(r.Audio), audio, audioAt, audioFull, swaps(r.Swaps, from), r.LookGap, r.Errors, g.detail)
 		if swapTo == "" {
 			continue
 		}
