@@ -31,6 +31,7 @@ func TestBrowsersThroughThreeNodes(t *testing.T) {
 		n := nodetest.Start(t, func(c *node.Config) {
 			*c = nodetest.Config(ip)
 			c.Cluster.NodeID = fmt.Sprintf("node%d", i+1)
+			sfuPath(c)
 		}, node.WithStore(store))
 		nodes = append(nodes, n)
 		b, id, at := joinRoom(t, exe, n, "spread", names[i:i+1], "")

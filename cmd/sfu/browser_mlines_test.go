@@ -27,7 +27,7 @@ func TestBrowserRecycledMLines(t *testing.T) {
 	)
 	exe := chromiumPath(t)
 	started := time.Now()
-	n := nodetest.Start(t, nil)
+	n := nodetest.Start(t, sfuPath)
 	samples, err := loadtest.LoadSamples()
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,7 @@ func testMoveOffDrainedNode(t *testing.T, exe string, roomOnDrained bool) {
 			*c = nodetest.Config(ip)
 			c.Cluster.NodeID = fmt.Sprintf("node%d", i+1)
 			c.Keys = moveKeys // one cluster, one set of keys
+			sfuPath(c)
 		}, node.WithStore(store)))
 	}
 	const room = "moving"

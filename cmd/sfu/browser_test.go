@@ -184,12 +184,17 @@ func waitDecoding(t *testing.T, b *browser, name string, self int, ids []string,
 	}
 }
 
+// sfuPath keeps a node's calls of two on the SFU: the tests that use it
+// measure what the SFU forwards (peer to peer has its own, in
+// browser_p2p_test.go).
+func sfuPath(c *node.Config) { c.SFU.P2P.Enabled = false }
+
 // TestBrowsersSeeEachOther opens the real web client in three headless
 // Chromium browsers on one room: each must decode the video of the other
 // two, and when one leaves the other two must drop its tile.
 func TestBrowsersSeeEachOther(t *testing.T) {
 	exe := chromiumPath(t)
-	n := nodetest.Start(t, nil)
+	n := nodetest.Start(t, sfuPath)
 	names := []string{"Ada", "Grace", "Linus"}
 	browsers, ids, opened := joinRoom(t, exe, n, "browser-test", names, "")
 	for i, b := range browsers {
@@ -238,7 +243,7 @@ func TestBrowsersSeeEachOther(t *testing.T) {
 // what they send, and subscribers decode it in that codec.
 func TestBrowserCodecs(t *testing.T) {
 	exe := chromiumPath(t)
-	n := nodetest.Start(t, nil)
+	n := nodetest.Start(t, sfuPath)
 	for _, codec := range []string{"vp9", "h264"} {
 		t.Run(codec, func(t *testing.T) {
 			names := []string{"Pub-" + codec, "Sub-" + codec}
@@ -295,7 +300,7 @@ func TestBrowserCodecs(t *testing.T) {
 // along.
 func TestBrowserSimulcast(t *testing.T) {
 	exe := chromiumPath(t)
-	n := nodetest.Start(t, nil)
+	n := nodetest.Start(t, sfuPath)
 	names := []string{"Pub", "Sub"}
 	browsers, ids, opened := joinRoom(t, exe, n, "simulcast", names, "")
 	sub := browsers[1]

@@ -1,5 +1,6 @@
 // The SFU protocol client: it joins a room through one session at a time (session.js: one
-// WebSocket, a publisher and a subscriber connection, see signaling/PROTOCOL.md), reconnects
+// WebSocket, a publisher and a subscriber connection, and in a call of two a direct one to the
+// other person; see signaling/PROTOCOL.md), reconnects
 // when a session is lost, and moves make before break when its node asks it to (`move`).
 // It touches no DOM; the page listens to its events.
 
@@ -59,13 +60,20 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  *   bye                 {reason}   'shutdown' (we reconnect), or 'replaced': this identity
  *                       joined elsewhere, and a fatal error 'replaced' follows (no reconnect)
  *   error               {code, message, ref, fatal}
+ *   path                {mode, trying, candidate, reason}   how the call's media goes: 'sfu'
+ *                       (through the server; trying: a direct connection is being made) or
+ *                       'p2p' (directly, candidate: our side's ICE candidate type)
+ *   direct_track        {participantId, stream}   the other's media over the direct connection
+ *   direct_show         {participantId, on}   show that (on) or the server's media (off) now;
+ *                       the page swaps in one step
+ *   direct_closed       {participantId}   the direct connection and its stream are gone
  * A participant with our own identity is our other session while we move; it never appears.
  */
 export class SFUClient extends EventTarget {
   /** Current State value. */
   state = State.CLOSED;
 
-  #options = null; // {url, token, room} from connect
+  #options = null; // {url, token, room, p2p} from connect
   #session = null; // the session the page sees
   #move = null; // {from, next, attempt, timer, freshToken, replaced} while moving
   #retiring = new Set(); // sessions moved away from, left once MOVE_LINGER_MS has passed
@@ -92,10 +100,11 @@ export class SFUClient extends EventTarget {
    * Connects and joins. `token` is a string or an async function returning one (called before
    * each attempt, so a reconnect may use a fresh token). A token function may throw an error
    * with `fatal: true` to stop for good. The promise resolves with the first `joined` message
-   * and rejects on a fatal error; later trouble is reported through events only.
+   * and rejects on a fatal error; later trouble is reported through events only. With p2p
+   * false our calls of two stay on the server (PROTOCOL.md, "Peer to peer for two").
    */
-  connect({ url, token, room }) {
-    this.#options = { url, token, room };
+  connect({ url, token, room, p2p = true }) {
+    this.#options = { url, token, room, p2p };
     this.#stopped = false;
     this.#attempt = 0;
     const joined = new Promise((resolve, reject) => { this.#firstJoin = { resolve, reject }; });
@@ -149,9 +158,18 @@ export class SFUClient extends EventTarget {
     return this.peerConnection(target)?.getStats() ?? null;
   }
 
-  /** The current RTCPeerConnection for 'publisher' or 'subscriber', or null (for debugging). */
+  /** The current RTCPeerConnection for 'publisher', 'subscriber' or 'peer', or null (for debugging). */
   peerConnection(target) {
     return this.#session?.peerConnection(target) ?? null;
+  }
+
+  /**
+   * What the direct connection of a call of two did: {mode, peerId, open, path, and the times
+   * (epoch ms) startedAt, firstFrameAt, connectedAt, p2pAt, sfuAt, swappedAt, closedAt}; null
+   * without a session.
+   */
+  direct() {
+    return this.#session?.directStatus() ?? null;
   }
 
   // Every session still open: the current one, the one we move to, those we moved from.
@@ -161,7 +179,7 @@ export class SFUClient extends EventTarget {
 
   #newSession(token) {
     const session = new Session({
-      url: this.#options.url, room: this.#options.room, token, media: this.#media,
+      url: this.#options.url, room: this.#options.room, token, media: this.#media, p2p: this.#options.p2p,
       emit: (type, detail) => this.#onSessionEvent(session, type, detail),
       ours: (id) => this.#sessions().some((s) => s.self?.id === id),
     });

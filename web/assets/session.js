@@ -1,7 +1,9 @@
 // One session of the SFU protocol (signaling/PROTOCOL.md): a WebSocket and the two
-// RTCPeerConnections of one join, publisher (we offer) and subscriber (the server offers).
+// RTCPeerConnections of one join, publisher (we offer) and subscriber (the server offers), and
+// in a call of two the peer connection to the other (direct.js).
 // SFUClient owns one session, two while it moves to another node; a session never reconnects.
 
+import { DirectCall } from './direct.js';
 import { Peer, SIMULCAST_ENCODINGS, preferCodec } from './peer.js';
 
 const PROTOCOL_VERSION = 2;
@@ -47,18 +49,34 @@ export class Session {
   #twins = new Set(); // ids of participants with our identity: our other sessions
   #received = new Map(); // RTCRtpReceiver -> the latest `track` detail it fired
   #owners = new Map(); // remote MediaStreamTrack id -> participant id
+  #p2p; // whether we take part in peer to peer for two
+  #direct; // DirectCall
+  #sending = true; // false while the call goes peer to peer: our publisher encodings are off
+  #layersActive = {}; // rid -> active, the server's latest `layers` (dynacast)
+  #encodings = Promise.resolve(); // setParameters calls, one at a time
 
   /**
    * token is the string to join with; media is read whenever the session publishes; ours(id)
-   * says whether a participant id is one of the owner's sessions.
+   * says whether a participant id is one of the owner's sessions; p2p false keeps our calls of
+   * two on the server.
    */
-  constructor({ url, room, token, media, emit, ours }) {
+  constructor({ url, room, token, media, emit, ours, p2p = true }) {
     this.#url = url;
     this.#room = room;
     this.token = token;
     this.#media = media;
     this.#emit = emit;
     this.#ours = ours;
+    this.#p2p = p2p;
+    this.#direct = new DirectCall({
+      send: (m) => this.send(m),
+      iceServers: () => this.#iceServers,
+      localStream: () => this.#media.stream,
+      sends: (id, kind) => !!this.participants.get(id)?.tracks?.some((t) => t.kind === kind),
+      sfuReceivers: (id) => [...this.#received.values()].filter((d) => d.participantId === id).map((d) => d.receiver),
+      setSending: (on) => this.#setSending(on),
+      emit: (type, detail) => this.#emit(type, detail),
+    });
   }
 
   /** Opens the WebSocket and joins. */
@@ -67,8 +85,7 @@ export class Session {
     this.#ws = ws;
     ws.onopen = () => {
       this.#opened = true;
-      // This client does not open peer connections: its calls of two stay on the SFU.
-      this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, p2p: false, ...(this.#room ? { room: this.#room } : {}) });
+      this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, p2p: this.#p2p, ...(this.#room ? { room: this.#room } : {}) });
       this.#pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
     };
     ws.onmessage = (e) => this.#onMessage(e.data);
@@ -96,6 +113,7 @@ export class Session {
     }
     this.#publisher?.close();
     this.#subscriber?.close();
+    this.#direct.close();
     this.#answerWaiter?.reject(new Error('sfu: session ended'));
     this.#answerWaiter = null;
   }
@@ -133,9 +151,15 @@ export class Session {
     return [...this.#received.values()].filter((d) => this.participants.has(d.participantId));
   }
 
-  /** The 'publisher' or 'subscriber' RTCPeerConnection, or null. */
+  /** The 'publisher', 'subscriber' or 'peer' RTCPeerConnection, or null. */
   peerConnection(target) {
+    if (target === 'peer') return this.#direct.pc;
     return (target === 'publisher' ? this.#publisher : this.#subscriber)?.pc ?? null;
+  }
+
+  /** What the peer connection of a call of two did (DirectCall.status). */
+  directStatus() {
+    return this.#direct.status();
   }
 
   /**
@@ -166,6 +190,7 @@ export class Session {
     const { stream } = this.#media;
     if (!stream || !this.self || this.ended) return Promise.resolve();
     const peer = (this.#publisher ??= this.#newPeer('publisher'));
+    this.#direct.setLocal(stream);
     return peer.run(async () => {
       const sending = new Set(peer.pc.getSenders().map((s) => s.track));
       for (const track of stream.getTracks()) {
@@ -186,6 +211,7 @@ export class Session {
       for (const kind of ['audio', 'video']) {
         if (this.#media.muted[kind]) this.send({ type: 'mute', kind, muted: true });
       }
+      if (!this.#sending) this.#applyEncodings(); // new tracks while the call is direct
     });
   }
 
@@ -196,6 +222,7 @@ export class Session {
     } catch {
       return console.warn('sfu: unparsable message from server');
     }
+    if (this.#direct.handle(msg)) return;
     const twin = this.#twins.has(msg.participantId);
     switch (msg.type) {
       case 'joined': return this.#onJoined(msg);
@@ -285,17 +312,35 @@ export class Session {
   // Dynacast: the server says which simulcast layers of our video anybody receives; encoding
   // the others would waste our uplink and CPU.
   #onLayers(active) {
-    const sender = this.#publisher?.pc.getSenders().find((s) => s.track?.kind === 'video');
-    if (!sender) return;
-    const params = sender.getParameters();
-    let changed = false;
-    for (const enc of params.encodings ?? []) {
-      if (enc.rid in active && enc.active !== active[enc.rid]) {
-        enc.active = active[enc.rid];
-        changed = true;
+    Object.assign(this.#layersActive, active);
+    this.#applyEncodings();
+  }
+
+  // While the call goes peer to peer we send the server nothing: the tracks and the connection
+  // stay, so that the call comes back without a renegotiation.
+  #setSending(on) {
+    this.#sending = on;
+    this.#applyEncodings();
+  }
+
+  // Sets each publisher encoding active as dynacast and the call's path want it. The calls go
+  // one at a time: a sender refuses setParameters while another is under way.
+  #applyEncodings() {
+    this.#encodings = this.#encodings.then(async () => {
+      for (const sender of this.#publisher?.pc.getSenders() ?? []) {
+        if (!sender.track) continue;
+        const params = sender.getParameters();
+        let changed = false;
+        for (const enc of params.encodings ?? []) {
+          const want = this.#sending && (!enc.rid || this.#layersActive[enc.rid] !== false);
+          if (enc.active !== want) {
+            enc.active = want;
+            changed = true;
+          }
+        }
+        if (changed) await sender.setParameters(params);
       }
-    }
-    if (changed) sender.setParameters(params).catch((err) => console.warn('sfu: could not change layers', err));
+    }).catch((err) => console.warn('sfu: could not change encodings', err));
   }
 
   #onError(msg) {

@@ -5,7 +5,8 @@
 // participants, one identity), and while we move, our old and our new session each receive
 // everybody's media. So a tile holds one <video> per MediaStream (a feed) and shows the newest one
 // that plays; the others wait unseen and unheard. Nobody is shown twice, and a swap shows no
-// empty picture.
+// empty picture. In a call of two that goes direct (peer to peer), the other's media over the
+// direct connection is one more feed of theirs, shown while the client says so (showDirect).
 
 /** Sets (on) or removes the empty data attribute key of el. */
 export function setFlag(el, key, on) {
@@ -28,7 +29,8 @@ export class Tiles {
   #client;
   #grid;
   #onSoundBlocked;
-  #people = new Map(); // identity -> {tile, feeds: [{stream, participantId, video, order, playing}]}
+  #people = new Map(); // identity -> {tile, feeds: [{stream, participantId, video, order, playing, direct}]}
+  #direct = new Set(); // participant ids whose direct feed is to be shown
   #identities = new Map(); // participant id -> identity, for everyone in the room
   #arrival = new Map(); // participant id -> in which order we learnt of it
   #arrivals = 0;
@@ -90,6 +92,8 @@ export class Tiles {
       if (keepFeeds && people.has(identity)) this.#identities.delete(id);
       else this.forget(id);
     }
+    // A new session (after a move too) starts on the server; its own direct call may follow.
+    for (const id of [...this.#direct]) this.dropDirect(id);
     if (!keepFeeds) {
       this.#sentLayer.clear();
       for (const id of this.#arrival.keys()) if (!present.has(id)) this.#arrival.delete(id);
@@ -106,9 +110,10 @@ export class Tiles {
 
   /**
    * Puts stream, a participant's media on one of our sessions, in its person's tile: it waits
-   * unseen until it plays, unless nothing else of that person does.
+   * unseen until it plays, unless nothing else of that person does. A direct feed (the media of
+   * the peer connection) is shown only while showDirect says so.
    */
-  addFeed(participantId, stream) {
+  addFeed(participantId, stream, direct = false) {
     if (!this.#identities.has(participantId)) {
       this.learn(this.#client.participants.get(participantId) ?? { id: participantId });
     }
@@ -120,7 +125,8 @@ export class Tiles {
     video.playsInline = true;
     video.muted = true;
     video.className = 'standby';
-    const feed = { stream, participantId, video, order: ++this.#feeds, playing: false };
+    if (direct) video.dataset.direct = '';
+    const feed = { stream, participantId, video, order: ++this.#feeds, playing: false, direct };
     // It plays once it shows a picture. (Its sound may come first, and its video only later.)
     video.addEventListener('resize', () => {
       if (feed.playing || video.videoWidth === 0) return;
@@ -131,6 +137,26 @@ export class Tiles {
     person.tile.prepend(video);
     person.feeds.push(feed);
     this.#play(video);
+    this.#pickFeed(identity);
+  }
+
+  /**
+   * Shows participantId's direct feed (on), or its media through the server (off), in one
+   * step; each still shows the other while it is the only one that plays.
+   */
+  showDirect(participantId, on) {
+    if (on) this.#direct.add(participantId);
+    else this.#direct.delete(participantId);
+    this.#pickFeed(this.#identities.get(participantId));
+  }
+
+  /** Removes participantId's direct feeds: the peer connection closed. */
+  dropDirect(participantId) {
+    this.#direct.delete(participantId);
+    const identity = this.#identities.get(participantId);
+    const person = this.#people.get(identity);
+    if (!person) return;
+    for (const feed of person.feeds.filter((f) => f.direct && f.participantId === participantId)) this.#dropFeed(person, feed);
     this.#pickFeed(identity);
   }
 
@@ -217,18 +243,23 @@ export class Tiles {
   }
 
   // Shows a person's newest feed that plays (of the participant we learnt of last, then the
-  // latest stream), or the newest if none plays yet; the others wait muted and unseen. Older
-  // streams of the participant shown (our previous session's), and older ones of participants
-  // no longer in the roster, go once the new one plays.
+  // latest stream), or the newest if none plays yet; the others wait muted and unseen. Of a
+  // participant in a direct call, the direct feed or the others, as showDirect said, where one
+  // plays. Older streams of the participant shown (our previous session's), and older ones of
+  // participants no longer in the roster, go once the new one plays; a direct feed goes only
+  // with dropDirect, and stays the server's media until then.
   #pickFeed(identity) {
     const person = this.#people.get(identity);
     if (!person) return;
     const rank = (f) => (this.#arrival.get(f.participantId) ?? 0) * 1e6 + f.order;
+    const preferred = (f) => f.direct === this.#direct.has(f.participantId);
     const playing = person.feeds.filter((f) => f.playing);
-    const best = (playing.length > 0 ? playing : person.feeds).reduce((a, b) => (a && rank(a) > rank(b) ? a : b), null);
+    const pool = [playing.filter(preferred), playing, person.feeds.filter(preferred), person.feeds].find((p) => p.length > 0) ?? [];
+    const best = pool.reduce((a, b) => (a && rank(a) > rank(b) ? a : b), null);
     for (const feed of [...person.feeds]) {
       const gone = !this.#identities.has(feed.participantId);
-      if (best?.playing && feed !== best && rank(feed) < rank(best) && (gone || feed.participantId === best.participantId)) {
+      const sameKind = feed.direct === best?.direct;
+      if (best?.playing && feed !== best && sameKind && rank(feed) < rank(best) && (gone || feed.participantId === best.participantId)) {
         this.#dropFeed(person, feed);
         continue;
       }

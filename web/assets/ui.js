@@ -1,7 +1,9 @@
 // The call page: wires SFUClient to the DOM. Room comes from the path (/room/<name>), the
-// display name and an optional access token from the query string.
+// display name and an optional access token from the query string; ?p2p=0 keeps a call of two
+// on the server.
 
 import { SFUClient, State } from '/assets/client.js';
+import { describePath } from '/assets/pathtext.js';
 import { Tiles, setFlag } from '/assets/tiles.js';
 
 const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 } };
@@ -30,6 +32,7 @@ const params = new URLSearchParams(location.search);
 const room = decodeURIComponent(location.pathname.slice('/room/'.length));
 const displayName = params.get('name')?.trim() ?? '';
 const linkToken = params.get('token');
+const p2p = !['0', 'false', 'off'].includes(params.get('p2p') ?? '');
 
 const client = new SFUClient();
 const tiles = new Tiles(client, $('#grid'), () => { $('#sound').hidden = false; });
@@ -57,6 +60,9 @@ window.sfuDebug = {
     return out;
   },
   tiles: () => [...document.querySelectorAll('.tile[data-participant-id]')].map((el) => el.dataset.participantId),
+  direct: () => client.direct(),
+  joinedAt: 0, // epoch ms of the latest joined
+
   speaking: () => [...document.querySelectorAll('.tile[data-speaking]')].map((el) => el.dataset.participantId ?? 'local'),
 };
 
@@ -86,6 +92,7 @@ client.addEventListener('state', ({ detail }) => {
   document.body.dataset.state = detail.state;
   // Whoever spoke before the connection dropped may not be speaking now.
   if (detail.state !== State.CONNECTED) tiles.setSpeakers({ speakers: [], active: '' });
+  if (detail.state !== State.CONNECTED) showPath({ mode: '' });
   switch (detail.state) {
     case State.CONNECTING: return setStatus(`Connecting to ${room}…`);
     case State.CONNECTED: problem = ''; return setStatus(describeConnected(), 'ok');
@@ -119,6 +126,8 @@ client.addEventListener('bye', ({ detail }) => {
 });
 
 client.addEventListener('joined', ({ detail }) => {
+  window.sfuDebug.joinedAt = performance.timeOrigin + performance.now();
+  showPath({ mode: 'sfu' });
   if (detail.self?.name) $('#local .label').textContent = `${detail.self.name} (you)`;
   // A rejoin starts from nothing: the media shown belongs to the previous session.
   trackOwners.clear();
@@ -132,6 +141,18 @@ client.addEventListener('moved', ({ detail }) => {
 });
 
 client.addEventListener('speakers', ({ detail }) => tiles.setSpeakers(detail));
+
+// Peer to peer for two: the other's media over the direct connection is one more feed of theirs.
+client.addEventListener('direct_track', ({ detail }) => tiles.addFeed(detail.participantId, detail.stream, true));
+client.addEventListener('direct_show', ({ detail }) => tiles.showDirect(detail.participantId, detail.on));
+client.addEventListener('direct_closed', ({ detail }) => tiles.dropDirect(detail.participantId));
+client.addEventListener('path', ({ detail }) => showPath(detail));
+
+function showPath(detail) {
+  const el = $('#path');
+  el.textContent = describePath(detail);
+  el.dataset.mode = detail.mode;
+}
 
 client.addEventListener('participant_joined', ({ detail }) => {
   tiles.learn(detail.participant);
@@ -246,7 +267,7 @@ function start() {
 
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // Failures are reported through events; the promise only says when the first join is done.
-  client.connect({ url: `${scheme}//${location.host}/ws`, token: fetchToken, room }).catch(() => {});
+  client.connect({ url: `${scheme}//${location.host}/ws`, token: fetchToken, room, p2p }).catch(() => {});
 
   getLocalMedia().then(
     (stream) => {
