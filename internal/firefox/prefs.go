@@ -12,8 +12,11 @@ import (
 // closed port on loopback, so that Firefox's own services (remote
 // settings, telemetry, safe browsing, updates) fail at once instead of
 // reaching the Internet. Addresses in Options.Direct bypass it.
-const deadProxy = "127.0.0.1"
-const deadProxyPort = 9 // discard: nothing listens
+const (
+	deadProxy     = "127.0.0.1"
+	deadProxyPort = 9 // discard: nothing listens
+	deadURL       = "http://127.0.0.1:9/"
+)
 
 // defaultPrefs are the preferences of every profile: no first-run pages,
 // updates, telemetry or background traffic; a fake camera and microphone
@@ -49,7 +52,7 @@ var defaultPrefs = map[string]any{
 	"network.proxy.ssl":                                 deadProxy,
 	"network.proxy.ssl_port":                            deadProxyPort,
 	"network.proxy.allow_hijacking_localhost":           false,
-	"services.settings.server":                          "http://" + deadProxy + ":9/",
+	"services.settings.server":                          deadURL,
 	"toolkit.telemetry.enabled":                         false,
 	"toolkit.telemetry.reportingpolicy.firstRun":        false,
 	"toolkit.telemetry.server":                          "",
