@@ -120,8 +120,11 @@ const videoFromJS = `(async (pid) => {
 	return out;
 })(%q)`
 
-// ffState is the page's state and notice, for messages.
+// pageStateJS reads the page's state, status line and notice into a
+// pageState, for messages.
 const pageStateJS = `({ state: document.body.dataset.state ?? '', status: document.querySelector('#status')?.textContent ?? '', notice: document.querySelector('#notice')?.textContent ?? '' })`
+
+type pageState struct{ State, Status, Notice string }
 
 // outboundJS describes each video encoding a page sends.
 const outboundJS = `(async () => {
@@ -137,7 +140,6 @@ const outboundJS = `(async () => {
 	return out.sort();
 })()`
 
-type pageState struct{ State, Status, Notice string }
 
 // waitVideo polls probe until the video from a participant has decoded
 // more than minFrames, still rising, at a known size, and returns it.
