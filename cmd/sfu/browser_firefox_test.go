@@ -140,7 +140,6 @@ const outboundJS = `(async () => {
 	return out.sort();
 })()`
 
-
 // waitVideo polls probe until the video from a participant has decoded
 // more than minFrames, still rising, at a known size, and returns it.
 func waitVideo(t *testing.T, who string, probe func() (videoFrom, error), minFrames float64, within time.Duration) videoFrom {
