@@ -9,10 +9,10 @@ run:
 build:
 	$(GO) build -buildvcs=true -ldflags "-X main.version=$$(git describe --tags --always --dirty 2>/dev/null)" -o bin/sfu ./cmd/sfu
 
-# deps installs what the tests need on a fresh Debian machine: Chromium for
-# the browser tests, iproute2 and nftables for the constrained-link tests,
-# redis-server and redis-tools for the cluster tests, haproxy for the
-# tests that put a proxy before Redis.
+# deps installs what the tests need on a fresh Debian machine: Chromium and
+# Firefox ESR for the browser tests, iproute2 and nftables for the
+# constrained-link tests, redis-server and redis-tools for the cluster
+# tests, haproxy for the tests that put a proxy before Redis.
 # It needs root; without root it says what is missing.
 deps:
 	@bash testdata/install-deps.sh

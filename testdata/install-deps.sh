@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the programs the test suite drives, when they are missing:
-# Chromium (browser tests); ip, tc and nft for the network namespaces of the
-# constrained-link tests (loadtest.Lab); redis-server and redis-cli for the
-# cluster tests (internal/redistest), haproxy to put a proxy before Redis.
+# Chromium and Firefox ESR (browser tests); ip, tc and nft for the network
+# namespaces of the constrained-link tests (loadtest.Lab); redis-server and
+# redis-cli for the cluster tests (internal/redistest), haproxy to put a
+# proxy before Redis.
 # Run as root on Debian; elsewhere it only reports.
 set -euo pipefail
 missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 command -v chromium >/dev/null 2>&1 || [ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
+command -v firefox-esr >/dev/null 2>&1 || command -v firefox >/dev/null 2>&1 || missing+=(firefox-esr)
 { have ip && have tc; } || missing+=(iproute2)
 have nft || missing+=(nftables)
 have redis-server || missing+=(redis-server)

@@ -68,8 +68,9 @@ func (b *lockedBuffer) String() string {
 
 // startLabServer builds the sfu binary and runs it in development mode
 // inside lab, on the namespace's address only: ICE candidates from outside
-// the lab's /30 are ignored, so media takes the veth pair.
-func startLabServer(t *testing.T, lab *loadtest.Lab) *labServer {
+// the lab's /30 are ignored, so media takes the veth pair. extra flags
+// come last.
+func startLabServer(t *testing.T, lab *loadtest.Lab, extra ...string) *labServer {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sfu")
@@ -83,8 +84,8 @@ func startLabServer(t *testing.T, lab *loadtest.Lab) *labServer {
 	ip := lab.NSIP.String()
 	listen := net.JoinHostPort(ip, fmt.Sprint(labHTTPPort))
 	s := &labServer{base: "http://" + listen + "/"}
-	cmd := lab.Command(context.Background(), bin, "--listen", listen, "--udp-port", fmt.Sprint(labUDPPort),
-		"--node-ip", ip, "--dev", "--config", cfg, "--log", logLevel())
+	cmd := lab.Command(context.Background(), bin, append([]string{"--listen", listen, "--udp-port", fmt.Sprint(labUDPPort),
+		"--node-ip", ip, "--dev", "--config", cfg, "--log", logLevel()}, extra...)...)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &s.stderr
 	if err := cmd.Start(); err != nil {
