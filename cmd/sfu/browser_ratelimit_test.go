@@ -451,7 +451,7 @@ func (sp span) String() string {
 func TestBrowserRateLimited(t *testing.T) {
 	exe := chromiumPath(t)
 	lab := loadtest.NewTestLab(t)
-	srv := startLabServer(t, lab)
+	srv := startLabServer(t, lab, "--p2p=false") // the SFU's adaptation to the link is what is measured
 	origin := strings.TrimSuffix(srv.base, "/")
 
 	names := []string{"Pub", "Sub"}
