@@ -203,7 +203,7 @@ func (s *peerSide) say(l *peerLink, state string) {
 	l.said[state] = true
 	msg := map[string]any{"type": "peer_state", "state": state}
 	if state == "connected" {
-		local, remote, addr := selectedPair(l.pc)
+		local, remote, addr := selectedPair(l.pc, l.neg.peerHost)
 		msg["path"] = pathOf(local, remote)
 		s.mu.Lock()
 		s.status.Connected, s.status.Candidate, s.status.RemoteCandidate, s.status.RemoteAddress = s.now(), local, remote, addr
@@ -234,14 +234,22 @@ func pathOf(local, remote string) string {
 // selectedPair gives the types of the local and the remote candidate of
 // pc's selected pair ("host", "srflx", "prflx" or "relay"; "" without
 // one) and the remote candidate's address and port.
-func selectedPair(pc *webrtc.PeerConnection) (local, remote, remoteAddr string) {
+//
+// A peer reflexive remote candidate at an address the peer signaled as a
+// host candidate (peerHost) is the host candidate, learnt from a check
+// that came before it: it is given as "host".
+func selectedPair(pc *webrtc.PeerConnection, peerHost func(address string, port uint16) bool) (local, remote, remoteAddr string) {
 	for _, sn := range pc.GetSenders() {
 		t := sn.Transport()
 		if t == nil {
 			continue
 		}
 		if p, err := t.ICETransport().GetSelectedCandidatePair(); err == nil && p != nil && p.Local != nil && p.Remote != nil {
-			return p.Local.Typ.String(), p.Remote.Typ.String(), net.JoinHostPort(p.Remote.Address, strconv.Itoa(int(p.Remote.Port)))
+			remote = p.Remote.Typ.String()
+			if p.Remote.Typ == webrtc.ICECandidateTypePrflx && peerHost != nil && peerHost(p.Remote.Address, p.Remote.Port) {
+				remote = webrtc.ICECandidateTypeHost.String()
+			}
+			return p.Local.Typ.String(), remote, net.JoinHostPort(p.Remote.Address, strconv.Itoa(int(p.Remote.Port)))
 		}
 	}
 	return "", "", ""

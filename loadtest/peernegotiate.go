@@ -2,6 +2,9 @@ package loadtest
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -35,6 +38,53 @@ type negotiator struct {
 	again, againRestart bool
 	ignored             int // the peer's offers ignored
 	restarts            int // ICE restarts offered or answered
+
+	hostsMu sync.Mutex
+	hosts   map[string]bool // "ip port" of the host candidates the peer trickled
+}
+
+// noteHost records c's address if it is a host candidate.
+func (n *negotiator) noteHost(c string) {
+	if addr, ok := hostCandidate(c); ok {
+		n.hostsMu.Lock()
+		if n.hosts == nil {
+			n.hosts = map[string]bool{}
+		}
+		n.hosts[addr] = true
+		n.hostsMu.Unlock()
+	}
+}
+
+// peerHost reports whether the peer signaled a host candidate at
+// address:port, trickled or in its description.
+func (n *negotiator) peerHost(address string, port uint16) bool {
+	addr := address + " " + strconv.Itoa(int(port))
+	n.hostsMu.Lock()
+	known := n.hosts[addr]
+	n.hostsMu.Unlock()
+	if known {
+		return true
+	}
+	if d := n.pc.RemoteDescription(); d != nil {
+		for _, line := range strings.Split(d.SDP, "\n") {
+			if c, ok := strings.CutPrefix(strings.TrimSpace(line), "a="); ok {
+				if a, ok := hostCandidate(c); ok && a == addr {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// hostCandidate gives "ip port" of a host candidate's attribute value
+// ("candidate:... typ host ...").
+func hostCandidate(c string) (string, bool) {
+	f := strings.Fields(strings.TrimPrefix(c, "a="))
+	if len(f) < 8 || !strings.HasPrefix(f[0], "candidate:") || f[6] != "typ" || f[7] != "host" {
+		return "", false
+	}
+	return f[4] + " " + f[5], true
 }
 
 // offer makes and sends an offer, with new ICE credentials if iceRestart.
@@ -82,6 +132,7 @@ func (n *negotiator) remote(m Message) error {
 		if m.Candidate == nil || m.Candidate.Candidate == "" {
 			return nil
 		}
+		n.noteHost(m.Candidate.Candidate)
 		if n.pc.RemoteDescription() == nil {
 			n.pending = append(n.pending, *m.Candidate)
 			return nil

@@ -131,7 +131,7 @@ func TestPeerToPeerMedia(t *testing.T) {
 	}
 	for _, c := range two {
 		st := c.PeerStatus()
-		if st.Mode != "p2p" || st.PeerID != other[c].Self.ID || st.Candidate != "host" || st.FirstMedia.IsZero() {
+		if st.Mode != "p2p" || st.PeerID != other[c].Self.ID || st.Candidate != "host" || st.Path != "host" || st.FirstMedia.IsZero() {
 			t.Fatalf("%s: %+v, want mode p2p with %s over a host candidate, its media played", c.Self.ID, st, other[c].Self.ID)
 		}
 		t.Logf("%s: first direct media %v after the second joined (%v after peer_start), connected at %v",

@@ -206,7 +206,7 @@ export class DirectLink {
     });
     if (frames > 0 || (audio > 0 && !this.#peerSendsVideo())) {
       if (!this.firstFrameAt) this.firstFrameAt = performance.timeOrigin + performance.now();
-      this.path = selectedCandidateType(report);
+      this.path = selectedCandidateType(report, (address, port) => this.#peer.signaledHost(address, port));
       // After an ICE restart the path may differ; connected is reported once.
       if (this.said('connected')) this.#onState('reconnected', { path: this.path });
       else this.say('connected', { path: this.path });
@@ -216,15 +216,22 @@ export class DirectLink {
   }
 }
 
-/** The local candidate type of the selected candidate pair in a stats report, or ''. */
-export function selectedCandidateType(report) {
+/**
+ * The path of the selected candidate pair in a stats report (pathOf), or ''. A peer-reflexive
+ * remote candidate at an address the other side signaled as a host candidate (signaledHost) is
+ * that host candidate.
+ */
+export function selectedCandidateType(report, signaledHost = () => false) {
   if (!report) return '';
   let pairId = '';
   report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
   let pair = pairId ? report.get(pairId) : null;
   if (!pair) report.forEach((s) => { if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s; });
   if (!pair) return '';
-  return pathOf(report.get(pair.localCandidateId)?.candidateType ?? '', report.get(pair.remoteCandidateId)?.candidateType ?? '');
+  const remote = report.get(pair.remoteCandidateId);
+  let remoteType = remote?.candidateType ?? '';
+  if (remoteType === 'prflx' && signaledHost(remote.address ?? remote.ip, remote.port)) remoteType = 'host';
+  return pathOf(report.get(pair.localCandidateId)?.candidateType ?? '', remoteType);
 }
 
 /**

@@ -27,6 +27,7 @@ export function preferCodec(transceiver, name) {
 export class Peer {
   #queue = Promise.resolve();
   #remotePending = [];
+  #remoteHosts = new Set(); // "address port" of the host candidates the other side trickled
   #localPending = [];
   #descriptionSent = false;
 
@@ -61,7 +62,20 @@ export class Peer {
     for (const init of this.#remotePending.splice(0)) await this.#addCandidate(init);
   }
 
+  /**
+   * Whether the other side signaled a host candidate at address and port, trickled or in its
+   * description: a peer-reflexive candidate there is that host candidate, met in a check first.
+   */
+  signaledHost(address, port) {
+    const key = `${address} ${port}`;
+    if (this.#remoteHosts.has(key)) return true;
+    const sdp = this.pc.remoteDescription?.sdp ?? '';
+    return sdp.split('\n').some((line) => hostCandidate(line.trim().replace(/^a=/, '')) === key);
+  }
+
   addRemoteCandidate(init) {
+    const host = hostCandidate(init?.candidate ?? '');
+    if (host) this.#remoteHosts.add(host);
     if (this.pc.remoteDescription) return this.#addCandidate(init);
     this.#remotePending.push(init);
   }
@@ -84,4 +98,10 @@ export class Peer {
   #sendCandidate(candidate) {
     this.send({ type: 'candidate', target: this.target, candidate });
   }
+}
+
+/** "address port" of a host candidate's attribute value ("candidate:... typ host ..."), or ''. */
+function hostCandidate(value) {
+  const f = value.split(/\s+/);
+  return f.length >= 8 && f[0].startsWith('candidate:') && f[6] === 'typ' && f[7] === 'host' ? `${f[4]} ${f[5]}` : '';
 }
