@@ -14,6 +14,13 @@ import (
 // every 20 ms; Opus frames come every 20 ms.
 const maxAudioGap = 300 * time.Millisecond
 
+// maxSettleGap bounds the gaps in frames decoded after the switch, until
+// a second after the old path closed. Closing a browser's peer connection
+// was seen to hold the other path's video up to about 0.9 s, a second or
+// more after the swap, on a machine running three browsers on two cores;
+// the switch itself is held to maxSwitchGap.
+const maxSettleGap = 1500 * time.Millisecond
+
 // encoderStallGap is how long a page's video encoders may all go without a
 // frame before the page counts as stalled; they are looked at every 100 ms.
 const encoderStallGap = 250
@@ -211,12 +218,25 @@ func checkGaps(t *testing.T, what string, pages []*browser, names []string, from
 		if swapTo == "" {
 			continue
 		}
+		// The switch: until a second after the tile swapped. Then, until
+		// a second after the old path closed, a looser bound (see
+		// maxSettleGap).
+		swapAt := r.Now
+		if len(r.Swaps) == 1 {
+			swapAt = r.Swaps[0].At
+		}
+		atSwitch, _, atSwitchAt := longest(r.Video, from, min(swapAt+1000, r.Now))
+		t.Logf("%s, %s: at the switch (to 1 s after the swap) the longest gap in frames decoded of %s was %.0f ms at %.0f, less stalls", what, names[i], other, atSwitch, atSwitchAt)
 		for _, c := range []struct {
 			what string
 			gap  float64
 			n    int
 			max  time.Duration
-		}{{"a frame decoded", decoded, len(r.Video), maxSwitchGap}, {"audio played", audio, len(r.Audio), maxAudioGap}} {
+		}{
+			{"a frame decoded at the switch", atSwitch, len(r.Video), maxSwitchGap},
+			{"a frame decoded until the old path closed", decoded, len(r.Video), maxSettleGap},
+			{"audio played", audio, len(r.Audio), maxAudioGap},
+		} {
 			if ms(c.gap) > c.max || c.n == 0 {
 				t.Errorf("%s: %s went %v without %s of %s (%d in all), want at most %v", what, names[i], ms(c.gap), c.what, other, c.n, c.max)
 			}
