@@ -23,10 +23,21 @@ func (p *Participant) HandleOffer(sdpText string) error {
 	return p.do(func() error {
 		filtered, overLimit := p.admitDescription(TargetPublisher, sdpText)
 		offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: filtered}
+		// An offer that restarts ICE makes pion gather anew while it
+		// answers: hold those candidates until the answer is out.
+		p.pubGate.close()
 		answer, err := p.applyOffer(offer)
 		if err != nil {
-			return p.recoverPublisher(err)
+			err = p.recoverPublisher(err)
+			p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
+			return err
 		}
+		if restarted := p.pubUfrag != "" && p.pubUfrag != p.remote[TargetPublisher].ufrag; restarted {
+			p.pubRestarts++
+			p.sfu.metrics.ICERestarts.WithLabelValues(string(TargetPublisher)).Inc()
+			p.log.Info("publisher connection ICE restart by the client")
+		}
+		p.pubUfrag = p.remote[TargetPublisher].ufrag
 		p.sink.Send(PublisherAnswer{SDP: answer.SDP})
 		p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
 		p.flushCandidatesLocked(TargetPublisher)
@@ -131,6 +142,7 @@ func (p *Participant) HandleAnswer(sdpText string) error {
 // that connection does not admit. The error, if any, says some were over
 // the limit. It runs on the event loop.
 func (p *Participant) admitDescription(t Target, sdpText string) (string, error) {
+	p.remote[t].generation(iceUfrag(sdpText))
 	filtered, refused, overLimit := p.remote[t].filterSDP(sdpText)
 	if refused > 0 {
 		p.log.Debug("remote candidates refused in a description", "target", t, "refused", refused)
@@ -193,11 +205,17 @@ func (p *Participant) negotiate() {
 		return
 	}
 	p.renegotiate = false
-	offer, err := p.sub.CreateOffer(nil)
+	restart := p.subRestart
+	p.subRestart = false
+	// A restart gathers the new generation's candidates as soon as the
+	// offer is set: hold them until the offer is out.
+	p.subGate.close()
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
 	}
 	if err != nil {
+		p.subGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetSubscriber, Candidate: c}) })
 		if errors.Is(err, webrtc.ErrConnectionClosed) {
 			// The client closed its end, and its departure is on the way:
 			// at the end of a session every track it received goes.
@@ -209,6 +227,11 @@ func (p *Participant) negotiate() {
 	}
 	p.offerPending = true
 	p.offersMade++
+	if restart {
+		p.subRestarts++
+		p.sfu.metrics.ICERestarts.WithLabelValues(string(TargetSubscriber)).Inc()
+		p.log.Info("subscriber connection ICE restart", "state", p.sub.ConnectionState().String())
+	}
 	p.sfu.metrics.SubscriberOffersOut.Inc()
 	p.sink.Send(SubscriberOffer{SDP: offer.SDP})
 	p.subGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetSubscriber, Candidate: c}) })
@@ -235,4 +258,22 @@ func checkOffer(d *sdp.SessionDescription) error {
 		}
 	}
 	return nil
+}
+
+// restartSubscriber restarts ICE on the subscriber connection, which the
+// server offers: its side saw the connection go disconnected or failed
+// (the client's network changed, say). A restart that finds an offer
+// outstanding is made with the next offer, once the client has answered.
+// It runs on the event loop.
+func (p *Participant) restartSubscriber() {
+	switch p.sub.ConnectionState() {
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+	default:
+		return // it came back, or is closed
+	}
+	if p.sub.CurrentRemoteDescription() == nil {
+		return // never negotiated: nothing to restart
+	}
+	p.subRestart = true
+	p.negotiate()
 }

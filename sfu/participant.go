@@ -68,6 +68,10 @@ type Participant struct {
 	dynacasts    map[*UpTrack]*dynacastState
 	offerPending bool
 	renegotiate  bool
+	subRestart   bool   // the next subscriber offer restarts ICE
+	subRestarts  uint64 // subscriber offers that restarted ICE
+	pubRestarts  uint64 // publisher offers that restarted ICE
+	pubUfrag     string // the client's ICE username fragment of the publisher connection's applied offer
 	pendingCands map[Target][]webrtc.ICECandidateInit
 	remote       map[Target]*remoteCandidates // admits the client's candidates, per connection
 }
@@ -104,8 +108,11 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 	p.bw = newBandwidthControl(bwe, s.metrics, p.log, func() string { return p.room.activeSpeaker() }, newRealTicker)
 	sub.OnICECandidate(p.onCandidate(TargetSubscriber, &p.subGate))
 	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if st == webrtc.PeerConnectionStateConnected {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
 			p.post(p.restartVideo)
+		case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+			p.post(p.restartSubscriber)
 		}
 	})
 	go p.run()
