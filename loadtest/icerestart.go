@@ -133,3 +133,16 @@ func descriptionUfrag(sdp string) string {
 	line, _, _ := strings.Cut(rest, "\n")
 	return strings.TrimSpace(line)
 }
+
+// RestartPublisherICE offers on the publisher connection with an ICE
+// restart now, as the client does by itself when the connection fails: a
+// client that learns its network changed may restart at once.
+func (c *Client) RestartPublisherICE() error {
+	if err := c.offerWith(&webrtc.OfferOptions{ICERestart: true}); err != nil {
+		return err
+	}
+	c.restarts.mu.Lock()
+	c.restarts.pub++
+	c.restarts.mu.Unlock()
+	return nil
+}
