@@ -1,7 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,6 +92,14 @@ func TestNATRestartSFU(t *testing.T) {
 			t.Errorf("%s: %v", r.ID, r.Errors)
 		}
 	}
+	var changes []string
+	for _, h := range ra.ICEHistory {
+		f := strings.Fields(h)
+		if ms, err := strconv.ParseInt(f[2], 10, 64); err == nil && len(f) == 3 && time.UnixMilli(ms).After(changed) {
+			changes = append(changes, fmt.Sprintf("%s %s at +%v", f[0], f[1], time.UnixMilli(ms).Sub(changed).Round(100*time.Millisecond)))
+		}
+	}
+	t.Logf("%s's ICE states since the change: %v", ra.ID, changes)
 	if ra.ID != ra0.ID || rb.ID != rb0.ID {
 		t.Errorf("participants %s, %s became %s, %s", ra0.ID, rb0.ID, ra.ID, rb.ID)
 	}
