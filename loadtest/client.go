@@ -159,6 +159,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		c.goTracked(func() { c.recv.read(t, r, tapped) })
 	})
 	c.watchPublisher()
+	c.watchSubscriber()
 	c.startPeer()
 	if opts.IdleTimeout > 0 {
 		c.keepAlive(opts.IdleTimeout)

@@ -57,6 +57,19 @@ func (c *Client) watchPublisher() {
 	})
 }
 
+// watchSubscriber asks the server for an ICE restart of the subscriber
+// connection, which the server offers, when the connection goes
+// disconnected or failed: the client may notice first. The server
+// restarts it by itself too, and ignores a request while a restart is
+// under way.
+func (c *Client) watchSubscriber() {
+	c.sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateDisconnected || st == webrtc.PeerConnectionStateFailed {
+			_ = c.Send(map[string]any{"type": "restart", "target": "subscriber"})
+		}
+	})
+}
+
 // restartPublisher offers with an ICE restart, unless a restart is under
 // way. An offer still unanswered is waited for: the restart follows it.
 func (c *Client) restartPublisher() {

@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -228,6 +229,7 @@ func (p *Participant) negotiate() {
 	p.offerPending = true
 	p.offersMade++
 	if restart {
+		p.subRestarted = p.sfu.now()
 		p.subRestarts++
 		p.sfu.metrics.ICERestarts.WithLabelValues(string(TargetSubscriber)).Inc()
 		p.log.Info("subscriber connection ICE restart", "state", p.sub.ConnectionState().String())
@@ -276,4 +278,37 @@ func (p *Participant) restartSubscriber() {
 	}
 	p.subRestart = true
 	p.negotiate()
+}
+
+// restartInterval is the least time between two ICE restarts of a
+// subscriber connection that its client asks for.
+const restartInterval = 2 * time.Second
+
+// RestartICE restarts ICE on the subscriber connection at the client's
+// request: the client often notices a dead path (or a network change)
+// before the server does. A request while a restart is waiting for the
+// outstanding offer's answer, or within restartInterval of the previous
+// restart, is granted by that one and changes nothing. The publisher
+// connection's ICE is restarted by the client's own offer: asking for it,
+// for an unknown target, or before the subscriber connection was ever
+// negotiated is refused with ErrNotAllowed.
+func (p *Participant) RestartICE(t Target) error {
+	switch t {
+	case TargetSubscriber:
+	case TargetPublisher:
+		return fmt.Errorf("%w: the client restarts the publisher connection itself, with an offer made with iceRestart", ErrNotAllowed)
+	default:
+		return fmt.Errorf("%w: unknown target %q for an ICE restart", ErrNotAllowed, t)
+	}
+	return p.do(func() error {
+		if p.sub.CurrentRemoteDescription() == nil {
+			return fmt.Errorf("%w: no ICE restart before the subscriber connection was negotiated", ErrNotAllowed)
+		}
+		if p.subRestart || !p.subRestarted.IsZero() && p.sfu.now().Sub(p.subRestarted) < restartInterval {
+			return nil
+		}
+		p.subRestart = true
+		p.negotiate()
+		return nil
+	})
 }

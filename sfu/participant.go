@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -68,10 +69,11 @@ type Participant struct {
 	dynacasts    map[*UpTrack]*dynacastState
 	offerPending bool
 	renegotiate  bool
-	subRestart   bool   // the next subscriber offer restarts ICE
-	subRestarts  uint64 // subscriber offers that restarted ICE
-	pubRestarts  uint64 // publisher offers that restarted ICE
-	pubUfrag     string // the client's ICE username fragment of the publisher connection's applied offer
+	subRestart   bool      // the next subscriber offer restarts ICE
+	subRestarts  uint64    // subscriber offers that restarted ICE
+	subRestarted time.Time // when the latest subscriber restart was offered
+	pubRestarts  uint64    // publisher offers that restarted ICE
+	pubUfrag     string    // the client's ICE username fragment of the publisher connection's applied offer
 	pendingCands map[Target][]webrtc.ICECandidateInit
 	remote       map[Target]*remoteCandidates // admits the client's candidates, per connection
 }

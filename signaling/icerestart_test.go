@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sfu-project/sfu/loadtest"
+	"github.com/sfu-project/sfu/signaling"
 )
 
 // TestPublisherICERestart: a publishing client restarts ICE on its
@@ -67,4 +68,73 @@ func ufrag(sdp string) string {
 	_, rest, _ := strings.Cut(sdp, "a=ice-ufrag:")
 	v, _, _ := strings.Cut(rest, "\n")
 	return strings.TrimSpace(v)
+}
+
+// TestSubscriberICERestartRequest: a client asks for an ICE restart of
+// its subscriber connection (restart, target subscriber). The server
+// offers with new ICE credentials, the client answers, the media goes
+// on; a second request straight after is granted by the first (no
+// second restart, no error). Asking for the publisher connection, for
+// an unknown target, or before the subscriber connection was negotiated
+// is refused with not_allowed, and the session goes on.
+func TestSubscriberICERestartRequest(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	ts := newTestServer(t, nil)
+	early := ts.join(ctx, "restart-sub")
+	refused := func(c *loadtest.Client, target string) {
+		t.Helper()
+		if err := c.Send(map[string]any{"type": "restart", "target": target}); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "error" && m.Ref == "restart" })
+		if err != nil || m.Code != signaling.CodeNotAllowed {
+			t.Fatalf("restart %q: %+v %v; want not_allowed", target, m, err)
+		}
+		t.Logf("restart %q: %s %s", target, m.Code, m.Message)
+	}
+	refused(early, "subscriber") // nothing to receive yet: never negotiated
+	refused(early, "publisher")
+	refused(early, "peer")
+	early.Close()
+
+	pub := ts.join(ctx, "restart-sub")
+	if err := pub.Publish(loadtest.DefaultMedia); err != nil {
+		t.Fatal(err)
+	}
+	sub := ts.join(ctx, "restart-sub")
+	frames := func() int {
+		n := 0
+		for _, tc := range sub.Received() {
+			if tc.Kind == "video" && tc.ParticipantID == pub.Self.ID {
+				n += tc.Frames
+			}
+		}
+		return n
+	}
+	eventually(t, 15*time.Second, "video at the subscriber", func() bool { return frames() >= 30 })
+	before := ufrag(sub.Subscriber().RemoteDescription().SDP)
+	for range 2 {
+		if err := sub.Send(map[string]any{"type": "restart", "target": "subscriber"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "the restart offer answered", func() bool {
+		return sub.Subscriber().SignalingState().String() == "stable" && ufrag(sub.Subscriber().RemoteDescription().SDP) != before
+	})
+	n0 := frames()
+	eventually(t, 15*time.Second, "video after the restart", func() bool {
+		return sub.Subscriber().ConnectionState().String() == "connected" && frames() >= n0+60
+	})
+	if _, s := sub.ICERestarts(); s != 1 {
+		t.Errorf("client counted %d subscriber restarts, want 1", s)
+	}
+	if got := testutil.ToFloat64(ts.metrics.ICERestarts.WithLabelValues("subscriber")); got != 1 {
+		t.Errorf("server counted %v subscriber restarts, want 1", got)
+	}
+	for _, m := range sub.Messages() {
+		if m.Type == "error" || m.Type == "client_error" {
+			t.Errorf("subscriber got %s %s %s", m.Type, m.Code, m.Message)
+		}
+	}
 }
