@@ -277,6 +277,10 @@ func (c *Client) handle(m Message) {
 		}
 	case "bye":
 		c.bye = m.Reason
+	case "restart":
+		if m.Target == "publisher" {
+			c.goTracked(c.restartPublisher)
+		}
 	case "move":
 		c.moved(Move{At: time.Now(), TimeLeft: time.Duration(m.TimeLeft) * time.Millisecond})
 	case "offer":

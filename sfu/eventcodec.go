@@ -36,6 +36,7 @@ var eventTypes = []eventType{
 	eventTypeOf[PeerMode]("peer_mode"),
 	eventTypeOf[PeerEnd]("peer_end"),
 	eventTypeOf[PeerSignal]("peer_signal"),
+	eventTypeOf[RestartRequest]("restart_request"),
 }
 
 // eventType is one entry of eventTypes.

@@ -312,3 +312,25 @@ func (p *Participant) RestartICE(t Target) error {
 		return nil
 	})
 }
+
+// askPublisherRestart asks the client for an ICE restart of the publisher
+// connection pub, which the client offers, when the server's side of it
+// went disconnected or failed: the client's side may still look
+// connected (the client's packets reach the server from its new address,
+// the server's go to the old one). At most once per restartInterval. It
+// runs on the event loop.
+func (p *Participant) askPublisherRestart(pub *webrtc.PeerConnection) {
+	if pub != p.pub || pub.CurrentRemoteDescription() == nil {
+		return // replaced, or never negotiated
+	}
+	switch pub.ConnectionState() {
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+	default:
+		return
+	}
+	if now := p.sfu.now(); p.pubAsked.IsZero() || now.Sub(p.pubAsked) >= restartInterval {
+		p.pubAsked = now
+		p.log.Info("publisher connection disconnected: asking the client for an ICE restart", "state", pub.ConnectionState().String())
+		p.sink.Send(RestartRequest{Target: TargetPublisher})
+	}
+}

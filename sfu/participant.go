@@ -72,6 +72,7 @@ type Participant struct {
 	subRestart   bool      // the next subscriber offer restarts ICE
 	subRestarts  uint64    // subscriber offers that restarted ICE
 	subRestarted time.Time // when the latest subscriber restart was offered
+	pubAsked     time.Time // when the client was last asked to restart the publisher connection
 	pubRestarts  uint64    // publisher offers that restarted ICE
 	pubUfrag     string    // the client's ICE username fragment of the publisher connection's applied offer
 	pendingCands map[Target][]webrtc.ICECandidateInit
@@ -130,6 +131,11 @@ func (p *Participant) newPublisher() error {
 	}
 	p.pub, p.pubGate = pub, &candidateGate{}
 	pub.OnICECandidate(p.onCandidate(TargetPublisher, p.pubGate))
+	pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateDisconnected || st == webrtc.PeerConnectionStateFailed {
+			p.post(func() { p.askPublisherRestart(pub) })
+		}
+	})
 	pub.OnTrack(p.onTrack)
 	return nil
 }

@@ -79,6 +79,9 @@ type natReport struct {
 	// connections to the SFU: the publisher's by the client, the
 	// subscriber's by the server.
 	PubRestarts, SubRestarts int
+	// RestartAsks are the server's restart messages (for the publisher
+	// connection) received.
+	RestartAsks int
 	// PubICE and SubICE are the ICE states of the connections to the SFU.
 	PubICE, SubICE string
 	// ICEHistory are the changes of PubICE and SubICE, "pub STATE
@@ -177,6 +180,8 @@ func TestNATPeerClientProcess(t *testing.T) {
 			switch m.Type {
 			case "joined":
 				r.Joins++
+			case "restart":
+				r.RestartAsks++
 			case "mode", "peer_end":
 				r.Events = append(r.Events, strings.Join(strings.Fields(m.Type+" "+m.Mode+" "+m.Reason), " "))
 			case "error", "client_error":

@@ -78,7 +78,7 @@ func TestNATRestartSFU(t *testing.T) {
 		n, _ := fromPeer(r)
 		t.Logf("%s: video through the SFU paused %v, resumed %v after the change; %d frames since", r.ID,
 			p.longest.Round(10*time.Millisecond), p.end.Sub(changed).Round(10*time.Millisecond), n-p.frames0)
-		t.Logf("%v; restarts: publisher %d, subscriber %d", r, r.PubRestarts, r.SubRestarts)
+		t.Logf("%v; restarts: publisher %d, subscriber %d; the server asked for %d", r, r.PubRestarts, r.SubRestarts, r.RestartAsks)
 		if n-p.frames0 < 30 {
 			t.Errorf("%s: %d video frames through the SFU since the change, want at least 30", r.ID, n-p.frames0)
 		}
@@ -106,6 +106,24 @@ func TestNATRestartSFU(t *testing.T) {
 	if rb.PubRestarts != rb0.PubRestarts || rb.SubRestarts != rb0.SubRestarts {
 		t.Errorf("%s, whose network did not change: restarts publisher %d -> %d, subscriber %d -> %d, want none",
 			rb.ID, rb0.PubRestarts, rb.PubRestarts, rb0.SubRestarts, rb.SubRestarts)
+	}
+	// Both ways, the video flows now, not only for a while after the
+	// first restart.
+	time.Sleep(time.Second)
+	var ra1, rb1 natReport
+	_, _ = a.Latest(&ra1)
+	_, _ = b.Latest(&rb1)
+	time.Sleep(2 * time.Second)
+	var ra2, rb2 natReport
+	_, _ = a.Latest(&ra2)
+	_, _ = b.Latest(&rb2)
+	for _, p := range [][2]natReport{{ra1, ra2}, {rb1, rb2}} {
+		n1, _ := fromPeer(p[0])
+		n2, _ := fromPeer(p[1])
+		t.Logf("%s: %d video frames through the SFU in 2 s, %d s after the change", p[1].ID, n2-n1, int(time.Since(changed).Seconds()))
+		if n2-n1 < 20 {
+			t.Errorf("%s: %d video frames through the SFU in 2 s after the recovery, want at least 20", p[1].ID, n2-n1)
+		}
 	}
 	r := srv.restarts(t)
 	t.Logf("server's ice restarts: publisher %v, subscriber %v (before the change %v, %v)",
