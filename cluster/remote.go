@@ -151,6 +151,11 @@ func (s *remoteSession) SetMaxLayer(trackID string, layer int) error {
 	return s.call(envelope{Method: callLayer, TrackID: trackID, Layer: layer})
 }
 
+// RestartICE implements signaling.Session.
+func (s *remoteSession) RestartICE(t sfu.Target) error {
+	return s.call(envelope{Method: callRestart, Target: t})
+}
+
 // Close implements signaling.Session.
 // SignalPeer implements signaling.Session.
 func (s *remoteSession) SignalPeer(p sfu.PeerSignal) error {

@@ -165,6 +165,8 @@ func (s *servedSession) apply(session signaling.Session, env envelope) error {
 		return session.SignalPeer(sfu.PeerSignal{Kind: env.PeerKind, SDP: env.SDP, Candidate: env.Candidate})
 	case callPeerState:
 		return session.ReportPeer(env.PeerState)
+	case callRestart:
+		return session.RestartICE(env.Target)
 	default:
 		return sfu.ErrNotAllowed
 	}

@@ -31,6 +31,7 @@ const (
 	callLayer     = "layer"
 	callPeer      = "peer"       // SignalPeer: PeerKind, and SDP or Candidate
 	callPeerState = "peer_state" // ReportPeer: PeerState
+	callRestart   = "restart"    // RestartICE: Target
 )
 
 // envelope is one message between nodes.

@@ -103,6 +103,7 @@ type Client struct {
 	peer        *peerSide // nil without Options.P2P
 	pubGate     gate
 	subGate     gate
+	restarts    iceRestarts
 	pending     map[string][]webrtc.ICECandidateInit // remote candidates before the description; reader only
 	stop        chan struct{}
 	readDone    chan struct{} // closed when readLoop has returned
@@ -163,6 +164,8 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		}
 		c.goTracked(func() { c.recv.read(t, r, tapped) })
 	})
+	c.watchPublisher()
+	c.watchSubscriber()
 	c.startPeer()
 	if opts.IdleTimeout > 0 {
 		c.keepAlive(opts.IdleTimeout)
@@ -280,6 +283,10 @@ func (c *Client) handle(m Message) {
 		}
 	case "bye":
 		c.bye = m.Reason
+	case "restart":
+		if m.Target == "publisher" {
+			c.goTracked(c.restartPublisher)
+		}
 	case "move":
 		c.moved(Move{At: time.Now(), TimeLeft: time.Duration(m.TimeLeft) * time.Millisecond})
 	case "offer":
@@ -317,6 +324,13 @@ func (c *Client) flush(target string, pc *webrtc.PeerConnection) {
 
 func (c *Client) answerSubscriber(sdp string) error {
 	sdp, inactive := reviveInactive(sdp) // see mlines.go
+	c.countSubscriberRestart(sdp)
+	// A restart offer makes pion gather anew while it answers: those
+	// candidates follow the answer.
+	c.subGate.close()
+	defer c.subGate.release(func(init webrtc.ICECandidateInit) {
+		_ = c.Send(map[string]any{"type": "candidate", "target": "subscriber", "candidate": init})
+	})
 	if err := c.sub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return err
 	}
@@ -328,13 +342,7 @@ func (c *Client) answerSubscriber(sdp string) error {
 	if err := c.sub.SetLocalDescription(answer); err != nil {
 		return err
 	}
-	if err := c.Send(map[string]any{"type": "answer", "sdp": keepInactive(answer.SDP, inactive)}); err != nil {
-		return err
-	}
-	c.subGate.release(func(init webrtc.ICECandidateInit) {
-		_ = c.Send(map[string]any{"type": "candidate", "target": "subscriber", "candidate": init})
-	})
-	return nil
+	return c.Send(map[string]any{"type": "answer", "sdp": keepInactive(answer.SDP, inactive)})
 }
 
 // WaitFor returns the first message, received since Dial, that match

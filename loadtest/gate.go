@@ -25,6 +25,14 @@ func (g *gate) add(c webrtc.ICECandidateInit, send func(webrtc.ICECandidateInit)
 	send(c)
 }
 
+// close holds candidates again until the next release: an ICE restart
+// gathers anew before its description is sent.
+func (g *gate) close() {
+	g.mu.Lock()
+	g.open = false
+	g.mu.Unlock()
+}
+
 func (g *gate) release(send func(webrtc.ICECandidateInit)) {
 	g.mu.Lock()
 	held := g.held

@@ -381,16 +381,7 @@ func (c *Client) Published() (sent, skipped int64) {
 }
 
 // offer sends a new offer for the publisher connection.
-func (c *Client) offer() error {
-	offer, err := c.pub.CreateOffer(nil)
-	if err != nil {
-		return err
-	}
-	if err := c.pub.SetLocalDescription(offer); err != nil {
-		return err
-	}
-	return c.Send(map[string]any{"type": "offer", "sdp": offer.SDP})
-}
+func (c *Client) offer() error { return c.offerWith(nil) }
 
 // StopVideo stops publishing video (audio goes on) and renegotiates.
 func (c *Client) StopVideo() error {

@@ -28,6 +28,15 @@ func (g *candidateGate) add(c webrtc.ICECandidateInit, send func(webrtc.ICECandi
 	send(c)
 }
 
+// close holds candidates again until the next release: a renegotiation
+// that restarts ICE gathers the new generation's candidates before its
+// description is sent.
+func (g *candidateGate) close() {
+	g.mu.Lock()
+	g.open = false
+	g.mu.Unlock()
+}
+
 // release opens the gate and sends what it held, in order.
 func (g *candidateGate) release(send func(webrtc.ICECandidateInit)) {
 	g.mu.Lock()

@@ -37,6 +37,7 @@ var eventTypes = []eventType{
 	eventTypeOf[PeerEnd]("peer_end"),
 	eventTypeOf[PeerSignal]("peer_signal"),
 	eventTypeOf[TrackUndecodable]("track_undecodable"),
+	eventTypeOf[RestartRequest]("restart_request"),
 }
 
 // eventType is one entry of eventTypes.

@@ -41,6 +41,7 @@ func eventSamples() []struct {
 		{"subscriber offer", SubscriberOffer{SDP: "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}},
 		{"subscriber offer empty", SubscriberOffer{}},
 		{"publisher answer", PublisherAnswer{SDP: "v=0\r\na=\"quoted\"\\\r\n"}},
+		{"restart request", RestartRequest{Target: TargetPublisher}},
 		{"candidate, pointers nil", Candidate{Target: TargetPublisher, Candidate: webrtc.ICECandidateInit{Candidate: host}}},
 		{"candidate, pointers set", Candidate{Target: TargetSubscriber, Candidate: webrtc.ICECandidateInit{
 			Candidate: host, SDPMid: ptr("0"), SDPMLineIndex: ptr[uint16](65535), UsernameFragment: ptr("ufrag"),

@@ -135,6 +135,13 @@ const (
 	TargetSubscriber Target = "subscriber"
 )
 
+// RestartRequest asks the client for an ICE restart of its publisher
+// connection, which it offers: the server's side of it went disconnected
+// or failed.
+type RestartRequest struct{ Target Target }
+
+func (RestartRequest) isEvent() {}
+
 // PublisherAnswer carries the answer to the client's publisher offer.
 type PublisherAnswer struct{ SDP string }
 

@@ -27,6 +27,10 @@ type Metrics struct {
 	// PeerSteps counts what rooms told their pairs, by step (start, p2p,
 	// sfu, end) and reason (PROTOCOL.md, "Peer to peer for two").
 	PeerSteps *prometheus.CounterVec
+	// ICERestarts counts the ICE restarts of the connections to clients,
+	// by connection (publisher: offered by the client; subscriber: by the
+	// server).
+	ICERestarts *prometheus.CounterVec
 }
 
 // NewMetrics creates the instruments and registers them with reg, if reg is not nil.
@@ -58,12 +62,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		P2PRooms:            g("p2p_rooms", "Rooms of two whose media goes peer to peer, not through the SFU."),
 		PeerSteps: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sfu", Name: "p2p_steps_total",
 			Help: "Peer-to-peer steps rooms took, by step (start, p2p, sfu, end) and reason."}, []string{"step", "reason"}),
+		ICERestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sfu", Name: "ice_restarts_total",
+			Help: "ICE restarts of client connections, by connection (publisher, subscriber)."}, []string{"connection"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Rooms, m.Participants, m.Tracks, m.PacketsReceived, m.PacketsForwarded,
 			m.DuplicatesDropped, m.NacksReceived, m.PacketsRetransmit, m.RetransmitMisses,
 			m.KeyframeRequests, m.SubscriberOffersOut, m.LayerSwitches, m.EstimateBits, m.PausedTracks,
-			m.ProbesSucceeded, m.ProbesFailed, m.PaddingBytes, m.P2PRooms, m.PeerSteps)
+			m.ProbesSucceeded, m.ProbesFailed, m.PaddingBytes, m.P2PRooms, m.PeerSteps, m.ICERestarts)
 	}
 	return m
 }

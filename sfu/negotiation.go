@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -23,10 +24,21 @@ func (p *Participant) HandleOffer(sdpText string) error {
 	return p.do(func() error {
 		filtered, overLimit := p.admitDescription(TargetPublisher, sdpText)
 		offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: filtered}
+		// An offer that restarts ICE makes pion gather anew while it
+		// answers: hold those candidates until the answer is out.
+		p.pubGate.close()
 		answer, err := p.applyOffer(offer)
 		if err != nil {
-			return p.recoverPublisher(err)
+			err = p.recoverPublisher(err)
+			p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
+			return err
 		}
+		if restarted := p.pubUfrag != "" && p.pubUfrag != p.remote[TargetPublisher].ufrag; restarted {
+			p.pubRestarts++
+			p.sfu.metrics.ICERestarts.WithLabelValues(string(TargetPublisher)).Inc()
+			p.log.Info("publisher connection ICE restart by the client")
+		}
+		p.pubUfrag = p.remote[TargetPublisher].ufrag
 		p.sink.Send(PublisherAnswer{SDP: answer.SDP})
 		p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
 		p.flushCandidatesLocked(TargetPublisher)
@@ -147,6 +159,7 @@ func (p *Participant) HandleAnswer(sdpText string) error {
 // that connection does not admit. The error, if any, says some were over
 // the limit. It runs on the event loop.
 func (p *Participant) admitDescription(t Target, sdpText string) (string, error) {
+	p.remote[t].generation(iceUfrag(sdpText))
 	filtered, refused, overLimit := p.remote[t].filterSDP(sdpText)
 	if refused > 0 {
 		p.log.Debug("remote candidates refused in a description", "target", t, "refused", refused)
@@ -209,11 +222,17 @@ func (p *Participant) negotiate() {
 		return
 	}
 	p.renegotiate = false
-	offer, err := p.sub.CreateOffer(nil)
+	restart := p.subRestart
+	p.subRestart = false
+	// A restart gathers the new generation's candidates as soon as the
+	// offer is set: hold them until the offer is out.
+	p.subGate.close()
+	offer, err := p.sub.CreateOffer(&webrtc.OfferOptions{ICERestart: restart})
 	if err == nil {
 		err = p.sub.SetLocalDescription(offer)
 	}
 	if err != nil {
+		p.subGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetSubscriber, Candidate: c}) })
 		if errors.Is(err, webrtc.ErrConnectionClosed) {
 			// The client closed its end, and its departure is on the way:
 			// at the end of a session every track it received goes.
@@ -225,6 +244,12 @@ func (p *Participant) negotiate() {
 	}
 	p.offerPending = true
 	p.offersMade++
+	if restart {
+		p.subRestarted = p.sfu.now()
+		p.subRestarts++
+		p.sfu.metrics.ICERestarts.WithLabelValues(string(TargetSubscriber)).Inc()
+		p.log.Info("subscriber connection ICE restart", "state", p.sub.ConnectionState().String())
+	}
 	p.sfu.metrics.SubscriberOffersOut.Inc()
 	p.sink.Send(SubscriberOffer{SDP: offer.SDP})
 	p.subGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetSubscriber, Candidate: c}) })
@@ -251,4 +276,77 @@ func checkOffer(d *sdp.SessionDescription) error {
 		}
 	}
 	return nil
+}
+
+// restartSubscriber restarts ICE on the subscriber connection, which the
+// server offers: its side saw the connection go disconnected or failed
+// (the client's network changed, say). A restart that finds an offer
+// outstanding is made with the next offer, once the client has answered.
+// It runs on the event loop.
+func (p *Participant) restartSubscriber() {
+	switch p.sub.ConnectionState() {
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+	default:
+		return // it came back, or is closed
+	}
+	if p.sub.CurrentRemoteDescription() == nil {
+		return // never negotiated: nothing to restart
+	}
+	p.subRestart = true
+	p.negotiate()
+}
+
+// restartInterval is the least time between two ICE restarts of a
+// subscriber connection that its client asks for.
+const restartInterval = 2 * time.Second
+
+// RestartICE restarts ICE on the subscriber connection at the client's
+// request: the client often notices a dead path (or a network change)
+// before the server does. A request while a restart is waiting for the
+// outstanding offer's answer, or within restartInterval of the previous
+// restart, is granted by that one and changes nothing. The publisher
+// connection's ICE is restarted by the client's own offer: asking for it,
+// for an unknown target, or before the subscriber connection was ever
+// negotiated is refused with ErrNotAllowed.
+func (p *Participant) RestartICE(t Target) error {
+	switch t {
+	case TargetSubscriber:
+	case TargetPublisher:
+		return fmt.Errorf("%w: the client restarts the publisher connection itself, with an offer made with iceRestart", ErrNotAllowed)
+	default:
+		return fmt.Errorf("%w: unknown target %q for an ICE restart", ErrNotAllowed, t)
+	}
+	return p.do(func() error {
+		if p.sub.CurrentRemoteDescription() == nil {
+			return fmt.Errorf("%w: no ICE restart before the subscriber connection was negotiated", ErrNotAllowed)
+		}
+		if p.subRestart || !p.subRestarted.IsZero() && p.sfu.now().Sub(p.subRestarted) < restartInterval {
+			return nil
+		}
+		p.subRestart = true
+		p.negotiate()
+		return nil
+	})
+}
+
+// askPublisherRestart asks the client for an ICE restart of the publisher
+// connection pub, which the client offers, when the server's side of it
+// went disconnected or failed: the client's side may still look
+// connected (the client's packets reach the server from its new address,
+// the server's go to the old one). At most once per restartInterval. It
+// runs on the event loop.
+func (p *Participant) askPublisherRestart(pub *webrtc.PeerConnection) {
+	if pub != p.pub || pub.CurrentRemoteDescription() == nil {
+		return // replaced, or never negotiated
+	}
+	switch pub.ConnectionState() {
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+	default:
+		return
+	}
+	if now := p.sfu.now(); p.pubAsked.IsZero() || now.Sub(p.pubAsked) >= restartInterval {
+		p.pubAsked = now
+		p.log.Info("publisher connection disconnected: asking the client for an ICE restart", "state", pub.ConnectionState().String())
+		p.sink.Send(RestartRequest{Target: TargetPublisher})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -73,6 +74,12 @@ type Participant struct {
 	undecodable map[string]bool
 	// failedAnswers counts subscriber answers refused in a row.
 	failedAnswers int
+	subRestart    bool      // the next subscriber offer restarts ICE
+	subRestarts   uint64    // subscriber offers that restarted ICE
+	subRestarted  time.Time // when the latest subscriber restart was offered
+	pubAsked      time.Time // when the client was last asked to restart the publisher connection
+	pubRestarts   uint64    // publisher offers that restarted ICE
+	pubUfrag      string    // the client's ICE username fragment of the publisher connection's applied offer
 	pendingCands  map[Target][]webrtc.ICECandidateInit
 	remote        map[Target]*remoteCandidates // admits the client's candidates, per connection
 }
@@ -110,8 +117,11 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 	p.bw = newBandwidthControl(bwe, s.metrics, p.log, func() string { return p.room.activeSpeaker() }, newRealTicker)
 	sub.OnICECandidate(p.onCandidate(TargetSubscriber, &p.subGate))
 	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		if st == webrtc.PeerConnectionStateConnected {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
 			p.post(p.restartVideo)
+		case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed:
+			p.post(p.restartSubscriber)
 		}
 	})
 	go p.run()
@@ -127,6 +137,11 @@ func (p *Participant) newPublisher() error {
 	}
 	p.pub, p.pubGate = pub, &candidateGate{}
 	pub.OnICECandidate(p.onCandidate(TargetPublisher, p.pubGate))
+	pub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateDisconnected || st == webrtc.PeerConnectionStateFailed {
+			p.post(func() { p.askPublisherRestart(pub) })
+		}
+	})
 	pub.OnTrack(p.onTrack)
 	return nil
 }

@@ -30,14 +30,39 @@ const (
 // remoteCandidates admits the remote ICE candidates of one of a
 // participant's connections, from descriptions and trickled alike: only
 // those the policy allows, and at most limit distinct transport addresses
-// over the participant's life (a publisher connection replaced after a
-// refused offer keeps the count), so one client cannot make the server
-// check more. It is owned by the participant's event loop.
+// per ICE generation (a publisher connection replaced after a refused
+// offer keeps the count; an ICE restart, which makes pion forget the
+// previous generation's candidates, starts a new one), so one client
+// cannot make the server check more at once. It is owned by the
+// participant's event loop.
 type remoteCandidates struct {
 	target Target
 	policy *candidatePolicy
 	limit  int
 	seen   map[netip.AddrPort]struct{}
+	ufrag  string // the client's ICE username fragment of this generation
+}
+
+// generation notes the client's ICE username fragment from one of its
+// descriptions; a new one (an ICE restart) starts a new count.
+func (r *remoteCandidates) generation(ufrag string) {
+	if ufrag == "" || ufrag == r.ufrag {
+		return
+	}
+	if r.ufrag != "" {
+		clear(r.seen)
+	}
+	r.ufrag = ufrag
+}
+
+// iceUfrag is the first a=ice-ufrag of a description, "" if none.
+func iceUfrag(sdp string) string {
+	_, rest, ok := strings.Cut(sdp, "a=ice-ufrag:")
+	if !ok {
+		return ""
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	return strings.TrimSpace(line)
 }
 
 func newRemoteCandidates(t Target, policy *candidatePolicy, limit int) *remoteCandidates {

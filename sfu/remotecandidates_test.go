@@ -212,3 +212,47 @@ func remoteCandidateAddrs(pc *webrtc.PeerConnection) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestAdmitCandidateLimitPerGeneration: an ICE restart (a new username
+// fragment in the client's description) starts a new count, since pion
+// forgets the previous generation's candidates; the same fragment again
+// does not.
+func TestAdmitCandidateLimitPerGeneration(t *testing.T) {
+	r := newRemoteCandidates(TargetPublisher, loopbackPolicy(t), 2)
+	cand := func(i int) string { return fmt.Sprintf("candidate:%d 1 udp 2130706431 127.0.0.%d 5000 typ host", i, i) }
+	r.generation("one")
+	for i := 1; i <= 2; i++ {
+		if v, err := r.admit(cand(i)); v != candidateUsed {
+			t.Fatalf("candidate %d: %d %v", i, v, err)
+		}
+	}
+	r.generation("one") // a renegotiation without restart
+	if v, _ := r.admit(cand(3)); v != candidateOverLimit {
+		t.Fatalf("third candidate of one generation: %d, want over the limit", v)
+	}
+	r.generation("") // a description without a fragment changes nothing
+	if v, _ := r.admit(cand(3)); v != candidateOverLimit {
+		t.Fatalf("third candidate after a description without ufrag: %d, want over the limit", v)
+	}
+	r.generation("two")
+	for i := 3; i <= 4; i++ {
+		if v, err := r.admit(cand(i)); v != candidateUsed {
+			t.Fatalf("candidate %d of the restart: %d %v", i, v, err)
+		}
+	}
+	if v, _ := r.admit(cand(5)); v != candidateOverLimit {
+		t.Fatalf("third candidate of the restart: %d, want over the limit", v)
+	}
+}
+
+func TestICEUfrag(t *testing.T) {
+	for sdp, want := range map[string]string{
+		"v=0\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\n": "abcd",
+		"v=0\na=ice-ufrag:ef+/\n":                    "ef+/",
+		"v=0\r\n":                                    "",
+	} {
+		if got := iceUfrag(sdp); got != want {
+			t.Errorf("iceUfrag(%q) = %q, want %q", sdp, got, want)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type Session interface {
 	// Both return sfu.ErrNoPeer when none is under way.
 	SignalPeer(s sfu.PeerSignal) error
 	ReportPeer(st sfu.PeerState) error
+	// RestartICE asks for an ICE restart of the subscriber connection
+	// (PROTOCOL.md, "ICE restarts").
+	RestartICE(target sfu.Target) error
 	Close()
 }
 

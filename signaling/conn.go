@@ -336,7 +336,7 @@ func (c *conn) handle(data []byte) {
 		}
 		c.join(&m)
 		return
-	case "offer", "answer", "candidate", "mute", "set_layer", "leave", "peer_state":
+	case "offer", "answer", "candidate", "mute", "set_layer", "leave", "peer_state", "restart":
 	default:
 		c.refuse(CodeUnknownType, fmt.Sprintf("unknown message type %q", m.Type), m.Type)
 		return
@@ -366,6 +366,8 @@ func (c *conn) handle(data []byte) {
 			break
 		}
 		err = c.session.AddCandidate(sfu.Target(m.Target), *m.Candidate)
+	case m.Type == "restart":
+		err = c.session.RestartICE(sfu.Target(m.Target))
 	case m.Type == "mute":
 		err = c.session.SetMuted(m.Kind, m.Muted)
 	case m.Type == "set_layer":

@@ -91,7 +91,8 @@ func (s *stubSession) SignalPeer(p sfu.PeerSignal) error { return s.answer("peer
 func (s *stubSession) ReportPeer(st sfu.PeerState) error {
 	return s.answer("peer_state", fmt.Sprint(st))
 }
-func (s *stubSession) Close() { s.closed = true }
+func (s *stubSession) RestartICE(t sfu.Target) error { return s.answer("restart", string(t)) }
+func (s *stubSession) Close()                        { s.closed = true }
 
 // stubBackend admits every join, sending Joined as the media core does.
 type stubBackend struct{ session *stubSession }

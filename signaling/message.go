@@ -156,6 +156,8 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice}
 	case sfu.PublisherAnswer:
 		msg = sdpMsg{Type: "answer", SDP: ev.SDP}
+	case sfu.RestartRequest:
+		msg = restartMsg{Type: "restart", Target: string(ev.Target)}
 	case sfu.SubscriberOffer:
 		msg = sdpMsg{Type: "offer", SDP: ev.SDP}
 	case sfu.Candidate:
@@ -190,4 +192,10 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		}
 	}
 	return json.Marshal(msg)
+}
+
+// restartMsg asks the client for an ICE restart of a connection it offers.
+type restartMsg struct {
+	Type   string `json:"type"`
+	Target string `json:"target"`
 }

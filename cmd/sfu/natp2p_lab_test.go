@@ -36,6 +36,9 @@ const (
 	// natScrapeEnv is the metrics URL of a scraper in the server
 	// namespace.
 	natScrapeEnv = "SFU_NATP2P_SCRAPE"
+	// natNoP2PEnv, if set, makes the client join with p2p false, so that
+	// a room of two stays on the SFU.
+	natNoP2PEnv = "SFU_NATP2P_NOP2P"
 )
 
 const (
@@ -69,6 +72,16 @@ type natReport struct {
 	// SFUFrames are the video frames received through the SFU, by
 	// participant.
 	SFUFrames map[string]int
+	// SFULast is when the newest video frame through the SFU arrived, by
+	// participant.
+	SFULast map[string]time.Time
+	// PubRestarts and SubRestarts are the ICE restarts of the
+	// connections to the SFU: the publisher's by the client, the
+	// subscriber's by the server.
+	PubRestarts, SubRestarts int
+	// RestartAsks are the server's restart messages (for the publisher
+	// connection) received.
+	RestartAsks int
 	// PubICE and SubICE are the ICE states of the connections to the SFU.
 	PubICE, SubICE string
 	// ICEHistory are the changes of PubICE and SubICE, "pub STATE
@@ -110,6 +123,9 @@ func TestNATPeerClientProcess(t *testing.T) {
 	defer cancel()
 	opts := loadtest.Options{URL: url, Token: os.Getenv(natTokenEnv), P2P: true,
 		ICE: loadtest.ICEOptions{FromJoined: true, KeepURL: udpTURN}}
+	if os.Getenv(natNoP2PEnv) != "" {
+		opts.P2P, opts.NoP2P = false, true
+	}
 	var c *loadtest.Client
 	var err error
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -164,6 +180,8 @@ func TestNATPeerClientProcess(t *testing.T) {
 			switch m.Type {
 			case "joined":
 				r.Joins++
+			case "restart":
+				r.RestartAsks++
 			case "mode", "peer_end":
 				r.Events = append(r.Events, strings.Join(strings.Fields(m.Type+" "+m.Mode+" "+m.Reason), " "))
 			case "error", "client_error":
@@ -175,10 +193,15 @@ func TestNATPeerClientProcess(t *testing.T) {
 				r.PeerVideo = tc
 			}
 		}
+		r.PubRestarts, r.SubRestarts = c.ICERestarts()
 		r.SFUFrames = map[string]int{}
+		r.SFULast = map[string]time.Time{}
 		for _, tc := range c.Received() {
 			if tc.Kind == "video" && tc.ParticipantID != c.Self.ID {
 				r.SFUFrames[tc.ParticipantID] += tc.Frames
+				if tc.LastFrame.After(r.SFULast[tc.ParticipantID]) {
+					r.SFULast[tc.ParticipantID] = tc.LastFrame
+				}
 				if !tc.Ended {
 					r.SFUVideo = tc
 				}
@@ -301,7 +324,7 @@ func (s *natServer) metric(t *testing.T, name string) float64 {
 // startNATClient runs a client, identity id, in site i's client
 // namespace until the test ends, and waits for its first report (it has
 // joined).
-func startNATClient(t *testing.T, lab *loadtest.NATLab, site int, id string) *loadtest.Child {
+func startNATClient(t *testing.T, lab *loadtest.NATLab, site int, id string, env ...string) *loadtest.Child {
 	t.Helper()
 	keys := signaling.Keys{"test": natSecret}
 	tok, err := keys.Mint("test", signaling.TokenRequest{Room: natRoom, Identity: id, Name: id,
@@ -309,10 +332,10 @@ func startNATClient(t *testing.T, lab *loadtest.NATLab, site int, id string) *lo
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadtest.StartSelfIn(lab.Sites[site].Client, []string{
+	c, err := loadtest.StartSelfIn(lab.Sites[site].Client, append([]string{
 		natURLEnv + "=ws://" + net.JoinHostPort(lab.ServerIP.String(), fmt.Sprint(natHTTPPort)) + "/ws",
 		natTokenEnv + "=" + tok,
-	}, "-test.run=^TestNATPeerClientProcess$")
+	}, env...), "-test.run=^TestNATPeerClientProcess$")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -213,11 +213,12 @@ func TestNATNetworkChange(t *testing.T) {
 		t.Errorf("participants %s, %s became %s, %s", ra0.ID, rb0.ID, ra.ID, rb.ID)
 	}
 	quietSFU(t, srv, a, b, 2*time.Second)
-	// The connections to the SFU carry no media in mode p2p, and the
-	// client restarts ICE only on the peer connection: those of the
-	// client whose NAT rebound keep the old 5-tuple at the server (a
-	// third joining then gets it no media through the SFU). Say what
-	// the client saw of them.
+	// The connections to the SFU carry no media in mode p2p, but they
+	// stay ready for a third participant or a fall back: those of the
+	// client whose NAT rebound recover too, by ICE restart (the server
+	// restarts the subscriber connection, the client the publisher
+	// connection; signaling/PROTOCOL.md, "ICE restarts"). Say what the
+	// client saw of them.
 	time.Sleep(3 * time.Second)
 	_, _ = a.Latest(&ra)
 	var changes []string
@@ -229,5 +230,7 @@ func TestNATNetworkChange(t *testing.T) {
 	}
 	t.Logf("%s's connections to the SFU %v after the change: publisher %s, subscriber %s; changes since the change: %v", ra.ID,
 		time.Since(changed).Round(100*time.Millisecond), ra.PubICE, ra.SubICE, changes)
-
+	if ra.PubICE != "connected" || ra.SubICE != "connected" {
+		t.Errorf("%s's connections to the SFU: publisher %s, subscriber %s; want both connected again", ra.ID, ra.PubICE, ra.SubICE)
+	}
 }
