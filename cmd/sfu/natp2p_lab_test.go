@@ -259,14 +259,20 @@ type natServer struct {
 // server's on the public segment, until the test ends.
 func startNATServer(t *testing.T, lab *loadtest.NATLab) *natServer {
 	t.Helper()
+	// The segment's addresses are private: the relay may reach them.
+	return startNATServerWith(t, lab, fmt.Sprintf("sfu:\n  p2p:\n    enabled: true\nturn:\n  allowed_peers: [%q]\n", lab.Net.String()))
+}
+
+// startNATServerWith is startNATServer with yaml as the configuration
+// file.
+func startNATServerWith(t *testing.T, lab *loadtest.NATLab, yaml string) *natServer {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "sfu")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	// The segment's addresses are private: the relay may reach them.
 	cfg := filepath.Join(dir, "sfu.yaml")
-	yaml := fmt.Sprintf("sfu:\n  p2p:\n    enabled: true\nturn:\n  allowed_peers: [%q]\n", lab.Net.String())
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}

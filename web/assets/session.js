@@ -8,6 +8,11 @@ import { Peer, SIMULCAST_ENCODINGS, preferCodec } from './peer.js';
 
 const PROTOCOL_VERSION = 2;
 const PING_INTERVAL_MS = 10_000;
+// ICE restarts (PROTOCOL.md, "ICE restarts"): the publisher connection is restarted here once it
+// failed or stayed disconnected this long; a connection not connected again this long after it
+// failed is given up (ice_failed), and the page starts a fresh session.
+const PUBLISHER_RESTART_MS = 2_000;
+const ICE_GIVE_UP_MS = 20_000;
 
 /** Error codes after which retrying with the same token cannot succeed. */
 export const FATAL_CODES = new Set(['invalid_token', 'token_expired', 'room_mismatch', 'bad_room']);
@@ -17,7 +22,7 @@ export const FATAL_CODES = new Set(['invalid_token', 'token_expired', 'room_mism
  * function as (type, detail), with the types of SFUClient's events and these of its own:
  *   closed      {code, opened}   the socket closed (not after close())
  *   fatal       {code, message}  the server refused the token or the room
- *   ice_failed  {target}         a connection failed for good
+ *   ice_failed  {target}         a connection failed and ICE restarts did not bring it back
  *   move        {timeLeft}       the node asks us to move (also kept in moveAsked)
  * Participants with our own identity, or that ours() names, are our other session while we
  * move: they are left out of participants and of every event, so the page never shows them.
@@ -200,13 +205,7 @@ export class Session {
         const transceiver = peer.pc.addTransceiver(track, init);
         if (track.kind === 'video') preferCodec(transceiver, this.#media.videoCodec);
       }
-      await peer.pc.setLocalDescription(await peer.pc.createOffer());
-      const answered = new Promise((resolve, reject) => { this.#answerWaiter = { resolve, reject }; });
-      this.send({ type: 'offer', sdp: peer.pc.localDescription.sdp });
-      peer.descriptionSent();
-      const sdp = await answered;
-      this.#answerWaiter = null;
-      await peer.setRemote({ type: 'answer', sdp });
+      await this.#offerPublisher(peer, {});
       // A session starts unmuted on the server; restate what the user chose.
       for (const kind of ['audio', 'video']) {
         if (this.#media.muted[kind]) this.send({ type: 'mute', kind, muted: true });
@@ -274,6 +273,7 @@ export class Session {
       case 'move':
         this.moveAsked = msg.timeLeft ?? 0;
         return this.#emit('move', { timeLeft: this.moveAsked });
+      case 'restart': if (msg.target === 'publisher') this.#restartPublisher(true); return;
       case 'pong': return;
       default: console.warn('sfu: unknown message type', msg.type);
     }
@@ -349,10 +349,51 @@ export class Session {
     this.#emit('error', { code: msg.code, message: msg.message, ref: msg.ref, fatal: false });
   }
 
+  // Makes and sends an offer on the publisher connection and applies the answer. It runs in
+  // the peer's queue.
+  async #offerPublisher(peer, options) {
+    await peer.pc.setLocalDescription(await peer.pc.createOffer(options));
+    const answered = new Promise((resolve, reject) => { this.#answerWaiter = { resolve, reject }; });
+    this.send({ type: 'offer', sdp: peer.pc.localDescription.sdp });
+    peer.descriptionSent();
+    const sdp = await answered;
+    this.#answerWaiter = null;
+    await peer.setRemote({ type: 'answer', sdp });
+  }
+
+  // Restarts ICE on the publisher connection: when it is not connected, or at once when the
+  // server asked (its side may have lost us while ours still looks connected).
+  #restartPublisher(asked) {
+    const peer = this.#publisher;
+    if (!peer || peer.closed || this.ended) return;
+    peer.run(async () => {
+      if (!asked && peer.pc.connectionState === 'connected') return;
+      await this.#offerPublisher(peer, { iceRestart: true });
+    }).catch((err) => { if (!peer.closed) this.#negotiationFailed('publisher', err); });
+  }
+
   #newPeer(target) {
     const peer = new Peer(target, this.#iceServers, (m) => this.send(m));
+    let restartTimer = 0;
+    let giveUpTimer = 0;
     peer.pc.onconnectionstatechange = () => {
-      if (peer.pc.connectionState === 'failed' && !peer.closed) this.#emit('ice_failed', { target });
+      if (peer.closed) return;
+      const state = peer.pc.connectionState;
+      clearTimeout(restartTimer);
+      if (state === 'connected') {
+        clearTimeout(giveUpTimer);
+        giveUpTimer = 0;
+        return;
+      }
+      if (state !== 'disconnected' && state !== 'failed') return;
+      // The subscriber connection is the server's to restart: ask.
+      if (target === 'subscriber') this.send({ type: 'restart', target });
+      else restartTimer = setTimeout(() => this.#restartPublisher(false), state === 'failed' ? 0 : PUBLISHER_RESTART_MS);
+      if (state === 'failed' && !giveUpTimer) {
+        giveUpTimer = setTimeout(() => {
+          if (!peer.closed && peer.pc.connectionState !== 'connected') this.#emit('ice_failed', { target });
+        }, ICE_GIVE_UP_MS);
+      }
     };
     return peer;
   }
