@@ -10,10 +10,6 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-
-	"github.com/sfu-project/sfu/internal/node"
-	"github.com/sfu-project/sfu/internal/node/nodetest"
-	"github.com/sfu-project/sfu/sfu"
 )
 
 // p2pDelay is how long the test's room stays at two after being larger
@@ -166,19 +162,19 @@ func waitPath(t *testing.T, pages []*browser, names, ids []string, mode string, 
 // serverQuiet checks that for d the server neither forwards nor receives
 // media (both publishers stopped sending to it) while each page decodes
 // the other's video over the peer connection.
-func serverQuiet(t *testing.T, n *node.Node, pages []*browser, names []string, d time.Duration) {
+func serverQuiet(t *testing.T, n *p2pServer, pages []*browser, names []string, d time.Duration) {
 	t.Helper()
-	before := n.SFU().Load()
+	fwd0, in0 := n.packets(t)
 	frames := make([]float64, len(pages))
 	for i, p := range pages {
 		frames[i] = p.peerFramesDecoded()
 	}
 	time.Sleep(d)
-	after := n.SFU().Load()
-	if fwd := after.PacketsForwarded - before.PacketsForwarded; fwd != 0 {
+	fwd1, in1 := n.packets(t)
+	if fwd := fwd1 - fwd0; fwd != 0 {
 		t.Errorf("the server forwarded %d packets in %v of a direct call, want 0", fwd, d)
 	}
-	if in := after.PacketsReceived - before.PacketsReceived; in != 0 {
+	if in := in1 - in0; in != 0 {
 		t.Errorf("the server received %d packets in %v of a direct call, want 0 (the publishers' encodings are off)", in, d)
 	}
 	for i, p := range pages {
@@ -187,8 +183,7 @@ func serverQuiet(t *testing.T, n *node.Node, pages []*browser, names []string, d
 			t.Errorf("%s decoded %.0f frames over the peer connection in %v, want at least %.0f", names[i], got, d, want)
 		}
 	}
-	t.Logf("direct for %v: the server forwarded %d and received %d packets", d,
-		after.PacketsForwarded-before.PacketsForwarded, after.PacketsReceived-before.PacketsReceived)
+	t.Logf("direct for %v: the server forwarded %d and received %d packets", d, fwd1-fwd0, in1-in0)
 }
 
 // TestBrowserPeerToPeer: two Chromium pages on a server with peer to peer
@@ -201,9 +196,7 @@ func serverQuiet(t *testing.T, n *node.Node, pages []*browser, names []string, d
 // room's delay the two go direct again, also without a gap.
 func TestBrowserPeerToPeer(t *testing.T) {
 	exe := chromiumPath(t)
-	n := nodetest.Start(t, func(c *node.Config) {
-		c.SFU.P2P = sfu.P2PConfig{Enabled: true, Delay: p2pDelay, Timeout: 5 * time.Second}
-	})
+	n := startP2PServer(t, p2pConfig(p2pDelay))
 	const room = "duo"
 	names := []string{"Ada", "Grace", "Linus"}
 	url := func(name string) string { return fmt.Sprintf("%sroom/%s?name=%s", n.URL(), room, name) }
@@ -325,9 +318,7 @@ func sleepUntil(at float64) {
 // goes through the server, and the server forwards their media.
 func TestBrowserPeerToPeerOptOut(t *testing.T) {
 	exe := chromiumPath(t)
-	n := nodetest.Start(t, func(c *node.Config) {
-		c.SFU.P2P = sfu.P2PConfig{Enabled: true, Delay: p2pDelay, Timeout: 5 * time.Second}
-	})
+	n := startP2PServer(t, p2pConfig(p2pDelay))
 	names := []string{"Ada", "Grace"}
 	pages := make([]*browser, 2)
 	ids := make([]string, 2)
@@ -347,9 +338,9 @@ func TestBrowserPeerToPeerOptOut(t *testing.T) {
 	for i, p := range pages {
 		waitDecoding(t, p, names[i], i, ids, opened[i])
 	}
-	before := n.SFU().Load().PacketsForwarded
+	before, _ := n.packets(t)
 	time.Sleep(time.Second)
-	if fwd := n.SFU().Load().PacketsForwarded - before; fwd == 0 {
+	if after, _ := n.packets(t); after == before {
 		t.Error("the server forwarded nothing in a second")
 	}
 }

@@ -206,7 +206,7 @@ export class DirectLink {
     });
     if (frames > 0 || (audio > 0 && !this.#peerSendsVideo())) {
       if (!this.firstFrameAt) this.firstFrameAt = performance.timeOrigin + performance.now();
-      this.path = selectedCandidateType(report, (address, port) => this.#peer.signaledHost(address, port));
+      this.path = selectedCandidateType(report, this.#peer);
       // After an ICE restart the path may differ; connected is reported once.
       if (this.said('connected')) this.#onState('reconnected', { path: this.path });
       else this.say('connected', { path: this.path });
@@ -218,10 +218,12 @@ export class DirectLink {
 
 /**
  * The path of the selected candidate pair in a stats report (pathOf), or ''. A peer-reflexive
- * remote candidate at an address the other side signaled as a host candidate (signaledHost) is
- * that host candidate.
+ * remote candidate is a host candidate met in a check before it was signaled when its address is
+ * one the other side signaled as a host candidate, or, since browsers hide the address of such
+ * candidates, when neither side is behind a NAT (no server-reflexive candidate on either side);
+ * otherwise it is the other side's NAT mapping.
  */
-export function selectedCandidateType(report, signaledHost = () => false) {
+export function selectedCandidateType(report, peer = null) {
   if (!report) return '';
   let pairId = '';
   report.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
@@ -230,7 +232,12 @@ export function selectedCandidateType(report, signaledHost = () => false) {
   if (!pair) return '';
   const remote = report.get(pair.remoteCandidateId);
   let remoteType = remote?.candidateType ?? '';
-  if (remoteType === 'prflx' && signaledHost(remote.address ?? remote.ip, remote.port)) remoteType = 'host';
+  if (remoteType === 'prflx' && peer) {
+    const address = remote.address ?? remote.ip;
+    let localNAT = false;
+    report.forEach((s) => { if (s.type === 'local-candidate' && s.candidateType === 'srflx') localNAT = true; });
+    if (address ? peer.signaledHost(address, remote.port) : !(localNAT || peer.signaledSrflx())) remoteType = 'host';
+  }
   return pathOf(report.get(pair.localCandidateId)?.candidateType ?? '', remoteType);
 }
 

@@ -28,6 +28,7 @@ export class Peer {
   #queue = Promise.resolve();
   #remotePending = [];
   #remoteHosts = new Set(); // "address port" of the host candidates the other side trickled
+  #remoteSrflx = false; // the other side trickled a server-reflexive candidate
   #localPending = [];
   #descriptionSent = false;
 
@@ -73,9 +74,17 @@ export class Peer {
     return sdp.split('\n').some((line) => hostCandidate(line.trim().replace(/^a=/, '')) === key);
   }
 
+  /** Whether the other side signaled a server-reflexive candidate: it is behind a NAT. */
+  signaledSrflx() {
+    if (this.#remoteSrflx) return true;
+    return / typ srflx/.test(this.pc.remoteDescription?.sdp ?? '');
+  }
+
   addRemoteCandidate(init) {
-    const host = hostCandidate(init?.candidate ?? '');
+    const value = init?.candidate ?? '';
+    const host = hostCandidate(value);
     if (host) this.#remoteHosts.add(host);
+    if (/ typ srflx/.test(value)) this.#remoteSrflx = true;
     if (this.pc.remoteDescription) return this.#addCandidate(init);
     this.#remotePending.push(init);
   }
