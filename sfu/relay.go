@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -244,8 +245,23 @@ func (r *Relay) send(m RelayMessage) {
 	r.out(m)
 }
 
-// fail ends the relay after err, and returns err.
+// badRelaySDP is the error of a description pion refused: ErrBadSDP, or,
+// when the connection had closed meanwhile, pion's error as it is.
+func badRelaySDP(what string, err error) error {
+	if errors.Is(err, webrtc.ErrConnectionClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %s: %v", ErrBadSDP, what, err)
+}
+
+// fail ends the relay after err, and returns err; ErrClosed when the
+// relay's connection had closed (the relay was ending: nothing failed).
 func (r *Relay) fail(err error) error {
+	if errors.Is(err, webrtc.ErrConnectionClosed) {
+		// The relay ended while the message waited: nothing failed.
+		r.end()
+		return ErrClosed
+	}
 	r.log.Warn("relay failed", "err", err)
 	r.end()
 	return err

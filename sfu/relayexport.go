@@ -296,7 +296,7 @@ func (r *Relay) applyAnswer(sdp string) error {
 		return fmt.Errorf("%w: an answer with no offer outstanding", ErrBadRelayMessage)
 	}
 	if err := r.pcOut.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
-		return r.fail(fmt.Errorf("%w: relay answer: %v", ErrBadSDP, err))
+		return r.fail(badRelaySDP("relay answer", err))
 	}
 	r.offerPending = false
 	if r.renegotiate {

@@ -149,7 +149,7 @@ func (r *Relay) answer(sdp string) error {
 		return fmt.Errorf("%w: an offer in state %s", ErrBadRelayMessage, st)
 	}
 	if err := r.pcIn.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
-		return r.fail(fmt.Errorf("%w: relay offer: %v", ErrBadSDP, err))
+		return r.fail(badRelaySDP("relay offer", err))
 	}
 	answer, err := r.pcIn.CreateAnswer(nil)
 	var local string
