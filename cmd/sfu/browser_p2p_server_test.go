@@ -29,10 +29,7 @@ type p2pServer struct {
 func startP2PServer(t *testing.T, yaml string) *p2pServer {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sfu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := sfuBinary(t)
 	cfg := filepath.Join(dir, "sfu.yaml")
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

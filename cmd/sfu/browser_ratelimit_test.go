@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -73,10 +72,7 @@ func (b *lockedBuffer) String() string {
 func startLabServer(t *testing.T, lab *loadtest.Lab, extra ...string) *labServer {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sfu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := sfuBinary(t)
 	cfg := filepath.Join(dir, "sfu.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("sfu:\n  remote_networks: [%q]\n", lab.Net.String())), 0o600); err != nil {
 		t.Fatal(err)

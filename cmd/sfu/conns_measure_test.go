@@ -35,10 +35,7 @@ func TestMeasureIdleConnections(t *testing.T) {
 	bin := os.Getenv("SFU_MEASURE_BIN")
 	check := bin == ""
 	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "sfu")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("build: %v\n%s", err, out)
-		}
+		bin = sfuBinary(t)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -48,10 +47,7 @@ func TestSpanningRoomBehindLoadBalancer(t *testing.T) {
 		t.Skip("a minute of real processes")
 	}
 	redisAddr := redistest.Server(t)
-	bin := filepath.Join(t.TempDir(), "sfu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := sfuBinary(t)
 	cfg := filepath.Join(t.TempDir(), "sfu.yaml")
 	if err := os.WriteFile(cfg, []byte("cluster:\n  max_participants: 4\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -146,10 +146,7 @@ func TestClusterBehindLoadBalancer(t *testing.T) {
 		t.Skip("a minute of real processes")
 	}
 	redisAddr := redistest.Server(t)
-	bin := filepath.Join(t.TempDir(), "sfu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := sfuBinary(t)
 	var nodes []*deployNode
 	for i, ip := range []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"} {
 		nodes = append(nodes, startDeployNode(t, bin, fmt.Sprintf("sfu%d", i+1), ip, "redis://"+redisAddr))
@@ -282,10 +279,7 @@ func TestMeasureRelayCost(t *testing.T) {
 		fmt.Sscan(v, &subscribers)
 	}
 	redisAddr := redistest.Server(t)
-	bin := filepath.Join(t.TempDir(), "sfu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := sfuBinary(t)
 	keys, err := signaling.ParseKeys(deployKeys)
 	if err != nil {
 		t.Fatal(err)

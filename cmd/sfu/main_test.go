@@ -143,11 +143,7 @@ func TestTokenCommand(t *testing.T) {
 // web client and the token endpoint, and on SIGTERM tells a connected
 // client goodbye and exits within 5 s.
 func TestServerProcess(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "sfu")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := sfuBinary(t)
 	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--udp-port", "0", "--node-ip", "127.0.0.1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

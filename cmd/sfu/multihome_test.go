@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -106,10 +105,7 @@ func TestMultihomeClientProcess(t *testing.T) {
 
 func TestMultihomedNode(t *testing.T) {
 	lab := newMultihomeLab(t)
-	bin := filepath.Join(t.TempDir(), "sfu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := sfuBinary(t)
 
 	t.Run("media socket on the advertised address", func(t *testing.T) {
 		lab.startServer(t, bin, "")

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -268,10 +267,7 @@ func startNATServer(t *testing.T, lab *loadtest.NATLab) *natServer {
 func startNATServerWith(t *testing.T, lab *loadtest.NATLab, yaml string) *natServer {
 	t.Helper()
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "sfu")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := sfuBinary(t)
 	cfg := filepath.Join(dir, "sfu.yaml")
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
