@@ -411,6 +411,19 @@ func (c *Client) PeerStatus() PeerStatus {
 	return st
 }
 
+// VideoFrames adds up the video frames of participant id in counts (what
+// Received or ReceivedPeer returned): every video track of it, ended ones
+// included.
+func VideoFrames(counts map[string]TrackCounts, id string) int {
+	n := 0
+	for _, tc := range counts {
+		if tc.ParticipantID == id && tc.Kind == "video" {
+			n += tc.Frames
+		}
+	}
+	return n
+}
+
 // ReceivedPeer returns what has arrived over the open peer connection, or
 // the latest one closed, by track, as Received does for the SFU's.
 func (c *Client) ReceivedPeer() map[string]TrackCounts {

@@ -26,15 +26,7 @@ func TestPublisherICERestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := ts.join(ctx, "restart")
-	frames := func() int {
-		n := 0
-		for _, tc := range sub.Received() {
-			if tc.Kind == "video" && tc.ParticipantID == pub.Self.ID {
-				n += tc.Frames
-			}
-		}
-		return n
-	}
+	frames := func() int { return loadtest.VideoFrames(sub.Received(), pub.Self.ID) }
 	eventually(t, 15*time.Second, "video at the subscriber", func() bool { return frames() >= 30 })
 	before := pub.Publisher().RemoteDescription().SDP
 	if err := pub.RestartPublisherICE(); err != nil {
@@ -103,15 +95,7 @@ func TestSubscriberICERestartRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	sub := ts.join(ctx, "restart-sub")
-	frames := func() int {
-		n := 0
-		for _, tc := range sub.Received() {
-			if tc.Kind == "video" && tc.ParticipantID == pub.Self.ID {
-				n += tc.Frames
-			}
-		}
-		return n
-	}
+	frames := func() int { return loadtest.VideoFrames(sub.Received(), pub.Self.ID) }
 	eventually(t, 15*time.Second, "video at the subscriber", func() bool { return frames() >= 30 })
 	before := ufrag(sub.Subscriber().RemoteDescription().SDP)
 	for range 2 {

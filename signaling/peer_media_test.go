@@ -37,15 +37,7 @@ func waitMode(ctx context.Context, t *testing.T, c *loadtest.Client, mode, reaso
 
 // peerFrames is how many video frames of id c received over its peer
 // connection.
-func peerFrames(c *loadtest.Client, id string) int {
-	n := 0
-	for _, tc := range c.ReceivedPeer() {
-		if tc.ParticipantID == id && tc.Kind == "video" {
-			n += tc.Frames
-		}
-	}
-	return n
-}
+func peerFrames(c *loadtest.Client, id string) int { return loadtest.VideoFrames(c.ReceivedPeer(), id) }
 
 func sfuFrames(c *loadtest.Client, id string) int {
 	tc, _ := videoFrom(c, id)

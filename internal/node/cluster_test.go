@@ -425,15 +425,7 @@ func TestRedisOutage(t *testing.T) {
 }
 
 // videoFrames is the video frames rx has received from tx.
-func videoFrames(rx, tx *loadtest.Client) int {
-	n := 0
-	for _, tc := range rx.Received() {
-		if tc.ParticipantID == tx.Self.ID && tc.Kind == "video" {
-			n += tc.Frames
-		}
-	}
-	return n
-}
+func videoFrames(rx, tx *loadtest.Client) int { return loadtest.VideoFrames(rx.Received(), tx.Self.ID) }
 
 // TestRoomSpansNodes: node1 takes at most two participants. Ann and Bob
 // fill it; Cid, whose WebSocket is on node1 too, is served by node2, and

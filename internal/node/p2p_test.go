@@ -60,13 +60,7 @@ func forwardedPackets(t *testing.T, nodes []*node.Node) float64 {
 // directFrames is how many video frames of id c received over its peer
 // connection.
 func directFrames(c *loadtest.Client, id string) int {
-	n := 0
-	for _, tc := range c.ReceivedPeer() {
-		if tc.ParticipantID == id && tc.Kind == "video" {
-			n += tc.Frames
-		}
-	}
-	return n
+	return loadtest.VideoFrames(c.ReceivedPeer(), id)
 }
 
 // waitPeerMode waits until c acts in mode (its PeerStatus says so).
@@ -184,15 +178,7 @@ func TestPeerToPeerAcrossNodes(t *testing.T) {
 // through the SFU.
 func expectFrames(t *testing.T, rx, tx *loadtest.Client) {
 	t.Helper()
-	frames := func() int {
-		n := 0
-		for _, tc := range rx.Received() {
-			if tc.ParticipantID == tx.Self.ID && tc.Kind == "video" {
-				n += tc.Frames
-			}
-		}
-		return n
-	}
+	frames := func() int { return videoFrames(rx, tx) }
 	start := frames()
 	if s := settle(time.Now().Add(20*time.Second), func() string {
 		if n := frames() - start; n < 15 {
