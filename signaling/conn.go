@@ -59,6 +59,9 @@ type conn struct {
 	limiter  *rate.Limiter
 	refusals int
 	session  Session
+	// failedNegotiations counts the client's descriptions refused, for
+	// logNegotiationFailed.
+	failedNegotiations int
 }
 
 type outMsg struct {
@@ -384,12 +387,34 @@ func (c *conn) handle(data []byte) {
 	}
 	if err != nil {
 		code, msg, closeCode := classify(err)
+		if code == CodeBadSDP {
+			c.logNegotiationFailed(m.Type, err)
+		}
 		if closeCode != 0 {
 			c.fatal(code, msg, m.Type, closeCode)
 			return
 		}
 		c.refuse(code, msg, m.Type)
 	}
+}
+
+// loggedNegotiations is how many refused descriptions of one connection
+// are logged at info; later ones go to the debug log, so a client that
+// sends nothing else cannot fill the operator's log.
+const loggedNegotiations = 3
+
+// logNegotiationFailed logs why the client's offer or answer was refused.
+func (c *conn) logNegotiationFailed(kind string, err error) {
+	c.failedNegotiations++
+	level := slog.LevelInfo
+	if c.failedNegotiations > loggedNegotiations {
+		level = slog.LevelDebug
+	}
+	attrs := []any{"message", kind, "err", err, "failures", c.failedNegotiations}
+	if j := c.joined.Load(); j != nil {
+		attrs = append(attrs, "room", j.room, "participant", j.participant, "identity", j.identity)
+	}
+	c.log.Log(context.Background(), level, "negotiation failed", attrs...)
 }
 
 func (c *conn) join(m *inbound) {

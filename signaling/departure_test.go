@@ -120,3 +120,25 @@ func TestDepartureReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestNegotiationFailureLogged has a client send descriptions the server
+// refuses: the first few are logged at info with who sent them and why,
+// the rest only at debug, and the session goes on.
+func TestNegotiationFailureLogged(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ts, logs := newLoggedServer(t, nil)
+	c := ts.join(ctx, "refused")
+	const sent = 5
+	for range sent {
+		if err := c.Send(map[string]string{"type": "offer", "sdp": "v=0"}); err != nil {
+			t.Fatal(err)
+		}
+		wantError(ctx, t, c, signaling.CodeBadSDP, "offer")
+	}
+	wantPong(ctx, t, c)
+	got := logs.lines("level=INFO", `msg="negotiation failed"`, "message=offer", "participant="+c.Self.ID, "room=refused", "err=")
+	if len(got) != 3 {
+		t.Fatalf("%d of %d refused offers logged at info, want the first 3:\n%s", len(got), sent, logs)
+	}
+}

@@ -22,8 +22,8 @@ var soakFor = flag.Duration("soak", soakCI, "how long TestSoak churns participan
 
 const (
 	// soakCI is the churn of the run in `make test`: with the warm-up
-	// and the settling at the end about two minutes under -race.
-	soakCI = 100 * time.Second
+	// and the settling at the end about 80 s under -race.
+	soakCI = 60 * time.Second
 	// soakWorkers each keep one participant coming and going, so about
 	// this many are in the rooms at once.
 	soakWorkers = 30
@@ -51,11 +51,12 @@ const (
 	// per peer connection, on each side), so leaking one is more.
 	soakFDSlack = 4
 	// soakHeapSlack bounds the heap's growth over the soak, after a
-	// forced collection. The CI run makes about 200 joins: were each to
-	// leave 40 KiB behind, the heap would be 8 MiB over. A participant
+	// forced collection. The CI run makes about 120 joins: were each to
+	// leave 70 KiB behind, the heap would be 8 MiB over. A participant
 	// holds 4-8 MiB while it stays, its client's and the server's part
 	// (peer connections, packet caches, buffers: the soak logs 125-300
-	// MiB with ~30 in), so one left behind whole crosses it alone.
+	// MiB with ~30 in), so one left behind whole comes near it alone
+	// (and the checks on rooms, goroutines and descriptors catch it).
 	// Longer runs make the bound per join tighter: 10 minutes make about
 	// 1,300 joins (6 KiB each), an hour about 8,000 (1 KiB each). Below
 	// it lies what the process keeps on its own, pools and maps sized to

@@ -14,14 +14,14 @@ import (
 	"github.com/sfu-project/sfu/signaling"
 )
 
-// TestBrowserRecycledMLines keeps the real web client in a room while 60
+// TestBrowserRecycledMLines keeps the real web client in a room while 30
 // publishers (Go clients sending the sample clip) come and go, two at a
 // time: the page's subscriber connection reuses the m-lines of departed
 // tracks, so it keeps a handful of transceivers, and it shows and decodes
 // each newcomer arriving on a recycled m-line, to the last one.
 func TestBrowserRecycledMLines(t *testing.T) {
 	const (
-		publishers = 60
+		publishers = 30
 		atOnce     = 2
 		room       = "recycle-browser"
 	)
