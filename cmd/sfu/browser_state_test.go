@@ -324,3 +324,193 @@ func TestBrowserNoCaptureWithoutSending(t *testing.T) {
 		t.Errorf("watch-only page: getUserMedia called %d times, pre-join screens %d, local tile and controls hidden %v; want 0, 0, true", got[0], got[1], hidden)
 	}
 }
+
+// frameLogJS logs, every 50 ms, the frames page decoded of the video of
+// the participant %q: [epoch ms, framesDecoded] at each rise.
+const frameLogJS = `(() => {
+	const log = window.frameLog = [];
+	let last = -1;
+	setInterval(async () => {
+		const report = await window.sfuDebug.inboundVideo();
+		const frames = report.filter((s) => s.participantId === %q).reduce((n, s) => n + s.framesDecoded, 0);
+		if (frames > last) log.push([performance.timeOrigin + performance.now(), frames]);
+		last = frames;
+	}, 50);
+	return true;
+})()`
+
+// senderJS describes page's video sender and its publisher connection.
+const senderJS = `(() => {
+	const pc = window.sfuDebug.client.peerConnection('publisher');
+	const s = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+	return { deviceId: s.track.getSettings().deviceId, label: s.track.label, sdp: pc.localDescription.sdp };
+})()`
+
+// receiverJS describes page's subscriber connection: its receivers'
+// track IDs and the server's latest offer.
+const receiverJS = `(() => {
+	const pc = window.sfuDebug.client.peerConnection('subscriber');
+	return { deviceId: pc.getReceivers().map((r) => r.track.id).sort().join(' '), label: '', sdp: pc.remoteDescription.sdp };
+})()`
+
+type senderInfo struct {
+	DeviceID string `json:"deviceId"`
+	Label    string `json:"label"`
+	SDP      string `json:"sdp"`
+}
+
+// TestBrowserPrejoinDevices opens the pre-join screen in a Chromium with
+// fake cameras: the preview plays, the microphone level moves, the
+// cameras are listed; another is picked and the page joins (the time
+// from the click to the first frame decoded at the other page is logged).
+// In the call the camera is switched back on the Devices panel: the other
+// page keeps decoding with the same receivers and no new offer, the
+// sender's device changed, and neither side renegotiated (the gap in
+// frames decoded is logged). After a reload the pre-join screen has that
+// camera selected again.
+func TestBrowserPrejoinDevices(t *testing.T) {
+	exe := chromiumPath(t)
+	n := nodetest.Start(t, sfuPath)
+	const room = "devices"
+	q := newBrowser(t, exe)
+	qID := openJoined(t, q, n.URL()+"room/"+room+"?prejoin=0&name=Quinn")
+	p := newBrowser(t, exe, chromedp.Flag("use-fake-device-for-media-stream", "device-count=3"))
+	url := n.URL() + "room/" + room + "?name=Pia"
+	nav, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	err := chromedp.Do(nav, chromedp.Navigate(url))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const previewJS = `(() => {
+		const v = document.querySelector('#prejoin-video');
+		return !!v && v.videoWidth > 0 && v.currentTime > 0 && !v.paused;
+	})()`
+	waitTrue(t, p, "the preview plays", previewJS, 10*time.Second)
+	waitTrue(t, p, "the microphone level moves", `document.querySelector('#prejoin-level').value > 0`, 10*time.Second)
+	if id := p.selfID(); id != "" {
+		t.Fatalf("the page joined (%s) before Join was clicked", id)
+	}
+	type option struct{ Value, Label string }
+	cams, err := eval[[]option](p, `[...document.querySelectorAll('#prejoin select[data-kind="videoinput"] option')].map((o) => ({value: o.value, label: o.textContent}))`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, _ := eval[int](p, `navigator.mediaDevices.enumerateDevices().then((ds) => ds.filter((d) => d.kind === 'videoinput').length)`)
+	if len(cams) < 2 || len(cams) != listed {
+		t.Fatalf("pre-join lists cameras %v, enumerateDevices %d; want them all, at least 2", cams, listed)
+	}
+	// Chromium's fake cameras: 0 sends I420, 1 Y16 (a depth camera, which
+	// its encoders refuse), 2 MJPEG. The test goes between 0 and 2.
+	inUse := `document.querySelector('#prejoin-video').srcObject.getVideoTracks()[0].getSettings().deviceId`
+	first, _ := eval[string](p, inUse)
+	var other string
+	for _, c := range cams {
+		if c.Label == "fake_device_2" {
+			other = c.Value
+		}
+	}
+	if first == "" || other == "" || first == other {
+		t.Fatalf("cameras %v, in use %q: want fake_device_2 and another in use", cams, first)
+	}
+	pick := func(b *browser, selector, deviceID string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const s = document.querySelector(%q); s.value = %q; s.dispatchEvent(new Event('change')); return s.value === %q; })()`, selector, deviceID, deviceID)
+		if ok, err := eval[bool](b, js); err != nil || !ok {
+			t.Fatalf("pick %s in %s: %v %v", deviceID, selector, ok, err)
+		}
+	}
+	pick(p, `#prejoin select[data-kind="videoinput"]`, other)
+	waitTrue(t, p, "the preview shows the camera picked", inUse+` === `+fmt.Sprintf("%q", other)+` && `+previewJS, 10*time.Second)
+
+	if _, err := eval[bool](p, `(document.querySelector('#prejoin-join').click(), true)`); err != nil {
+		t.Fatal(err)
+	}
+	clicked := time.Now()
+	pID := waitJoined(t, p, "")
+	var firstFrame time.Duration
+	for firstFrame == 0 {
+		got, err := q.decoded()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got[pID] > 0 {
+			firstFrame = time.Since(clicked)
+		} else if time.Since(clicked) > 20*time.Second {
+			qs, _ := eval[string](q, `window.sfuDebug.inboundVideo().then((r) => JSON.stringify(r))`)
+			ps, _ := eval[string](p, `(async () => { const pc = window.sfuDebug.client.peerConnection('publisher'); const out = []; (await pc.getStats()).forEach((s) => { if (s.type === 'outbound-rtp' || s.type === 'media-source') out.push([s.type, s.kind, s.framesEncoded, s.packetsSent, s.width, s.height]); }); return JSON.stringify({enc: pc.getSenders().map((s) => s.getParameters().encodings), state: pc.connectionState, tracks: pc.getSenders().map((s) => s.track && [s.track.kind, s.track.readyState, s.track.enabled, s.track.muted]), out}); })()`)
+			lv, _ := eval[string](p, `(() => { const v = document.querySelector('#local video'); const tr = v.srcObject && v.srcObject.getVideoTracks()[0]; return JSON.stringify([v.videoWidth, v.currentTime, v.paused, tr && tr.getSettings(), tr && tr.label, window.sfuDebug.localStream().getTracks().map((t) => t.id)]); })()`)
+			t.Fatalf("Quinn decoded nothing of Pia 20 s after Join: %v; %s; %s; local %s", got, qs, ps, lv)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("Join click to the first frame decoded at the other page: %v", firstFrame.Round(time.Millisecond))
+	waitDecoding(t, q, "Quinn", 1, []string{pID, qID}, clicked)
+
+	before, err := eval[senderInfo](p, senderJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before.DeviceID != other {
+		t.Errorf("Pia sends camera %s, want %s, picked before joining", before.DeviceID, other)
+	}
+	recvBefore, err := eval[senderInfo](q, receiverJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eval[bool](q, fmt.Sprintf(frameLogJS, pID)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	switchAt, err := eval[float64](p, `performance.timeOrigin + performance.now()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pick(p, `#devices select[data-kind="videoinput"]`, first)
+	waitTrue(t, p, "Pia sends the camera switched to", fmt.Sprintf(`window.sfuDebug.client.peerConnection('publisher').getSenders().some((s) => s.track && s.track.kind === 'video' && s.track.getSettings().deviceId === %q)`, first), 10*time.Second)
+	time.Sleep(2 * time.Second)
+	after, err := eval[senderInfo](p, senderJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recvAfter, err := eval[senderInfo](q, receiverJS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.DeviceID != first || after.Label == before.Label {
+		t.Errorf("Pia's video sender: %s %q -> %s %q; want the device switched to %s", before.DeviceID, before.Label, after.DeviceID, after.Label, first)
+	}
+	if after.SDP != before.SDP {
+		t.Errorf("Pia's publisher renegotiated at the switch")
+	}
+	if recvAfter != recvBefore {
+		t.Errorf("Quinn's subscriber changed at the switch: receivers %q -> %q, offer changed %v", recvBefore.DeviceID, recvAfter.DeviceID, recvAfter.SDP != recvBefore.SDP)
+	}
+	frames, err := eval[[][2]float64](q, `window.frameLog`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gap, afterSwitch := 0.0, 0.0
+	for i := 1; i < len(frames); i++ {
+		if frames[i][0] < switchAt-500 {
+			continue
+		}
+		gap = max(gap, frames[i][0]-frames[i-1][0])
+		if frames[i][0] > switchAt {
+			afterSwitch = frames[i][1] - frames[i-1][1] + afterSwitch
+		}
+	}
+	t.Logf("camera switch: Pia's sender %q -> %q; the longest gap in frames decoded at Quinn %.0f ms (sampled every 50 ms), %.0f frames decoded in the 2 s after", before.Label, after.Label, gap, afterSwitch)
+	if afterSwitch == 0 {
+		t.Errorf("Quinn decoded no frame of Pia after the switch")
+	}
+
+	// Reload: the pre-join screen uses and shows the camera chosen last.
+	nav, cancel = context.WithTimeout(p.ctx, 20*time.Second)
+	err = chromedp.Do(nav, chromedp.Navigate(url))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, p, "after a reload, the pre-join screen has the camera chosen in the call", fmt.Sprintf(`%s && %s === %q && document.querySelector('#prejoin select[data-kind="videoinput"]').value === %q`, previewJS, inUse, first, first), 10*time.Second)
+}

@@ -346,7 +346,9 @@ function showDevicePanel() {
       picker.refresh().catch(() => {});
     }),
   });
-  devicePanel.addEventListener('toggle', () => { if (devicePanel.open) picker.refresh().catch(() => {}); });
+  const refresh = () => picker.refresh().catch(() => {});
+  devicePanel.addEventListener('toggle', () => { if (devicePanel.open) refresh(); });
+  refresh();
   $('#leave').before(devicePanel);
 }
 
