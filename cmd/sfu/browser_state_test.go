@@ -146,8 +146,9 @@ const mutedAtJS = `(() => {
 // camera; the server restarts (a new node on the same address) and both
 // pages reconnect by themselves. B must see A's audio and video muted
 // (participant data and tile) on the new server, and the new server too; A's
-// buttons still say muted; B's tile asks for the layer it asked for
-// before (its small window wants the lowest); and A's unmute reaches B.
+// buttons still say muted and it sends the same tracks (devices) again;
+// B's tile asks for the layer it asked for before (its small window wants
+// the lowest); and A's unmute reaches B.
 func TestBrowserMuteSurvivesRestart(t *testing.T) {
 	exe := chromiumPath(t)
 	srv := startRestartable(t, "127.0.0.1:0")
@@ -173,6 +174,14 @@ func TestBrowserMuteSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("B's tile for A asks for layer %d", wantLayer)
+
+	// The tracks A captured (on the devices chosen) are those it sends again.
+	const sentJS = `window.sfuDebug.client.peerConnection('publisher').getSenders().map((s) => s.track && s.track.id).sort().join(' ')`
+	sentBefore, err := eval[string](a, sentJS)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	srv.stop()
 	restarted := time.Now()
@@ -188,6 +197,9 @@ func TestBrowserMuteSurvivesRestart(t *testing.T) {
 	}
 	if len(pressed) != 2 || pressed[0] != "true Unmute mic" || pressed[1] != "true Start camera" {
 		t.Errorf("A's buttons after the restart: %q, want both pressed (muted)", pressed)
+	}
+	if sent, _ := eval[string](a, sentJS); sent != sentBefore || sent == "" {
+		t.Errorf("A sends tracks %q after the restart, %q before; want the same", sent, sentBefore)
 	}
 	enabled, err := eval[[]bool](a, `window.sfuDebug.localStream().getTracks().map((t) => t.enabled)`)
 	if err != nil || len(enabled) != 2 || enabled[0] || enabled[1] {

@@ -230,6 +230,8 @@ export class SFUClient extends EventTarget {
     switch (type) {
       case 'joined':
         this.#attempt = 0;
+        // A new session: the tracks are new too, and the page asks for their layers again.
+        this.#layers.clear();
         this.#setState(State.CONNECTED);
         this.#emit('joined', detail);
         this.#firstJoin?.resolve(detail);

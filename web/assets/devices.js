@@ -2,7 +2,7 @@
 // kept current when devices come and go. The pre-join screen and the call's Devices panel
 // each have one.
 
-import { KINDS, canPickSpeaker, listDevices } from './media.js';
+import { KINDS, canPickSpeaker, deviceOf, listDevices, saveChoice, switchDevice } from './media.js';
 
 const LABELS = { videoinput: 'Camera', audioinput: 'Microphone', audiooutput: 'Speaker' };
 let pickers = 0;
@@ -17,11 +17,14 @@ export class DevicePicker {
   #selected;
   #refresh = () => this.refresh().catch(() => {});
 
-  /** selected() returns the device id in use by kind, to show as chosen. */
-  constructor(container, { onChange, selected }) {
+  /**
+   * selected() returns the device id in use by kind, to show as chosen; kinds are those offered
+   * (all by default).
+   */
+  constructor(container, { onChange, selected, kinds = KINDS }) {
     this.#selected = selected;
     const n = ++pickers;
-    for (const kind of KINDS) {
+    for (const kind of kinds) {
       if (kind === 'audiooutput' && !canPickSpeaker()) continue;
       const label = document.createElement('label');
       label.className = 'device';
@@ -57,4 +60,48 @@ export class DevicePicker {
   close() {
     navigator.mediaDevices?.removeEventListener?.('devicechange', this.#refresh);
   }
+}
+
+/**
+ * The call's Devices panel, a <details> put before the element `before`: it switches the camera
+ * and microphone of stream() on the senders through replace(old, new) (SFUClient.replaceTrack:
+ * no renegotiation), and the speaker (a media.js Speaker); the choices are remembered. With
+ * inputs false it offers the speaker only (a watch-only call), and nothing where the browser
+ * cannot choose one. onSwitched runs after a switch, onError(err) when one failed.
+ */
+export function devicePanel({ before, speaker, stream, replace, inputs = true, onSwitched, onError }) {
+  if (!inputs && !canPickSpeaker()) return null;
+  const panel = document.createElement('details');
+  panel.id = 'devices';
+  panel.className = 'devices';
+  panel.innerHTML = '<summary>Devices</summary><div class="devices-body" role="group" aria-label="Devices"></div>';
+  let switching = Promise.resolve(); // one at a time
+  const picker = new DevicePicker(panel.querySelector('.devices-body'), {
+    kinds: inputs ? KINDS : ['audiooutput'],
+    selected: () => ({
+      videoinput: deviceOf(stream()?.getVideoTracks()[0]),
+      audioinput: deviceOf(stream()?.getAudioTracks()[0]),
+      audiooutput: speaker.sinkId,
+    }),
+    onChange: (kind, deviceId) => {
+      switching = switching.then(async () => {
+        if (kind === 'audiooutput') {
+          saveChoice(kind, deviceId);
+          return speaker.set(deviceId);
+        }
+        const s = stream();
+        if (!s) return;
+        await switchDevice(s, kind, deviceId, replace);
+        onSwitched();
+      }).catch((err) => {
+        onError(err);
+        refresh();
+      });
+    },
+  });
+  const refresh = () => picker.refresh().catch(() => {});
+  panel.addEventListener('toggle', () => { if (panel.open) refresh(); });
+  refresh();
+  before.before(panel);
+  return panel;
 }

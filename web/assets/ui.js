@@ -7,8 +7,8 @@ import { describePath } from '/assets/pathtext.js';
 import { Tiles, setFlag } from '/assets/tiles.js';
 // Local media, devices and the pre-join screen.
 import { maySend } from '/assets/claims.js';
-import { DevicePicker } from '/assets/devices.js';
-import { Speaker, capture, deviceOf, loadChoices, release, saveChoice, switchDevice } from '/assets/media.js';
+import { devicePanel as devicePanelFor } from '/assets/devices.js';
+import { Speaker, capture, loadChoices, release } from '/assets/media.js';
 import { prejoin } from '/assets/prejoin.js';
 
 // What people read. Keyed by error code or getUserMedia error name.
@@ -277,6 +277,7 @@ async function startCall() {
   const connect = () => client.connect({ url: `${scheme}//${location.host}/ws`, token: fetchToken, room, p2p }).catch(() => {});
   if (!maySend(token)) {
     hideSendControls();
+    showDevicePanel(false);
     return connect();
   }
   if (showPrejoin) {
@@ -314,7 +315,6 @@ function noMedia(err) {
 
 function hideSendControls() {
   $('#mic').hidden = $('#cam').hidden = true;
-  if (devicePanel) devicePanel.hidden = true;
 }
 
 // We send nothing from now on: the camera and microphone are released at once, their tile and
@@ -325,50 +325,25 @@ function stopSending() {
   localStream = null;
   $('#local').hidden = true;
   hideSendControls();
+  if (devicePanel) devicePanel.hidden = true;
 }
 
-// The call's Devices panel: switches camera and microphone on the senders (no renegotiation)
-// and the speaker on every remote <video>; the choices are remembered.
-function showDevicePanel() {
-  if (devicePanel) return;
-  devicePanel = document.createElement('details');
-  devicePanel.id = 'devices';
-  devicePanel.className = 'devices';
-  devicePanel.innerHTML = '<summary>Devices</summary><div class="devices-body" role="group" aria-label="Devices"></div>';
-  const picker = new DevicePicker(devicePanel.querySelector('.devices-body'), {
-    selected: () => ({
-      videoinput: deviceOf(localStream?.getVideoTracks()[0]),
-      audioinput: deviceOf(localStream?.getAudioTracks()[0]),
-      audiooutput: speaker.sinkId,
-    }),
-    onChange: (kind, deviceId) => switchTo(kind, deviceId).catch((err) => {
-      setNotice(`Could not switch to that device (${err.message}).`);
-      picker.refresh().catch(() => {});
-    }),
+// The call's Devices panel (devices.js); a watch-only call has the speaker only.
+function showDevicePanel(inputs = true) {
+  devicePanel ??= devicePanelFor({
+    before: $('#leave'), speaker, inputs,
+    stream: () => (sendingOff ? null : localStream),
+    replace: (old, track) => client.replaceTrack(old, track),
+    onSwitched: () => {
+      const video = $('#local video');
+      video.srcObject = null;
+      video.srcObject = localStream;
+      setFlag($('#local'), 'noVideo', localStream.getVideoTracks().length === 0);
+      $('#mic').disabled = localStream.getAudioTracks().length === 0;
+      $('#cam').disabled = localStream.getVideoTracks().length === 0;
+    },
+    onError: (err) => setNotice(`Could not switch to that device (${err.message}).`),
   });
-  const refresh = () => picker.refresh().catch(() => {});
-  devicePanel.addEventListener('toggle', () => { if (devicePanel.open) refresh(); });
-  refresh();
-  $('#leave').before(devicePanel);
-}
-
-let switching = Promise.resolve();
-function switchTo(kind, deviceId) {
-  switching = switching.catch(() => {}).then(async () => {
-    if (kind === 'audiooutput') {
-      saveChoice(kind, deviceId);
-      return speaker.set(deviceId);
-    }
-    if (!localStream || sendingOff) return;
-    await switchDevice(localStream, kind, deviceId, (old, track) => client.replaceTrack(old, track));
-    const video = $('#local video');
-    video.srcObject = null;
-    video.srcObject = localStream;
-    setFlag($('#local'), 'noVideo', localStream.getVideoTracks().length === 0);
-    $('#mic').disabled = localStream.getAudioTracks().length === 0;
-    $('#cam').disabled = localStream.getVideoTracks().length === 0;
-  });
-  return switching;
 }
 
 start();
