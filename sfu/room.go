@@ -46,6 +46,10 @@ type member struct {
 	p      roomMember
 	role   memberRole
 	tracks []*UpTrack
+	// muted is what the member last said of each kind ("audio",
+	// "video"): a mute may come before the track it is about, and a track
+	// published later starts as it says.
+	muted map[string]bool
 }
 
 func newRoom(s *SFU, name string) *Room {
@@ -318,6 +322,9 @@ func (r *Room) publish(p roomMember, up *UpTrack) bool {
 		r.mu.Unlock()
 		return false
 	}
+	if muted, said := m.muted[up.kind.String()]; said {
+		up.muted.Store(muted)
+	}
 	m.tracks = append(m.tracks, up)
 	others := r.othersLocked(p)
 	r.mu.Unlock()
@@ -366,12 +373,19 @@ func (r *Room) unpublish(p roomMember, up *UpTrack) {
 }
 
 // setMuted marks p's tracks of a kind muted or not and tells the others.
+// The tracks p publishes later start that way too.
 func (r *Room) setMuted(p roomMember, kind string, muted bool) {
 	r.mu.Lock()
 	m, ok := r.members[p.ID()]
 	if !ok || m.p != p {
 		r.mu.Unlock()
 		return
+	}
+	if kind == "audio" || kind == "video" {
+		if m.muted == nil {
+			m.muted = make(map[string]bool, 2)
+		}
+		m.muted[kind] = muted
 	}
 	var changed []TrackInfo
 	for _, t := range m.tracks {

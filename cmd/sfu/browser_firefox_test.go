@@ -189,14 +189,14 @@ func firefoxPair(t *testing.T, chromium, ffExe string, lab *loadtest.Lab, srv *l
 	})
 
 	opened := time.Now()
-	url := fmt.Sprintf("%sroom/%s?name=Chromium%s", srv.base, room, query)
+	url := fmt.Sprintf("%sroom/%s?prejoin=0&name=Chromium%s", srv.base, room, query)
 	ctx, cancel := context.WithTimeout(c.ctx, 20*time.Second)
 	err := chromedp.Do(ctx, chromedp.Navigate(url))
 	cancel()
 	if err != nil {
 		t.Fatalf("Chromium: open %s: %v", url, err)
 	}
-	url = fmt.Sprintf("%sroom/%s?name=Firefox%s", srv.base, room, query)
+	url = fmt.Sprintf("%sroom/%s?prejoin=0&name=Firefox%s", srv.base, room, query)
 	ctx, cancel = context.WithTimeout(context.Background(), 20*time.Second)
 	err = f.Navigate(ctx, url)
 	cancel()

@@ -35,7 +35,7 @@ func TestBrowserRecycledMLines(t *testing.T) {
 	// The page joins as a viewer (no camera), to spare the machine an
 	// encoder.
 	b := newBrowser(t, exe, chromedp.Flag("use-fake-device-for-media-stream", false))
-	url := fmt.Sprintf("%sroom/%s?name=Stay", n.URL(), room)
+	url := fmt.Sprintf("%sroom/%s?prejoin=0&name=Stay", n.URL(), room)
 	nctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 	err = chromedp.Do(nctx, chromedp.Navigate(url))
 	cancel()

@@ -92,7 +92,7 @@ func testMoveOffDrainedNode(t *testing.T, exe string, roomOnDrained bool) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pages[i], ids[i], opened[i] = openPage(t, exe, fmt.Sprintf("%sroom/%s?token=%s", bases[i], room, tok), names[i])
+		pages[i], ids[i], opened[i] = openPage(t, exe, fmt.Sprintf("%sroom/%s?prejoin=0&token=%s", bases[i], room, tok), names[i])
 	}
 	for i, p := range pages {
 		waitDecoding(t, p, names[i], i, ids, opened[i])

@@ -199,7 +199,7 @@ func TestBrowserPeerToPeer(t *testing.T) {
 	n := startP2PServer(t, p2pConfig(p2pDelay))
 	const room = "duo"
 	names := []string{"Ada", "Grace", "Linus"}
-	url := func(name string) string { return fmt.Sprintf("%sroom/%s?name=%s", n.URL(), room, name) }
+	url := func(name string) string { return fmt.Sprintf("%sroom/%s?prejoin=0&name=%s", n.URL(), room, name) }
 	pages := make([]*browser, 2)
 	ids := make([]string, 2)
 	opened := make([]time.Time, 2)
@@ -324,7 +324,7 @@ func TestBrowserPeerToPeerOptOut(t *testing.T) {
 	ids := make([]string, 2)
 	opened := make([]time.Time, 2)
 	for i, query := range []string{"", "&p2p=0"} {
-		pages[i], ids[i], opened[i] = openP2PPage(t, exe, fmt.Sprintf("%sroom/solo?name=%s%s", n.URL(), names[i], query), names[i])
+		pages[i], ids[i], opened[i] = openP2PPage(t, exe, fmt.Sprintf("%sroom/solo?prejoin=0&name=%s%s", n.URL(), names[i], query), names[i])
 	}
 	// A call that may go direct has by now (TestBrowserPeerToPeer: about
 	// 1-2 s after the second joined).

@@ -455,7 +455,7 @@ func TestBrowserRateLimited(t *testing.T) {
 	opened := make([]time.Time, len(names))
 	for i, b := range browsers {
 		opened[i] = time.Now()
-		url := fmt.Sprintf("%sroom/%s?name=%s", srv.base, rateLimitRoom, names[i])
+		url := fmt.Sprintf("%sroom/%s?prejoin=0&name=%s", srv.base, rateLimitRoom, names[i])
 		ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
 		err := chromedp.Do(ctx, chromedp.Navigate(url))
 		cancel()

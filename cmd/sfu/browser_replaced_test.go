@@ -29,7 +29,7 @@ func TestBrowserReplacedTab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := n.URL() + "room/" + room + "?token=" + tok
+	url := n.URL() + "room/" + room + "?prejoin=0&token=" + tok
 	joins := func() float64 { return testutil.ToFloat64(n.Signaling().Metrics().Joins) }
 
 	tab1 := newBrowser(t, exe)

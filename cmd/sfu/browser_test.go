@@ -119,7 +119,7 @@ func joinRoom(t *testing.T, exe string, n *node.Node, room string, names []strin
 	for i, name := range names {
 		browsers[i] = newBrowser(t, exe)
 		opened[i] = time.Now()
-		url := fmt.Sprintf("%sroom/%s?name=%s%s", n.URL(), room, name, query)
+		url := fmt.Sprintf("%sroom/%s?prejoin=0&name=%s%s", n.URL(), room, name, query)
 		ctx, cancel := context.WithTimeout(browsers[i].ctx, 20*time.Second)
 		err := chromedp.Do(ctx, chromedp.Navigate(url))
 		cancel()

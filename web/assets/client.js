@@ -143,6 +143,20 @@ export class SFUClient extends EventTarget {
     for (const s of this.#sessions()) s.setMuted(kind, muted);
   }
 
+  /**
+   * Puts newTrack in the published stream in place of oldTrack (null: a kind not sent yet), on
+   * every session, without a renegotiation where a sender had oldTrack: for a switch of camera
+   * or microphone. newTrack takes the mute of its kind; later sessions publish it.
+   */
+  async replaceTrack(oldTrack, newTrack) {
+    const { stream } = this.#media;
+    if (!stream) return;
+    if (oldTrack) stream.removeTrack(oldTrack);
+    stream.addTrack(newTrack);
+    newTrack.enabled = !this.#media.muted[newTrack.kind];
+    await Promise.all(this.#sessions().map((s) => s.replaceTrack(oldTrack, newTrack)));
+  }
+
   /** Leaves the room for good. The local stream is left to the caller to stop. */
   leave() {
     this.#stopped = true;
@@ -216,6 +230,8 @@ export class SFUClient extends EventTarget {
     switch (type) {
       case 'joined':
         this.#attempt = 0;
+        // A new session: the tracks are new too, and the page asks for their layers again.
+        this.#layers.clear();
         this.#setState(State.CONNECTED);
         this.#emit('joined', detail);
         this.#firstJoin?.resolve(detail);

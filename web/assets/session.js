@@ -190,6 +190,17 @@ export class Session {
     return out;
   }
 
+  /**
+   * Sends newTrack where oldTrack was sent, to the server and over a direct connection; a track
+   * of a kind not sent yet is published (a renegotiation).
+   */
+  async replaceTrack(oldTrack, newTrack) {
+    const sender = oldTrack && this.#publisher?.pc.getSenders().find((s) => s.track === oldTrack);
+    if (sender) await sender.replaceTrack(newTrack);
+    else await this.publish();
+    this.#direct.setLocal(this.#media.stream);
+  }
+
   /** Publishes the owner's stream (adding the tracks not sent yet) and restates our mutes. */
   publish() {
     const { stream } = this.#media;
@@ -206,7 +217,8 @@ export class Session {
         if (track.kind === 'video') preferCodec(transceiver, this.#media.videoCodec);
       }
       await this.#offerPublisher(peer, {});
-      // A session starts unmuted on the server; restate what the user chose.
+      // A session starts unmuted on the server; restate what the user chose. The server holds
+      // it for our tracks, which it publishes only once their media arrives.
       for (const kind of ['audio', 'video']) {
         if (this.#media.muted[kind]) this.send({ type: 'mute', kind, muted: true });
       }

@@ -1,12 +1,15 @@
 // The call page: wires SFUClient to the DOM. Room comes from the path (/room/<name>), the
 // display name and an optional access token from the query string; ?p2p=0 keeps a call of two
-// on the server.
+// on the server; ?prejoin=0 joins at once, without the pre-join screen (prejoin.js).
 
 import { SFUClient, State } from '/assets/client.js';
 import { describePath } from '/assets/pathtext.js';
 import { Tiles, setFlag } from '/assets/tiles.js';
-
-const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 } };
+// Local media, devices and the pre-join screen.
+import { maySend } from '/assets/claims.js';
+import { devicePanel as devicePanelFor } from '/assets/devices.js';
+import { Speaker, capture, loadChoices, release } from '/assets/media.js';
+import { prejoin } from '/assets/prejoin.js';
 
 // What people read. Keyed by error code or getUserMedia error name.
 const MESSAGES = {
@@ -33,6 +36,7 @@ const room = decodeURIComponent(location.pathname.slice('/room/'.length));
 const displayName = params.get('name')?.trim() ?? '';
 const linkToken = params.get('token');
 const p2p = !['0', 'false', 'off'].includes(params.get('p2p') ?? '');
+const showPrejoin = !['0', 'false', 'off'].includes(params.get('prejoin') ?? '');
 
 const client = new SFUClient();
 const tiles = new Tiles(client, $('#grid'), () => { $('#sound').hidden = false; });
@@ -64,6 +68,7 @@ window.sfuDebug = {
   joinedAt: 0, // epoch ms of the latest joined
 
   speaking: () => [...document.querySelectorAll('.tile[data-speaking]')].map((el) => el.dataset.participantId ?? 'local'),
+  localStream: () => localStream,
 };
 
 // --- status ---------------------------------------------------------------------------------
@@ -103,9 +108,7 @@ client.addEventListener('state', ({ detail }) => {
     case State.CLOSED: return setStatus('You left the call.');
     case State.ERROR:
       // The fatal error event already said why; there is no call to send to any more.
-      for (const track of localStream?.getTracks() ?? []) track.stop();
-      $('#local').hidden = true;
-      $('#mic').disabled = $('#cam').disabled = true;
+      stopSending();
       tiles.clear();
   }
 });
@@ -116,6 +119,8 @@ client.addEventListener('error', ({ detail }) => {
     if (detail.code === 'replaced') offerRejoin('Rejoin here');
     return setStatus(text ?? `Could not join: ${detail.message}`, 'error');
   }
+  // Our grant does not let us send after all: release the camera and microphone.
+  if (detail.code === 'not_allowed' && detail.ref === 'offer') stopSending();
   if (detail.code === 'unreachable' || detail.code === 'ice_failed') problem = text;
   else if (text) setNotice(text);
   else console.warn('sfu:', detail.code, detail.message);
@@ -177,21 +182,6 @@ client.addEventListener('track', ({ detail }) => {
 
 // --- local media ----------------------------------------------------------------------------
 
-async function getLocalMedia() {
-  if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error('insecure context'), { name: 'InsecureContext' });
-  const get = (constraints) => navigator.mediaDevices.getUserMedia(constraints);
-  try {
-    return await get({ audio: true, video: VIDEO_CONSTRAINTS });
-  } catch (err) {
-    if (err.name === 'NotAllowedError' || err.name === 'SecurityError') throw err;
-    // Perhaps only one of the two devices is missing or busy: take whichever works.
-    for (const constraints of [{ audio: true }, { video: VIDEO_CONSTRAINTS }]) {
-      try { return await get(constraints); } catch { /* try the next */ }
-    }
-    throw err;
-  }
-}
-
 function showLocal(stream) {
   const tile = $('#local');
   tile.hidden = false;
@@ -221,10 +211,8 @@ function toggle(kind) {
 
 function leave() {
   client.leave();
-  for (const track of localStream?.getTracks() ?? []) track.stop();
+  stopSending();
   tiles.clear();
-  $('#local').hidden = true;
-  $('#mic').disabled = $('#cam').disabled = true;
   offerRejoin('Rejoin');
 }
 
@@ -264,22 +252,98 @@ function start() {
   };
   $('#leave').onclick = leave;
   addEventListener('pagehide', () => client.leave());
+  startCall().catch((err) => console.warn('sfu: could not start the call', err));
+}
 
+// --- media and devices (media.js, devices.js, prejoin.js) -------------------------------------
+
+const speaker = new Speaker(document.body, loadChoices().audiooutput ?? '');
+let sendingOff = false; // the call is over, or we may not send: capture nothing more
+let devicePanel = null;
+
+// Joins: at once for a watch-only grant (capturing nothing), after the pre-join screen, or at
+// once capturing meanwhile (?prejoin=0). A token the server cannot give stops here, before any
+// camera or microphone is opened.
+async function startCall() {
+  let token = linkToken;
+  try {
+    token ??= await fetchToken();
+  } catch (err) {
+    if (err.fatal) return failBeforeJoin(err.code);
+    // Not fatal: the client asks again and reports it.
+  }
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // Failures are reported through events; the promise only says when the first join is done.
-  client.connect({ url: `${scheme}//${location.host}/ws`, token: fetchToken, room, p2p }).catch(() => {});
+  const connect = () => client.connect({ url: `${scheme}//${location.host}/ws`, token: fetchToken, room, p2p }).catch(() => {});
+  if (!maySend(token)) {
+    hideSendControls();
+    showDevicePanel(false);
+    return connect();
+  }
+  if (showPrejoin) {
+    document.body.dataset.state = 'prejoin';
+    setStatus('Check your camera and microphone, then join.');
+    const { stream, error } = await prejoin({ before: $('#grid'), speaker, messages: MESSAGES, room });
+    connect();
+    return stream ? sendMedia(stream) : noMedia(error);
+  }
+  connect();
+  return capture().then(sendMedia, noMedia);
+}
 
-  getLocalMedia().then(
-    (stream) => {
-      localStream = stream;
-      showLocal(stream);
-      return client.publish(stream, { videoCodec: params.get('codec') ?? '', simulcast: params.get('simulcast') !== 'false' });
+function failBeforeJoin(code) {
+  document.body.dataset.state = State.ERROR;
+  setStatus(MESSAGES[code] ?? `Could not join (${code}).`, 'error');
+  stopSending();
+}
+
+// Shows and publishes stream, unless the call ended or may not send meanwhile: then the devices
+// are released at once.
+function sendMedia(stream) {
+  if (sendingOff) return release(stream);
+  localStream = stream;
+  showLocal(stream);
+  showDevicePanel();
+  return client.publish(stream, { videoCodec: params.get('codec') ?? '', simulcast: params.get('simulcast') !== 'false' })
+    .catch((err) => console.warn('sfu: publishing failed', err));
+}
+
+function noMedia(err) {
+  $('#mic').disabled = $('#cam').disabled = true;
+  if (err) setNotice(MESSAGES[err.name] ?? `Could not start your camera or microphone (${err.message}), so you joined as a viewer.`);
+}
+
+function hideSendControls() {
+  $('#mic').hidden = $('#cam').hidden = true;
+}
+
+// We send nothing from now on: the camera and microphone are released at once, their tile and
+// controls go.
+function stopSending() {
+  sendingOff = true;
+  release(localStream);
+  localStream = null;
+  $('#local').hidden = true;
+  hideSendControls();
+  if (devicePanel) devicePanel.hidden = true;
+}
+
+// The call's Devices panel (devices.js); a watch-only call has the speaker only.
+function showDevicePanel(inputs = true) {
+  devicePanel ??= devicePanelFor({
+    before: $('#leave'), speaker, inputs,
+    stream: () => (sendingOff ? null : localStream),
+    replace: (old, track) => client.replaceTrack(old, track),
+    onSwitched: () => {
+      const video = $('#local video');
+      video.srcObject = null;
+      video.srcObject = localStream;
+      setFlag($('#local'), 'noVideo', localStream.getVideoTracks().length === 0);
+      $('#mic').disabled = localStream.getAudioTracks().length === 0;
+      $('#cam').disabled = localStream.getVideoTracks().length === 0;
     },
-    (err) => {
-      $('#mic').disabled = $('#cam').disabled = true;
-      setNotice(MESSAGES[err.name] ?? `Could not start your camera or microphone (${err.message}), so you joined as a viewer.`);
-    },
-  ).catch((err) => console.warn('sfu: publishing failed', err));
+    onError: (err) => setNotice(`Could not switch to that device (${err.message}).`),
+  });
 }
 
 start();
