@@ -46,6 +46,9 @@ type member struct {
 	p      roomMember
 	role   memberRole
 	tracks []*UpTrack
+	// noDecode holds the video codecs (lower-case MIME types) the
+	// member's answers showed it cannot decode (roomcodecs.go).
+	noDecode map[string]bool
 }
 
 func newRoom(s *SFU, name string) *Room {

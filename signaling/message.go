@@ -94,6 +94,15 @@ type trackUndecodableMsg struct {
 	Codec         string `json:"codec"`
 }
 
+// codecMsg asks the client to send its track in another codec.
+type codecMsg struct {
+	Type    string `json:"type"`
+	TrackID string `json:"trackId"`
+	Kind    string `json:"kind"`
+	Codec   string `json:"codec"`
+	From    string `json:"from"`
+}
+
 type trackMutedMsg struct {
 	Type          string `json:"type"`
 	ParticipantID string `json:"participantId"`
@@ -174,6 +183,8 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		msg = trackMutedMsg{Type: "track_muted", ParticipantID: ev.ParticipantID, TrackID: ev.Track.ID, Kind: ev.Track.Kind, Muted: ev.Track.Muted}
 	case sfu.TrackUndecodable:
 		msg = trackUndecodableMsg{Type: "track_undecodable", ParticipantID: ev.ParticipantID, TrackID: ev.TrackID, Kind: ev.Kind, Codec: ev.Codec}
+	case sfu.CodecChange:
+		msg = codecMsg{Type: "codec", TrackID: ev.TrackID, Kind: ev.Kind, Codec: ev.Codec, From: ev.From}
 	case sfu.ActiveSpeakers:
 		speakers := ev.Speakers
 		if speakers == nil {

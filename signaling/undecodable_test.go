@@ -15,7 +15,8 @@ import (
 // codec for a publisher's video (it takes VP9 only; the publisher sends
 // VP8) is told so once, with the codec, still hears the publisher's
 // audio, and is not offered the track again and again; the server logs
-// why at info; another subscriber in the room receives everything.
+// why at info; another subscriber in the room receives everything. The
+// room asks each VP8 publisher once to send VP9, which everybody decodes.
 func TestUndecodableTrackNotOffered(t *testing.T) {
 	logs := &logBuffer{}
 	ts := newTestServerFull(t, nil, nil, logs.logger())
@@ -29,6 +30,12 @@ func TestUndecodableTrackNotOffered(t *testing.T) {
 	m, err := vp9.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "track_undecodable" || m.Type == "error" })
 	if err != nil || m.Type != "track_undecodable" || m.ParticipantID != pub.Self.ID || m.Kind != "video" || !strings.EqualFold(m.Codec, "video/VP8") || m.TrackID == "" {
 		t.Fatalf("%+v (%v), want track_undecodable for the publisher's VP8 video", m, err)
+	}
+	// The room asks the publisher, once, for its video in the first codec
+	// everybody decodes; the Go client cannot send VP9, so it keeps VP8.
+	c, err := pub.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "codec" })
+	if err != nil || c.TrackID != m.TrackID || c.Kind != "video" || c.Codec != "video/VP9" || !strings.EqualFold(c.From, "video/VP8") {
+		t.Fatalf("publisher: %+v (%v), want codec video/VP9 from VP8 for track %s", c, err, m.TrackID)
 	}
 	receivesFrom(t, vp8, pub.Self.ID, 30)
 	eventually(t, 10*time.Second, "the VP9-only subscriber hearing the publisher", func() bool {
@@ -59,6 +66,18 @@ func TestUndecodableTrackNotOffered(t *testing.T) {
 	if l := logs.lines("level=INFO", "cannot decode its codec", "codec=video/vp8", "publisher="+pub.Self.ID); len(l) != 1 {
 		t.Errorf("info lines about the undecodable track: %q, want one", l)
 	}
+	if l := logs.lines("level=INFO", "asked to change video codec", "publisher="+pub.Self.ID, "to=video/VP9"); len(l) != 1 {
+		t.Errorf("info lines about the publisher's codec: %q, want one", l)
+	}
+	asked := 0
+	for _, m := range pub.Messages() {
+		if m.Type == "codec" {
+			asked++
+		}
+	}
+	if asked != 1 {
+		t.Errorf("the publisher was asked %d times to change codec, want once", asked)
+	}
 
 	// A second publisher's VP8 video is not offered to it at all.
 	pub2 := ts.join(ctx, "mixed")
@@ -67,6 +86,9 @@ func TestUndecodableTrackNotOffered(t *testing.T) {
 		return m.Type == "track_undecodable" && m.ParticipantID == pub2.Self.ID
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if c, err := pub2.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "codec" }); err != nil || c.Codec != "video/VP9" {
+		t.Errorf("second publisher: %+v (%v), want codec video/VP9", c, err)
 	}
 	receivesFrom(t, vp8, pub2.Self.ID, 30)
 	noErrors(t, vp9)

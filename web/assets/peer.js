@@ -9,6 +9,17 @@ export const SIMULCAST_ENCODINGS = [
   { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
 
+/**
+ * The simulcast encodings for a publisher preferring codec (e.g. 'vp9'). VP9 and AV1 encoders
+ * make one stream with spatial layers (SVC) unless each encoding names a scalability mode:
+ * Chromium then sends only the first encoding, the quarter-size one. With 'L1T3' on each it
+ * sends three independent streams, as with VP8, which the SFU switches between.
+ */
+export function simulcastEncodings(codec) {
+  if (codec !== 'vp9' && codec !== 'av1') return SIMULCAST_ENCODINGS;
+  return SIMULCAST_ENCODINGS.map((e) => ({ ...e, scalabilityMode: 'L1T3' }));
+}
+
 /** Puts the codec named (e.g. 'vp9') first in the transceiver's preferences, if supported. */
 export function preferCodec(transceiver, name) {
   const caps = name && globalThis.RTCRtpReceiver?.getCapabilities?.('video');

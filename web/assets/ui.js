@@ -5,6 +5,7 @@
 import { SFUClient, State } from '/assets/client.js';
 import { describePath } from '/assets/pathtext.js';
 import { Tiles, setFlag } from '/assets/tiles.js';
+import { showUndecodable } from '/assets/undecodable.js';
 
 const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 } };
 
@@ -36,6 +37,7 @@ const p2p = !['0', 'false', 'off'].includes(params.get('p2p') ?? '');
 
 const client = new SFUClient();
 const tiles = new Tiles(client, $('#grid'), () => { $('#sound').hidden = false; });
+showUndecodable(client, $('#grid'));
 // Remote MediaStreamTrack.id -> participant id. The server reuses the m-line of a track that
 // ended for the next one, and the browser then fires `track` again with the same track object
 // in the newcomer's stream: the latest event says who owns it.
