@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/pion/webrtc/v4"
@@ -15,6 +16,22 @@ import (
 // every browser decodes) that everybody decodes instead (CodecChange).
 // The publisher's new track, in that codec, reaches everybody; the old
 // one ends. A publisher is asked once per track.
+
+// undecodableFor is the set of the SFU's video codecs (lower-case MIME
+// types) missing from decodes, the codecs a client said it decodes; empty
+// when it said nothing.
+func undecodableFor(decodes []string) map[string]bool {
+	out := make(map[string]bool)
+	if decodes == nil {
+		return out
+	}
+	for _, c := range videoCodecs {
+		if !slices.ContainsFunc(decodes, func(d string) bool { return strings.EqualFold(d, c.MimeType) }) {
+			out[strings.ToLower(c.MimeType)] = true
+		}
+	}
+	return out
+}
 
 // undecodable records that by cannot decode codec (a lower-case MIME
 // type) and asks the publishers whose video somebody in the room cannot

@@ -26,9 +26,10 @@ type inbound struct {
 	Muted     bool                     `json:"muted,omitempty"`
 	TrackID   string                   `json:"trackId,omitempty"`
 	MaxLayer  *int                     `json:"maxLayer,omitempty"`
-	P2P       *bool                    `json:"p2p,omitempty"`   // join: peer to peer for two allowed (default true)
-	State     string                   `json:"state,omitempty"` // peer_state
-	Path      string                   `json:"path,omitempty"`  // peer_state
+	P2P       *bool                    `json:"p2p,omitempty"`    // join: peer to peer for two allowed (default true)
+	Codecs    []string                 `json:"codecs,omitempty"` // join: the video codecs the client decodes
+	State     string                   `json:"state,omitempty"`  // peer_state
+	Path      string                   `json:"path,omitempty"`   // peer_state
 }
 
 type wireParticipant struct {

@@ -2,6 +2,8 @@ package signaling_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sfu-project/sfu/loadtest"
+	"github.com/sfu-project/sfu/signaling"
 )
 
 // TestUndecodableTrackNotOffered: a subscriber whose answers accept no
@@ -92,4 +95,44 @@ func TestUndecodableTrackNotOffered(t *testing.T) {
 	}
 	receivesFrom(t, vp8, pub2.Self.ID, 30)
 	noErrors(t, vp9)
+}
+
+// TestJoinCodecs: a subscriber that says in join that it decodes VP9
+// only is never offered the VP8 publisher's video (it is told
+// track_undecodable before any offer carries it), and the room asks the
+// publisher for VP9 at once. A join listing too many codecs, or an empty
+// one, is refused with bad_message.
+func TestJoinCodecs(t *testing.T) {
+	ts := newTestServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub := ts.join(ctx, "declared")
+	mustPublish(t, pub)
+	vp9 := ts.join(ctx, "declared", func(o *loadtest.Options) {
+		o.SubscribeCodec = "video/VP9"
+		o.JoinCodecs = []string{"video/VP9", "video/AV1"}
+	})
+	m, err := vp9.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "track_undecodable" || m.Type == "offer" && strings.Contains(m.SDP, "m=video") })
+	if err != nil || m.Type != "track_undecodable" || m.ParticipantID != pub.Self.ID || !strings.EqualFold(m.Codec, "video/VP8") {
+		t.Fatalf("%+v (%v), want track_undecodable for the VP8 video before any offer with video", m, err)
+	}
+	if c, err := pub.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "codec" }); err != nil || c.Codec != "video/VP9" || c.TrackID != m.TrackID {
+		t.Fatalf("publisher: %+v (%v), want codec video/VP9 for %s", c, err, m.TrackID)
+	}
+	eventually(t, 10*time.Second, "the VP9-only subscriber hearing the publisher", func() bool {
+		a, ok := audioFrom(vp9, pub.Self.ID)
+		return ok && a.Packets > 50
+	})
+	noErrors(t, vp9)
+
+	for name, codecs := range map[string][]string{
+		"too many": slices.Repeat([]string{"video/VP8"}, 33),
+		"empty":    {""},
+	} {
+		_, err := loadtest.Dial(ctx, loadtest.Options{URL: ts.wsURL, Token: ts.token("declared", allGrants), LoopbackOnly: true, JoinCodecs: codecs})
+		var se *loadtest.ServerError
+		if !errors.As(err, &se) || se.Code != signaling.CodeBadMessage {
+			t.Errorf("join with %s codecs: %v, want %s", name, err, signaling.CodeBadMessage)
+		}
+	}
 }
