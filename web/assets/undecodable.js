@@ -29,7 +29,8 @@ export function showUndecodable(client, grid) {
         el.setAttribute('role', 'status');
         tile.append(el);
       }
-      el.textContent = texts.join('. ');
+      const text = texts.join('. ');
+      if (el.textContent !== text) el.textContent = text;
     }
   };
   client.addEventListener('track_undecodable', ({ detail }) => {
@@ -45,6 +46,7 @@ export function showUndecodable(client, grid) {
     for (const [id, n] of notes) if (n.participantId === detail.participantId) notes.delete(id);
     render();
   });
-  // Tiles come and change whom they show as participants arrive.
+  // Tiles come and change whom they show as participants arrive. render writes only what
+  // changed, so the mutations it makes itself end in a pass that changes nothing.
   new MutationObserver(render).observe(grid, { childList: true, subtree: true, attributeFilter: ['data-participant-id'] });
 }
