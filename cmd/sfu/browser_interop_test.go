@@ -242,6 +242,12 @@ func interopRoom(t *testing.T, c *browser, f *firefox.Browser, srv *labServer, r
 			break
 		}
 	}
+	for _, p := range []interopPage{chrome, fox} {
+		var sends []string
+		if err := p.eval(outboundJS, &sends); err == nil {
+			t.Logf("%s sends: %s", p.name, strings.Join(sends, "; "))
+		}
+	}
 	out := make([]interopCell, len(cells))
 	for i, cell := range cells {
 		t.Logf("%s decodes %s's video (%s asked): %v; tile asks layer %d (%dx%d); first frame %v after opening the pages",
