@@ -112,7 +112,9 @@ func TestJoinCodecs(t *testing.T) {
 		o.SubscribeCodec = "video/VP9"
 		o.JoinCodecs = []string{"video/VP9", "video/AV1"}
 	})
-	m, err := vp9.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "track_undecodable" || m.Type == "offer" && strings.Contains(m.SDP, "m=video") })
+	m, err := vp9.WaitFor(ctx, func(m loadtest.Message) bool {
+		return m.Type == "track_undecodable" || m.Type == "offer" && strings.Contains(m.SDP, "m=video")
+	})
 	if err != nil || m.Type != "track_undecodable" || m.ParticipantID != pub.Self.ID || !strings.EqualFold(m.Codec, "video/VP8") {
 		t.Fatalf("%+v (%v), want track_undecodable for the VP8 video before any offer with video", m, err)
 	}
