@@ -198,6 +198,7 @@ func interopRoom(t *testing.T, c *browser, f *firefox.Browser, srv *labServer, r
 		"Firefox":  "video/" + codec,
 	}
 	if !has(fox, "Receiver") {
+		t.Logf("this Firefox does not decode %s (RTCRtpReceiver.getCapabilities): the room must switch Chromium to VP8", codec)
 		want["Chromium"] = "video/vp8" // the room's fallback
 	}
 	if !has(fox, "Sender") {
