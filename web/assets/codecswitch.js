@@ -5,14 +5,15 @@
 import { preferCodec, simulcastEncodings } from './peer.js';
 
 /**
- * The video codecs (MIME types) this browser decodes, for `join`: the server then never offers
- * us a track we cannot decode, and has its publisher switch to a codec we do. Retransmission
- * and error correction formats are not codecs of their own.
+ * `{codecs}` for `join`: the video codecs (MIME types) this browser decodes, so that the server
+ * never offers us a track we cannot decode and has its publisher switch to a codec we do; `{}`
+ * where the browser cannot tell (an empty list would say that we decode no video at all).
+ * Retransmission and error correction formats are not codecs of their own.
  */
 export function decodableVideoCodecs() {
   const caps = globalThis.RTCRtpReceiver?.getCapabilities?.('video')?.codecs ?? [];
   const names = caps.map((c) => c.mimeType).filter((m) => !/\/(rtx|red|ulpfec|flexfec-03)$/i.test(m));
-  return [...new Set(names)];
+  return names.length > 0 ? { codecs: [...new Set(names)] } : {};
 }
 
 /** The short codec name ('vp8') of a MIME type ('video/VP8'). */

@@ -91,7 +91,7 @@ export class Session {
     this.#ws = ws;
     ws.onopen = () => {
       this.#opened = true;
-      this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, p2p: this.#p2p, codecs: decodableVideoCodecs(), ...(this.#room ? { room: this.#room } : {}) });
+      this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, p2p: this.#p2p, ...decodableVideoCodecs(), ...(this.#room ? { room: this.#room } : {}) });
       this.#pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
     };
     ws.onmessage = (e) => this.#onMessage(e.data);
