@@ -269,6 +269,21 @@ func interopRoom(t *testing.T, c *browser, f *firefox.Browser, srv *labServer, r
 		if err := p.eval(outboundJS, &sends); err == nil {
 			t.Logf("%s sends: %s", p.name, strings.Join(sends, "; "))
 		}
+		// Each layer it sends is larger than the one below: Firefox's VP9
+		// encoders sent all three at the size of the first encoding.
+		var sent map[string][2]int
+		if err := p.eval(sentLayersJS, &sent); err != nil {
+			t.Fatal(err)
+		}
+		below, belowRID := 0, ""
+		for _, rid := range []string{"q", "h", "f"} {
+			if s, ok := sent[rid]; ok {
+				if s[1] <= below {
+					t.Errorf("%s sends layer %s at %dx%d, no larger than layer %s (%d high)", p.name, rid, s[0], s[1], belowRID, below)
+				}
+				below, belowRID = s[1], rid
+			}
+		}
 	}
 	out := make([]interopCell, len(cells))
 	for i, cell := range cells {
