@@ -46,6 +46,9 @@ type Options struct {
 	// browser that cannot decode VP8 would: a client that cannot decode
 	// what others publish.
 	SubscribeCodec string
+	// JoinCodecs, if set, is sent in join as the video codecs the client
+	// decodes (signaling/PROTOCOL.md, "Codecs"), as the web client does.
+	JoinCodecs []string
 	// AllowIPs, when not empty, restricts ICE to these local addresses
 	// (a client inside a test network namespace, see Lab).
 	AllowIPs []net.IP
@@ -176,6 +179,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 	join := map[string]any{"type": "join", "version": protocolVersion, "token": opts.Token}
 	if opts.NoP2P || !(opts.P2P || opts.P2PIgnored) {
 		join["p2p"] = false
+	}
+	if opts.JoinCodecs != nil {
+		join["codecs"] = opts.JoinCodecs
 	}
 	if err := c.Send(join); err != nil {
 		c.Close()

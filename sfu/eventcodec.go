@@ -37,6 +37,7 @@ var eventTypes = []eventType{
 	eventTypeOf[PeerEnd]("peer_end"),
 	eventTypeOf[PeerSignal]("peer_signal"),
 	eventTypeOf[TrackUndecodable]("track_undecodable"),
+	eventTypeOf[CodecChange]("codec_change"),
 	eventTypeOf[RestartRequest]("restart_request"),
 }
 

@@ -71,6 +71,7 @@ func eventSamples() []struct {
 		{"peer mode", PeerMode{Mode: "p2p", PeerID: "PA_b", Reason: ReasonDirect}},
 		{"peer end", PeerEnd{PeerID: "PA_b", Reason: ReasonPeerTimeout}},
 		{"track undecodable", TrackUndecodable{ParticipantID: "PA_b", TrackID: "TR_v", Kind: "video", Codec: "video/H264"}},
+		{"codec change", CodecChange{TrackID: "TR_v", Kind: "video", Codec: "video/VP8", From: "video/H264"}},
 		{"peer offer", PeerSignal{From: "PA_a", Kind: "offer", SDP: "v=0\r\n"}},
 		{"peer candidate", PeerSignal{From: "PA_a", Kind: "candidate", Candidate: &webrtc.ICECandidateInit{Candidate: host, SDPMid: ptr("0")}}},
 	}

@@ -79,6 +79,16 @@ type TrackUndecodable struct {
 	Codec         string
 }
 
+// CodecChange asks a publisher to send its track TrackID in Codec (a
+// MIME type) from now on, instead of From: somebody in the room cannot
+// decode From (roomcodecs.go).
+type CodecChange struct {
+	TrackID string
+	Kind    string
+	Codec   string
+	From    string
+}
+
 // TrackMuted tells that a track was muted or unmuted.
 type TrackMuted struct {
 	ParticipantID string
@@ -122,6 +132,7 @@ func (TrackPublished) isEvent()    {}
 func (TrackUnpublished) isEvent()  {}
 func (TrackMuted) isEvent()        {}
 func (TrackUndecodable) isEvent()  {}
+func (CodecChange) isEvent()       {}
 func (ActiveSpeakers) isEvent()    {}
 func (Bye) isEvent()               {}
 func (Move) isEvent()              {}

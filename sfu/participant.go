@@ -27,6 +27,10 @@ type Identity struct {
 	Identity string
 	Name     string
 	Grants   Grants
+	// Decodes lists the video codecs (MIME types) the client said it
+	// decodes when it joined; nil when it did not say. Tracks in other
+	// codecs are not offered to it (roomcodecs.go).
+	Decodes []string
 	// P2P: the token and the client allow a peer connection when the
 	// room holds two (signaling/PROTOCOL.md, "Peer to peer for two").
 	P2P bool
@@ -92,7 +96,7 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 		done:         make(chan struct{}),
 		loop:         make(chan struct{}),
 		downs:        make(map[string]*subscription),
-		undecodable:  make(map[string]bool),
+		undecodable:  undecodableFor(who.Decodes),
 		freeMLines:   make(map[webrtc.RTPCodecType][]*webrtc.RTPTransceiver),
 		dynacasts:    make(map[*UpTrack]*dynacastState),
 		upTracks:     make(map[*webrtc.RTPReceiver]*UpTrack),

@@ -50,6 +50,9 @@ type member struct {
 	// "video"): a mute may come before the track it is about, and a track
 	// published later starts as it says.
 	muted map[string]bool
+	// noDecode holds the video codecs (lower-case MIME types) the
+	// member's answers showed it cannot decode (roomcodecs.go).
+	noDecode map[string]bool
 }
 
 func newRoom(s *SFU, name string) *Room {

@@ -58,6 +58,7 @@ func (p *Participant) subscribe(up *UpTrack) {
 		if codec := strings.ToLower(up.codec.MimeType); p.undecodable[codec] {
 			p.log.Info("track not sent: the subscriber cannot decode its codec", "track", up.id, "publisher", up.publisherID, "codec", codec)
 			p.sink.Send(TrackUndecodable{ParticipantID: up.publisherID, TrackID: up.id, Kind: up.kind.String(), Codec: up.codec.MimeType})
+			p.room.undecodable(p, codec)
 			return
 		}
 		down := newDownTrack(up, p.sfu.metrics)
@@ -122,6 +123,7 @@ func (p *Participant) dropUndecodable() int {
 		p.endSubscription(up)
 		p.log.Info("track not sent: the subscriber cannot decode its codec", "track", up.id, "publisher", up.publisherID, "codec", codec)
 		p.sink.Send(TrackUndecodable{ParticipantID: up.publisherID, TrackID: up.id, Kind: up.kind.String(), Codec: up.codec.MimeType})
+		p.room.undecodable(p, codec)
 		n++
 	}
 	return n

@@ -49,6 +49,9 @@ type UpTrack struct {
 	together  atomic.Bool
 	keyframes *rtp.KeyframeThrottle // the layers' shared throttle
 	muted     atomic.Bool
+	// codecAsked is set once the room asked the publisher to send the
+	// track in another codec (roomcodecs.go).
+	codecAsked atomic.Bool
 	// direct is set while the publisher sends the track over a peer
 	// connection instead (its room is in mode p2p): its silent layers can
 	// be had again at their last bitrate, as paused ones can.

@@ -457,7 +457,12 @@ func (c *conn) join(m *inbound) {
 			return
 		}
 	}
+	if err := validCodecs(m.Codecs); err != nil {
+		c.refuseJoin(m, claims, CodeBadMessage, err.Error(), CloseBadRequest)
+		return
+	}
 	who := sfu.Identity{
+		Decodes:  m.Codecs,
 		Identity: claims.Subject,
 		Name:     claims.Name,
 		Grants:   sfu.Grants{Publish: claims.Grants.Publish, Subscribe: claims.Grants.Subscribe},

@@ -31,6 +31,9 @@ var (
 	// ErrBadRoom is returned for a room name that is empty, too long, not
 	// UTF-8 or contains control characters.
 	ErrBadRoom = errors.New("signaling: bad room name")
+	// ErrBadCodecs is returned for a join whose codecs list is too long
+	// or holds something that is not a MIME type.
+	ErrBadCodecs = errors.New("signaling: bad codecs in join")
 )
 
 // Error codes sent to clients in error messages; see PROTOCOL.md.

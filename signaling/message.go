@@ -26,9 +26,10 @@ type inbound struct {
 	Muted     bool                     `json:"muted,omitempty"`
 	TrackID   string                   `json:"trackId,omitempty"`
 	MaxLayer  *int                     `json:"maxLayer,omitempty"`
-	P2P       *bool                    `json:"p2p,omitempty"`   // join: peer to peer for two allowed (default true)
-	State     string                   `json:"state,omitempty"` // peer_state
-	Path      string                   `json:"path,omitempty"`  // peer_state
+	P2P       *bool                    `json:"p2p,omitempty"`    // join: peer to peer for two allowed (default true)
+	Codecs    []string                 `json:"codecs,omitempty"` // join: the video codecs the client decodes
+	State     string                   `json:"state,omitempty"`  // peer_state
+	Path      string                   `json:"path,omitempty"`   // peer_state
 }
 
 type wireParticipant struct {
@@ -92,6 +93,15 @@ type trackUndecodableMsg struct {
 	TrackID       string `json:"trackId"`
 	Kind          string `json:"kind"`
 	Codec         string `json:"codec"`
+}
+
+// codecMsg asks the client to send its track in another codec.
+type codecMsg struct {
+	Type    string `json:"type"`
+	TrackID string `json:"trackId"`
+	Kind    string `json:"kind"`
+	Codec   string `json:"codec"`
+	From    string `json:"from"`
 }
 
 type trackMutedMsg struct {
@@ -174,6 +184,8 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		msg = trackMutedMsg{Type: "track_muted", ParticipantID: ev.ParticipantID, TrackID: ev.Track.ID, Kind: ev.Track.Kind, Muted: ev.Track.Muted}
 	case sfu.TrackUndecodable:
 		msg = trackUndecodableMsg{Type: "track_undecodable", ParticipantID: ev.ParticipantID, TrackID: ev.TrackID, Kind: ev.Kind, Codec: ev.Codec}
+	case sfu.CodecChange:
+		msg = codecMsg{Type: "codec", TrackID: ev.TrackID, Kind: ev.Kind, Codec: ev.Codec, From: ev.From}
 	case sfu.ActiveSpeakers:
 		speakers := ev.Speakers
 		if speakers == nil {

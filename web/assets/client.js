@@ -48,6 +48,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  *   track_published     {participantId, track}
  *   track_unpublished   {participantId, trackId}
  *   track_muted         {participantId, trackId, kind, muted}
+ *   track_undecodable   {participantId, trackId, kind, codec}   this browser cannot decode the
+ *                       track's codec (a MIME type): it is not sent to us; say so
+ *   codec               {trackId, codec, from}   somebody cannot decode our video: we now send it
+ *                       in codec ('vp8') instead of from
  *   track               {track, participantId, stream, receiver}   remote media arrived
  *   speakers            {speakers, active}   who speaks (participant ids, loudest first, ours
  *                       too) and who has the floor ('' for nobody); sent on change, ≤ 1 per 300 ms

@@ -9,6 +9,24 @@ export const SIMULCAST_ENCODINGS = [
   { rid: 'f', scaleResolutionDownBy: 1, maxBitrate: 1_500_000 },
 ];
 
+/**
+ * The simulcast encodings for a publisher preferring codec (e.g. 'vp9'). VP9 and AV1 encoders
+ * make one stream with spatial layers (SVC) unless each encoding names a scalability mode:
+ * Chromium then sends only the first encoding, the quarter-size one. With 'L1T3' on each it
+ * sends three independent streams, as with VP8, which the SFU switches between (by RID, in
+ * any order). Firefox's VP9 encoders never grow past the size of the first encoding (libvpx:
+ * "Desired width too large"), so that every layer was quarter-size: Firefox gets the largest
+ * first.
+ */
+export function simulcastEncodings(codec) {
+  if (codec !== 'vp9' && codec !== 'av1') return SIMULCAST_ENCODINGS;
+  const encodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e, scalabilityMode: 'L1T3' }));
+  return FIREFOX ? encodings.reverse() : encodings;
+}
+
+// Feature detection cannot tell the encoder quirk above; the engine's name can.
+const FIREFOX = /\bFirefox\//.test(globalThis.navigator?.userAgent ?? '');
+
 /** Puts the codec named (e.g. 'vp9') first in the transceiver's preferences, if supported. */
 export function preferCodec(transceiver, name) {
   const caps = name && globalThis.RTCRtpReceiver?.getCapabilities?.('video');

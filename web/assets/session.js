@@ -4,7 +4,8 @@
 // SFUClient owns one session, two while it moves to another node; a session never reconnects.
 
 import { DirectCall } from './direct.js';
-import { Peer, SIMULCAST_ENCODINGS, preferCodec } from './peer.js';
+import { Peer, preferCodec, simulcastEncodings } from './peer.js';
+import { codecName, decodableVideoCodecs, switchVideoCodec } from './codecswitch.js';
 
 const PROTOCOL_VERSION = 2;
 const PING_INTERVAL_MS = 10_000;
@@ -90,7 +91,7 @@ export class Session {
     this.#ws = ws;
     ws.onopen = () => {
       this.#opened = true;
-      this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, p2p: this.#p2p, ...(this.#room ? { room: this.#room } : {}) });
+      this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, p2p: this.#p2p, ...decodableVideoCodecs(), ...(this.#room ? { room: this.#room } : {}) });
       this.#pingTimer = setInterval(() => this.send({ type: 'ping' }), PING_INTERVAL_MS);
     };
     ws.onmessage = (e) => this.#onMessage(e.data);
@@ -212,7 +213,7 @@ export class Session {
       for (const track of stream.getTracks()) {
         if (sending.has(track)) continue;
         const init = { direction: 'sendonly', streams: [stream] };
-        if (track.kind === 'video' && this.#media.simulcast) init.sendEncodings = SIMULCAST_ENCODINGS;
+        if (track.kind === 'video' && this.#media.simulcast) init.sendEncodings = simulcastEncodings(this.#media.videoCodec);
         const transceiver = peer.pc.addTransceiver(track, init);
         if (track.kind === 'video') preferCodec(transceiver, this.#media.videoCodec);
       }
@@ -277,6 +278,11 @@ export class Session {
         const { participantId, trackId, kind, muted } = msg;
         return this.#emit('track_muted', { participantId, trackId, kind, muted });
       }
+      case 'track_undecodable': {
+        if (twin) return;
+        const { participantId, trackId, kind, codec } = msg;
+        return this.#emit('track_undecodable', { participantId, trackId, kind, codec });
+      }
       case 'speakers':
         return this.#emit('speakers', { speakers: msg.speakers ?? [], active: msg.active ?? '' });
       case 'layers': return this.#onLayers(msg.layers ?? {});
@@ -286,6 +292,7 @@ export class Session {
         this.moveAsked = msg.timeLeft ?? 0;
         return this.#emit('move', { timeLeft: this.moveAsked });
       case 'restart': if (msg.target === 'publisher') this.#restartPublisher(true); return;
+      case 'codec': return this.#onCodec(msg);
       case 'pong': return;
       default: console.warn('sfu: unknown message type', msg.type);
     }
@@ -371,6 +378,23 @@ export class Session {
     const sdp = await answered;
     this.#answerWaiter = null;
     await peer.setRemote({ type: 'answer', sdp });
+  }
+
+  // The room asks for our video in another codec: somebody cannot decode ours. We keep to it
+  // for the rest of the call, rejoins included.
+  #onCodec(msg) {
+    const codec = codecName(msg.codec);
+    const peer = this.#publisher;
+    if (msg.kind !== 'video' || !codec || codec === this.#media.videoCodec || !peer || this.ended) return;
+    console.info(`sfu: sending video in ${codec}, not ${codecName(msg.from)}: somebody in the room cannot decode it`);
+    this.#media.videoCodec = codec;
+    this.#emit('codec', { trackId: msg.trackId, codec, from: codecName(msg.from) });
+    peer.run(async () => {
+      const { stream, simulcast } = this.#media;
+      if (!stream || !switchVideoCodec(peer.pc, stream, codec, simulcast)) return;
+      await this.#offerPublisher(peer, {});
+      if (this.#media.muted.video) this.send({ type: 'mute', kind: 'video', muted: true }); // a new track
+    }).catch((err) => { if (!peer.closed) this.#negotiationFailed('publisher', err); });
   }
 
   // Restarts ICE on the publisher connection: when it is not connected, or at once when the

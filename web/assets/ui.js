@@ -10,6 +10,7 @@ import { maySend } from '/assets/claims.js';
 import { devicePanel as devicePanelFor } from '/assets/devices.js';
 import { Speaker, capture, loadChoices, release } from '/assets/media.js';
 import { prejoin } from '/assets/prejoin.js';
+import { showUndecodable } from '/assets/undecodable.js';
 
 // What people read. Keyed by error code or getUserMedia error name.
 const MESSAGES = {
@@ -40,6 +41,7 @@ const showPrejoin = !['0', 'false', 'off'].includes(params.get('prejoin') ?? '')
 
 const client = new SFUClient();
 const tiles = new Tiles(client, $('#grid'), () => { $('#sound').hidden = false; });
+showUndecodable(client, $('#grid'));
 // Remote MediaStreamTrack.id -> participant id. The server reuses the m-line of a track that
 // ended for the next one, and the browser then fires `track` again with the same track object
 // in the newcomer's stream: the latest event says who owns it.
