@@ -143,7 +143,7 @@ func (b *bandwidthControl) allocate(now time.Time) {
 			}
 			continue
 		}
-		d := VideoDemand{TrackID: up.id, MaxLayer: int(down.maxLayer.Load())}
+		d := VideoDemand{TrackID: up.id, MaxLayer: int(down.maxLayer.Load()), Screen: up.source == SourceScreen}
 		_, d.Current = down.Layers()
 		// The active speaker first, then what is shown larger.
 		d.Priority = d.MaxLayer

@@ -56,8 +56,9 @@ type Participant struct {
 
 	pubGate *candidateGate // replaced with the publisher connection
 
-	upMu     sync.Mutex // guards upTracks
+	upMu     sync.Mutex // guards upTracks and sources
 	upTracks map[*webrtc.RTPReceiver]*UpTrack
+	sources  Sources // by mid, as the publisher's offers named them; written on the event loop
 	subGate  candidateGate
 
 	// Owned by the event loop goroutine.
@@ -142,7 +143,7 @@ func (p *Participant) newPublisher() error {
 			p.post(func() { p.askPublisherRestart(pub) })
 		}
 	})
-	pub.OnTrack(p.onTrack)
+	pub.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) { p.onTrack(pub, remote, receiver) })
 	return nil
 }
 
@@ -234,7 +235,7 @@ func (p *Participant) SetMuted(kind string, muted bool) error {
 // onTrack runs when a publisher's media arrives, once per simulcast
 // layer: the first layer of a track publishes it to the room, and the
 // track is unpublished when the last layer's reader stops.
-func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+func (p *Participant) onTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	index, ok := layerIndex(remote.RID())
 	if !ok {
 		p.log.Warn("unknown simulcast layer ignored", "rid", remote.RID())
@@ -245,6 +246,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	if remote.Kind() == webrtc.RTPCodecTypeVideo {
 		size = cfg.VideoCacheSize
 	}
+	source := p.sourceFor(pub, receiver, remote.Kind())
 	p.upMu.Lock()
 	up, existing := p.upTracks[receiver]
 	if !existing {
@@ -252,6 +254,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 			id:            newID("TR_"),
 			publisherID:   p.id,
 			kind:          remote.Kind(),
+			source:        source,
 			codec:         remote.Codec(),
 			cacheSize:     size,
 			keyframeEvery: cfg.KeyframeInterval,

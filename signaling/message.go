@@ -29,6 +29,8 @@ type inbound struct {
 	P2P       *bool                    `json:"p2p,omitempty"`   // join: peer to peer for two allowed (default true)
 	State     string                   `json:"state,omitempty"` // peer_state
 	Path      string                   `json:"path,omitempty"`  // peer_state
+	// Sources, in a publisher offer, names its tracks' sources by mid.
+	Sources map[string]sfu.TrackSource `json:"sources,omitempty"`
 }
 
 type wireParticipant struct {
@@ -39,9 +41,10 @@ type wireParticipant struct {
 }
 
 type wireTrack struct {
-	ID    string `json:"id"`
-	Kind  string `json:"kind"`
-	Muted bool   `json:"muted"`
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Source string `json:"source"`
+	Muted  bool   `json:"muted"`
 }
 
 type joinedMsg struct {
