@@ -79,7 +79,7 @@ export class SFUClient extends EventTarget {
   #retiring = new Set(); // sessions moved away from, left once MOVE_LINGER_MS has passed
   // What we publish, kept across sessions: the local MediaStream, the preferred video codec
   // ('' keeps the browser's order), three simulcast layers or one, and what the user muted.
-  #media = { stream: null, videoCodec: '', simulcast: true, muted: { audio: false, video: false } };
+  #media = { stream: null, videoCodec: '', simulcast: true, muted: { audio: false, video: false }, screen: null };
   #layers = new Map(); // remote track id -> the maxLayer we asked for
   #attempt = 0;
   #retryTimer = 0;
@@ -120,6 +120,16 @@ export class SFUClient extends EventTarget {
   async publish(stream, { videoCodec = '', simulcast = true } = {}) {
     Object.assign(this.#media, { stream, videoCodec: videoCodec.toLowerCase(), simulcast });
     this.#move?.next?.publish().catch(() => {}); // its trouble is the move's to handle
+    if (this.state === State.CONNECTED) await this.#session.publish();
+  }
+
+  /**
+   * Shares track, a screen (screen.js), beside the published stream, now or as soon as we are
+   * joined, and after every rejoin; null stops sharing.
+   */
+  async shareScreen(track) {
+    this.#media.screen = track;
+    this.#move?.next?.publish().catch(() => {});
     if (this.state === State.CONNECTED) await this.#session.publish();
   }
 

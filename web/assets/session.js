@@ -5,6 +5,7 @@
 
 import { DirectCall } from './direct.js';
 import { Peer, SIMULCAST_ENCODINGS, preferCodec } from './peer.js';
+import { SCREEN_ENCODINGS } from './screen.js';
 
 const PROTOCOL_VERSION = 2;
 const PING_INTERVAL_MS = 10_000;
@@ -41,7 +42,7 @@ export class Session {
 
   #url;
   #room;
-  #media; // the owner's {stream, videoCodec, simulcast, muted}, read when publishing
+  #media; // the owner's {stream, videoCodec, simulcast, muted, screen}, read when publishing
   #emit;
   #ours;
   #ws = null;
@@ -59,6 +60,7 @@ export class Session {
   #sending = true; // false while the call goes peer to peer: our publisher encodings are off
   #layersActive = {}; // rid -> active, the server's latest `layers` (dynacast)
   #encodings = Promise.resolve(); // setParameters calls, one at a time
+  #screen = null; // the publisher transceiver of our shared screen, kept for the next share
 
   /**
    * token is the string to join with; media is read whenever the session publishes; ours(id)
@@ -193,12 +195,13 @@ export class Session {
   /** Publishes the owner's stream (adding the tracks not sent yet) and restates our mutes. */
   publish() {
     const { stream } = this.#media;
-    if (!stream || !this.self || this.ended) return Promise.resolve();
+    if ((!stream && !this.#media.screen && !this.#screen) || !this.self || this.ended) return Promise.resolve();
     const peer = (this.#publisher ??= this.#newPeer('publisher'));
-    this.#direct.setLocal(stream);
+    if (stream) this.#direct.setLocal(stream);
     return peer.run(async () => {
       const sending = new Set(peer.pc.getSenders().map((s) => s.track));
-      for (const track of stream.getTracks()) {
+      await this.#syncScreen(peer.pc);
+      for (const track of stream?.getTracks() ?? []) {
         if (sending.has(track)) continue;
         const init = { direction: 'sendonly', streams: [stream] };
         if (track.kind === 'video' && this.#media.simulcast) init.sendEncodings = SIMULCAST_ENCODINGS;
@@ -332,7 +335,10 @@ export class Session {
         const params = sender.getParameters();
         let changed = false;
         for (const enc of params.encodings ?? []) {
-          const want = this.#sending && (!enc.rid || this.#layersActive[enc.rid] !== false);
+          // A shared screen goes through the server in a call of two as well: the direct
+          // connection carries one picture of each side.
+          const screen = sender === this.#screen?.sender;
+          const want = (this.#sending || screen) && (!enc.rid || this.#layersActive[enc.rid] !== false);
           if (enc.active !== want) {
             enc.active = want;
             changed = true;
@@ -354,11 +360,35 @@ export class Session {
   async #offerPublisher(peer, options) {
     await peer.pc.setLocalDescription(await peer.pc.createOffer(options));
     const answered = new Promise((resolve, reject) => { this.#answerWaiter = { resolve, reject }; });
-    this.send({ type: 'offer', sdp: peer.pc.localDescription.sdp });
+    const sources = this.#screen?.mid ? { sources: { [this.#screen.mid]: 'screen' } } : {};
+    this.send({ type: 'offer', sdp: peer.pc.localDescription.sdp, ...sources });
     peer.descriptionSent();
     const sdp = await answered;
     this.#answerWaiter = null;
     await peer.setRemote({ type: 'answer', sdp });
+  }
+
+  // --- screen sharing (screen.js) -------------------------------------------------------------
+
+  // Sends the owner's shared screen (media.screen) on a transceiver of its own, named a screen
+  // in our offers, or stops sending it. A later share takes the same transceiver again, so
+  // sharing on and off never adds media sections.
+  async #syncScreen(pc) {
+    const track = this.#media.screen ?? null;
+    const t = this.#screen;
+    if (t && t.sender.track === track) return;
+    if (t) {
+      await t.sender.replaceTrack(track);
+      t.direction = track ? 'sendonly' : 'inactive';
+      return;
+    }
+    if (!track) return;
+    this.#screen = pc.addTransceiver(track, { direction: 'sendonly', sendEncodings: SCREEN_ENCODINGS });
+    preferCodec(this.#screen, this.#media.videoCodec);
+    // Short of bandwidth or CPU, the encoder lowers the frame rate and keeps the text sharp.
+    const params = this.#screen.sender.getParameters();
+    params.degradationPreference = 'maintain-resolution';
+    await this.#screen.sender.setParameters(params).catch(() => {}); // not every browser has it
   }
 
   // Restarts ICE on the publisher connection: when it is not connected, or at once when the

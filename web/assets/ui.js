@@ -5,6 +5,7 @@
 import { SFUClient, State } from '/assets/client.js';
 import { describePath } from '/assets/pathtext.js';
 import { Tiles, setFlag } from '/assets/tiles.js';
+import { ScreenShare } from '/assets/screen.js';
 
 const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 } };
 
@@ -264,6 +265,9 @@ function start() {
   };
   $('#leave').onclick = leave;
   addEventListener('pagehide', () => client.leave());
+  // Screen sharing (screen.js).
+  const screen = new ScreenShare(client, $('#grid'), $('#share'), setNotice);
+  window.sfuDebug.screens = () => screen.report();
 
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // Failures are reported through events; the promise only says when the first join is done.
