@@ -38,6 +38,7 @@ var eventTypes = []eventType{
 	eventTypeOf[PeerSignal]("peer_signal"),
 	eventTypeOf[TrackUndecodable]("track_undecodable"),
 	eventTypeOf[RestartRequest]("restart_request"),
+	eventTypeOf[NetworkQuality]("network_quality"),
 }
 
 // eventType is one entry of eventTypes.

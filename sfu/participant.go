@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -83,6 +84,9 @@ type Participant struct {
 	pubUfrag      string    // the client's ICE username fragment of the publisher connection's applied offer
 	pendingCands  map[Target][]webrtc.ICECandidateInit
 	remote        map[Target]*remoteCandidates // admits the client's candidates, per connection
+	qualityMeter  qualityMeter                 // measures quality (quality.go)
+
+	quality atomic.Int32 // the network quality level last measured, for the room's loop
 }
 
 func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participant, error) {
@@ -103,6 +107,7 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 			TargetSubscriber: newRemoteCandidates(TargetSubscriber, s.policy, s.cfg.MaxRemoteCandidates),
 		},
 	}
+	p.quality.Store(QualityGood) // until measured
 	if err := p.newPublisher(); err != nil {
 		return nil, err
 	}
@@ -176,8 +181,10 @@ func (p *Participant) run() {
 		case fn := <-p.ops:
 			fn()
 		case <-p.bw.allocateTicks():
-			p.bw.tick(p.sfu.now())
+			now := p.sfu.now()
+			p.bw.tick(now)
 			p.dynacast()
+			p.measureQuality(now)
 		case now := <-p.bw.padTicks():
 			p.bw.pad(now)
 		case <-p.bw.decreases():

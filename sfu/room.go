@@ -215,6 +215,9 @@ func (r *Room) run(stop <-chan struct{}, done chan<- struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	sp := &speakerLoop{det: newSpeakerDetector(defaultSpeakerConfig()), samples: make(map[string]levelSample)}
+	quality := time.NewTicker(qualityEvery)
+	defer quality.Stop()
+	q := &qualityLoop{}
 	var batch []func(time.Time)
 	for {
 		select {
@@ -222,6 +225,9 @@ func (r *Room) run(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		case now := <-tick.C:
 			r.sampleSpeakers(sp, now)
+			continue
+		case <-quality.C:
+			r.sendQuality(q)
 			continue
 		case <-r.wake:
 			r.opsMu.Lock()

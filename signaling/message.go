@@ -187,6 +187,8 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		msg = layersMsg{Type: "layers", TrackID: ev.TrackID, Layers: ev.Active}
 	case sfu.Bye:
 		msg = byeMsg{Type: "bye", Reason: ev.Reason}
+	case sfu.NetworkQuality:
+		msg = qualityMsg{Type: "quality", Level: ev.Self, Others: ev.Participants}
 	case sfu.Move:
 		msg = moveMsg{Type: "move", TimeLeft: max(ev.TimeLeft.Milliseconds(), 0)}
 	default:
@@ -195,6 +197,15 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		}
 	}
 	return json.Marshal(msg)
+}
+
+// qualityMsg tells the client the network quality levels (PROTOCOL.md,
+// "Network quality"). Its fields are not named self and participants: in
+// other messages those are a Participant and a list of them.
+type qualityMsg struct {
+	Type   string         `json:"type"`
+	Level  int            `json:"level"`
+	Others map[string]int `json:"others"`
 }
 
 // restartMsg asks the client for an ICE restart of a connection it offers.
