@@ -165,4 +165,32 @@ func TestBrowserScreenShare(t *testing.T) {
 	if r, err := ada.screens(); err != nil || r.Sharing {
 		t.Errorf("Ada still sharing after the second click (%v)", err)
 	}
+	// Network quality (quality.js): every tile, Grace's own too, carries
+	// bars with a level and its words, from the server's quality messages.
+	grace := browsers[1]
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		q, err := eval[qualityShown](grace, `window.sfuDebug.quality()`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels, _ := eval[[]string](grace, `[...document.querySelectorAll('.tile > .quality')].map((e) => e.getAttribute('aria-label'))`)
+		_, ada := q.Others[ids[0]]
+		_, linus := q.Others[ids[2]]
+		if q.Self != nil && ada && linus && len(labels) >= 3 {
+			t.Logf("Grace shows network quality: her own %d, the others %v; labels %q", *q.Self, q.Others, labels)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Grace shows network quality %+v, labels %q; want her own and Ada's and Linus's", q, labels)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// qualityShown is window.sfuDebug.quality(): the level on our own tile
+// and on the others'.
+type qualityShown struct {
+	Self   *int           `json:"self"`
+	Others map[string]int `json:"others"`
 }

@@ -49,6 +49,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  *   track_unpublished   {participantId, trackId}
  *   track_muted         {participantId, trackId, kind, muted}
  *   track               {track, participantId, stream, receiver}   remote media arrived
+ *   quality             {level, others}   network quality, 0 bad to 3 good: ours, and the others'
+ *                       by participant id (PROTOCOL.md, "Network quality"); sent on change
  *   speakers            {speakers, active}   who speaks (participant ids, loudest first, ours
  *                       too) and who has the floor ('' for nobody); sent on change, ≤ 1 per 300 ms
  *   move                {timeLeft}   our node is going away: we open a session elsewhere while

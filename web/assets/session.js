@@ -271,6 +271,7 @@ export class Session {
       case 'speakers':
         return this.#emit('speakers', { speakers: msg.speakers ?? [], active: msg.active ?? '' });
       case 'layers': return this.#onLayers(msg.layers ?? {});
+      case 'quality': return this.#emit('quality', { level: msg.level ?? 3, others: msg.others ?? {} });
       case 'error': return this.#onError(msg);
       case 'bye': return this.#emit('bye', { reason: msg.reason });
       case 'move':

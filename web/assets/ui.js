@@ -6,6 +6,7 @@ import { SFUClient, State } from '/assets/client.js';
 import { describePath } from '/assets/pathtext.js';
 import { Tiles, setFlag } from '/assets/tiles.js';
 import { ScreenShare } from '/assets/screen.js';
+import { QualityBars } from '/assets/quality.js';
 
 const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 } };
 
@@ -268,6 +269,9 @@ function start() {
   // Screen sharing (screen.js).
   const screen = new ScreenShare(client, $('#grid'), $('#share'), setNotice);
   window.sfuDebug.screens = () => screen.report();
+  // Network quality bars on the tiles (quality.js).
+  const quality = new QualityBars(client, $('#grid'), $('#local'));
+  window.sfuDebug.quality = () => quality.shown();
 
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // Failures are reported through events; the promise only says when the first join is done.
