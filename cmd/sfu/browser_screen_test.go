@@ -165,6 +165,24 @@ func TestBrowserScreenShare(t *testing.T) {
 	if r, err := ada.screens(); err != nil || r.Sharing {
 		t.Errorf("Ada still sharing after the second click (%v)", err)
 	}
+	// She shares again, on the same media section: Grace decodes the new
+	// track.
+	clickButton(t, ada, "share")
+	again := time.Now()
+	for shown := false; !shown; {
+		r, err := browsers[1].screens()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range r.Screens {
+			shown = shown || (s.ParticipantID == ids[0] && s.FramesDecoded > 0)
+		}
+		if !shown && time.Since(again) > 10*time.Second {
+			t.Fatalf("Grace: screens %+v 10 s after Ada shared again", r)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("Grace decodes Ada's second share %v after the click", time.Since(again).Round(time.Millisecond))
 	// Network quality (quality.js): every tile, Grace's own too, carries
 	// bars with a level and its words, from the server's quality messages.
 	grace := browsers[1]
@@ -178,7 +196,7 @@ func TestBrowserScreenShare(t *testing.T) {
 		_, ada := q.Others[ids[0]]
 		_, linus := q.Others[ids[2]]
 		if q.Self != nil && ada && linus && len(labels) >= 3 {
-			t.Logf("Grace shows network quality: her own %d, the others %v; labels %q", *q.Self, q.Others, labels)
+			t.Logf("Grace shows network quality: her own %d (the server's %d, her browser's %d), the others %v; labels %q", *q.Self, q.Server, q.Browser, q.Others, labels)
 			break
 		}
 		if time.Now().After(deadline) {
@@ -191,6 +209,8 @@ func TestBrowserScreenShare(t *testing.T) {
 // qualityShown is window.sfuDebug.quality(): the level on our own tile
 // and on the others'.
 type qualityShown struct {
-	Self   *int           `json:"self"`
-	Others map[string]int `json:"others"`
+	Self    *int           `json:"self"`
+	Others  map[string]int `json:"others"`
+	Server  int            `json:"server"`
+	Browser int            `json:"browser"`
 }

@@ -70,7 +70,10 @@ export class QualityBars {
     clearInterval(this.#timer);
   }
 
-  /** The levels shown now, for tests: {self, others: {participant id: level}}. */
+  /**
+   * The levels shown now, for tests: {self, others: {participant id: level}}, and the two that
+   * make our own: the server's and the browser's.
+   */
   shown() {
     const others = {};
     for (const tile of this.#grid.querySelectorAll('.tile[data-participant-id]')) {
@@ -78,7 +81,7 @@ export class QualityBars {
       if (q) others[tile.dataset.participantId] = Number(q.dataset.level);
     }
     const self = this.#local.querySelector(':scope > .quality');
-    return { self: self ? Number(self.dataset.level) : null, others };
+    return { self: self ? Number(self.dataset.level) : null, others, server: this.#server.level, browser: this.#browser };
   }
 
   // The browser's view: loss the server reports of our sending (remote-inbound-rtp), loss on
