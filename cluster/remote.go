@@ -127,8 +127,8 @@ func (s *remoteSession) call(env envelope) error {
 }
 
 // HandleOffer implements signaling.Session.
-func (s *remoteSession) HandleOffer(sdp string) error {
-	return s.call(envelope{Method: callOffer, SDP: sdp})
+func (s *remoteSession) HandleOffer(sdp string, sources sfu.Sources) error {
+	return s.call(envelope{Method: callOffer, SDP: sdp, Sources: sources})
 }
 
 // HandleAnswer implements signaling.Session.

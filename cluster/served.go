@@ -149,7 +149,7 @@ func (s *servedSession) apply(session signaling.Session, env envelope) error {
 	}
 	switch env.Method {
 	case callOffer:
-		return session.HandleOffer(env.SDP)
+		return session.HandleOffer(env.SDP, env.Sources)
 	case callAnswer:
 		return session.HandleAnswer(env.SDP)
 	case callCandidate:

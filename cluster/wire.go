@@ -56,6 +56,9 @@ type envelope struct {
 	Layer     int                      `json:"l,omitempty"`
 	PeerKind  string                   `json:"pk,omitempty"`
 	PeerState sfu.PeerState            `json:"ps,omitempty"`
+	// Sources are an offer's track sources by mid; a node that does not
+	// know them gives its tracks the default sources.
+	Sources sfu.Sources `json:"src,omitempty"`
 
 	// Code and Message carry a failed call's error (sfu.ErrorCode); a
 	// join refused because another node holds the room names it in

@@ -100,6 +100,7 @@ type Client struct {
 	mux io.Closer // the lossy UDP mux, if any
 
 	videoSender *webrtc.RTPSender // set by Publish, cleared by StopVideo
+	videoSource string            // Media.Source, named in the offers while videoSender is set
 	rids        *ridTagger
 	inbox       *inbox
 	recv        *receiver

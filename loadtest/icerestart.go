@@ -120,7 +120,25 @@ func (c *Client) offerWith(opts *webrtc.OfferOptions) error {
 	if err := c.pub.SetLocalDescription(offer); err != nil {
 		return err
 	}
-	return c.Send(map[string]any{"type": "offer", "sdp": offer.SDP})
+	msg := map[string]any{"type": "offer", "sdp": offer.SDP}
+	if sources := c.sources(); sources != nil {
+		msg["sources"] = sources
+	}
+	return c.Send(msg)
+}
+
+// sources is what the next offer names of its tracks' sources by mid:
+// the video's Media.Source, nil when there is none.
+func (c *Client) sources() map[string]string {
+	if c.videoSource == "" || c.videoSender == nil {
+		return nil
+	}
+	for _, t := range c.pub.GetTransceivers() {
+		if t.Sender() == c.videoSender && t.Mid() != "" {
+			return map[string]string{t.Mid(): c.videoSource}
+		}
+	}
+	return nil
 }
 
 // countSubscriberRestart counts a server offer whose ICE username

@@ -71,7 +71,8 @@ type Participant struct {
 
 // Track is a published track as the server describes it.
 type Track struct {
-	ID    string `json:"id"`
-	Kind  string `json:"kind"`
-	Muted bool   `json:"muted"`
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Source string `json:"source"`
+	Muted  bool   `json:"muted"`
 }

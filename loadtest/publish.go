@@ -26,6 +26,10 @@ type Media struct {
 	Simulcast bool
 	// AudioOnly publishes no video (with Samples only).
 	AudioOnly bool
+	// Source, when set, is the source the offer names for the video
+	// track ("camera", "screen"; signaling/PROTOCOL.md); unset leaves it
+	// to the server's default.
+	Source string
 	// Samples, when set, is real media to send instead of generated
 	// frames (see LoadSamples), looped for as long as the client
 	// publishes: simulcast layer i is Samples.Layers[i], a single layer is
@@ -93,7 +97,7 @@ func (c *Client) Publish(m Media) error {
 	}
 	pli := c.peer.keyframes() // a peer connection asks for keyframes too
 	if vs != nil {
-		c.videoSender = vs.Sender()
+		c.videoSender, c.videoSource = vs.Sender(), m.Source
 	}
 	switch {
 	case vs == nil:

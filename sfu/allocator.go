@@ -9,8 +9,14 @@ import (
 // sees it.
 type VideoDemand struct {
 	TrackID string
+	// Screen marks a shared screen: it comes before every other track
+	// when the budget is short, whatever their Priority. A screen is
+	// text and detail that is unreadable at a low layer, and it is what
+	// everybody looks at while it is shared; a camera picture survives a
+	// step down.
+	Screen bool
 	// Priority orders tracks when the budget is short: higher first (the
-	// active speaker, then tracks shown larger).
+	// active speaker, then tracks shown larger), after the screens.
 	Priority int
 	// MaxLayer is the highest layer the subscriber wants (its cap).
 	MaxLayer int
@@ -74,6 +80,9 @@ func (a *Allocator) Allocate(now time.Time, budget int64, known bool, demands []
 	}
 	sort.SliceStable(order, func(x, y int) bool {
 		dx, dy := demands[order[x]], demands[order[y]]
+		if dx.Screen != dy.Screen {
+			return dx.Screen
+		}
 		if dx.Priority != dy.Priority {
 			return dx.Priority > dy.Priority
 		}

@@ -153,3 +153,24 @@ func TestAllocatorCapChangeIsNoFailedClimb(t *testing.T) {
 		}
 	}
 }
+
+func TestAllocatorScreenFirst(t *testing.T) {
+	a := NewAllocator()
+	t0 := time.Unix(1000, 0)
+	screen := demand("screen", 0, 2)
+	screen.Screen = true
+	// Two cameras, the active speaker's among them, ranked above the
+	// screen by Priority alone.
+	demands := []VideoDemand{demand("cam-speaker", 10, 2), screen, demand("cam-other", 2, 2)}
+	// Room for one top layer (with headroom) and the two lowest.
+	budget := int64(float64(simulcastRates[2])*allocHeadroom) + 2*simulcastRates[0]
+	got := a.Allocate(t0, budget, true, demands)
+	if got[1] != 2 || got[0] != 0 || got[2] != 0 {
+		t.Fatalf("got %v: the screen should keep the top layer and the cameras drop to the lowest", got)
+	}
+	// Room for one lowest layer only: the screen keeps video, the cameras pause.
+	got = a.Allocate(t0, simulcastRates[0], true, demands)
+	if got[1] != 0 || got[0] != -1 || got[2] != -1 {
+		t.Fatalf("got %v: want the screen on layer 0 and both cameras paused", got)
+	}
+}

@@ -45,6 +45,7 @@ type bandwidthControl struct {
 	allocDowns   []*DownTrack  // reused by allocate
 	lastEstimate int64         // what this connection added to the node's metrics
 	lastPaused   int
+	lastShort    int // video tracks given a layer below the best they want, at the last allocation
 
 	prober       Prober
 	probeWant    int64      // bits/s the subscriber's wanted layers take, with headroom (allocate)
@@ -143,7 +144,7 @@ func (b *bandwidthControl) allocate(now time.Time) {
 			}
 			continue
 		}
-		d := VideoDemand{TrackID: up.id, MaxLayer: int(down.maxLayer.Load())}
+		d := VideoDemand{TrackID: up.id, MaxLayer: int(down.maxLayer.Load()), Screen: up.source == SourceScreen}
 		_, d.Current = down.Layers()
 		// The active speaker first, then what is shown larger.
 		d.Priority = d.MaxLayer
@@ -173,7 +174,7 @@ func (b *bandwidthControl) allocate(now time.Time) {
 	}
 	b.demands, b.allocDowns = demands, downs
 	layers := b.alloc.Allocate(now, budget, known, demands)
-	paused := 0
+	paused, short := 0, 0
 	audio := estimate - budget
 	// What is being sent no longer fits the estimate: the link is
 	// congested, and a step down should not wait behind the old layer.
@@ -190,6 +191,9 @@ func (b *bandwidthControl) allocate(now time.Time) {
 		best := highest(demands[i])
 		b.probeWant += int64(float64(cost(demands[i], best)) * allocHeadroom)
 		b.probeSending += cost(demands[i], layers[i])
+		if layers[i] < best {
+			short++
+		}
 		if layers[i] < best && b.padDown == nil && d.canPad() {
 			b.padDown = d
 		}
@@ -203,7 +207,7 @@ func (b *bandwidthControl) allocate(now time.Time) {
 	}
 	b.metrics.EstimateBits.Add(float64(estimate - b.lastEstimate))
 	b.metrics.PausedTracks.Add(float64(paused - b.lastPaused))
-	b.lastEstimate, b.lastPaused = estimate, paused
+	b.lastEstimate, b.lastPaused, b.lastShort = estimate, paused, short
 }
 
 // probe starts a padding probe when the subscriber's estimate holds a

@@ -36,6 +36,10 @@ var (
 	// ErrNoPeer is returned for a peer connection message from a
 	// participant that has no peer connection under way.
 	ErrNoPeer = errors.New("sfu: no peer connection under way")
+	// ErrBadSource is returned for a publisher offer's track source that
+	// is unknown, names no media section of the offer or one of another
+	// kind, or would make more screen tracks than a participant may send.
+	ErrBadSource = errors.New("sfu: bad track source")
 	// ErrBadRelayMessage is returned for a relay message that is not
 	// well formed, of an unknown kind, or that cannot be applied.
 	ErrBadRelayMessage = errors.New("sfu: bad relay message")
@@ -78,6 +82,7 @@ var errorCodes = []struct {
 	{"draining", ErrDraining},
 	{"no_room", ErrNoRoom},
 	{"bad_relay_message", ErrBadRelayMessage},
+	{"bad_source", ErrBadSource},
 	{"no_peer", ErrNoPeer},
 }
 

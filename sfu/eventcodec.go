@@ -39,6 +39,7 @@ var eventTypes = []eventType{
 	eventTypeOf[TrackUndecodable]("track_undecodable"),
 	eventTypeOf[CodecChange]("codec_change"),
 	eventTypeOf[RestartRequest]("restart_request"),
+	eventTypeOf[NetworkQuality]("network_quality"),
 }
 
 // eventType is one entry of eventTypes.

@@ -29,9 +29,10 @@ type ParticipantInfo struct {
 
 // TrackInfo describes a published track.
 type TrackInfo struct {
-	ID    string
-	Kind  string // "audio" or "video"
-	Muted bool
+	ID     string
+	Kind   string // "audio" or "video"
+	Source string // a TrackSource: "camera", "microphone", "screen" or "screen_audio"
+	Muted  bool
 }
 
 // Joined is the first event of every session: who the participant is and

@@ -13,15 +13,25 @@ import (
 // sends the answer through the EventSink. Candidates the server does not
 // admit (see remoteCandidates) are removed from the offer first; when some
 // were over the limit, the offer is applied without them and HandleOffer
-// returns ErrBadCandidate after sending the answer.
-func (p *Participant) HandleOffer(sdpText string) error {
+// returns ErrBadCandidate after sending the answer. sources names the
+// source of the offer's tracks by mid (nil: none named); a mid not named
+// keeps the source given before, or its kind's default (see mergeSources).
+func (p *Participant) HandleOffer(sdpText string, sources Sources) error {
 	if !p.who.Grants.Publish {
 		return ErrNotAllowed
 	}
-	if err := precheckOffer(sdpText); err != nil {
+	parsed, err := precheckOffer(sdpText)
+	if err != nil {
 		return err
 	}
 	return p.do(func() error {
+		prev := p.sources // written only here, on the event loop
+		merged, err := mergeSources(parsed, prev, sources)
+		if err != nil {
+			return err
+		}
+		// Recorded before pion sees the offer, which may start the tracks.
+		p.setSources(merged)
 		filtered, overLimit := p.admitDescription(TargetPublisher, sdpText)
 		offer := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: filtered}
 		// An offer that restarts ICE makes pion gather anew while it
@@ -29,6 +39,7 @@ func (p *Participant) HandleOffer(sdpText string) error {
 		p.pubGate.close()
 		answer, err := p.applyOffer(offer)
 		if err != nil {
+			p.setSources(prev)
 			err = p.recoverPublisher(err)
 			p.pubGate.release(func(c webrtc.ICECandidateInit) { p.sink.Send(Candidate{Target: TargetPublisher, Candidate: c}) })
 			return err
@@ -49,18 +60,18 @@ func (p *Participant) HandleOffer(sdpText string) error {
 // precheckOffer parses a publisher offer and refuses, before pion sees
 // it, what pion would refuse only after changing the connection's state
 // (checkOffer), and more media sections than a participant may publish.
-func precheckOffer(sdpText string) error {
+func precheckOffer(sdpText string) (*sdp.SessionDescription, error) {
 	var parsed sdp.SessionDescription
 	if err := parsed.UnmarshalString(sdpText); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadSDP, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	if err := checkOffer(&parsed); err != nil {
-		return err
+		return nil, err
 	}
 	if len(parsed.MediaDescriptions) > maxPublishedSections {
-		return fmt.Errorf("%w: %d media sections, at most %d", ErrNotAllowed, len(parsed.MediaDescriptions), maxPublishedSections)
+		return nil, fmt.Errorf("%w: %d media sections, at most %d", ErrNotAllowed, len(parsed.MediaDescriptions), maxPublishedSections)
 	}
-	return nil
+	return &parsed, nil
 }
 
 // precheckAnswer parses a subscriber answer, so that one that does not

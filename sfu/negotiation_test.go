@@ -96,10 +96,10 @@ func TestRefusedOfferLeavesPublisherUsable(t *testing.T) {
 	if !errors.Is(err, ErrBadSDP) {
 		t.Fatalf("recovery returned %v, want ErrBadSDP", err)
 	}
-	if err := p.HandleOffer(lateRefusedOffer); !errors.Is(err, ErrBadSDP) {
+	if err := p.HandleOffer(lateRefusedOffer, nil); !errors.Is(err, ErrBadSDP) {
 		t.Fatalf("HandleOffer(no ICE credentials) = %v, want ErrBadSDP", err)
 	}
-	if err := p.HandleOffer(clientOffer(t)); err != nil {
+	if err := p.HandleOffer(clientOffer(t), nil); err != nil {
 		t.Fatalf("a good offer after refused ones: %v", err)
 	}
 	if n := sink.answers(); n != 1 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -60,8 +61,9 @@ type Participant struct {
 
 	pubGate *candidateGate // replaced with the publisher connection
 
-	upMu     sync.Mutex // guards upTracks
+	upMu     sync.Mutex // guards upTracks and sources
 	upTracks map[*webrtc.RTPReceiver]*UpTrack
+	sources  Sources // by mid, as the publisher's offers named them; written on the event loop
 	subGate  candidateGate
 
 	// Owned by the event loop goroutine.
@@ -86,6 +88,9 @@ type Participant struct {
 	pubUfrag      string    // the client's ICE username fragment of the publisher connection's applied offer
 	pendingCands  map[Target][]webrtc.ICECandidateInit
 	remote        map[Target]*remoteCandidates // admits the client's candidates, per connection
+	qualityMeter  qualityMeter                 // measures quality (quality.go)
+
+	quality atomic.Int32 // the network quality level last measured, for the room's loop
 }
 
 func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participant, error) {
@@ -106,6 +111,7 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 			TargetSubscriber: newRemoteCandidates(TargetSubscriber, s.policy, s.cfg.MaxRemoteCandidates),
 		},
 	}
+	p.quality.Store(QualityGood) // until measured
 	if err := p.newPublisher(); err != nil {
 		return nil, err
 	}
@@ -146,7 +152,7 @@ func (p *Participant) newPublisher() error {
 			p.post(func() { p.askPublisherRestart(pub) })
 		}
 	})
-	pub.OnTrack(p.onTrack)
+	pub.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) { p.onTrack(pub, remote, receiver) })
 	return nil
 }
 
@@ -179,8 +185,10 @@ func (p *Participant) run() {
 		case fn := <-p.ops:
 			fn()
 		case <-p.bw.allocateTicks():
-			p.bw.tick(p.sfu.now())
+			now := p.sfu.now()
+			p.bw.tick(now)
 			p.dynacast()
+			p.measureQuality(now)
 		case now := <-p.bw.padTicks():
 			p.bw.pad(now)
 		case <-p.bw.decreases():
@@ -238,7 +246,7 @@ func (p *Participant) SetMuted(kind string, muted bool) error {
 // onTrack runs when a publisher's media arrives, once per simulcast
 // layer: the first layer of a track publishes it to the room, and the
 // track is unpublished when the last layer's reader stops.
-func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+func (p *Participant) onTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 	index, ok := layerIndex(remote.RID())
 	if !ok {
 		p.log.Warn("unknown simulcast layer ignored", "rid", remote.RID())
@@ -249,6 +257,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 	if remote.Kind() == webrtc.RTPCodecTypeVideo {
 		size = cfg.VideoCacheSize
 	}
+	source := p.sourceFor(pub, receiver, remote.Kind())
 	p.upMu.Lock()
 	up, existing := p.upTracks[receiver]
 	if !existing {
@@ -256,6 +265,7 @@ func (p *Participant) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPRe
 			id:            newID("TR_"),
 			publisherID:   p.id,
 			kind:          remote.Kind(),
+			source:        source,
 			codec:         remote.Codec(),
 			cacheSize:     size,
 			keyframeEvery: cfg.KeyframeInterval,

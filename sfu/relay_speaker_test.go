@@ -93,7 +93,7 @@ func newLevelPublisher(ctx context.Context, t *testing.T, s *sfu.SFU, room strin
 			}
 		}
 	}()
-	if err := c.p.HandleOffer(c.pc.LocalDescription().SDP); err != nil {
+	if err := c.p.HandleOffer(c.pc.LocalDescription().SDP, nil); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -183,7 +183,7 @@ func readRelayRTCP(s *webrtc.RTPSender, d *DownTrack) {
 
 // sendTrack describes e's track and its streams to the peer.
 func (r *Relay) sendTrack(e *relayExport) {
-	info := &RelayTrackInfo{ID: e.up.id, Kind: e.up.kind.String(), Muted: e.up.muted.Load()}
+	info := &RelayTrackInfo{ID: e.up.id, Kind: e.up.kind.String(), Muted: e.up.muted.Load(), Source: string(e.up.source)}
 	for i, st := range e.streams {
 		if st != nil {
 			info.Layers = append(info.Layers, RelayLayer{Layer: i, RID: e.up.layer(i).rid, SSRC: st.ssrc})

@@ -184,6 +184,7 @@ func (r *Relay) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver
 			id:            t.info.ID,
 			publisherID:   p.info.ID,
 			kind:          remote.Kind(),
+			source:        sourceOf(t.info.Source, remote.Kind()),
 			codec:         remote.Codec(),
 			cacheSize:     size,
 			keyframeEvery: cfg.KeyframeInterval,

@@ -66,6 +66,9 @@ type RelayTrackInfo struct {
 	Kind   string       `json:"kind"` // "audio" or "video"
 	Muted  bool         `json:"muted,omitempty"`
 	Layers []RelayLayer `json:"layers,omitempty"`
+	// Source is the track's TrackSource; a node that sends none, or one
+	// the receiving node does not know, means the kind's default.
+	Source string `json:"source,omitempty"`
 }
 
 // RelayLayer is one layer of a relayed track and the RTP stream that

@@ -12,7 +12,7 @@ import (
 )
 
 func validRelayMessages() []sfu.RelayMessage {
-	video := &sfu.RelayTrackInfo{ID: "TR_v", Kind: "video", Layers: []sfu.RelayLayer{{Layer: 0, RID: "q", SSRC: 1}, {Layer: 2, RID: "f", SSRC: 3}}}
+	video := &sfu.RelayTrackInfo{ID: "TR_v", Kind: "video", Source: "screen", Layers: []sfu.RelayLayer{{Layer: 0, RID: "q", SSRC: 1}, {Layer: 2, RID: "f", SSRC: 3}}}
 	return []sfu.RelayMessage{
 		{V: 1, Kind: sfu.RelayParticipantJoined, Participant: &sfu.ParticipantInfo{ID: "PA_a", Identity: "alice", Name: "Alice"}},
 		{V: 1, Kind: sfu.RelayParticipantLeft, ParticipantID: "PA_a"},

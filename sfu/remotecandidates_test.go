@@ -168,7 +168,7 @@ func TestOfferCandidatesReachPionFiltered(t *testing.T) {
 		"a=candidate:5 1 udp 2130706431 abc.local 9 typ host\r\n"
 	offer := clientOffer(t)
 	in := strings.Replace(offer, "a=mid:0\r\n", "a=mid:0\r\n"+admitted+refused, 1)
-	if err := p.HandleOffer(in); err != nil {
+	if err := p.HandleOffer(in, nil); err != nil {
 		t.Fatalf("HandleOffer: %v", err)
 	}
 	if err := p.AddCandidate(TargetPublisher, webrtc.ICECandidateInit{Candidate: "candidate:6 1 udp 2130706431 127.0.0.3 9 typ host"}); err != nil {

@@ -222,6 +222,9 @@ func (r *Room) run(stop <-chan struct{}, done chan<- struct{}) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	sp := &speakerLoop{det: newSpeakerDetector(defaultSpeakerConfig()), samples: make(map[string]levelSample)}
+	quality := time.NewTicker(qualityEvery)
+	defer quality.Stop()
+	q := &qualityLoop{}
 	var batch []func(time.Time)
 	for {
 		select {
@@ -229,6 +232,9 @@ func (r *Room) run(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		case now := <-tick.C:
 			r.sampleSpeakers(sp, now)
+			continue
+		case <-quality.C:
+			r.sendQuality(q)
 			continue
 		case <-r.wake:
 			r.opsMu.Lock()
@@ -325,7 +331,7 @@ func (r *Room) publish(p roomMember, up *UpTrack) bool {
 		r.mu.Unlock()
 		return false
 	}
-	if muted, said := m.muted[up.kind.String()]; said {
+	if muted, said := m.muted[up.kind.String()]; said && up.source == defaultSource(up.kind) {
 		up.muted.Store(muted)
 	}
 	m.tracks = append(m.tracks, up)
@@ -375,8 +381,10 @@ func (r *Room) unpublish(p roomMember, up *UpTrack) {
 	}
 }
 
-// setMuted marks p's tracks of a kind muted or not and tells the others.
-// The tracks p publishes later start that way too.
+// setMuted marks p's camera ("video") or microphone ("audio") tracks
+// muted or not and tells the others. The tracks p publishes later start
+// that way too. A shared screen is not a camera: turning the camera off
+// leaves it on.
 func (r *Room) setMuted(p roomMember, kind string, muted bool) {
 	r.mu.Lock()
 	m, ok := r.members[p.ID()]
@@ -392,7 +400,7 @@ func (r *Room) setMuted(p roomMember, kind string, muted bool) {
 	}
 	var changed []TrackInfo
 	for _, t := range m.tracks {
-		if t.kind.String() == kind && t.muted.Swap(muted) != muted {
+		if t.kind.String() == kind && t.source == defaultSource(t.kind) && t.muted.Swap(muted) != muted {
 			changed = append(changed, t.Info())
 		}
 	}

@@ -40,7 +40,8 @@ func FuzzPrecheckSDP(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		offerErr, answerErr := precheckOffer(text), precheckAnswer(text)
+		_, offerErr := precheckOffer(text)
+		answerErr := precheckAnswer(text)
 		if offerErr != nil && !errors.Is(offerErr, ErrBadSDP) && !errors.Is(offerErr, ErrNotAllowed) {
 			t.Fatalf("offer refused with %v", offerErr)
 		}
@@ -98,14 +99,14 @@ func FuzzHandleOffer(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		refusal := p.HandleOffer(text)
+		refusal := p.HandleOffer(text, nil)
 		switch err := refusal; {
 		case err == nil:
 			if sink.answers() != 1 {
 				t.Fatalf("offer taken, %d answers", sink.answers())
 			}
 		case errors.Is(err, ErrBadSDP), errors.Is(err, ErrNotAllowed):
-			if err := p.HandleOffer(good); err != nil {
+			if err := p.HandleOffer(good, nil); err != nil {
 				t.Fatalf("after an offer refused with %v, a good offer: %v", refusal, err)
 			}
 			if sink.answers() != 1 {

@@ -28,6 +28,7 @@ type UpTrack struct {
 	id          string
 	publisherID string
 	kind        webrtc.RTPCodecType
+	source      TrackSource
 	codec       webrtc.RTPCodecParameters
 	rcodec      rtp.Codec
 
@@ -66,6 +67,7 @@ type UpTrack struct {
 type upTrackParams struct {
 	id, publisherID string
 	kind            webrtc.RTPCodecType
+	source          TrackSource // "": the kind's default
 	codec           webrtc.RTPCodecParameters
 	cacheSize       int
 	keyframeEvery   time.Duration
@@ -80,6 +82,7 @@ func newUpTrack(p upTrackParams) *UpTrack {
 		id:            p.id,
 		publisherID:   p.publisherID,
 		kind:          p.kind,
+		source:        p.source,
 		codec:         p.codec,
 		rcodec:        rtp.CodecFromMime(p.codec.MimeType),
 		cacheSize:     p.cacheSize,
@@ -92,6 +95,9 @@ func newUpTrack(p upTrackParams) *UpTrack {
 	}
 	if u.traffic == nil {
 		u.traffic = &traffic{}
+	}
+	if u.source == "" {
+		u.source = defaultSource(u.kind)
 	}
 	empty := []*DownTrack{}
 	u.down.Store(&empty)
@@ -106,7 +112,7 @@ func (u *UpTrack) Kind() webrtc.RTPCodecType { return u.kind }
 
 // Info describes the track for clients.
 func (u *UpTrack) Info() TrackInfo {
-	return TrackInfo{ID: u.id, Kind: u.kind.String(), Muted: u.muted.Load()}
+	return TrackInfo{ID: u.id, Kind: u.kind.String(), Source: string(u.source), Muted: u.muted.Load()}
 }
 
 // setAudioLevelExt tells the track which of the header extensions its

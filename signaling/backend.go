@@ -22,7 +22,9 @@ type Backend interface {
 
 // Session is one joined participant, as signaling drives it.
 type Session interface {
-	HandleOffer(sdp string) error
+	// HandleOffer applies a publisher offer; sources names the source
+	// of its tracks by mid (nil: none named).
+	HandleOffer(sdp string, sources sfu.Sources) error
 	HandleAnswer(sdp string) error
 	AddCandidate(target sfu.Target, c webrtc.ICECandidateInit) error
 	SetMuted(kind string, muted bool) error

@@ -360,7 +360,7 @@ func (c *conn) handle(data []byte) {
 		// connection unable to negotiate again. Never pass one on.
 		err = fmt.Errorf("%w: no sdp", sfu.ErrBadSDP)
 	case m.Type == "offer":
-		err = c.session.HandleOffer(m.SDP)
+		err = c.session.HandleOffer(m.SDP, m.Sources)
 	case m.Type == "answer":
 		err = c.session.HandleAnswer(m.SDP)
 	case m.Type == "candidate":

@@ -78,7 +78,9 @@ func (s *stubSession) answer(call, arg string) error {
 	return s.lastErr
 }
 
-func (s *stubSession) HandleOffer(sdp string) error  { return s.answer("offer", sdp) }
+func (s *stubSession) HandleOffer(sdp string, _ sfu.Sources) error {
+	return s.answer("offer", sdp)
+}
 func (s *stubSession) HandleAnswer(sdp string) error { return s.answer("answer", sdp) }
 func (s *stubSession) AddCandidate(t sfu.Target, c webrtc.ICECandidateInit) error {
 	return s.answer("candidate", string(t)+c.Candidate)

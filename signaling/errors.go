@@ -59,6 +59,7 @@ const (
 	CodeUnavailable       = "unavailable"
 	CodeInternal          = "internal"
 	CodeNoPeer            = "no_peer"
+	CodeBadSource         = "bad_source"
 )
 
 // WebSocket close codes used by the server (4000-4999 are application codes).

@@ -38,6 +38,8 @@ var clientErrors = []struct {
 	// Errors between nodes, which no client call returns.
 	{sfu.ErrNoRoom, CodeInternal, internalMessage, 0},
 	{sfu.ErrBadRelayMessage, CodeInternal, internalMessage, 0},
+	// Track sources of a publisher offer.
+	{sfu.ErrBadSource, CodeBadSource, "", 0},
 	// Peer to peer for two.
 	{sfu.ErrNoPeer, CodeNoPeer, "", 0},
 }

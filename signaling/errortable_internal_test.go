@@ -35,6 +35,7 @@ var documentedErrors = []struct {
 	{sfu.ErrNoRoom, CodeInternal, "internal error", 0},
 	{sfu.ErrBadRelayMessage, CodeInternal, "internal error", 0},
 	{sfu.ErrNoPeer, CodeNoPeer, "", 0},
+	{sfu.ErrBadSource, CodeBadSource, "", 0},
 }
 
 // relayed is err as a node that relays a Session call rebuilds it.

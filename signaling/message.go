@@ -30,6 +30,8 @@ type inbound struct {
 	Codecs    []string                 `json:"codecs,omitempty"` // join: the video codecs the client decodes
 	State     string                   `json:"state,omitempty"`  // peer_state
 	Path      string                   `json:"path,omitempty"`   // peer_state
+	// Sources, in a publisher offer, names its tracks' sources by mid.
+	Sources map[string]sfu.TrackSource `json:"sources,omitempty"`
 }
 
 type wireParticipant struct {
@@ -40,9 +42,10 @@ type wireParticipant struct {
 }
 
 type wireTrack struct {
-	ID    string `json:"id"`
-	Kind  string `json:"kind"`
-	Muted bool   `json:"muted"`
+	ID     string `json:"id"`
+	Kind   string `json:"kind"`
+	Source string `json:"source"`
+	Muted  bool   `json:"muted"`
 }
 
 type joinedMsg struct {
@@ -196,6 +199,8 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		msg = layersMsg{Type: "layers", TrackID: ev.TrackID, Layers: ev.Active}
 	case sfu.Bye:
 		msg = byeMsg{Type: "bye", Reason: ev.Reason}
+	case sfu.NetworkQuality:
+		msg = qualityMsg{Type: "quality", Level: ev.Self, Others: ev.Participants}
 	case sfu.Move:
 		msg = moveMsg{Type: "move", TimeLeft: max(ev.TimeLeft.Milliseconds(), 0)}
 	default:
@@ -204,6 +209,15 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		}
 	}
 	return json.Marshal(msg)
+}
+
+// qualityMsg tells the client the network quality levels (PROTOCOL.md,
+// "Network quality"). Its fields are not named self and participants: in
+// other messages those are a Participant and a list of them.
+type qualityMsg struct {
+	Type   string         `json:"type"`
+	Level  int            `json:"level"`
+	Others map[string]int `json:"others"`
 }
 
 // restartMsg asks the client for an ICE restart of a connection it offers.

@@ -53,6 +53,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  *   codec               {trackId, codec, from}   somebody cannot decode our video: we now send it
  *                       in codec ('vp8') instead of from
  *   track               {track, participantId, stream, receiver}   remote media arrived
+ *   quality             {level, others}   network quality, 0 bad to 3 good: ours, and the others'
+ *                       by participant id (PROTOCOL.md, "Network quality"); sent on change
  *   speakers            {speakers, active}   who speaks (participant ids, loudest first, ours
  *                       too) and who has the floor ('' for nobody); sent on change, ≤ 1 per 300 ms
  *   move                {timeLeft}   our node is going away: we open a session elsewhere while
@@ -83,7 +85,7 @@ export class SFUClient extends EventTarget {
   #retiring = new Set(); // sessions moved away from, left once MOVE_LINGER_MS has passed
   // What we publish, kept across sessions: the local MediaStream, the preferred video codec
   // ('' keeps the browser's order), three simulcast layers or one, and what the user muted.
-  #media = { stream: null, videoCodec: '', simulcast: true, muted: { audio: false, video: false } };
+  #media = { stream: null, videoCodec: '', simulcast: true, muted: { audio: false, video: false }, screen: null };
   #layers = new Map(); // remote track id -> the maxLayer we asked for
   #attempt = 0;
   #retryTimer = 0;
@@ -124,6 +126,16 @@ export class SFUClient extends EventTarget {
   async publish(stream, { videoCodec = '', simulcast = true } = {}) {
     Object.assign(this.#media, { stream, videoCodec: videoCodec.toLowerCase(), simulcast });
     this.#move?.next?.publish().catch(() => {}); // its trouble is the move's to handle
+    if (this.state === State.CONNECTED) await this.#session.publish();
+  }
+
+  /**
+   * Shares track, a screen (screen.js), beside the published stream, now or as soon as we are
+   * joined, and after every rejoin; null stops sharing.
+   */
+  async shareScreen(track) {
+    this.#media.screen = track;
+    this.#move?.next?.publish().catch(() => {});
     if (this.state === State.CONNECTED) await this.#session.publish();
   }
 

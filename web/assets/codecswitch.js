@@ -26,13 +26,13 @@ export function codecName(mimeType) {
  * sending it on its old one. A browser changes a sender's codec only within what was
  * negotiated, and the server keeps a track's codec for its life, so the track is published
  * anew: the server ends the old track and announces the new one. Returns whether anything
- * changed (then the caller makes an offer).
+ * changed (then the caller makes an offer). The sender skip (a shared screen's) is left alone.
  */
-export function switchVideoCodec(pc, stream, codec, simulcast) {
+export function switchVideoCodec(pc, stream, codec, simulcast, skip = null) {
   let changed = false;
   for (const sender of pc.getSenders()) {
     const track = sender.track;
-    if (track?.kind !== 'video') continue;
+    if (track?.kind !== 'video' || sender === skip) continue;
     pc.removeTrack(sender);
     const init = { direction: 'sendonly', streams: [stream] };
     if (simulcast) init.sendEncodings = simulcastEncodings(codec);

@@ -6,6 +6,7 @@
 import { DirectCall } from './direct.js';
 import { Peer, preferCodec, simulcastEncodings } from './peer.js';
 import { codecName, decodableVideoCodecs, switchVideoCodec } from './codecswitch.js';
+import { SCREEN_ENCODINGS } from './screen.js';
 
 const PROTOCOL_VERSION = 2;
 const PING_INTERVAL_MS = 10_000;
@@ -42,7 +43,7 @@ export class Session {
 
   #url;
   #room;
-  #media; // the owner's {stream, videoCodec, simulcast, muted}, read when publishing
+  #media; // the owner's {stream, videoCodec, simulcast, muted, screen}, read when publishing
   #emit;
   #ours;
   #ws = null;
@@ -60,6 +61,7 @@ export class Session {
   #sending = true; // false while the call goes peer to peer: our publisher encodings are off
   #layersActive = {}; // rid -> active, the server's latest `layers` (dynacast)
   #encodings = Promise.resolve(); // setParameters calls, one at a time
+  #screen = null; // the publisher transceiver of our shared screen, kept for the next share
 
   /**
    * token is the string to join with; media is read whenever the session publishes; ours(id)
@@ -205,12 +207,13 @@ export class Session {
   /** Publishes the owner's stream (adding the tracks not sent yet) and restates our mutes. */
   publish() {
     const { stream } = this.#media;
-    if (!stream || !this.self || this.ended) return Promise.resolve();
+    if ((!stream && !this.#media.screen && !this.#screen) || !this.self || this.ended) return Promise.resolve();
     const peer = (this.#publisher ??= this.#newPeer('publisher'));
-    this.#direct.setLocal(stream);
+    if (stream) this.#direct.setLocal(stream);
     return peer.run(async () => {
       const sending = new Set(peer.pc.getSenders().map((s) => s.track));
-      for (const track of stream.getTracks()) {
+      await this.#syncScreen(peer.pc);
+      for (const track of stream?.getTracks() ?? []) {
         if (sending.has(track)) continue;
         const init = { direction: 'sendonly', streams: [stream] };
         if (track.kind === 'video' && this.#media.simulcast) init.sendEncodings = simulcastEncodings(this.#media.videoCodec);
@@ -286,6 +289,7 @@ export class Session {
       case 'speakers':
         return this.#emit('speakers', { speakers: msg.speakers ?? [], active: msg.active ?? '' });
       case 'layers': return this.#onLayers(msg.layers ?? {});
+      case 'quality': return this.#emit('quality', { level: msg.level ?? 3, others: msg.others ?? {} });
       case 'error': return this.#onError(msg);
       case 'bye': return this.#emit('bye', { reason: msg.reason });
       case 'move':
@@ -351,7 +355,10 @@ export class Session {
         const params = sender.getParameters();
         let changed = false;
         for (const enc of params.encodings ?? []) {
-          const want = this.#sending && (!enc.rid || this.#layersActive[enc.rid] !== false);
+          // A shared screen goes through the server in a call of two as well: the direct
+          // connection carries one picture of each side.
+          const screen = sender === this.#screen?.sender;
+          const want = (this.#sending || screen) && (!enc.rid || this.#layersActive[enc.rid] !== false);
           if (enc.active !== want) {
             enc.active = want;
             changed = true;
@@ -373,7 +380,8 @@ export class Session {
   async #offerPublisher(peer, options) {
     await peer.pc.setLocalDescription(await peer.pc.createOffer(options));
     const answered = new Promise((resolve, reject) => { this.#answerWaiter = { resolve, reject }; });
-    this.send({ type: 'offer', sdp: peer.pc.localDescription.sdp });
+    const sources = this.#screen?.mid ? { sources: { [this.#screen.mid]: 'screen' } } : {};
+    this.send({ type: 'offer', sdp: peer.pc.localDescription.sdp, ...sources });
     peer.descriptionSent();
     const sdp = await answered;
     this.#answerWaiter = null;
@@ -391,10 +399,43 @@ export class Session {
     this.#emit('codec', { trackId: msg.trackId, codec, from: codecName(msg.from) });
     peer.run(async () => {
       const { stream, simulcast } = this.#media;
-      if (!stream || !switchVideoCodec(peer.pc, stream, codec, simulcast)) return;
+      const screen = this.#screen;
+      let changed = !!stream && switchVideoCodec(peer.pc, stream, codec, simulcast, screen?.sender);
+      // Our shared screen goes anew in the codec too; an idle screen transceiver stays idle and
+      // the next share takes a new one.
+      this.#screen = null;
+      if (screen?.sender.track) {
+        peer.pc.removeTrack(screen.sender);
+        await this.#syncScreen(peer.pc);
+        changed = true;
+      }
+      if (!changed) return;
       await this.#offerPublisher(peer, {});
       if (this.#media.muted.video) this.send({ type: 'mute', kind: 'video', muted: true }); // a new track
     }).catch((err) => { if (!peer.closed) this.#negotiationFailed('publisher', err); });
+  }
+
+  // --- screen sharing (screen.js) -------------------------------------------------------------
+
+  // Sends the owner's shared screen (media.screen) on a transceiver of its own, named a screen
+  // in our offers, or stops sending it. A later share takes the same transceiver again, so
+  // sharing on and off never adds media sections.
+  async #syncScreen(pc) {
+    const track = this.#media.screen ?? null;
+    const t = this.#screen;
+    if (t && t.sender.track === track) return;
+    if (t) {
+      await t.sender.replaceTrack(track);
+      t.direction = track ? 'sendonly' : 'inactive';
+      return;
+    }
+    if (!track) return;
+    this.#screen = pc.addTransceiver(track, { direction: 'sendonly', sendEncodings: SCREEN_ENCODINGS });
+    preferCodec(this.#screen, this.#media.videoCodec);
+    // Short of bandwidth or CPU, the encoder lowers the frame rate and keeps the text sharp.
+    const params = this.#screen.sender.getParameters();
+    params.degradationPreference = 'maintain-resolution';
+    await this.#screen.sender.setParameters(params).catch(() => {}); // not every browser has it
   }
 
   // Restarts ICE on the publisher connection: when it is not connected, or at once when the

@@ -205,7 +205,7 @@ export class Tiles {
     tile.querySelector('.label').textContent = name;
     tile.dataset.initial = name.slice(0, 1).toUpperCase();
     const tracks = p.tracks ?? [];
-    const video = tracks.find((t) => t.kind === 'video');
+    const video = tracks.find((t) => t.kind === 'video' && t.source !== 'screen'); // a screen has its own tile
     const audio = tracks.find((t) => t.kind === 'audio');
     setFlag(tile, 'noVideo', !video);
     setFlag(tile, 'videoMuted', !!video?.muted);
@@ -280,7 +280,7 @@ export class Tiles {
     if (!tile) return;
     const shown = layerForHeight(tile.clientHeight * (window.devicePixelRatio || 1));
     for (const id of this.#membersOf(identity)) {
-      const video = this.#client.participants.get(id)?.tracks?.find((t) => t.kind === 'video');
+      const video = this.#client.participants.get(id)?.tracks?.find((t) => t.kind === 'video' && t.source !== 'screen');
       const layer = id === tile.dataset.participantId ? shown : 0;
       if (!video || this.#sentLayer.get(video.id) === layer) continue;
       this.#sentLayer.set(video.id, layer);

@@ -11,6 +11,8 @@ import { devicePanel as devicePanelFor } from '/assets/devices.js';
 import { Speaker, capture, loadChoices, release } from '/assets/media.js';
 import { prejoin } from '/assets/prejoin.js';
 import { showUndecodable } from '/assets/undecodable.js';
+import { ScreenShare } from '/assets/screen.js';
+import { QualityBars } from '/assets/quality.js';
 
 // What people read. Keyed by error code or getUserMedia error name.
 const MESSAGES = {
@@ -254,6 +256,12 @@ function start() {
   };
   $('#leave').onclick = leave;
   addEventListener('pagehide', () => client.leave());
+  // Screen sharing (screen.js).
+  const screen = new ScreenShare(client, $('#grid'), $('#share'), setNotice);
+  window.sfuDebug.screens = () => screen.report();
+  // Network quality bars on the tiles (quality.js).
+  const quality = new QualityBars(client, $('#grid'), $('#local'));
+  window.sfuDebug.quality = () => quality.shown();
   startCall().catch((err) => console.warn('sfu: could not start the call', err));
 }
 
@@ -316,7 +324,7 @@ function noMedia(err) {
 }
 
 function hideSendControls() {
-  $('#mic').hidden = $('#cam').hidden = true;
+  $('#mic').hidden = $('#cam').hidden = $('#share').hidden = true;
 }
 
 // We send nothing from now on: the camera and microphone are released at once, their tile and
