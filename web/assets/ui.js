@@ -5,6 +5,10 @@
 import { SFUClient, State } from '/assets/client.js';
 import { describePath } from '/assets/pathtext.js';
 import { Tiles, setFlag } from '/assets/tiles.js';
+import { setButton } from '/assets/icons.js';
+import { Layout } from '/assets/layout.js';
+import { People } from '/assets/people.js';
+import { ReconnectOverlay } from '/assets/overlay.js';
 
 const VIDEO_CONSTRAINTS = { width: { ideal: 1280 }, height: { ideal: 720 } };
 
@@ -36,6 +40,18 @@ const p2p = !['0', 'false', 'off'].includes(params.get('p2p') ?? '');
 
 const client = new SFUClient();
 const tiles = new Tiles(client, $('#grid'), () => { $('#sound').hidden = false; });
+const layout = new Layout($('#grid'), showView);
+const people = new People(client, {
+  panel: $('#people-panel'),
+  toggle: $('#people-toggle'),
+  close: $('#people-close'),
+  title: $('#people-title'),
+  list: $('#people-list'),
+  copy: $('#invite-copy'),
+  fallback: $('#invite-field'),
+  copied: $('#invite-copied'),
+});
+const overlay = new ReconnectOverlay($('#overlay'));
 // Remote MediaStreamTrack.id -> participant id. The server reuses the m-line of a track that
 // ended for the next one, and the browser then fires `track` again with the same track object
 // in the newcomer's stream: the latest event says who owns it.
@@ -54,6 +70,7 @@ window.sfuDebug = {
       out.push({
         participantId: trackOwners.get(s.trackIdentifier) ?? null,
         framesDecoded: s.framesDecoded ?? 0,
+        frameHeight: s.frameHeight ?? 0,
         bytesReceived: s.bytesReceived ?? 0,
       });
     });
@@ -63,6 +80,7 @@ window.sfuDebug = {
   direct: () => client.direct(),
   joinedAt: 0, // epoch ms of the latest joined
 
+  layout: () => layout,
   speaking: () => [...document.querySelectorAll('.tile[data-speaking]')].map((el) => el.dataset.participantId ?? 'local'),
 };
 
@@ -93,6 +111,9 @@ client.addEventListener('state', ({ detail }) => {
   // Whoever spoke before the connection dropped may not be speaking now.
   if (detail.state !== State.CONNECTED) tiles.setSpeakers({ speakers: [], active: '' });
   if (detail.state !== State.CONNECTED) showPath({ mode: '' });
+  if (detail.state === State.RECONNECTING) {
+    overlay.show({ reason: problem || 'Lost the connection.', attempt: detail.attempt, delay: detail.delay });
+  } else overlay.hide();
   switch (detail.state) {
     case State.CONNECTING: return setStatus(`Connecting to ${room}…`);
     case State.CONNECTED: problem = ''; return setStatus(describeConnected(), 'ok');
@@ -201,6 +222,7 @@ function showLocal(stream) {
   tile.dataset.initial = (name || 'Y').slice(0, 1).toUpperCase();
   const hasAudio = stream.getAudioTracks().length > 0;
   const hasVideo = stream.getVideoTracks().length > 0;
+  people.setSelf({ muted: !hasAudio });
   $('#mic').disabled = !hasAudio;
   $('#cam').disabled = !hasVideo;
   setFlag(tile, 'noVideo', !hasVideo);
@@ -213,10 +235,22 @@ function toggle(kind) {
   client.setMuted(kind, muted[kind]);
   const button = kind === 'audio' ? $('#mic') : $('#cam');
   button.setAttribute('aria-pressed', String(muted[kind]));
-  button.textContent = kind === 'audio'
-    ? (muted[kind] ? 'Unmute mic' : 'Mute mic')
-    : (muted[kind] ? 'Start camera' : 'Stop camera');
+  showMedia(kind);
+  if (kind === 'audio') people.setSelf({ muted: muted.audio });
   setFlag($('#local'), kind === 'audio' ? 'audioMuted' : 'videoMuted', muted[kind]);
+}
+
+// The mic or camera button says what pressing it does; the icon shows the state now.
+function showMedia(kind) {
+  const on = !muted[kind];
+  if (kind === 'audio') setButton($('#mic'), on ? 'mic' : 'mic-off', on ? 'Mute mic' : 'Unmute mic');
+  else setButton($('#cam'), on ? 'camera' : 'camera-off', on ? 'Stop camera' : 'Start camera');
+}
+
+// The view button offers the other layout; a pinned tile is shown large in either.
+function showView() {
+  const speaker = layout.mode === 'speaker';
+  setButton($('#view'), speaker ? 'grid' : 'speaker', speaker ? 'Grid view' : 'Speaker view');
 }
 
 function leave() {
@@ -231,7 +265,7 @@ function leave() {
 // Turns the leave button into one that joins again, with a fresh page.
 function offerRejoin(label) {
   const button = $('#leave');
-  button.textContent = label;
+  setButton(button, 'leave', label);
   button.onclick = () => location.reload();
 }
 
@@ -256,6 +290,16 @@ function start() {
   }
   document.title = `${room} · Call`;
   $('#room-name').textContent = room;
+  showMedia('audio');
+  showMedia('video');
+  showView();
+  setButton($('#sound'), 'volume', 'Turn on sound');
+  setButton($('#leave'), 'leave', 'Leave');
+  $('#view').onclick = () => {
+    layout.pin(null);
+    layout.setMode(layout.mode === 'speaker' ? 'grid' : 'speaker');
+    showView();
+  };
   $('#mic').onclick = () => toggle('audio');
   $('#cam').onclick = () => toggle('video');
   $('#sound').onclick = () => {
@@ -276,6 +320,7 @@ function start() {
       return client.publish(stream, { videoCodec: params.get('codec') ?? '', simulcast: params.get('simulcast') !== 'false' });
     },
     (err) => {
+      people.setSelf({ muted: true });
       $('#mic').disabled = $('#cam').disabled = true;
       setNotice(MESSAGES[err.name] ?? `Could not start your camera or microphone (${err.message}), so you joined as a viewer.`);
     },
