@@ -285,6 +285,11 @@ func TestBrowserMeetingUI(t *testing.T) {
 	waitEval(t, ada, "six tiles", `document.querySelectorAll('#grid > .tile:not([hidden])').length === 6`, 5*time.Second)
 	time.Sleep(500 * time.Millisecond)
 	screenshot(t, ada, "meetui-1280x800.png")
+	ada.run(t, "pin Grace", chromedp.Click(chromedp.CSS(fmt.Sprintf(`.tile[data-participant-id=%q] .tile-pin`, ids[1]))))
+	waitEval(t, ada, "Grace featured among six", pinJS+`.getAttribute('aria-pressed') === 'true'`, 5*time.Second)
+	time.Sleep(500 * time.Millisecond)
+	screenshot(t, ada, "meetui-1280x800-pinned.png")
+	ada.run(t, "unpin Grace", chromedp.Click(chromedp.CSS(fmt.Sprintf(`.tile[data-participant-id=%q] .tile-pin`, ids[1]))))
 	ada.run(t, "phone", chromedp.EmulateViewport(390, 844, chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch))
 	time.Sleep(500 * time.Millisecond)
 	phone, err := eval[struct {
@@ -344,6 +349,7 @@ func TestBrowserMeetingUI(t *testing.T) {
 		}
 	}
 	t.Logf("overlay: %q", text)
+	screenshot(t, ada, "meetui-390x844-reconnecting.png")
 	nodetest.Start(t, func(c *node.Config) {
 		sfuPath(c)
 		c.Listen = addr

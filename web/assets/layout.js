@@ -178,6 +178,11 @@ export class Layout {
       const w = (box.w - GAP * (cols - 1)) / cols;
       grid = { cols, w, h: w / aspect };
     }
+    if (aspect === 1) {
+      // On a portrait stage, tiles may grow taller (up to 3:4) into the height left over.
+      const rows = Math.ceil(tiles.length / grid.cols);
+      grid = { ...grid, h: Math.max(grid.h, Math.min(grid.w * 4 / 3, (box.h - GAP * (rows - 1)) / rows)) };
+    }
     return placeGrid(tiles, box, grid);
   }
 

@@ -20,6 +20,7 @@ export class People {
   #self = { muted: false, last: null }; // last: our Participant, kept while reconnecting
   #speaking = new Set();
   #confirmTimer = 0;
+  #last = null; // the entries drawn last
 
   /**
    * els holds the panel's elements: panel, toggle, close, title, list, copy, fallback (the text
@@ -96,8 +97,12 @@ export class People {
     this.#confirmTimer = setTimeout(() => { copied.textContent = ''; }, CONFIRM_MS);
   }
 
-  // Everyone, us first: {key, name, you, muted, speaking}.
+  // Everyone, us first: {key, name, you, muted, speaking}. While reconnecting there is no
+  // session to ask, and the list stays as it was (as the tiles do), speaking nobody.
   #entries() {
+    if (!this.#client.self && this.#client.state === State.RECONNECTING && this.#last) {
+      return this.#last.map((e) => ({ ...e, speaking: false }));
+    }
     const self = this.#client.self ?? this.#self.last;
     this.#self.last = self;
     const out = [];
@@ -118,7 +123,8 @@ export class People {
       });
     }
     const others = [...people.values()].sort((a, b) => a.name.localeCompare(b.name));
-    return out.concat(others);
+    this.#last = out.concat(others);
+    return this.#last;
   }
 
   /** Redraws the list and the counts. */
