@@ -93,16 +93,6 @@ export class Layout {
     return this.#mode;
   }
 
-  /** Whether one tile is shown large now (speaker view, a pin or a screen share). */
-  get featuring() {
-    return this.#stage.dataset.layout === 'speaker';
-  }
-
-  /** The pinned tile, or null. */
-  get pinned() {
-    return this.#pinned;
-  }
-
   /** Chooses the layout: 'grid' or 'speaker'. */
   setMode(mode) {
     this.#mode = mode === 'speaker' ? 'speaker' : 'grid';
