@@ -317,6 +317,20 @@ func TestBrowserMeetingUI(t *testing.T) {
 	waitEval(t, ada, "Linus, speaking, featured", fmt.Sprintf(`!!document.querySelector('.tile[data-participant-id=%q][data-featured][data-active-speaker]')`, ids[2]), 15*time.Second)
 	ada.run(t, "grid view", chromedp.Click(chromedp.CSS("#view")))
 	waitEval(t, ada, "grid again", `document.querySelector('#grid').dataset.layout === 'grid'`, 5*time.Second)
+	// A screen share's tile (data-source="screen", as screen sharing marks
+	// it) is shown large as it arrives, and can be unpinned.
+	waitEval(t, ada, "a screen tile featured", `(() => {
+		let t = document.querySelector('#screen-test');
+		if (!t) {
+			t = Object.assign(document.createElement('div'), { id: 'screen-test', className: 'tile' });
+			t.dataset.source = 'screen';
+			t.append(Object.assign(document.createElement('span'), { className: 'label', textContent: 'Grace (screen)' }));
+			document.querySelector('#grid').append(t);
+		}
+		return 'featured' in t.dataset && document.querySelector('#grid').dataset.layout === 'speaker';
+	})()`, 5*time.Second)
+	ada.run(t, "unpin the screen", chromedp.Click(chromedp.CSS("#screen-test .tile-pin")))
+	waitEval(t, ada, "grid after unpinning the screen", `document.querySelector('#grid').dataset.layout === 'grid' && (document.querySelector('#screen-test').remove(), true)`, 5*time.Second)
 
 	// Three more people (Go clients sending the sample clip): six in the
 	// call, on a 1280x800 screen and on a 390x844 phone.

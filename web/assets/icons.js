@@ -47,6 +47,7 @@ export function setButton(button, name, text, { hideText = false } = {}) {
   const words = document.createElement('span');
   words.className = hideText ? 'btn-text visually-hidden' : 'btn-text';
   words.textContent = text;
+  button.classList.add('with-icon');
   button.replaceChildren(icon(name), words);
   button.title = text;
 }
