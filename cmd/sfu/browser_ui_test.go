@@ -112,9 +112,13 @@ const stageJS = `(() => {
 // anywhere (icons are SVG); the list of people with who is muted, opened
 // and closed by keyboard; the invite link copied, by the clipboard or by
 // the fallback field; tiles as large as the stage allows (the best column
-// count for 16:9 tiles); a tile pinned from the keyboard shown large and
-// decoded at a higher layer than the strip's; and the reconnecting overlay
-// while the server is down, gone when it is back.
+// count for 16:9 tiles); a tile pinned from the keyboard shown large, asked
+// for and decoded at a higher layer than the strip's; the speaker view
+// following the active speaker; a screen share's tile featured; with three
+// more people (Go clients), six on a 390x844 phone: controls in reach,
+// tiles side by side without overlap, the list a full-width sheet; and the
+// reconnecting overlay while the server is down, gone when it is back.
+// SFU_UI_SCREENSHOTS=dir saves what the page looks like there.
 func TestBrowserMeetingUI(t *testing.T) {
 	exe := chromiumPath(t)
 	n := nodetest.Start(t, sfuPath)
