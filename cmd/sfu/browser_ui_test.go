@@ -107,6 +107,30 @@ const stageJS = `(() => {
 	};
 })()`
 
+// speakJS has the page's microphone send a voice-like sound: a 220 Hz tone
+// with harmonics, its loudness rising and falling four times a second.
+const speakJS = `(async () => {
+	const ctx = new AudioContext();
+	const voice = ctx.createOscillator();
+	voice.type = 'sawtooth';
+	voice.frequency.value = 220;
+	const gain = ctx.createGain();
+	gain.gain.value = 0.5;
+	const syllables = ctx.createOscillator();
+	syllables.frequency.value = 4;
+	const depth = ctx.createGain();
+	depth.gain.value = 0.4;
+	syllables.connect(depth).connect(gain.gain);
+	const out = ctx.createMediaStreamDestination();
+	voice.connect(gain).connect(out);
+	voice.start();
+	syllables.start();
+	await ctx.resume();
+	const sender = window.sfuDebug.client.peerConnection('publisher').getSenders().find((s) => s.track && s.track.kind === 'audio');
+	await sender.replaceTrack(out.stream.getAudioTracks()[0]);
+	return true;
+})()`
+
 // TestBrowserMeetingUI opens the call page for three people and checks,
 // on the first one's page (1280x800), what a meeting needs: no emoji
 // anywhere (icons are SVG); the list of people with who is muted, opened
@@ -230,9 +254,13 @@ func TestBrowserMeetingUI(t *testing.T) {
 		return !f.hidden && f.value === %q && f.selectionEnd - f.selectionStart === f.value.length && document.querySelector('#invite-copied').textContent !== '';
 	})()`, want), 5*time.Second)
 
-	// Ada falls silent too, so that Linus has the floor (for the speaker
-	// view below; the server takes a few seconds to hear his beeps).
+	// Ada falls silent too, and Linus speaks: his microphone sends a voice
+	// band tone instead of the fake device's short beeps, which Chromium's
+	// voice detection mostly takes for silence.
 	ada.run(t, "Ada mutes", chromedp.Click(chromedp.CSS("#mic")))
+	if _, err := eval[bool](pages[2], speakJS); err != nil {
+		t.Fatalf("Linus speaks: %v", err)
+	}
 	mutedAt := time.Now()
 
 	// Speaker view: Tab to the pin button of Grace's tile, press Enter.
