@@ -2,6 +2,8 @@
 // second video track named a screen, signaling/PROTOCOL.md "Track sources"), and the others'
 // shared screens, each in a tile of its own marked data-source="screen".
 
+import { setButton } from './icons.js';
+
 // One encoding at full resolution, not simulcast. A shared screen is mostly text: a half or a
 // quarter of its resolution is unreadable, so lower simulcast layers would be pictures nobody
 // can use, and would cost the sharer's encoder for nothing. The server gives a screen its
@@ -48,6 +50,7 @@ export class ScreenShare {
     this.#button = button;
     this.#onNotice = onNotice;
     button.hidden = !navigator.mediaDevices?.getDisplayMedia;
+    this.#setButton(false);
     button.onclick = () => (this.#track ? this.stop() : this.start());
     client.addEventListener('track', ({ detail }) => this.#onTrack(detail));
     client.addEventListener('track_unpublished', ({ detail }) => this.#drop(detail.trackId));
@@ -129,7 +132,7 @@ export class ScreenShare {
   }
 
   #setButton(sharing) {
-    this.#button.textContent = sharing ? STOP_LABEL : SHARE_LABEL;
+    setButton(this.#button, 'screen', sharing ? STOP_LABEL : SHARE_LABEL);
     this.#button.setAttribute('aria-pressed', String(sharing));
   }
 

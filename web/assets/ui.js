@@ -13,6 +13,11 @@ import { prejoin } from '/assets/prejoin.js';
 import { showUndecodable } from '/assets/undecodable.js';
 import { ScreenShare } from '/assets/screen.js';
 import { QualityBars } from '/assets/quality.js';
+// The meeting's layout, people and overlay.
+import { setButton } from '/assets/icons.js';
+import { Layout } from '/assets/layout.js';
+import { People } from '/assets/people.js';
+import { ReconnectOverlay } from '/assets/overlay.js';
 
 // What people read. Keyed by error code or getUserMedia error name.
 const MESSAGES = {
@@ -44,6 +49,18 @@ const showPrejoin = !['0', 'false', 'off'].includes(params.get('prejoin') ?? '')
 const client = new SFUClient();
 const tiles = new Tiles(client, $('#grid'), () => { $('#sound').hidden = false; });
 showUndecodable(client, $('#grid'));
+const layout = new Layout($('#grid'), showView);
+const people = new People(client, {
+  panel: $('#people-panel'),
+  toggle: $('#people-toggle'),
+  close: $('#people-close'),
+  title: $('#people-title'),
+  list: $('#people-list'),
+  copy: $('#invite-copy'),
+  fallback: $('#invite-field'),
+  copied: $('#invite-copied'),
+});
+const overlay = new ReconnectOverlay($('#overlay'));
 // Remote MediaStreamTrack.id -> participant id. The server reuses the m-line of a track that
 // ended for the next one, and the browser then fires `track` again with the same track object
 // in the newcomer's stream: the latest event says who owns it.
@@ -62,6 +79,7 @@ window.sfuDebug = {
       out.push({
         participantId: trackOwners.get(s.trackIdentifier) ?? null,
         framesDecoded: s.framesDecoded ?? 0,
+        frameHeight: s.frameHeight ?? 0,
         bytesReceived: s.bytesReceived ?? 0,
       });
     });
@@ -71,6 +89,7 @@ window.sfuDebug = {
   direct: () => client.direct(),
   joinedAt: 0, // epoch ms of the latest joined
 
+  layout: () => layout,
   speaking: () => [...document.querySelectorAll('.tile[data-speaking]')].map((el) => el.dataset.participantId ?? 'local'),
   localStream: () => localStream,
 };
@@ -102,6 +121,9 @@ client.addEventListener('state', ({ detail }) => {
   // Whoever spoke before the connection dropped may not be speaking now.
   if (detail.state !== State.CONNECTED) tiles.setSpeakers({ speakers: [], active: '' });
   if (detail.state !== State.CONNECTED) showPath({ mode: '' });
+  if (detail.state === State.RECONNECTING) {
+    overlay.show({ reason: problem || 'Lost the connection.', attempt: detail.attempt, delay: detail.delay });
+  } else overlay.hide();
   switch (detail.state) {
     case State.CONNECTING: return setStatus(`Connecting to ${room}…`);
     case State.CONNECTED: problem = ''; return setStatus(describeConnected(), 'ok');
@@ -195,6 +217,7 @@ function showLocal(stream) {
   tile.dataset.initial = (name || 'Y').slice(0, 1).toUpperCase();
   const hasAudio = stream.getAudioTracks().length > 0;
   const hasVideo = stream.getVideoTracks().length > 0;
+  people.setSelf({ muted: !hasAudio || muted.audio });
   $('#mic').disabled = !hasAudio;
   $('#cam').disabled = !hasVideo;
   setFlag(tile, 'noVideo', !hasVideo);
@@ -207,10 +230,22 @@ function toggle(kind) {
   client.setMuted(kind, muted[kind]);
   const button = kind === 'audio' ? $('#mic') : $('#cam');
   button.setAttribute('aria-pressed', String(muted[kind]));
-  button.textContent = kind === 'audio'
-    ? (muted[kind] ? 'Unmute mic' : 'Mute mic')
-    : (muted[kind] ? 'Start camera' : 'Stop camera');
+  showMedia(kind);
+  if (kind === 'audio') people.setSelf({ muted: muted.audio });
   setFlag($('#local'), kind === 'audio' ? 'audioMuted' : 'videoMuted', muted[kind]);
+}
+
+// The mic or camera button says what pressing it does; the icon shows the state now.
+function showMedia(kind) {
+  const on = !muted[kind];
+  if (kind === 'audio') setButton($('#mic'), on ? 'mic' : 'mic-off', on ? 'Mute mic' : 'Unmute mic');
+  else setButton($('#cam'), on ? 'camera' : 'camera-off', on ? 'Stop camera' : 'Start camera');
+}
+
+// The view button offers the other layout; a pinned tile is shown large in either.
+function showView() {
+  const speaker = layout.mode === 'speaker';
+  setButton($('#view'), speaker ? 'grid' : 'speaker', speaker ? 'Grid view' : 'Speaker view');
 }
 
 function leave() {
@@ -223,7 +258,7 @@ function leave() {
 // Turns the leave button into one that joins again, with a fresh page.
 function offerRejoin(label) {
   const button = $('#leave');
-  button.textContent = label;
+  setButton(button, 'leave', label);
   button.onclick = () => location.reload();
 }
 
@@ -248,6 +283,16 @@ function start() {
   }
   document.title = `${room} · Call`;
   $('#room-name').textContent = room;
+  showMedia('audio');
+  showMedia('video');
+  showView();
+  setButton($('#sound'), 'volume', 'Turn on sound');
+  setButton($('#leave'), 'leave', 'Leave');
+  $('#view').onclick = () => {
+    layout.pin(null);
+    layout.setMode(layout.mode === 'speaker' ? 'grid' : 'speaker');
+    showView();
+  };
   $('#mic').onclick = () => toggle('audio');
   $('#cam').onclick = () => toggle('video');
   $('#sound').onclick = () => {
@@ -319,6 +364,7 @@ function sendMedia(stream) {
 }
 
 function noMedia(err) {
+  people.setSelf({ muted: true });
   $('#mic').disabled = $('#cam').disabled = true;
   if (err) setNotice(MESSAGES[err.name] ?? `Could not start your camera or microphone (${err.message}), so you joined as a viewer.`);
 }
