@@ -2,6 +2,7 @@
 // kept current when devices come and go. The pre-join screen and the call's Devices panel
 // each have one.
 
+import { iconSVG } from './icons.js';
 import { KINDS, canPickSpeaker, deviceOf, listDevices, saveChoice, switchDevice } from './media.js';
 
 const LABELS = { videoinput: 'Camera', audioinput: 'Microphone', audiooutput: 'Speaker' };
@@ -74,7 +75,7 @@ export function devicePanel({ before, speaker, stream, replace, inputs = true, o
   const panel = document.createElement('details');
   panel.id = 'devices';
   panel.className = 'devices';
-  panel.innerHTML = '<summary>Devices</summary><div class="devices-body" role="group" aria-label="Devices"></div>';
+  panel.innerHTML = `<summary class="with-icon" title="Devices">${iconSVG('settings')}<span class="btn-text">Devices</span></summary><div class="devices-body" role="group" aria-label="Devices"></div>`;
   let switching = Promise.resolve(); // one at a time
   const picker = new DevicePicker(panel.querySelector('.devices-body'), {
     kinds: inputs ? KINDS : ['audiooutput'],
