@@ -25,7 +25,14 @@ type Grants struct {
 	// P2P, when false, keeps the participant's calls of two on the SFU
 	// (PROTOCOL.md, "Peer to peer for two"); absent allows them.
 	P2P *bool `json:"p2p,omitempty"`
+	// Data, when false, denies sending chat and application data (the
+	// participant still receives them); absent allows it.
+	Data *bool `json:"data,omitempty"`
 }
+
+// MaySendData reports whether the grants let a participant send chat and
+// application data.
+func (g Grants) MaySendData() bool { return g.Data == nil || *g.Data }
 
 // Claims are the contents of an access token.
 type Claims struct {

@@ -109,15 +109,15 @@ func TestTokenCommand(t *testing.T) {
 	if exp := time.Until(claims.ExpiresAt.Time); exp < 59*time.Minute || exp > time.Hour {
 		t.Errorf("expires in %v, want 1h", exp)
 	}
-	if claims.Grants.P2P != nil {
-		t.Errorf("p2p grant %v, want it left out (true)", *claims.Grants.P2P)
+	if claims.Grants.P2P != nil || claims.Grants.Data != nil || !claims.Grants.MaySendData() {
+		t.Errorf("grants %+v, want p2p and data left out (true)", claims.Grants)
 	}
 	out.Reset()
-	if err := runToken([]string{"--keys", keys, "--room", "r1", "--identity", "ann", "--p2p=false"}, &out); err != nil {
+	if err := runToken([]string{"--keys", keys, "--room", "r1", "--identity", "ann", "--p2p=false", "--data=false"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	if claims, err = ks.Verify(strings.TrimSpace(out.String()), time.Now()); err != nil || claims.Grants.P2P == nil || *claims.Grants.P2P {
-		t.Errorf("--p2p=false: grants %+v (%v), want p2p false", claims.Grants, err)
+	if claims, err = ks.Verify(strings.TrimSpace(out.String()), time.Now()); err != nil || claims.Grants.P2P == nil || *claims.Grants.P2P || claims.Grants.MaySendData() {
+		t.Errorf("--p2p=false --data=false: grants %+v (%v), want p2p and data false", claims.Grants, err)
 	}
 	out.Reset()
 	if err := runToken([]string{"--keys", keys, "--identity", "ops", "--admin"}, &out); err != nil {

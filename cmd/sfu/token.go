@@ -23,6 +23,7 @@ func runToken(args []string, stdout io.Writer) error {
 	publish := fs.Bool("publish", true, "may publish media")
 	subscribe := fs.Bool("subscribe", true, "may receive media")
 	p2p := fs.Bool("p2p", true, "calls of two may go peer to peer (false: the server carries them)")
+	data := fs.Bool("data", true, "may send chat and application data (false: receives them only)")
 	admin := fs.Bool("admin", false, "may use operator endpoints (/debug/rooms/NAME, /debug/pprof/)")
 	ttl := fs.Duration("ttl", node.DefaultTokenTTL, "validity, at most the server's max_token_lifetime")
 	config := fs.String("config", os.Getenv("SFU_CONFIG"), "the server's YAML file, for its max_token_lifetime (env SFU_CONFIG)")
@@ -38,7 +39,7 @@ func runToken(args []string, stdout io.Writer) error {
 		return errors.New("token: --room is required, except for an operator's token (--admin)")
 	case *room == "":
 		// An operator's token for the endpoints only: it joins no room.
-		*publish, *subscribe = false, false
+		*publish, *subscribe, *data = false, false, false
 	}
 	cfg, err := node.LoadConfig(*config)
 	if err != nil {
@@ -72,6 +73,9 @@ func runToken(args []string, stdout io.Writer) error {
 	grants := signaling.Grants{Publish: *publish, Subscribe: *subscribe, Admin: *admin}
 	if !*p2p {
 		grants.P2P = p2p // the claim is left out when true, its default
+	}
+	if !*data {
+		grants.Data = data
 	}
 	tok, err := ks.Mint(*kid, signaling.TokenRequest{
 		Room: *room, Identity: *identity, Name: *name,
