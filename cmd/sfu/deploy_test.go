@@ -177,7 +177,7 @@ func TestClusterBehindLoadBalancer(t *testing.T) {
 		go func() {
 			r, err := loadtest.Run(ctx, loadtest.RunConfig{
 				URLs: []string{"ws://" + lb + "/ws"}, Rooms: 1, Publishers: 2, Subscribers: 4,
-				Duration: 35 * time.Second, LoopbackOnly: true, RoomPrefix: room,
+				Duration: 28 * time.Second, LoopbackOnly: true, RoomPrefix: room,
 				Token: func(_ context.Context, _, room, identity string) (string, error) {
 					return keys.Mint("deploy", signaling.TokenRequest{Room: room, Identity: identity,
 						Grants: signaling.Grants{Publish: true, Subscribe: true}, TTL: time.Hour}, time.Now())
