@@ -354,15 +354,7 @@ func TestBrowserSimulcast(t *testing.T) {
 	// which a test machine running several browsers often is: ask it to
 	// keep resolution (and lower the frame rate instead), then wait until
 	// the publisher sends all three layers.
-	if _, err := eval[bool](browsers[0], `(async () => {
-		const s = window.sfuDebug.client.peerConnection('publisher').getSenders().find(s => s.track && s.track.kind === 'video');
-		const p = s.getParameters();
-		p.degradationPreference = 'maintain-resolution';
-		await s.setParameters(p);
-		return true;
-	})()`); err != nil {
-		t.Fatal(err)
-	}
+	keepResolution(t, browsers[0])
 	// How soon it does is Chromium's bandwidth estimate and CPU check,
 	// slow on a busy 2-core machine running the whole suite: up to a
 	// minute.
@@ -436,4 +428,20 @@ func TestBrowserSimulcast(t *testing.T) {
 		}
 	}
 	waitHeight("after dynacast resumed the top layer", 2, 20*time.Second)
+}
+
+// keepResolution asks page's camera sender to keep its resolution under
+// CPU pressure (lowering the frame rate instead): Chromium otherwise drops
+// its upper simulcast layers on a busy test machine.
+func keepResolution(t *testing.T, page *browser) {
+	t.Helper()
+	if _, err := eval[bool](page, `(async () => {
+		const s = window.sfuDebug.client.peerConnection('publisher').getSenders().find(s => s.track && s.track.kind === 'video');
+		const p = s.getParameters();
+		p.degradationPreference = 'maintain-resolution';
+		await s.setParameters(p);
+		return true;
+	})()`); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -150,15 +150,7 @@ func TestBrowserMeetingUI(t *testing.T) {
 	ada.run(t, "viewport", chromedp.EmulateViewport(1280, 800))
 	// Grace's camera is the one shown large later: under CPU pressure
 	// Chromium would rather drop its upper layers than their resolution.
-	if _, err := eval[bool](grace, `(async () => {
-		const s = window.sfuDebug.client.peerConnection('publisher').getSenders().find(s => s.track && s.track.kind === 'video');
-		const p = s.getParameters();
-		p.degradationPreference = 'maintain-resolution';
-		await s.setParameters(p);
-		return true;
-	})()`); err != nil {
-		t.Fatal(err)
-	}
+	keepResolution(t, grace)
 	waitDecoding(t, ada, names[0], 0, ids, opened[0])
 
 	// Grace mutes; Ada's tile of her says so.
