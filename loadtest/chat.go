@@ -13,6 +13,8 @@ type ChatMessage struct {
 	Name          string `json:"name"`
 	Text          string `json:"text"`
 	Time          int64  `json:"time"` // ms since the Unix epoch, the server's clock
+	// Arrived is when the client read the message (this machine's clock).
+	Arrived time.Time `json:"-"`
 }
 
 // At is the server's time of the message.
@@ -32,6 +34,7 @@ type chatLog struct {
 }
 
 func (l *chatLog) add(ms ...ChatMessage) {
+	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.seen == nil {
@@ -42,6 +45,7 @@ func (l *chatLog) add(ms ...ChatMessage) {
 			continue
 		}
 		l.seen[m.ID] = true
+		m.Arrived = now
 		l.msgs = append(l.msgs, m)
 	}
 }
