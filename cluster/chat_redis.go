@@ -16,8 +16,10 @@ import (
 // that served the room died).
 const chatHistoryTTL = 24 * time.Hour
 
-// chatSubscribeTimeout bounds a SUBSCRIBE or UNSUBSCRIBE.
-const chatSubscribeTimeout = 5 * time.Second
+// chatSubscribeTimeout bounds a SUBSCRIBE or UNSUBSCRIBE: while Redis is
+// out of reach, a join waits no longer for it (go-redis subscribes again
+// when it reconnects).
+const chatSubscribeTimeout = time.Second
 
 // RedisChat is signaling.ChatLog kept in Redis, for the nodes of a
 // cluster. A room's history is a list, capped and expiring

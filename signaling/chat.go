@@ -20,8 +20,12 @@ import (
 // Each server subscribes to a room's chat once, while it has members of
 // it, and fans each message out to them.
 
-// chatTimeout bounds a ChatLog call made for one client.
-const chatTimeout = 3 * time.Second
+// chatTimeout bounds posting a client's chat message; chatHistoryTimeout
+// bounds reading the history for a join, which goes on without it.
+const (
+	chatTimeout        = 3 * time.Second
+	chatHistoryTimeout = time.Second
+)
 
 // chatMsg is the chat message on the wire, both ways: a client sends
 // text alone; the server adds everything else.
@@ -111,7 +115,7 @@ func (c *conn) startChat(room string) {
 	if c.s.cfg.ChatHistory <= 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), chatTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), chatHistoryTimeout)
 	defer cancel()
 	h, err := c.s.chat.History(ctx, room, c.s.cfg.ChatHistory)
 	if err != nil {

@@ -173,3 +173,74 @@ func TestChatAcrossNodes(t *testing.T) {
 		})
 	}
 }
+
+// TestChatRedisOutage: with Redis stopped under a running room, a join to
+// the room through its node still succeeds (with no history), a chat
+// message is refused with unavailable (ref chat) and the session goes on;
+// once Redis is back, chat works again.
+func TestChatRedisOutage(t *testing.T) {
+	inst := redistest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	client, err := cluster.Open(ctx, "redis://"+inst.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	r, err := cluster.NewRedis(client, cluster.WithBlock(200*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat, err := cluster.NewRedisChat(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = chat.Close() })
+	n := nodetest.Start(t, func(c *node.Config) {
+		*c = nodetest.Config("127.0.0.1")
+		c.Keys = clusterKeys
+		c.Cluster.NodeID = "node1"
+	}, node.WithStore(cluster.Store{Registry: r, Directory: r, Bus: r, Chat: chat}))
+	dial := func(who string) *loadtest.Client {
+		t.Helper()
+		c, err := loadtest.Dial(ctx, loadtest.Options{URL: wsURL(n), Token: clusterToken(t, "outage", who), LoopbackOnly: true})
+		if err != nil {
+			t.Fatalf("%s: %v", who, err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	ann := dial("ann")
+	if err := ann.SendChat("before"); err != nil {
+		t.Fatal(err)
+	}
+	waitChat(ctx, t, ann, "before")
+
+	inst.Stop()
+	start := time.Now()
+	bob := dial("bob")
+	t.Logf("joined with Redis down in %v, history %d messages", time.Since(start).Round(time.Millisecond), len(bob.Joined.Chat))
+	if err := ann.SendChat("during"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ann.WaitFor(ctx, func(m loadtest.Message) bool { return m.Type == "error" })
+	if err != nil || m.Code != signaling.CodeUnavailable || m.Ref != "chat" {
+		t.Fatalf("chat with Redis down: %+v (%v), want unavailable with ref chat", m, err)
+	}
+
+	inst.Restart(t)
+	if c := settle(time.Now().Add(30*time.Second), func() string {
+		if err := ann.SendChat("after"); err != nil {
+			return err.Error()
+		}
+		time.Sleep(500 * time.Millisecond)
+		for _, m := range bob.Chat() {
+			if m.Text == "after" {
+				return ""
+			}
+		}
+		return "bob never got ann's chat after Redis came back"
+	}); c != "" {
+		t.Error(c)
+	}
+}
