@@ -275,7 +275,7 @@ func (c *Client) readLoop() {
 		m.Raw = data
 		c.handle(m)
 		if c.opts.KeepMessages > 0 {
-			m.Raw, m.Participants, m.Joined, m.Left = nil, nil, nil, nil
+			m.Raw, m.Participants, m.Joined, m.Left, m.Chat = nil, nil, nil, nil, nil
 		}
 		c.inbox.put(m)
 	}
