@@ -214,3 +214,60 @@ func TestChatFlood(t *testing.T) {
 	}
 	pair.stillReceiving(t)
 }
+
+// TestChatJoinWhilePosting checks the seam between a joiner's history and
+// the live messages: people join while another posts steadily, and each
+// sees, from joined's history on, every message from the first it has to
+// the last, once each, in order.
+func TestChatJoinWhilePosting(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ts := newTestServer(t, func(c *signaling.Config) {
+		c.ChatRatePerSecond, c.ChatBurst, c.ChatHistory = 1e4, 1e4, 5
+		c.RatePerSecond, c.RateBurst = 1e4, 1e4
+	})
+	poster := chatJoin(ctx, t, ts, "seam", "Poster", allGrants)
+	const total = 600
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range total {
+			_ = poster.SendChat(fmt.Sprint(i))
+			if i%10 == 9 {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	var joiners []*loadtest.Client
+	for i := range 8 {
+		time.Sleep(10 * time.Millisecond)
+		joiners = append(joiners, chatJoin(ctx, t, ts, "seam", fmt.Sprint("Joiner ", i), allGrants))
+	}
+	<-done
+	last := fmt.Sprint(total - 1)
+	for _, c := range joiners {
+		waitChat(ctx, t, c, last)
+		// Every copy the server sent, history and live, before the
+		// client's own deduplication.
+		var seen []string
+		for _, m := range c.Joined.Chat {
+			seen = append(seen, m.Text)
+		}
+		for _, m := range c.Messages() {
+			if m.Type == "chat" {
+				seen = append(seen, m.Text)
+			}
+		}
+		if len(seen) == 0 {
+			t.Fatalf("%s saw nothing", c.Self.Name)
+		}
+		var first int
+		fmt.Sscan(seen[0], &first)
+		for j, s := range seen {
+			if s != fmt.Sprint(first+j) {
+				t.Errorf("%s saw %v: want %d to %s once each, in order", c.Self.Name, seen, first, last)
+				break
+			}
+		}
+	}
+}
