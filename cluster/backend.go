@@ -60,6 +60,9 @@ type Store struct {
 	Registry  Registry
 	Directory Directory
 	Bus       Bus
+	// Chat keeps the rooms' chat; a room's history is forgotten when the
+	// room is removed. Nil: no chat to forget.
+	Chat signaling.ChatLog
 }
 
 // Backend implements signaling.Backend for a node of a cluster: a room

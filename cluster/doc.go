@@ -18,6 +18,9 @@
 //     A room's keys share one Redis Cluster hash tag, so its scripts run
 //     in one slot.
 //   - Bus: ordered messages from one node to another.
+//   - Chat (signaling.ChatLog; RedisChat on Redis): each room's capped
+//     chat history, and its new messages carried to every node with
+//     members in the room. The history is forgotten when the room is.
 //
 // State that nodes rely on is always kept in Redis data structures and
 // can be rebuilt from them; messages on the Bus are for what happens next,

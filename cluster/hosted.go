@@ -201,6 +201,11 @@ func (b *Backend) leaveDirectory(ctx context.Context, room string) {
 		return
 	}
 	b.log.Debug("room closed here", "room", room, "removed", removed)
+	if removed && b.store.Chat != nil {
+		if err := b.store.Chat.Forget(ctx, room); err != nil {
+			b.log.Warn("cannot forget a room's chat", "room", room, "err", err)
+		}
+	}
 }
 
 // reassert renews the node's hold on each room with participants here.

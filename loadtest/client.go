@@ -125,6 +125,8 @@ type Client struct {
 	onDisconnect func(Disconnect)
 	move         *Move // the server's move, once it came
 	onMove       func(Move)
+
+	chat chatLog // the chat messages seen (chat.go)
 }
 
 // Dial connects, joins, and returns once the server said joined.
@@ -273,7 +275,7 @@ func (c *Client) readLoop() {
 		m.Raw = data
 		c.handle(m)
 		if c.opts.KeepMessages > 0 {
-			m.Raw, m.Participants, m.Joined, m.Left = nil, nil, nil, nil
+			m.Raw, m.Participants, m.Joined, m.Left, m.Chat = nil, nil, nil, nil, nil
 		}
 		c.inbox.put(m)
 	}
@@ -285,9 +287,12 @@ func (c *Client) handle(m Message) {
 	}
 	switch m.Type {
 	case "joined":
+		c.chat.add(m.Chat...)
 		if c.opts.ICE.FromJoined {
 			c.useICEServers(m.ICEServers)
 		}
+	case "chat":
+		c.chat.add(m.ChatMessage())
 	case "bye":
 		c.bye = m.Reason
 	case "restart":

@@ -35,11 +35,18 @@ type Message struct {
 	ICEServers    []webrtc.ICEServer       `json:"iceServers,omitempty"`
 	// Peer to peer for two: peer_start, mode, peer_end, and the relayed
 	// offers, answers and candidates (From).
-	PeerID   string          `json:"peerId,omitempty"`
-	Polite   bool            `json:"polite,omitempty"`
-	Mode     string          `json:"mode,omitempty"`
-	From     string          `json:"from,omitempty"`
-	TimeLeft int64           `json:"timeLeft,omitempty"` // move: ms
+	PeerID   string `json:"peerId,omitempty"`
+	Polite   bool   `json:"polite,omitempty"`
+	Mode     string `json:"mode,omitempty"`
+	From     string `json:"from,omitempty"`
+	TimeLeft int64  `json:"timeLeft,omitempty"` // move: ms
+	// Chat: a chat message's fields (Name too), and joined's history.
+	ID       string          `json:"id,omitempty"`
+	Identity string          `json:"identity,omitempty"`
+	Name     string          `json:"name,omitempty"`
+	Text     string          `json:"text,omitempty"`
+	Time     int64           `json:"time,omitempty"`
+	Chat     []ChatMessage   `json:"chat,omitempty"`
 	Raw      json.RawMessage `json:"-"`
 }
 

@@ -53,6 +53,16 @@ type Config struct {
 	// apply to. By default the machine itself: a reverse proxy on it, or
 	// the load harness, brings every client from one loopback address.
 	ExemptAddresses []string `yaml:"exempt_addresses"`
+	// ChatMaxLength is the most characters (Unicode code points) a chat
+	// message may have; longer ones are refused with chat_too_long.
+	ChatMaxLength int `yaml:"chat_max_length"`
+	// ChatHistory is how many of a room's last chat messages are kept and
+	// given to those who join; 0 keeps none.
+	ChatHistory int `yaml:"chat_history"`
+	// ChatRatePerSecond and ChatBurst bound the chat messages one
+	// participant may send; more are refused with rate_limited.
+	ChatRatePerSecond float64 `yaml:"chat_rate_per_second"`
+	ChatBurst         int     `yaml:"chat_burst"`
 }
 
 // Default returns the signaling defaults.
@@ -74,6 +84,11 @@ func Default() Config {
 		MaxConnections:           10000,
 		MaxConnectionsPerAddress: 50,
 		ExemptAddresses:          []string{"127.0.0.0/8", "::1/128"},
+
+		ChatMaxLength:     2000,
+		ChatHistory:       100,
+		ChatRatePerSecond: 5,
+		ChatBurst:         10,
 	}
 }
 
@@ -94,6 +109,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("signaling: max_token_lifetime %s: want a positive duration", c.MaxTokenLifetime)
 	case c.TokenClockSkew < 0:
 		return fmt.Errorf("signaling: token_clock_skew %s: want zero or more", c.TokenClockSkew)
+	case c.ChatMaxLength <= 0 || c.ChatHistory < 0 || c.ChatRatePerSecond <= 0 || c.ChatBurst <= 0:
+		return fmt.Errorf("signaling: chat_max_length, chat_rate_per_second and chat_burst must be positive, chat_history not negative")
 	case c.MaxRevocations <= 0:
 		return fmt.Errorf("signaling: max_revocations %d: want at least 1", c.MaxRevocations)
 	}

@@ -62,6 +62,14 @@ type conn struct {
 	// failedNegotiations counts the client's descriptions refused, for
 	// logNegotiationFailed.
 	failedNegotiations int
+	chatLimiter        *rate.Limiter
+
+	// Chat (chat.go). Lock order: chatMu, then sendMu.
+	chatMu      sync.Mutex
+	chatRoom    string        // the room whose chat c is a member of; guarded by chatMu
+	chatHistory []ChatMessage // for joined; guarded by chatMu
+	chatReady   bool          // joined was queued; guarded by chatMu
+	chatPending []pendingChat // arrived before joined; guarded by chatMu
 }
 
 type outMsg struct {
@@ -80,6 +88,8 @@ func newConn(s *Server, ws *websocket.Conn) *conn {
 		dropped:  make(chan struct{}),
 		dropDone: make(chan struct{}),
 		limiter:  rate.NewLimiter(rate.Limit(s.cfg.RatePerSecond), s.cfg.RateBurst),
+
+		chatLimiter: rate.NewLimiter(rate.Limit(s.cfg.ChatRatePerSecond), s.cfg.ChatBurst),
 	}
 }
 
@@ -99,14 +109,21 @@ func (c *conn) Send(ev sfu.Event) {
 	}
 	if c.version.Load() >= 2 {
 		c.sendBatched(ev)
-		return
+	} else {
+		c.sendEvent(ev)
 	}
-	c.sendEvent(ev)
+	if _, ok := ev.(sfu.Joined); ok {
+		c.chatJoined()
+	}
 }
 
 // sendEvent queues ev as one message.
 func (c *conn) sendEvent(ev sfu.Event) {
-	data, err := encodeEvent(ev, int(c.version.Load()), c.iceServers())
+	var chat []ChatMessage
+	if _, ok := ev.(sfu.Joined); ok {
+		chat = c.joinedChat()
+	}
+	data, err := encodeEvent(ev, int(c.version.Load()), c.iceServers(), chat)
 	if err != nil || data == nil {
 		c.log.Error("cannot encode event", "event", fmt.Sprintf("%T", ev), "err", err)
 		return
@@ -205,6 +222,7 @@ func (c *conn) serve() {
 	go c.writeLoop()
 	defer func() {
 		c.endRoster()
+		c.stopChat()
 		c.end()
 		<-c.written
 		c.waitDrop()
@@ -339,6 +357,9 @@ func (c *conn) handle(data []byte) {
 		}
 		c.join(&m)
 		return
+	case "chat":
+		c.chat(data, &m)
+		return
 	case "offer", "answer", "candidate", "mute", "set_layer", "leave", "peer_state", "restart":
 	default:
 		c.refuse(CodeUnknownType, fmt.Sprintf("unknown message type %q", m.Type), m.Type)
@@ -471,8 +492,10 @@ func (c *conn) join(m *inbound) {
 	c.version.Store(int32(version))
 	ice := c.s.iceServersFor(claims.Subject, claims.Room)
 	c.ice.Store(&ice)
+	c.startChat(claims.Room)
 	session, err := c.s.backend.Join(claims.Room, who, c)
 	if err != nil {
+		c.stopChat()
 		code, msg, closeCode := joinFailure(err)
 		if code == CodeInternal {
 			c.log.Error("join failed", "room", claims.Room, "err", err)

@@ -60,6 +60,8 @@ const (
 	CodeInternal          = "internal"
 	CodeNoPeer            = "no_peer"
 	CodeBadSource         = "bad_source"
+	CodeBadChat           = "bad_chat"
+	CodeChatTooLong       = "chat_too_long"
 )
 
 // WebSocket close codes used by the server (4000-4999 are application codes).

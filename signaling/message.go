@@ -29,6 +29,7 @@ type inbound struct {
 	P2P       *bool                    `json:"p2p,omitempty"`    // join: peer to peer for two allowed (default true)
 	Codecs    []string                 `json:"codecs,omitempty"` // join: the video codecs the client decodes
 	State     string                   `json:"state,omitempty"`  // peer_state
+	Text      string                   `json:"text,omitempty"`   // chat
 	Path      string                   `json:"path,omitempty"`   // peer_state
 	// Sources, in a publisher offer, names its tracks' sources by mid.
 	Sources map[string]sfu.TrackSource `json:"sources,omitempty"`
@@ -55,6 +56,8 @@ type joinedMsg struct {
 	Self         wireParticipant   `json:"self"`
 	Participants []wireParticipant `json:"participants"`
 	ICEServers   []ICEServer       `json:"iceServers"`
+	// Chat is the room's chat history, oldest first.
+	Chat []ChatMessage `json:"chat"`
 }
 
 type sdpMsg struct {
@@ -158,7 +161,8 @@ func toWireParticipant(p sfu.ParticipantInfo) wireParticipant {
 
 // encodeEvent turns an event of the media core into a wire message.
 // version is the client's protocol version.
-func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
+// chat is the history a joined message carries.
+func encodeEvent(ev sfu.Event, version int, ice []ICEServer, chat []ChatMessage) ([]byte, error) {
 	var msg any
 	switch ev := ev.(type) {
 	case sfu.Joined:
@@ -166,7 +170,7 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		for _, o := range ev.Others {
 			others = append(others, toWireParticipant(o))
 		}
-		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice}
+		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice, Chat: chat}
 	case sfu.PublisherAnswer:
 		msg = sdpMsg{Type: "answer", SDP: ev.SDP}
 	case sfu.RestartRequest:

@@ -27,6 +27,10 @@ type Server struct {
 	policy  TokenPolicy
 	revoked Revocations // nil: no revocation
 	metrics *Metrics
+	chat    ChatLog
+
+	chatMu    sync.Mutex // guards chatRooms; held for no call but ChatLog.Subscribe
+	chatRooms map[string]*chatRoom
 
 	mu     sync.Mutex // guards conns, admit and closed
 	conns  map[*conn]struct{}
@@ -53,9 +57,12 @@ func NewServer(cfg Config, keys Keys, backend Backend, log *slog.Logger, opts ..
 	}
 	s := &Server{cfg: cfg, keys: keys, backend: backend, log: log, now: time.Now, metrics: newMetrics(),
 		conns: make(map[*conn]struct{}), admit: admission{byAddr: make(map[netip.Prefix]int), exempt: exempt},
-		origins: newOriginPolicy(cfg.AllowedOrigins), policy: cfg.TokenPolicy()}
+		origins: newOriginPolicy(cfg.AllowedOrigins), policy: cfg.TokenPolicy(), chatRooms: make(map[string]*chatRoom)}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.chat == nil {
+		s.chat = NewMemoryChat()
 	}
 	if len(cfg.ICEServers) > 0 {
 		s.ice = []ICEServer{{URLs: cfg.ICEServers}}

@@ -71,7 +71,7 @@ func openStore(cfg ClusterConfig, given *cluster.Store) (cluster.Store, redis.Un
 	}
 	if cfg.Redis == "" {
 		m := cluster.NewMemory(time.Now)
-		return cluster.Store{Registry: m, Directory: m, Bus: m}, nil, nil
+		return cluster.Store{Registry: m, Directory: m, Bus: m, Chat: signaling.NewMemoryChat()}, nil, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.CallTimeout)
 	defer cancel()
@@ -84,7 +84,12 @@ func openStore(cfg ClusterConfig, given *cluster.Store) (cluster.Store, redis.Un
 		_ = client.Close()
 		return cluster.Store{}, nil, err
 	}
-	return cluster.Store{Registry: r, Directory: r, Bus: r}, client, nil
+	chat, err := cluster.NewRedisChat(client, cluster.WithPrefix(cfg.Prefix))
+	if err != nil {
+		_ = client.Close()
+		return cluster.Store{}, nil, err
+	}
+	return cluster.Store{Registry: r, Directory: r, Bus: r, Chat: chat}, client, nil
 }
 
 // newBackend builds the node's cluster backend around media.

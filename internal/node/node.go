@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -35,6 +36,7 @@ type Node struct {
 	sfu       *sfu.SFU
 	backend   *cluster.Backend
 	redis     redis.UniversalClient // nil without Redis
+	chat      signaling.ChatLog     // the rooms' chat: the store's
 	signaling *signaling.Server
 	http      *http.Server
 	ln        net.Listener
@@ -90,6 +92,10 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	n.redis = client
+	if store.Chat == nil {
+		store.Chat = signaling.NewMemoryChat() // a store given without chat
+	}
+	n.chat = store.Chat
 	n.revocations = signaling.NewMemoryRevocations(cfg.Signaling.MaxRevocations, time.Now)
 	if client != nil {
 		if n.revocations, err = cluster.NewRedisRevocations(client, time.Now, cluster.WithPrefix(cfg.Cluster.Prefix)); err != nil {
@@ -106,7 +112,7 @@ func New(cfg Config, log *slog.Logger, opts ...Option) (*Node, error) {
 		}
 		return nil, err
 	}
-	sigOpts := []signaling.Option{signaling.WithRevocations(n.revocations)}
+	sigOpts := []signaling.Option{signaling.WithRevocations(n.revocations), signaling.WithChat(n.chat)}
 	ice, err := n.startTURN(media)
 	if err != nil {
 		_ = media.Close()
@@ -253,7 +259,10 @@ func (n *Node) Shutdown(ctx context.Context) error {
 		}
 		n.signaling.Close()
 		n.backend.Close()
-		if n.redis != nil {
+		if n.redis != nil { // the node opened the store, and closes its chat
+			if c, ok := n.chat.(io.Closer); ok {
+				err = errors.Join(err, c.Close())
+			}
 			err = errors.Join(err, n.redis.Close())
 		}
 		errc <- err
@@ -275,6 +284,9 @@ func (n *Node) closeCore() {
 	n.signaling.Close()
 	n.backend.Close()
 	if n.redis != nil {
+		if c, ok := n.chat.(io.Closer); ok {
+			_ = c.Close()
+		}
 		_ = n.redis.Close()
 	}
 }

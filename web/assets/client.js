@@ -150,6 +150,11 @@ export class SFUClient extends EventTarget {
     if (next?.hasTrack(trackId)) next.setLayer(trackId, maxLayer);
   }
 
+  /** Sends a chat message to the room (PROTOCOL.md, "Chat"); its echo, a `chat` event, says it went. */
+  sendChat(text) {
+    if (this.state === State.CONNECTED) this.#session.send({ type: 'chat', text });
+  }
+
   /** Mutes or unmutes our own track of kind ('audio' or 'video') and tells the room. */
   setMuted(kind, muted) {
     this.#media.muted[kind] = muted;

@@ -20,6 +20,8 @@ const PATHS = {
   close: '<path d="M6 6l12 12M18 6L6 18"/>',
   copy: '<rect x="8" y="8" width="12" height="12" rx="2"/><path d="M16 8V6a2 2 0 0 0-2-2H6a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h2"/>',
   check: '<path d="M4 12.5l5 5L20 6.5"/>',
+  chat: '<path d="M4 5h16a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1h-9l-5 4v-4H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1z"/>',
+  send: '<path d="M3 11.5L21 3l-8.5 18-2.2-7.3z"/><path d="M10.3 13.7L21 3"/>',
 };
 
 /** The names of the icons there are. */

@@ -297,6 +297,7 @@ export class Session {
         return this.#emit('move', { timeLeft: this.moveAsked });
       case 'restart': if (msg.target === 'publisher') this.#restartPublisher(true); return;
       case 'codec': return this.#onCodec(msg);
+      case 'chat': return this.#emit('chat', msg);
       case 'pong': return;
       default: console.warn('sfu: unknown message type', msg.type);
     }

@@ -1,6 +1,7 @@
 // The call page: wires SFUClient to the DOM. Room comes from the path (/room/<name>), the
 // display name and an optional access token from the query string; ?p2p=0 keeps a call of two
-// on the server; ?prejoin=0 joins at once, without the pre-join screen (prejoin.js).
+// on the server; ?prejoin=0 joins at once, without the pre-join screen (prejoin.js); ?media=0
+// joins to watch, listen and chat, never asking for the camera or microphone.
 
 import { SFUClient, State } from '/assets/client.js';
 import { describePath } from '/assets/pathtext.js';
@@ -17,6 +18,8 @@ import { QualityBars } from '/assets/quality.js';
 import { setButton } from '/assets/icons.js';
 import { Layout } from '/assets/layout.js';
 import { People } from '/assets/people.js';
+import { Chat } from '/assets/chat.js';
+import { tokenClaims } from '/assets/claims.js';
 import { ReconnectOverlay } from '/assets/overlay.js';
 
 // What people read. Keyed by error code or getUserMedia error name.
@@ -45,6 +48,7 @@ const displayName = params.get('name')?.trim() ?? '';
 const linkToken = params.get('token');
 const p2p = !['0', 'false', 'off'].includes(params.get('p2p') ?? '');
 const showPrejoin = !['0', 'false', 'off'].includes(params.get('prejoin') ?? '');
+const withMedia = !['0', 'false', 'off'].includes(params.get('media') ?? '');
 
 const client = new SFUClient();
 const tiles = new Tiles(client, $('#grid'), () => { $('#sound').hidden = false; });
@@ -59,6 +63,25 @@ const people = new People(client, {
   copy: $('#invite-copy'),
   fallback: $('#invite-field'),
   copied: $('#invite-copied'),
+});
+// One side panel at a time: opening the chat closes the list of people, and the other way round.
+const chat = new Chat(client, {
+  panel: $('#chat-panel'),
+  toggle: $('#chat-toggle'),
+  close: $('#chat-close'),
+  log: $('#chat-log'),
+  form: $('#chat-form'),
+  input: $('#chat-input'),
+  send: $('#chat-send'),
+  error: $('#chat-error'),
+}, {
+  onOpen: (open) => {
+    if (open) people.setOpen(false);
+    document.body.toggleAttribute('data-panel-open', open || !$('#people-panel').hidden);
+  },
+});
+$('#people-toggle').addEventListener('click', () => {
+  if (!$('#people-panel').hidden) chat.setOpen(false);
 });
 const overlay = new ReconnectOverlay($('#overlay'));
 // Remote MediaStreamTrack.id -> participant id. The server reuses the m-line of a track that
@@ -92,6 +115,7 @@ window.sfuDebug = {
   layout: () => layout,
   speaking: () => [...document.querySelectorAll('.tile[data-speaking]')].map((el) => el.dataset.participantId ?? 'local'),
   localStream: () => localStream,
+  chat: () => chat,
 };
 
 // --- status ---------------------------------------------------------------------------------
@@ -140,6 +164,7 @@ client.addEventListener('state', ({ detail }) => {
 });
 
 client.addEventListener('error', ({ detail }) => {
+  if (detail.ref === 'chat') return; // the chat panel says it (chat.js)
   const text = MESSAGES[detail.code];
   if (detail.fatal) {
     if (detail.code === 'replaced') offerRejoin('Rejoin here');
@@ -330,9 +355,12 @@ async function startCall() {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   // Failures are reported through events; the promise only says when the first join is done.
   const connect = () => client.connect({ url: `${scheme}//${location.host}/ws`, token: fetchToken, room, p2p }).catch(() => {});
-  if (!maySend(token)) {
+  chat.setReadOnly(tokenClaims(token)?.grants?.data === false);
+  if (!maySend(token) || !withMedia) {
+    // Watch only, or a link without media (?media=0): no camera or microphone is ever asked for.
     hideSendControls();
     showDevicePanel(false);
+    people.setSelf({ muted: true });
     return connect();
   }
   if (showPrejoin) {
