@@ -68,8 +68,11 @@ func (r *Room) undecodable(by roomMember, codec string) {
 	if m.noDecode == nil {
 		m.noDecode = make(map[string]bool)
 	}
+	// Every time, not only when the mark is new: a mark the client
+	// declared in join reached the other nodes with it, but a publisher
+	// there whose track came later is asked only when this hit is told.
 	var relays []*relayMember
-	if !m.noDecode[codec] && m.role == roleClient {
+	if m.role == roleClient {
 		for _, o := range r.members {
 			if rm, ok := o.p.(*relayMember); ok {
 				relays = append(relays, rm)
