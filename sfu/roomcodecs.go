@@ -87,7 +87,7 @@ func (r *Room) undecodable(by roomMember, codec string) {
 		}
 		for _, up := range pub.tracks {
 			from := strings.ToLower(up.codec.MimeType)
-			if up.kind != webrtc.RTPCodecTypeVideo || !r.cannotDecodeLocked(pub, from) {
+			if up.kind != webrtc.RTPCodecTypeVideo || up.codecAsked.Load() || !r.cannotDecodeLocked(pub, from) {
 				continue
 			}
 			if !ok {
