@@ -66,6 +66,11 @@ func newAPI(opts Options, rids *ridTagger, se webrtc.SettingEngine, rec *twccRec
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: video, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: videoPayloadType}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, err
 	}
+	if rec == nil {
+		if err := registerPublishCodecs(m, opts, fb); err != nil {
+			return nil, err
+		}
+	}
 	if rec != nil {
 		c := webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: "apt=96"}, PayloadType: videoPayloadType + 1}
 		if err := m.RegisterCodec(c, webrtc.RTPCodecTypeVideo); err != nil {

@@ -46,6 +46,11 @@ type Options struct {
 	// browser that cannot decode VP8 would: a client that cannot decode
 	// what others publish.
 	SubscribeCodec string
+	// PublishCodec, if set, is the video codec (a MIME type: video/VP8 or
+	// video/H264) the client publishes generated frames in; the publisher
+	// connection registers it beside VP8, which SwitchVideoCodec can go
+	// back to.
+	PublishCodec string
 	// JoinCodecs, if set, is sent in join as the video codecs the client
 	// decodes (signaling/PROTOCOL.md, "Codecs"), as the web client does.
 	JoinCodecs []string
@@ -101,6 +106,11 @@ type Client struct {
 
 	videoSender *webrtc.RTPSender // set by Publish, cleared by StopVideo
 	videoSource string            // Media.Source, named in the offers while videoSender is set
+	// videoTracks are the tracks generated video is written to, one per
+	// layer; SwitchVideoCodec replaces them. videoPLI signals keyframe
+	// requests to the generator.
+	videoTracks atomic.Pointer[[]*webrtc.TrackLocalStaticSample]
+	videoPLI    chan struct{}
 	rids        *ridTagger
 	inbox       *inbox
 	recv        *receiver

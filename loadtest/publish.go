@@ -98,6 +98,8 @@ func (c *Client) Publish(m Media) error {
 	pli := c.peer.keyframes() // a peer connection asks for keyframes too
 	if vs != nil {
 		c.videoSender, c.videoSource = vs.Sender(), m.Source
+		c.videoTracks.Store(&videos)
+		c.videoPLI = pli
 	}
 	switch {
 	case vs == nil:
@@ -139,7 +141,7 @@ func (c *Client) Publish(m Media) error {
 		if m.Samples != nil {
 			c.playSamples(m, videos, audio, pli)
 		} else {
-			c.generate(m, videos, audio, pli)
+			c.generate(m, audio, pli)
 		}
 	}()
 	return nil
@@ -148,18 +150,21 @@ func (c *Client) Publish(m Media) error {
 // addVideo adds the video transceiver: one track, or three simulcast
 // encodings.
 func (c *Client) addVideo(m Media) ([]*webrtc.TrackLocalStaticSample, *webrtc.RTPTransceiver, error) {
-	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	codec, err := c.publishCodec()
+	if err != nil {
+		return nil, nil, err
+	}
 	var videos []*webrtc.TrackLocalStaticSample
 	if m.Simulcast {
 		for _, rid := range simulcastRIDs {
-			t, err := webrtc.NewTrackLocalStaticSample(vp8, "video", "stream", webrtc.WithRTPStreamID(rid))
+			t, err := webrtc.NewTrackLocalStaticSample(codec, "video", "stream", webrtc.WithRTPStreamID(rid))
 			if err != nil {
 				return nil, nil, err
 			}
 			videos = append(videos, t)
 		}
 	} else {
-		t, err := webrtc.NewTrackLocalStaticSample(vp8, "video", "stream")
+		t, err := webrtc.NewTrackLocalStaticSample(codec, "video", "stream")
 		if err != nil {
 			return nil, nil, err
 		}
@@ -206,21 +211,23 @@ func drainRTCP(read func() ([]rtcp.Packet, error), pli chan<- struct{}) {
 	}
 }
 
-// generate writes frames on a ticker. A VP8 frame whose first byte has the
-// low bit clear is a keyframe (RFC 6386 9.1), which is all the SFU checks.
-func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audio *webrtc.TrackLocalStaticSample, pli <-chan struct{}) {
+// generate writes frames on a ticker (videoFrame says what they hold) to
+// the tracks of videoTracks, which a codec switch replaces; the first
+// frame on new tracks is a keyframe.
+func (c *Client) generate(m Media, audio *webrtc.TrackLocalStaticSample, pli <-chan struct{}) {
 	frameDur := time.Second / time.Duration(m.FPS)
 	vt := time.NewTicker(frameDur)
 	defer vt.Stop()
 	at := time.NewTicker(20 * time.Millisecond)
 	defer at.Stop()
-	frame := make([]byte, m.FrameBytes)
-	for i := range frame {
-		frame[i] = byte(i*7 + 3)
+	buf := make([]byte, m.FrameBytes+5)
+	for i := range buf {
+		buf[i] = byte(i*7 + 3)
 	}
 	silence := make([]byte, 60)
 	tee := c.peer.mediaTee()
 	lastKey := time.Time{}
+	var last *[]*webrtc.TrackLocalStaticSample
 	n := 0 // frames sent
 	for {
 		select {
@@ -233,13 +240,18 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 				tee.writeAudio(audio, media.Sample{Data: silence, Duration: 20 * time.Millisecond})
 			}
 		case now := <-vt.C:
-			if now.Sub(lastKey) >= m.KeyframeEvery {
-				frame[0] = 0x10 // keyframe: P bit 0
-				lastKey = now
-			} else {
-				frame[0] = 0x11 // interframe: P bit 1
+			tracks := c.videoTracks.Load()
+			if tracks == nil {
+				continue
 			}
-			for i, v := range videos {
+			if tracks != last {
+				last, lastKey = tracks, time.Time{}
+			}
+			key := now.Sub(lastKey) >= m.KeyframeEvery
+			if key {
+				lastKey = now
+			}
+			for i, v := range *tracks {
 				size := m.FrameBytes
 				if m.Simulcast {
 					size = m.LayerFrameBytes(i)
@@ -247,7 +259,7 @@ func (c *Client) generate(m Media, videos []*webrtc.TrackLocalStaticSample, audi
 				if m.Sent != nil {
 					m.Sent(i, n)
 				}
-				tee.writeVideo(v, i == len(videos)-1, media.Sample{Data: frame[:size], Duration: frameDur})
+				tee.writeVideo(v, i == len(*tracks)-1, media.Sample{Data: videoFrame(buf, v.Codec().MimeType, key, size), Duration: frameDur})
 			}
 			n++
 		}

@@ -81,13 +81,18 @@ type Relay struct {
 	closing bool
 
 	// Owned by run's goroutine.
-	exported     map[string]bool         // participants told to the peer
-	exports      map[string]*relayExport // tracks sent, by ID
-	offerPending bool
-	renegotiate  bool
-	imported     map[string]*importedParticipant
-	streams      map[uint32]streamRef // the streams pcIn receives, by SSRC
-	peerSaidBye  bool
+	exported      map[string]bool         // participants told to the peer
+	exports       map[string]*relayExport // tracks sent, by ID
+	offerPending  bool
+	videoAnswered bool // the peer answered an offer with video (addStreams)
+	renegotiate   bool
+	imported      map[string]*importedParticipant
+	streams       map[uint32]streamRef // the streams pcIn receives, by SSRC
+	peerSaidBye   bool
+	// peerV is the version of the peer's first message, 0 before it; the
+	// marks of undecodable codecs learnt meanwhile wait in noDecodeHeld.
+	peerV        int
+	noDecodeHeld []RelayMessage
 }
 
 // relayGather bounds the wait for a connection's local candidates, which
@@ -214,9 +219,13 @@ func (r *Relay) run() {
 
 // apply handles one message from the peer. It runs on run's goroutine.
 func (r *Relay) apply(m RelayMessage) error {
+	if r.peerV == 0 {
+		r.peerV = m.V
+		r.releaseUndecodable()
+	}
 	switch m.Kind {
 	case RelayParticipantJoined:
-		return r.importParticipant(*m.Participant)
+		return r.importParticipant(*m.Participant, m.Codecs)
 	case RelayParticipantLeft:
 		return r.dropParticipant(m.ParticipantID)
 	case RelayTrack:
@@ -231,6 +240,8 @@ func (r *Relay) apply(m RelayMessage) error {
 		return r.applyAnswer(m.SDP)
 	case RelayLayers:
 		return r.setLayers(m.TrackID, m.Active)
+	case RelayUndecodable:
+		return r.importUndecodable(m.ParticipantID, m.Codecs)
 	case RelayBye:
 		r.peerSaidBye = true
 		r.end()

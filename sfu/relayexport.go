@@ -77,7 +77,8 @@ func (r *Relay) exportParticipant(p ParticipantInfo) {
 		return
 	}
 	r.exported[p.ID] = true
-	r.send(RelayMessage{Kind: RelayParticipantJoined, Participant: &ParticipantInfo{ID: p.ID, Identity: p.Identity, Name: p.Name}})
+	r.send(RelayMessage{Kind: RelayParticipantJoined, Participant: &ParticipantInfo{ID: p.ID, Identity: p.Identity, Name: p.Name},
+		Codecs: r.room.noDecodeOf(p.ID)})
 }
 
 // export starts sending up to the peer, if its publisher was exported.
@@ -128,8 +129,11 @@ func (r *Relay) addStreams(e *relayExport) bool {
 		}
 		// Only the track's codec: the peer has the same codecs, and every
 		// other one would lengthen each offer by its lines, for every
-		// stream the connection ever carried.
-		if codecs := relayCodecs(e.up.codec); codecs != nil {
+		// stream the connection ever carried. But pion offers, on every
+		// later m-line, only the video codecs of the first answer with
+		// video: until then each video stream offers them all, or a track
+		// in another codec (a publisher's codec switch) could never cross.
+		if codecs := relayCodecs(e.up.codec); codecs != nil && (r.videoAnswered || e.up.kind != webrtc.RTPCodecTypeVideo) {
 			if err := tr.SetCodecPreferences(codecs); err != nil {
 				r.log.Debug("relay codec preferences", "err", err)
 			}
@@ -299,6 +303,7 @@ func (r *Relay) applyAnswer(sdp string) error {
 		return r.fail(badRelaySDP("relay answer", err))
 	}
 	r.offerPending = false
+	r.videoAnswered = r.videoAnswered || strings.Contains(sdp, "m=video")
 	if r.renegotiate {
 		r.negotiate()
 	}

@@ -47,8 +47,9 @@ type streamRef struct {
 	rid   string
 }
 
-// importParticipant brings a participant of the peer into the room.
-func (r *Relay) importParticipant(info ParticipantInfo) error {
+// importParticipant brings a participant of the peer into the room, with
+// the codecs it is known not to decode.
+func (r *Relay) importParticipant(info ParticipantInfo, noDecode []string) error {
 	if _, ok := r.room.roleOf(info.ID); ok {
 		return fmt.Errorf("%w: participant %q is already in the room", ErrBadRelayMessage, info.ID)
 	}
@@ -62,6 +63,7 @@ func (r *Relay) importParticipant(info ParticipantInfo) error {
 		return fmt.Errorf("%w: participant %q: %v", ErrBadRelayMessage, info.ID, err)
 	}
 	r.imported[info.ID] = p
+	r.markUndecodable(p, noDecode)
 	return nil
 }
 

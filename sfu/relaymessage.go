@@ -3,13 +3,16 @@ package sfu
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // RelayVersion is the version of the relay messages this node sends. A
 // node reads messages of any version whose kinds it knows, ignoring
 // fields it does not: a newer node may add fields, never change the
-// meaning of one; a new kind of message is an error to an older node.
-const RelayVersion = 1
+// meaning of one; a new kind of message is an error to an older node, so
+// a node sends a kind newer than version 1 only once the peer's messages
+// show it knows it (RelayUndecodable, version 2).
+const RelayVersion = 2
 
 // RelayKind says what a RelayMessage is.
 type RelayKind string
@@ -21,6 +24,7 @@ type RelayKind string
 const (
 	// RelayParticipantJoined: Participant, a client of the sending node,
 	// is in the room (without its tracks, which follow as RelayTrack).
+	// Codecs are the video codecs it is known not to decode, if any.
 	RelayParticipantJoined RelayKind = "participant_joined"
 	// RelayParticipantLeft: ParticipantID left.
 	RelayParticipantLeft RelayKind = "participant_left"
@@ -44,6 +48,11 @@ const (
 	RelayLayers RelayKind = "layers"
 	// RelayBye: the sending end closed; the receiving end closes too.
 	RelayBye RelayKind = "bye"
+	// RelayUndecodable (version 2): ParticipantID, a client of the
+	// sending node, cannot decode the video codecs Codecs (MIME types),
+	// so that the receiving node asks its own publishers to switch
+	// (roomcodecs.go).
+	RelayUndecodable RelayKind = "undecodable"
 )
 
 // RelayMessage is one message from one end of a relay to the other. It
@@ -58,6 +67,7 @@ type RelayMessage struct {
 	TrackID       string           `json:"trackId,omitempty"`
 	SDP           string           `json:"sdp,omitempty"`
 	Active        map[string]bool  `json:"active,omitempty"`
+	Codecs        []string         `json:"codecs,omitempty"`
 }
 
 // RelayTrackInfo describes a relayed track.
@@ -83,6 +93,9 @@ type RelayLayer struct {
 const (
 	maxRelayID  = 128     // bytes of an ID, identity, name or RID
 	maxRelaySDP = 1 << 20 // bytes of an offer or answer
+	// maxRelayCodecs bounds the codecs of a message, as signaling bounds
+	// those of a join.
+	maxRelayCodecs = 32
 )
 
 // DecodeRelayMessage decodes and checks a message encoded with
@@ -107,6 +120,9 @@ func (m RelayMessage) Validate() error {
 	}
 	if m.V < 1 {
 		return bad("version %d", m.V)
+	}
+	if len(m.Codecs) > maxRelayCodecs || slices.ContainsFunc(m.Codecs, func(c string) bool { return !validID(c) }) {
+		return bad("%d codecs, or an empty or long one", len(m.Codecs))
 	}
 	switch m.Kind {
 	case RelayParticipantJoined:
@@ -144,6 +160,10 @@ func (m RelayMessage) Validate() error {
 			if _, ok := layerIndex(rid); !ok {
 				return bad("unknown layer %q", rid)
 			}
+		}
+	case RelayUndecodable:
+		if !validID(m.ParticipantID) || len(m.Codecs) == 0 {
+			return bad("no participant ID or codecs")
 		}
 	case RelayBye:
 	default:

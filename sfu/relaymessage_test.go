@@ -23,8 +23,10 @@ func validRelayMessages() []sfu.RelayMessage {
 		{V: 1, Kind: sfu.RelayOffer, SDP: "v=0"},
 		{V: 1, Kind: sfu.RelayAnswer, SDP: "v=0"},
 		{V: 1, Kind: sfu.RelayLayers, TrackID: "TR_v", Active: map[string]bool{"q": true, "f": false}},
+		{V: 2, Kind: sfu.RelayParticipantJoined, Participant: &sfu.ParticipantInfo{ID: "PA_b", Identity: "bob"}, Codecs: []string{"video/h264", "video/vp9"}},
+		{V: 2, Kind: sfu.RelayUndecodable, ParticipantID: "PA_b", Codecs: []string{"video/h264"}},
 		{V: 1, Kind: sfu.RelayBye},
-		{V: 2, Kind: sfu.RelayBye}, // a newer node's message of a known kind
+		{V: 3, Kind: sfu.RelayBye}, // a newer node's message of a known kind
 	}
 }
 
@@ -56,29 +58,34 @@ func TestRelayMessageRoundTrip(t *testing.T) {
 func TestRelayMessageRefused(t *testing.T) {
 	long := strings.Repeat("x", 200)
 	cases := map[string]string{
-		"not JSON":             `{"v":1,`,
-		"not an object":        `[1]`,
-		"no version":           `{"kind":"bye"}`,
-		"unknown kind":         `{"v":1,"kind":"teleport"}`,
-		"no kind":              `{"v":1}`,
-		"joined without who":   `{"v":1,"kind":"participant_joined"}`,
-		"joined without ID":    `{"v":1,"kind":"participant_joined","participant":{"ID":""}}`,
-		"long identity":        `{"v":1,"kind":"participant_joined","participant":{"ID":"PA_a","Identity":"` + long + `"}}`,
-		"left without ID":      `{"v":1,"kind":"participant_left"}`,
-		"track without layers": `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video"}}`,
-		"track of no kind":     `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"data","layers":[{"layer":0,"ssrc":1}]}}`,
-		"layer twice":          `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":0,"ssrc":1},{"layer":0,"ssrc":2}]}}`,
-		"layer out of range":   `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":3,"ssrc":1}]}}`,
-		"SSRC 0":               `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":0,"ssrc":0}]}}`,
-		"RID of another layer": `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":0,"rid":"f","ssrc":1}]}}`,
-		"unknown RID":          `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":0,"rid":"zz","ssrc":1}]}}`,
-		"audio in layers":      `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_a","kind":"audio","layers":[{"layer":0,"ssrc":1},{"layer":1,"ssrc":2}]}}`,
-		"mute without kind":    `{"v":1,"kind":"track_muted","participantId":"PA_a","track":{"id":"TR_a"}}`,
-		"unpublished no track": `{"v":1,"kind":"track_unpublished","participantId":"PA_a"}`,
-		"empty offer":          `{"v":1,"kind":"offer"}`,
-		"huge answer":          `{"v":1,"kind":"answer","sdp":"` + strings.Repeat("a", 1<<20+1) + `"}`,
-		"layers of nothing":    `{"v":1,"kind":"layers","trackId":"TR_v"}`,
-		"layers unknown RID":   `{"v":1,"kind":"layers","trackId":"TR_v","active":{"x":true}}`,
+		"not JSON":              `{"v":1,`,
+		"not an object":         `[1]`,
+		"no version":            `{"kind":"bye"}`,
+		"unknown kind":          `{"v":1,"kind":"teleport"}`,
+		"no kind":               `{"v":1}`,
+		"joined without who":    `{"v":1,"kind":"participant_joined"}`,
+		"joined without ID":     `{"v":1,"kind":"participant_joined","participant":{"ID":""}}`,
+		"long identity":         `{"v":1,"kind":"participant_joined","participant":{"ID":"PA_a","Identity":"` + long + `"}}`,
+		"left without ID":       `{"v":1,"kind":"participant_left"}`,
+		"track without layers":  `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video"}}`,
+		"track of no kind":      `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"data","layers":[{"layer":0,"ssrc":1}]}}`,
+		"layer twice":           `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":0,"ssrc":1},{"layer":0,"ssrc":2}]}}`,
+		"layer out of range":    `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":3,"ssrc":1}]}}`,
+		"SSRC 0":                `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":0,"ssrc":0}]}}`,
+		"RID of another layer":  `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":0,"rid":"f","ssrc":1}]}}`,
+		"unknown RID":           `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_v","kind":"video","layers":[{"layer":0,"rid":"zz","ssrc":1}]}}`,
+		"audio in layers":       `{"v":1,"kind":"track","participantId":"PA_a","track":{"id":"TR_a","kind":"audio","layers":[{"layer":0,"ssrc":1},{"layer":1,"ssrc":2}]}}`,
+		"mute without kind":     `{"v":1,"kind":"track_muted","participantId":"PA_a","track":{"id":"TR_a"}}`,
+		"unpublished no track":  `{"v":1,"kind":"track_unpublished","participantId":"PA_a"}`,
+		"empty offer":           `{"v":1,"kind":"offer"}`,
+		"huge answer":           `{"v":1,"kind":"answer","sdp":"` + strings.Repeat("a", 1<<20+1) + `"}`,
+		"layers of nothing":     `{"v":1,"kind":"layers","trackId":"TR_v"}`,
+		"undecodable no codec":  `{"v":2,"kind":"undecodable","participantId":"PA_a"}`,
+		"undecodable of nobody": `{"v":2,"kind":"undecodable","codecs":["video/vp9"]}`,
+		"empty codec":           `{"v":2,"kind":"undecodable","participantId":"PA_a","codecs":[""]}`,
+		"long codec":            `{"v":2,"kind":"participant_joined","participant":{"ID":"PA_a"},"codecs":["` + long + `"]}`,
+		"too many codecs":       `{"v":2,"kind":"undecodable","participantId":"PA_a","codecs":[` + strings.Repeat(`"video/vp8",`, 32) + `"video/vp8"]}`,
+		"layers unknown RID":    `{"v":1,"kind":"layers","trackId":"TR_v","active":{"x":true}}`,
 	}
 	for name, data := range cases {
 		if m, err := sfu.DecodeRelayMessage([]byte(data)); !errors.Is(err, sfu.ErrBadRelayMessage) {
@@ -149,6 +156,7 @@ func TestRelayRefusesBadMessages(t *testing.T) {
 		"unknown participant":  {V: 1, Kind: sfu.RelayParticipantLeft, ParticipantID: "PA_nobody"},
 		"track of nobody":      {V: 1, Kind: sfu.RelayTrack, ParticipantID: "PA_nobody", Track: &sfu.RelayTrackInfo{ID: "TR_x", Kind: "audio", Layers: []sfu.RelayLayer{{SSRC: 1}}}},
 		"a local participant":  {V: 1, Kind: sfu.RelayParticipantJoined, Participant: &sfu.ParticipantInfo{ID: p.ID(), Identity: "x"}},
+		"codecs of nobody":     {V: 2, Kind: sfu.RelayUndecodable, ParticipantID: "PA_nobody", Codecs: []string{"video/vp9"}},
 	}
 	for name, m := range bad {
 		if err := r.Handle(m); !errors.Is(err, sfu.ErrBadRelayMessage) {

@@ -50,8 +50,9 @@ type member struct {
 	// "video"): a mute may come before the track it is about, and a track
 	// published later starts as it says.
 	muted map[string]bool
-	// noDecode holds the video codecs (lower-case MIME types) the
-	// member's answers showed it cannot decode (roomcodecs.go).
+	// noDecode holds the video codecs (lower-case MIME types) the member
+	// cannot decode: as it said in join, as its answers showed, or, for
+	// an imported member, as its node said (roomcodecs.go).
 	noDecode map[string]bool
 }
 
@@ -105,7 +106,7 @@ func (r *Room) join(p roomMember) error {
 			tracks = append(tracks, m.tracks...)
 		}
 	}
-	r.members[p.ID()] = &member{p: p, role: role}
+	r.members[p.ID()] = &member{p: p, role: role, noDecode: declaredUndecodable(p)}
 	if role == roleClient {
 		r.clients++
 	}

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -16,6 +17,12 @@ import (
 // every browser decodes) that everybody decodes instead (CodecChange).
 // The publisher's new track, in that codec, reaches everybody; the old
 // one ends. A publisher is asked once per track.
+//
+// In a room that spans nodes, the marks of this node's clients cross
+// each relay to the other nodes (relaycodecs.go), where they are the
+// marks of the participants the relays imported: each node asks its own
+// clients to switch, and picks the codec from the marks of everybody in
+// the room, on every node.
 
 // undecodableFor is the set of the SFU's video codecs (lower-case MIME
 // types) missing from decodes, the codecs a client said it decodes; empty
@@ -31,6 +38,16 @@ func undecodableFor(decodes []string) map[string]bool {
 		}
 	}
 	return out
+}
+
+// declaredUndecodable is what a client said in join that it cannot
+// decode, for the room to count from the start when it picks the codec
+// everybody decodes; nil for other members.
+func declaredUndecodable(p roomMember) map[string]bool {
+	if c, ok := p.(*Participant); ok && c.who.Decodes != nil {
+		return undecodableFor(c.who.Decodes)
+	}
+	return nil
 }
 
 // undecodable records that by cannot decode codec (a lower-case MIME
@@ -51,15 +68,26 @@ func (r *Room) undecodable(by roomMember, codec string) {
 	if m.noDecode == nil {
 		m.noDecode = make(map[string]bool)
 	}
+	// Every time, not only when the mark is new: a mark the client
+	// declared in join reached the other nodes with it, but a publisher
+	// there whose track came later is asked only when this hit is told.
+	var relays []*relayMember
+	if m.role == roleClient {
+		for _, o := range r.members {
+			if rm, ok := o.p.(*relayMember); ok {
+				relays = append(relays, rm)
+			}
+		}
+	}
 	m.noDecode[codec] = true
 	fallback, ok := r.commonVideoCodecLocked()
 	for _, pub := range r.members {
 		if pub.role != roleClient {
-			continue // a relay's publisher is asked by its own node
+			continue // an imported publisher is asked by its own node, told over the relay
 		}
 		for _, up := range pub.tracks {
 			from := strings.ToLower(up.codec.MimeType)
-			if up.kind != webrtc.RTPCodecTypeVideo || !r.cannotDecodeLocked(pub, from) {
+			if up.kind != webrtc.RTPCodecTypeVideo || up.codecAsked.Load() || !r.cannotDecodeLocked(pub, from) {
 				continue
 			}
 			if !ok {
@@ -73,6 +101,9 @@ func (r *Room) undecodable(by roomMember, codec string) {
 		}
 	}
 	r.mu.Unlock()
+	for _, rm := range relays {
+		rm.undecodable(by.ID(), codec)
+	}
 	for _, a := range asks {
 		r.sfu.log.Info("room: publisher asked to change video codec: somebody cannot decode it",
 			"room", r.name, "publisher", a.to.ID(), "track", a.ev.TrackID, "from", a.ev.From, "to", a.ev.Codec, "subscriber", by.ID())
@@ -104,4 +135,16 @@ func (r *Room) commonVideoCodecLocked() (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// noDecodeOf lists the video codecs the member id is known not to
+// decode, sorted; nil if none.
+func (r *Room) noDecodeOf(id string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.members[id]
+	if !ok || len(m.noDecode) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(m.noDecode))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sfu-project/sfu/cluster"
 	"github.com/sfu-project/sfu/internal/node"
 	"github.com/sfu-project/sfu/internal/node/nodetest"
+	"github.com/sfu-project/sfu/sfu"
 	"github.com/sfu-project/sfu/signaling"
 )
 
@@ -100,6 +101,13 @@ func testMoveOffDrainedNode(t *testing.T, exe string, roomOnDrained bool) {
 	if st, ok := host.SFU().RoomState(room); !ok || len(st.Participants) != 2 {
 		t.Fatalf("before the drain the room's node serves %d participants of it (ok %v), want both", len(st.Participants), ok)
 	}
+	// Ada mutes her microphone before the move: her new session says so
+	// again, and Grace sees her muted after it. (Not her camera: the test
+	// measures the gaps in her video.)
+	if _, err := eval[bool](pages[0], `(document.querySelector('#mic').click(), true)`); err != nil {
+		t.Fatal(err)
+	}
+	waitTrue(t, pages[1], "Grace sees Ada muted before the move", fmt.Sprintf(audioMutedJS, ids[0]), 10*time.Second)
 
 	for i, p := range pages {
 		if _, err := eval[bool](p, fmt.Sprintf(moveWatchJS, names[i])); err != nil {
@@ -161,6 +169,13 @@ func testMoveOffDrainedNode(t *testing.T, exe string, roomOnDrained bool) {
 		}
 		waitDecoding(t, p, names[i], i, now, drainStart)
 	}
+	waitTrue(t, pages[1], "Grace sees Ada muted after the move", fmt.Sprintf(audioMutedJS, now[0]), 10*time.Second)
+	if st, _ := nodes[1].SFU().RoomState(room); !audioMutedIn(st, now[0]) {
+		t.Errorf("node2 has Ada's (%s) audio unmuted after the move", now[0])
+	}
+	if pressed, _ := eval[string](pages[0], `document.querySelector('#mic').getAttribute('aria-pressed')`); pressed != "true" {
+		t.Errorf("Ada's microphone button after the move: aria-pressed %q, want true (muted)", pressed)
+	}
 	time.Sleep(time.Second)
 
 	for i, g := range measureGaps(t, pages, names, from) {
@@ -187,6 +202,27 @@ func testMoveOffDrainedNode(t *testing.T, exe string, roomOnDrained bool) {
 			t.Logf("%s's client from %.0f: %s", names[i], from, strings.Join(r.Log, "\n"))
 		}
 	}
+}
+
+// audioMutedJS is true when the page sees participant %q's audio muted,
+// in its participant data and on its tile.
+const audioMutedJS = `(() => {
+	const p = window.sfuDebug.client.participants.get(%q);
+	if (!p || !(p.tracks ?? []).some((t) => t.kind === 'audio' && t.muted)) return false;
+	const tile = document.querySelector('.tile[data-participant-id="' + p.id + '"]');
+	return !!tile && 'audioMuted' in tile.dataset;
+})()`
+
+// audioMutedIn reports whether participant id publishes audio muted in st.
+func audioMutedIn(st sfu.RoomState, id string) bool {
+	for _, p := range st.Participants {
+		for _, tr := range p.Published {
+			if p.ID == id && tr.Kind == "audio" {
+				return tr.Muted
+			}
+		}
+	}
+	return false
 }
 
 // watchReport is what moveWatchJS noted in a page. Times are
