@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/sfu-project/sfu/internal/node"
 	"github.com/sfu-project/sfu/internal/node/nodetest"
@@ -18,6 +21,21 @@ import (
 // one participant, reaches the recipients on the other node with the
 // sender's ID, and nobody else.
 func TestDataAcrossNodes(t *testing.T) {
+	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
+		ln.Close() // network polling lives as long as the process: start it first
+	}
+	ignore := goleak.IgnoreCurrent()
+	// Registered first, so it runs after the clients and nodes are closed.
+	t.Cleanup(func() {
+		if c := settle(time.Now().Add(10*time.Second), func() string {
+			if err := goleak.Find(ignore); err != nil {
+				return err.Error()
+			}
+			return ""
+		}); c != "" {
+			t.Errorf("goroutines left after shutdown: %s", c)
+		}
+	})
 	store := redisStore(t)
 	var nodes []*node.Node
 	for i, ip := range []string{"127.0.0.1", "127.0.0.2"} {
