@@ -25,6 +25,8 @@ import (
 // the receiving node delivers to its own clients among them (all of its
 // clients when none are listed), and never relays further, so with any
 // number of nodes in full mesh a message crosses each link at most once.
+// A message to listed recipients goes only to the nodes that serve them
+// (the room's roster knows which relay brought each, dataroster.go).
 
 // The labels of the relay's data channels.
 const (
