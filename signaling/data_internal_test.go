@@ -20,7 +20,7 @@ func TestDataErrorCodes(t *testing.T) {
 			t.Errorf("sfu sends %q for %q", sfuCode, code)
 		}
 	}
-	b, err := encodeEvent(sfu.DataError{Code: sfu.DataDropped, Message: "m", ParticipantID: "PA_1"}, 2, nil)
+	b, err := json.Marshal(newDataErrorMsg(sfu.DataError{Code: sfu.DataDropped, Message: "m", ParticipantID: "PA_1"}))
 	if err != nil {
 		t.Fatal(err)
 	}
