@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -70,6 +71,10 @@ type Relay struct {
 	member *relayMember           // the exporting half in the room
 	pcOut  *webrtc.PeerConnection // sends this node's tracks; this end offers
 	pcIn   *webrtc.PeerConnection // receives the peer's; the peer offers
+	// dataOut are the data channels to the peer (reliable, lossy),
+	// set before the relay joins its room (datarelay.go).
+	dataOut    [2]*webrtc.DataChannel
+	dataWanted atomic.Bool // the data channels were offered
 
 	ops      opQueue
 	stop     chan struct{} // closed to end the relay
@@ -136,6 +141,12 @@ func (s *SFU) OpenRelay(room, peer string, out func(RelayMessage)) (*Relay, erro
 	if r.pcOut, err = s.api.relayOut.NewPeerConnection(webrtc.Configuration{}); err == nil {
 		if r.pcIn, err = s.api.relayIn.NewPeerConnection(webrtc.Configuration{}); err != nil {
 			_ = r.pcOut.Close()
+		}
+	}
+	if err == nil {
+		if err = r.openRelayData(); err != nil {
+			_ = r.pcOut.Close()
+			_ = r.pcIn.Close()
 		}
 	}
 	if err != nil {

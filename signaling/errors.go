@@ -86,3 +86,13 @@ const (
 	closeTextReplaced    = "you joined from another tab or device"
 	closeTextJoinTimeout = "no join within the time allowed"
 )
+
+// Error codes of application data (PROTOCOL.md, "Application data"),
+// sent with ref "data", as are not_allowed and rate_limited for data.
+const (
+	CodeDataTooLarge   = "data_too_large"
+	CodeBadTopic       = "bad_topic"
+	CodeBadData        = "bad_data"
+	CodeDataDropped    = "data_dropped"
+	CodeBadDataChannel = "bad_data_channel"
+)
