@@ -73,6 +73,17 @@ func (c *Client) OpenData(ctx context.Context) error {
 		d.ch[i] = dc
 	}
 	c.data = d
+	// An offer still unanswered (Publish returns before its answer) is
+	// waited for: the channels go in the next one.
+	for c.pub.SignalingState() != webrtc.SignalingStateStable {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.stop:
+			return errors.New("loadtest: client closed")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	if err := c.offer(); err != nil {
 		return err
 	}
