@@ -53,6 +53,11 @@ type Config struct {
 	// apply to. By default the machine itself: a reverse proxy on it, or
 	// the load harness, brings every client from one loopback address.
 	ExemptAddresses []string `yaml:"exempt_addresses"`
+	// MaxFileBytes is the largest file the web client sends or accepts
+	// in a file transfer, given to clients in the joined message. The
+	// server never sees files whole (they go in data messages), so the
+	// clients enforce it.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
 }
 
 // Default returns the signaling defaults.
@@ -74,6 +79,7 @@ func Default() Config {
 		MaxConnections:           10000,
 		MaxConnectionsPerAddress: 50,
 		ExemptAddresses:          []string{"127.0.0.0/8", "::1/128"},
+		MaxFileBytes:             1 << 30,
 	}
 }
 
@@ -94,6 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("signaling: max_token_lifetime %s: want a positive duration", c.MaxTokenLifetime)
 	case c.TokenClockSkew < 0:
 		return fmt.Errorf("signaling: token_clock_skew %s: want zero or more", c.TokenClockSkew)
+	case c.MaxFileBytes < 0:
+		return fmt.Errorf("signaling: max_file_bytes %d: want zero (the clients' default, 1 GiB) or more", c.MaxFileBytes)
 	case c.MaxRevocations <= 0:
 		return fmt.Errorf("signaling: max_revocations %d: want at least 1", c.MaxRevocations)
 	}

@@ -106,7 +106,7 @@ func (c *conn) Send(ev sfu.Event) {
 
 // sendEvent queues ev as one message.
 func (c *conn) sendEvent(ev sfu.Event) {
-	data, err := encodeEvent(ev, int(c.version.Load()), c.iceServers())
+	data, err := encodeEvent(ev, int(c.version.Load()), c.iceServers(), c.s.cfg.MaxFileBytes)
 	if err != nil || data == nil {
 		c.log.Error("cannot encode event", "event", fmt.Sprintf("%T", ev), "err", err)
 		return

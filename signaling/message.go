@@ -55,6 +55,7 @@ type joinedMsg struct {
 	Self         wireParticipant   `json:"self"`
 	Participants []wireParticipant `json:"participants"`
 	ICEServers   []ICEServer       `json:"iceServers"`
+	MaxFileBytes int64             `json:"maxFileBytes,omitempty"`
 }
 
 type sdpMsg struct {
@@ -158,7 +159,7 @@ func toWireParticipant(p sfu.ParticipantInfo) wireParticipant {
 
 // encodeEvent turns an event of the media core into a wire message.
 // version is the client's protocol version.
-func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
+func encodeEvent(ev sfu.Event, version int, ice []ICEServer, maxFileBytes int64) ([]byte, error) {
 	var msg any
 	switch ev := ev.(type) {
 	case sfu.Joined:
@@ -166,7 +167,7 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer) ([]byte, error) {
 		for _, o := range ev.Others {
 			others = append(others, toWireParticipant(o))
 		}
-		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice}
+		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice, MaxFileBytes: maxFileBytes}
 	case sfu.PublisherAnswer:
 		msg = sdpMsg{Type: "answer", SDP: ev.SDP}
 	case sfu.RestartRequest:

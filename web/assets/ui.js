@@ -18,6 +18,9 @@ import { setButton } from '/assets/icons.js';
 import { Layout } from '/assets/layout.js';
 import { People } from '/assets/people.js';
 import { ReconnectOverlay } from '/assets/overlay.js';
+// File transfer.
+import { FileShare } from '/assets/files.js';
+import { selfTest as sha256SelfTest, Sha256 } from '/assets/sha256.js';
 
 // What people read. Keyed by error code or getUserMedia error name.
 const MESSAGES = {
@@ -307,6 +310,9 @@ function start() {
   // Network quality bars on the tiles (quality.js).
   const quality = new QualityBars(client, $('#grid'), $('#local'));
   window.sfuDebug.quality = () => quality.shown();
+  // File transfer (files.js).
+  const files = new FileShare(client, { toggle: $('#files-toggle'), panel: $('#files-panel'), dropZone: $('.call') });
+  Object.assign(window.sfuDebug, { files, sha256SelfTest, Sha256 });
   startCall().catch((err) => console.warn('sfu: could not start the call', err));
 }
 
