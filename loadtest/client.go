@@ -105,6 +105,7 @@ type Client struct {
 	inbox       *inbox
 	recv        *receiver
 	peer        *peerSide // nil without Options.P2P
+	data        *dataSide // nil before OpenData (data.go)
 	pubGate     gate
 	subGate     gate
 	restarts    iceRestarts

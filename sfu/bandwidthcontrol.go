@@ -55,6 +55,10 @@ type bandwidthControl struct {
 	padLast      time.Time
 	padCarry     float64 // bytes of padding owed
 	padSent      int     // padding packets the current probe sent
+
+	data     *dataPeer // the subscriber's application data (datacharge.go); nil in tests
+	dataSent int64     // data.sent at the last allocation
+	dataAt   time.Time // when that was
 }
 
 // newBandwidthControl returns the bandwidth control of the subscriber
@@ -173,7 +177,7 @@ func (b *bandwidthControl) allocate(now time.Time) {
 		downs = append(downs, down)
 	}
 	b.demands, b.allocDowns = demands, downs
-	layers := b.alloc.Allocate(now, budget, known, demands)
+	layers := b.alloc.Allocate(now, budget-b.chargeData(now, budget), known, demands)
 	paused, short := 0, 0
 	audio := estimate - budget
 	// What is being sent no longer fits the estimate: the link is
@@ -205,6 +209,7 @@ func (b *bandwidthControl) allocate(now time.Time) {
 			d.SetTarget(to)
 		}
 	}
+	b.markCongested(known, estimate, b.probeSending)
 	b.metrics.EstimateBits.Add(float64(estimate - b.lastEstimate))
 	b.metrics.PausedTracks.Add(float64(paused - b.lastPaused))
 	b.lastEstimate, b.lastPaused, b.lastShort = estimate, paused, short

@@ -65,6 +65,8 @@ type Config struct {
 	RelayPortMax int `yaml:"relay_port_max"`
 	// P2P: rooms of two go peer to peer.
 	P2P P2PConfig `yaml:"p2p"`
+	// Data bounds application data on data channels (datalimits.go).
+	Data DataConfig `yaml:"data"`
 }
 
 // Default returns the configuration used when nothing is set.
@@ -80,6 +82,7 @@ func Default() Config {
 		// typically 2 to 10 over UDP and IPv4, the only ones counted.
 		MaxRemoteCandidates: 32,
 		P2P:                 P2PConfig{Enabled: true, Delay: 10 * time.Second, Timeout: 5 * time.Second},
+		Data:                defaultDataConfig(),
 	}
 }
 
@@ -108,7 +111,7 @@ func (c Config) Validate() error {
 	if c.KeyframeInterval <= 0 || c.VideoCacheSize <= 0 || c.AudioCacheSize <= 0 || c.DisconnectTimeout <= 0 {
 		return fmt.Errorf("sfu: keyframe interval, cache sizes and disconnect timeout must be positive")
 	}
-	return nil
+	return c.Data.validate()
 }
 
 func (c Config) remotePrefixes() ([]netip.Prefix, error) {

@@ -40,6 +40,7 @@ var eventTypes = []eventType{
 	eventTypeOf[CodecChange]("codec_change"),
 	eventTypeOf[RestartRequest]("restart_request"),
 	eventTypeOf[NetworkQuality]("network_quality"),
+	eventTypeOf[DataError]("data_error"),
 }
 
 // eventType is one entry of eventTypes.

@@ -31,6 +31,8 @@ type Metrics struct {
 	// by connection (publisher: offered by the client; subscriber: by the
 	// server).
 	ICERestarts *prometheus.CounterVec
+	// Data counts application data on data channels.
+	Data DataMetrics
 }
 
 // NewMetrics creates the instruments and registers them with reg, if reg is not nil.
@@ -64,12 +66,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Peer-to-peer steps rooms took, by step (start, p2p, sfu, end) and reason."}, []string{"step", "reason"}),
 		ICERestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "sfu", Name: "ice_restarts_total",
 			Help: "ICE restarts of client connections, by connection (publisher, subscriber)."}, []string{"connection"}),
+		Data: newDataMetrics(),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Rooms, m.Participants, m.Tracks, m.PacketsReceived, m.PacketsForwarded,
 			m.DuplicatesDropped, m.NacksReceived, m.PacketsRetransmit, m.RetransmitMisses,
 			m.KeyframeRequests, m.SubscriberOffersOut, m.LayerSwitches, m.EstimateBits, m.PausedTracks,
 			m.ProbesSucceeded, m.ProbesFailed, m.PaddingBytes, m.P2PRooms, m.PeerSteps, m.ICERestarts)
+		reg.MustRegister(m.Data.collectors()...)
 	}
 	return m
 }

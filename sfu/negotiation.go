@@ -17,12 +17,13 @@ import (
 // source of the offer's tracks by mid (nil: none named); a mid not named
 // keeps the source given before, or its kind's default (see mergeSources).
 func (p *Participant) HandleOffer(sdpText string, sources Sources) error {
-	if !p.who.Grants.Publish {
-		return ErrNotAllowed
-	}
 	parsed, err := precheckOffer(sdpText)
 	if err != nil {
 		return err
+	}
+	// A data-only offer publishes nothing (data.go): it needs no grant.
+	if !p.who.Grants.Publish && offersMedia(parsed) {
+		return ErrNotAllowed
 	}
 	return p.do(func() error {
 		prev := p.sources // written only here, on the event loop

@@ -21,6 +21,8 @@ const maxPublishedSections = 4
 type Grants struct {
 	Publish   bool
 	Subscribe bool
+	// Data allows sending application data (data.go).
+	Data bool
 }
 
 // Identity is who joins: from the verified access token.
@@ -91,6 +93,8 @@ type Participant struct {
 	qualityMeter  qualityMeter                 // measures quality (quality.go)
 
 	quality atomic.Int32 // the network quality level last measured, for the room's loop
+
+	data dataPeer // application data channels (data.go)
 }
 
 func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participant, error) {
@@ -125,6 +129,7 @@ func newParticipant(s *SFU, id string, who Identity, sink EventSink) (*Participa
 	// bandwidth control, which asks for the speaker only once it has one,
 	// reads p.room safely.
 	p.bw = newBandwidthControl(bwe, s.metrics, p.log, func() string { return p.room.activeSpeaker() }, newRealTicker)
+	p.bw.data = &p.data
 	sub.OnICECandidate(p.onCandidate(TargetSubscriber, &p.subGate))
 	sub.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
@@ -153,6 +158,7 @@ func (p *Participant) newPublisher() error {
 		}
 	})
 	pub.OnTrack(func(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) { p.onTrack(pub, remote, receiver) })
+	pub.OnDataChannel(p.onDataChannel)
 	return nil
 }
 
@@ -354,6 +360,7 @@ func (p *Participant) Close() {
 			_ = s.sender.Stop()
 			delete(p.downs, id)
 		}
+		p.closeData()
 		_ = p.pub.Close()
 		_ = p.sub.Close()
 		p.wgMu.Lock()

@@ -70,6 +70,9 @@ type Relay struct {
 	member *relayMember           // the exporting half in the room
 	pcOut  *webrtc.PeerConnection // sends this node's tracks; this end offers
 	pcIn   *webrtc.PeerConnection // receives the peer's; the peer offers
+	// dataOut are the data channels to the peer (reliable, lossy),
+	// set before the relay joins its room (datarelay.go).
+	dataOut [2]*webrtc.DataChannel
 
 	ops      opQueue
 	stop     chan struct{} // closed to end the relay
@@ -133,6 +136,12 @@ func (s *SFU) OpenRelay(room, peer string, out func(RelayMessage)) (*Relay, erro
 			_ = r.pcOut.Close()
 		}
 	}
+	if err == nil {
+		if err = r.openRelayData(); err != nil {
+			_ = r.pcOut.Close()
+			_ = r.pcIn.Close()
+		}
+	}
 	if err != nil {
 		s.relays.Done()
 		return nil, fmt.Errorf("sfu: relay connection: %w", err)
@@ -150,6 +159,8 @@ func (s *SFU) OpenRelay(room, peer string, out func(RelayMessage)) (*Relay, erro
 		s.relays.Done()
 		return nil, fmt.Errorf("%w: %q: %v", ErrNoRoom, room, err)
 	}
+	// The data channels need the connection even when no track does.
+	r.ops.post(r.negotiate)
 	go r.run()
 	return r, nil
 }

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -39,6 +40,8 @@ type Room struct {
 	wake  chan struct{}         // signalled when ops is no longer empty
 
 	peers *peerPolicy // owned by run
+
+	data atomic.Pointer[dataRoster] // who receives application data (dataroster.go); stored under mu
 }
 
 // member is one member of the room and the tracks it publishes in it.
@@ -128,6 +131,9 @@ func (r *Room) join(p roomMember) error {
 	}
 	r.mu.Unlock()
 
+	if role == roleRelay {
+		r.refreshData()
+	}
 	if role == roleClient {
 		r.sfu.metrics.Participants.Inc()
 	}
@@ -168,6 +174,7 @@ func (r *Room) leave(p roomMember) {
 	others := r.othersLocked(nil)
 	r.mu.Unlock()
 
+	r.refreshData()
 	r.departed(m, others)
 	r.sfu.removeIfEmpty(r)
 

@@ -98,7 +98,10 @@ func newWebRTCAPI(cfg Config, local []netip.Addr, policy *candidatePolicy, logs 
 	se.SetICEUDPMux(mux)
 
 	a := &webrtcAPI{mux: mux, conn: media, bwe: newBWEFactory(now, flushes)}
-	a.pub, err = newPublisherAPI(se)
+	// Clients' data channels end on the publisher connections (data.go).
+	pubSE := se
+	pubSE.SetSCTPMaxMessageSize(cfg.Data.sctpMaxMessage())
+	a.pub, err = newPublisherAPI(pubSE)
 	if err == nil {
 		a.sub, err = newSubscriberAPI(se, a.bwe)
 	}

@@ -465,7 +465,7 @@ func (c *conn) join(m *inbound) {
 		Decodes:  m.Codecs,
 		Identity: claims.Subject,
 		Name:     claims.Name,
-		Grants:   sfu.Grants{Publish: claims.Grants.Publish, Subscribe: claims.Grants.Subscribe},
+		Grants:   sfu.Grants{Publish: claims.Grants.Publish, Subscribe: claims.Grants.Subscribe, Data: claims.Grants.MaySendData()},
 		P2P:      (claims.Grants.P2P == nil || *claims.Grants.P2P) && (m.P2P == nil || *m.P2P),
 	}
 	c.version.Store(int32(version))

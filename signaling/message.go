@@ -204,6 +204,8 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer, maxFileBytes int64)
 		msg = qualityMsg{Type: "quality", Level: ev.Self, Others: ev.Participants}
 	case sfu.Move:
 		msg = moveMsg{Type: "move", TimeLeft: max(ev.TimeLeft.Milliseconds(), 0)}
+	case sfu.DataError:
+		msg = newDataErrorMsg(ev)
 	default:
 		if msg = peerMessage(ev); msg == nil {
 			return nil, nil

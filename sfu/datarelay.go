@@ -1,0 +1,135 @@
+package sfu
+
+import (
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sfu-project/sfu/internal/datamsg"
+)
+
+// Application data across nodes goes on data channels of the relay's
+// media connections: each end opens two on the connection it offers
+// (pcOut), one reliable and ordered, one unordered without
+// retransmissions, and receives the peer's on the connection the peer
+// offers (pcIn).
+//
+// Not over the cluster's bus: the bus carries the relay's control
+// messages, in order and none lost, through bounded queues, and a relay
+// whose queue overflows is torn down and opened again, media and all. A
+// flood of application data there would cost the media of every client
+// of the room on both nodes. On a data channel the data has SCTP's
+// congestion control and its own bounded queue (BufferedAmount), goes
+// straight between the nodes, and a full queue drops data, never a relay.
+//
+// A frame between nodes is the sender's participant ID (length-prefixed,
+// as in datamsg) followed by the client's envelope, recipients included:
+// the receiving node delivers to its own clients among them (all of its
+// clients when none are listed), and never relays further, so with any
+// number of nodes in full mesh a message crosses each link at most once.
+
+// The labels of the relay's data channels.
+const (
+	relayDataReliable = "relay-data"
+	relayDataLossy    = "relay-data-lossy"
+)
+
+// relayDataBuffered bounds what one relay queues on its reliable data
+// channel: the data of every sender on this node to every receiver on
+// the peer's.
+const relayDataBuffered = 4 << 20
+
+// openRelayData opens the data channels on pcOut. It runs before the
+// relay's first offer.
+func (r *Relay) openRelayData() error {
+	var err error
+	if r.dataOut[0], err = r.pcOut.CreateDataChannel(relayDataReliable, nil); err != nil {
+		return err
+	}
+	ordered, none := false, uint16(0)
+	r.dataOut[1], err = r.pcOut.CreateDataChannel(relayDataLossy, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &none})
+	if err != nil {
+		return err
+	}
+	r.pcIn.OnDataChannel(r.onRelayDataChannel)
+	return nil
+}
+
+// forwardData sends d to the peer's node. It runs on the sender's
+// goroutine and never blocks: over the queue's bound the message is
+// dropped, and a reliable one's sender told (with no receiver named).
+func (r *Relay) forwardData(d *dataDelivery) {
+	kind, limit := 0, relayDataBuffered
+	if d.lossy {
+		kind, limit = 1, r.sfu.cfg.Data.LossyBuffered
+	}
+	dc := r.dataOut[kind]
+	met := &r.sfu.metrics.Data
+	frame := make([]byte, 0, 2+len(d.from)+len(d.env)+16*len(d.to))
+	frame = append(frame, byte(len(d.from)))
+	frame = append(frame, d.from...)
+	frame, err := datamsg.AppendOutgoing(frame, d.topic, d.to, d.payload)
+	if err != nil {
+		met.drop(DataBad)
+		return
+	}
+	switch {
+	case dc.ReadyState() != webrtc.DataChannelStateOpen:
+		met.drop(dropClosed)
+		return
+	case int(dc.BufferedAmount())+len(frame) > limit:
+		if d.lossy {
+			met.drop(dropLossyBuffer)
+			return
+		}
+		met.drop(dropReliableBuffer)
+		if d.sender != nil {
+			d.sender.dataError(DataDropped, "")
+		}
+		return
+	}
+	if err := dc.Send(frame); err != nil {
+		met.drop(dropClosed)
+		return
+	}
+	met.Forwarded.Inc()
+	met.ForwardedBytes.Add(float64(len(frame)))
+}
+
+// onRelayDataChannel takes a data channel the peer opened on pcIn. It
+// runs on a pion goroutine.
+func (r *Relay) onRelayDataChannel(dc *webrtc.DataChannel) {
+	var lossy bool
+	switch dc.Label() {
+	case relayDataReliable:
+	case relayDataLossy:
+		lossy = true
+	default:
+		r.log.Warn("unknown relay data channel closed", "label", dc.Label())
+		_ = dc.Close()
+		return
+	}
+	var buf []byte
+	dc.OnMessage(func(m webrtc.DataChannelMessage) { buf = r.onRelayData(m.Data, lossy, buf) })
+}
+
+// onRelayData delivers a frame from the peer to this node's clients
+// among its recipients, and returns the buffer for the next. A frame
+// that does not parse is dropped: the peer is another node of the
+// cluster, whose frames the server made.
+func (r *Relay) onRelayData(frame []byte, lossy bool, buf []byte) []byte {
+	met := &r.sfu.metrics.Data
+	if len(frame) < 1 || len(frame) < 1+int(frame[0]) || frame[0] == 0 {
+		met.drop(DataBad)
+		return buf
+	}
+	from := string(frame[1 : 1+int(frame[0])])
+	out, err := datamsg.ParseOutgoing(frame[1+int(frame[0]):])
+	if err != nil {
+		met.drop(DataBad)
+		return buf
+	}
+	buf = datamsg.AppendDelivered(buf[:0], from, out.Topic, out.Payload)
+	d := dataDelivery{from: from, topic: out.Topic, to: out.To, env: buf, lossy: lossy, relayed: true}
+	d.payload = buf[len(buf)-len(out.Payload):]
+	r.room.routeData(&d)
+	return buf
+}
