@@ -50,6 +50,7 @@ type fileIn struct {
 type fileReceiver struct {
 	State    string  `json:"state"`
 	Acked    float64 `json:"acked"`
+	Resent   float64 `json:"resent"`
 	Verified *bool   `json:"verified"`
 	Reason   string  `json:"reason"`
 }
@@ -70,11 +71,13 @@ type filesReport struct {
 	Outgoing []fileOut `json:"outgoing"`
 }
 
+// files is the page's report of its transfers; empty when the page did
+// not answer (a busy machine: the callers poll).
 func (b *browser) files(t *testing.T) filesReport {
 	t.Helper()
 	r, err := eval[filesReport](b, `window.sfuDebug.files.report()`)
 	if err != nil {
-		t.Fatalf("files report: %v", err)
+		t.Logf("files report: %v", err)
 	}
 	return r
 }

@@ -75,7 +75,7 @@ export class FileShare {
         { id, from, name, size, type, state, received, direct, reason, hash, ok, blobSize: blob?.size ?? -1 })),
       outgoing: [...outgoing.values()].map((t) => ({
         id: t.id, name: t.name, size: t.size, state: t.state, direct: t.direct, hash: t.hash,
-        receivers: Object.fromEntries([...t.receivers].map(([pid, r]) => [pid, { state: r.state, acked: r.acked, verified: r.verified, reason: r.reason }])),
+        receivers: Object.fromEntries([...t.receivers].map(([pid, r]) => [pid, { state: r.state, acked: r.acked, resent: r.resent, verified: r.verified, reason: r.reason }])),
       })),
     };
   }

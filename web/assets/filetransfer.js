@@ -7,6 +7,8 @@
 // the whole file against the sender's.
 
 import { State } from './client.js';
+import { ACCEPT, ACK, CANCEL, DATA, DECLINE, DONE, NACK, OFFER, RESULT, control, dataMessage, parse } from './filewire.js';
+import { Pacer } from './pacer.js';
 import { Sha256 } from './sha256.js';
 
 /** The data topic of file transfer. */
@@ -38,61 +40,6 @@ const NACK_MS = 500;
 // Recipient ids per offer message (datamsg.MaxRecipients).
 const MAX_RECIPIENTS = 255;
 
-// Message kinds, the first byte of each message.
-const OFFER = 1;
-const ACCEPT = 2;
-const DECLINE = 3;
-const DATA = 4;
-const ACK = 5;
-const DONE = 6;
-const CANCEL = 7;
-const RESULT = 8;
-const NACK = 9;
-
-const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder();
-
-function control(kind, body) {
-  const json = utf8.encode(JSON.stringify(body));
-  const out = new Uint8Array(1 + json.length);
-  out[0] = kind;
-  out.set(json, 1);
-  return out;
-}
-
-// DATA: kind | id len | id | offset (float64, big-endian) | bytes.
-function dataMessage(id, offset, bytes) {
-  const idb = utf8.encode(id);
-  const out = new Uint8Array(2 + idb.length + 8 + bytes.length);
-  out[0] = DATA;
-  out[1] = idb.length;
-  out.set(idb, 2);
-  new DataView(out.buffer).setFloat64(2 + idb.length, offset);
-  out.set(bytes, 10 + idb.length);
-  return out;
-}
-
-/** parse reads a message: {kind, ...}, null when malformed. */
-export function parse(bytes) {
-  if (bytes.length < 2) return null;
-  const kind = bytes[0];
-  if (kind === DATA) {
-    const n = bytes[1];
-    if (bytes.length < 10 + n) return null;
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const offset = view.getFloat64(2 + n);
-    if (!Number.isSafeInteger(offset) || offset < 0) return null;
-    return { kind, id: fromUtf8.decode(bytes.subarray(2, 2 + n)), offset, bytes: bytes.subarray(10 + n) };
-  }
-  try {
-    const body = JSON.parse(fromUtf8.decode(bytes.subarray(1)));
-    if (typeof body?.id !== 'string') return null;
-    return { kind, ...body };
-  } catch {
-    return null;
-  }
-}
-
 function newId() {
   return [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -117,7 +64,7 @@ export class FileTransfers extends EventTarget {
   #client;
   #channels = new Map(); // participant id -> the direct RTCDataChannel we listen to
   #tick = 0;
-  #pausedUntil = 0; // after the server said rate_limited: no data through it before this
+  #pace = new Pacer(); // what we send through the server, slowed when it says rate_limited
 
   constructor(client) {
     super();
@@ -159,7 +106,7 @@ export class FileTransfers extends EventTarget {
     const direct = ids.length === 1 ? this.#client.directChannel(ids[0]) : null;
     t.direct = !!direct;
     if (direct) this.#listenDirect(ids[0], direct);
-    for (const id of ids) t.receivers.set(id, { state: 'offered', sent: 0, acked: 0, verified: null, reason: '', gen: 0, pumping: false, progressAt: 0, stalls: 0, doneSent: false });
+    for (const id of ids) t.receivers.set(id, { state: 'offered', sent: 0, acked: 0, verified: null, reason: '', resent: 0, gen: 0, pumping: false, progressAt: 0, stalls: 0, doneSent: false });
     this.outgoing.set(t.id, t);
     const offer = control(OFFER, { id: t.id, name: t.name, size: t.size, type: t.type });
     if (direct) direct.send(offer);
@@ -370,7 +317,7 @@ export class FileTransfers extends EventTarget {
           return;
         }
         if (r.sent - r.acked >= WINDOW) return; // an acknowledgement pumps again
-        if (Date.now() < this.#pausedUntil && !t.direct) return; // the tick pumps again
+        if (!t.direct && !this.#pace.allows(CHUNK, () => this.#pumpAll())) return; // it pumps again
         if (route.channel.bufferedAmount > BUFFER_HIGH) {
           route.channel.bufferedAmountLowThreshold = BUFFER_LOW;
           return; // bufferedamountlow pumps again
@@ -434,7 +381,9 @@ export class FileTransfers extends EventTarget {
 
   // Goes back to offset: what followed is sent again (the receiver drops what it has).
   #rewind(t, pid, r, offset) {
-    r.sent = Math.max(r.acked, Math.min(offset, r.sent));
+    const at = Math.max(r.acked, Math.min(offset, r.sent));
+    r.resent += r.sent - at;
+    r.sent = at;
     r.doneSent = false;
     r.gen++;
     r.progressAt = Date.now();
@@ -466,6 +415,7 @@ export class FileTransfers extends EventTarget {
     if (this.#tick) return;
     this.#tick = setInterval(() => {
       const now = Date.now();
+      this.#pace.tick();
       let active = false;
       for (const t of this.outgoing.values()) {
         for (const [pid, r] of t.receivers) {
@@ -500,7 +450,7 @@ export class FileTransfers extends EventTarget {
       return;
     }
     if (code === 'rate_limited') {
-      this.#pausedUntil = Date.now() + TICK_MS;
+      this.#pace.slowDown();
       for (const t of this.outgoing.values()) {
         if (t.direct) continue;
         for (const [pid, r] of t.receivers) if (r.state === 'sending') this.#rewind(t, pid, r, r.acked);
