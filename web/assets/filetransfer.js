@@ -440,8 +440,16 @@ export class FileTransfers extends EventTarget {
   }
 
   // The server's errors about our data: a message to pid did not fit its buffer (everything
-  // after it is sent again), or we sent too fast.
+  // after it is sent again), we sent too fast, or may not send data at all.
   #dataError({ code, participantId }) {
+    if (code === 'not_allowed' || code === 'data_too_large') {
+      const why = code === 'not_allowed' ? 'Your access link does not allow sending files.' : 'The server refused a piece as too large.';
+      for (const t of this.outgoing.values()) {
+        if (t.direct) continue;
+        for (const r of t.receivers.values()) if (r.state === 'offered' || r.state === 'sending') this.#endReceiver(t, r, 'failed', why);
+      }
+      return;
+    }
     if (code === 'data_dropped') {
       for (const t of this.outgoing.values()) {
         const r = t.receivers.get(participantId);
