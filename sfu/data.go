@@ -64,15 +64,30 @@ const reservedTopic = "sfu."
 type dataPeer struct {
 	// channels are the open channels by kind (0 reliable, 1 lossy),
 	// nil when not open.
-	channels [2]atomic.Pointer[webrtc.DataChannel]
+	channels [2]atomic.Pointer[dataChan]
 	limiter  dataLimiter
 	errs     errorThrottle
 	// sent counts the bytes written to this participant, which its
 	// bandwidth control charges against its video (bandwidthcontrol.go).
 	sent atomic.Int64
 	// congested is set by bandwidth control when the participant's link
-	// has no room for lossy data beside its media.
+	// has no room for lossy data beside its media, and lossy paces the
+	// lossy data to the room there is (datacharge.go).
 	congested atomic.Bool
+	lossy     lossyPacer
+}
+
+// dataChan is an open data channel: a *webrtc.DataChannel, or in
+// benchmarks a stand-in.
+type dataChan struct {
+	dataWriter
+}
+
+// dataWriter is what the server does with a client's data channel.
+type dataWriter interface {
+	Send(b []byte) error
+	BufferedAmount() uint64
+	Close() error
 }
 
 // hasChannel reports whether the participant opened a data channel.
@@ -114,7 +129,8 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 	case DataLabelLossy:
 		kind = 1
 	}
-	if kind < 0 || !p.data.channels[kind].CompareAndSwap(nil, dc) {
+	ch := &dataChan{dc}
+	if kind < 0 || !p.data.channels[kind].CompareAndSwap(nil, ch) {
 		p.dataError(DataBadChannel, "")
 		_ = dc.Close()
 		return
@@ -123,7 +139,7 @@ func (p *Participant) onDataChannel(dc *webrtc.DataChannel) {
 	var buf []byte // the envelope to receivers, reused: pion copies what it sends
 	dc.OnMessage(func(m webrtc.DataChannelMessage) { buf = p.onData(m, lossy, buf) })
 	dc.OnClose(func() {
-		if p.data.channels[kind].CompareAndSwap(dc, nil) {
+		if p.data.channels[kind].CompareAndSwap(ch, nil) {
 			p.room.refreshData()
 		}
 	})
@@ -192,7 +208,7 @@ func (p *Participant) deliverData(d *dataDelivery) {
 	n := len(d.env)
 	queued := int(dc.BufferedAmount())
 	switch {
-	case d.lossy && p.data.congested.Load():
+	case d.lossy && (p.data.congested.Load() || !p.data.lossy.allow(p.sfu.now(), n)):
 		met.drop(dropLossyCongested)
 		return
 	case d.lossy && queued+n > cfg.LossyBuffered:

@@ -53,6 +53,16 @@ func (r *Relay) openRelayData() error {
 	return nil
 }
 
+// wantData has the data channels offered to the peer, once: a relay
+// offers its connection when it has a track to send, and also, so that
+// data flows in rooms without media, when this node's room has a client
+// with a data channel. It does not block.
+func (r *Relay) wantData() {
+	if r.dataWanted.CompareAndSwap(false, true) {
+		r.ops.post(r.negotiate)
+	}
+}
+
 // forwardData sends d to the peer's node. It runs on the sender's
 // goroutine and never blocks: over the queue's bound the message is
 // dropped, and a reliable one's sender told (with no receiver named).

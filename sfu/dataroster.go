@@ -33,6 +33,11 @@ func (r *Room) refreshData() {
 	// Stored under mu, so that two refreshes cannot store out of order.
 	r.data.Store(next)
 	r.mu.Unlock()
+	if len(next.clients) > 0 {
+		for _, rl := range next.relays {
+			rl.wantData()
+		}
+	}
 }
 
 // routeData delivers d to its recipients on this node and, unless it

@@ -67,6 +67,7 @@ func eventSamples() []struct {
 		{"publisher layers empty", PublisherLayers{Active: map[string]bool{}}},
 		{"network quality", NetworkQuality{Self: QualityGood, Participants: map[string]int{"PA_1": QualityBad, "PA_2": QualityFair}}},
 		{"network quality alone", NetworkQuality{Self: QualityPoor, Participants: map[string]int{}}},
+		{"data error", DataError{Code: DataDropped, Message: "dropped", ParticipantID: "PA_1"}},
 		{"track published, a screen", TrackPublished{ParticipantID: "PA_1", Track: TrackInfo{ID: "TR_s", Kind: "video", Source: "screen"}}},
 		{"move", Move{TimeLeft: 28 * time.Second}},
 		{"move, time left unknown", Move{}},

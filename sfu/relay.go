@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -72,7 +73,8 @@ type Relay struct {
 	pcIn   *webrtc.PeerConnection // receives the peer's; the peer offers
 	// dataOut are the data channels to the peer (reliable, lossy),
 	// set before the relay joins its room (datarelay.go).
-	dataOut [2]*webrtc.DataChannel
+	dataOut    [2]*webrtc.DataChannel
+	dataWanted atomic.Bool // the data channels were offered
 
 	ops      opQueue
 	stop     chan struct{} // closed to end the relay
@@ -159,8 +161,6 @@ func (s *SFU) OpenRelay(room, peer string, out func(RelayMessage)) (*Relay, erro
 		s.relays.Done()
 		return nil, fmt.Errorf("%w: %q: %v", ErrNoRoom, room, err)
 	}
-	// The data channels need the connection even when no track does.
-	r.ops.post(r.negotiate)
 	go r.run()
 	return r, nil
 }

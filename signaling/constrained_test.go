@@ -31,13 +31,15 @@ const (
 	netlabChildEnv = "SFU_NETLAB_CHILD" // "1": be the subscriber
 	netlabURLEnv   = "SFU_NETLAB_URL"
 	netlabTokenEnv = "SFU_NETLAB_TOKEN"
-	netlabIPEnv    = "SFU_NETLAB_IP" // the only local address ICE may use
+	netlabIPEnv    = "SFU_NETLAB_IP"   // the only local address ICE may use
+	netlabDataEnv  = "SFU_NETLAB_DATA" // "1": open the data channels too (data_lab_test.go)
 )
 
 // childReport is what the subscriber prints every childReportInterval.
 type childReport struct {
 	At     time.Time
 	Tracks map[string]loadtest.TrackCounts
+	Data   loadtest.DataCounts
 }
 
 const childReportInterval = 250 * time.Millisecond
@@ -57,6 +59,12 @@ func netlabChild() int {
 		return 1
 	}
 	defer c.Close()
+	if os.Getenv(netlabDataEnv) != "" {
+		if err := c.OpenData(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "netlab child: data channels:", err)
+			return 1
+		}
+	}
 	gone := loadtest.ParentGone()
 	tick := time.NewTicker(childReportInterval)
 	defer tick.Stop()
@@ -67,7 +75,7 @@ func netlabChild() int {
 		case <-ctx.Done():
 			return 0
 		case now := <-tick.C:
-			if err := loadtest.Report(childReport{At: now, Tracks: c.Received()}); err != nil {
+			if err := loadtest.Report(childReport{At: now, Tracks: c.Received(), Data: c.DataCounts()}); err != nil {
 				return 1
 			}
 		}
