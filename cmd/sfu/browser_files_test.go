@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
 
 	"github.com/sfu-project/sfu/internal/node"
 	"github.com/sfu-project/sfu/internal/node/nodetest"
@@ -108,6 +111,22 @@ func TestBrowserFileTransfer(t *testing.T) {
 			t.Fatal("the page said nothing about the file over the limit")
 		}
 		t.Logf("over the limit, the page says %q", said)
+
+		// A sender who leaves mid-transfer: the receiver's transfer ends, and what it held goes.
+		left, _ := testFile(t, "abandoned.bin", 60<<20, 8)
+		linus.sendFile(t, ids[1], left)
+		grace.clickFile(t, "abandoned.bin", "file-accept")
+		grace.waitIncoming(t, "Grace", "abandoned.bin", 20*time.Second, func(f fileIn) bool { return f.Received > 0 })
+		leaveCtx, cancel := context.WithTimeout(linus.ctx, 10*time.Second)
+		err = chromedp.Do(leaveCtx, chromedp.Click(chromedp.ID("leave")))
+		cancel()
+		if err != nil {
+			t.Fatalf("Linus: click leave: %v", err)
+		}
+		gone := grace.waitIncoming(t, "Grace", "abandoned.bin", 10*time.Second, func(f fileIn) bool { return f.State == "cancelled" })
+		if gone.Received >= gone.Size || gone.BlobSize != -1 || gone.Reason != "The sender left." {
+			t.Fatalf("Grace's transfer from Linus, who left: %+v", gone)
+		}
 	})
 
 	t.Run("peer to peer", func(t *testing.T) {

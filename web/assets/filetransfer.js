@@ -24,10 +24,13 @@ const ACK_EVERY = 128 << 10;
 // The browser's own buffer per channel: the sender waits above HIGH for it to fall to LOW.
 const BUFFER_HIGH = 1 << 20;
 const BUFFER_LOW = 256 << 10;
-// Without an acknowledgement for STALL_MS the sender sends again from the last one; after
-// STALL_LIMIT such rounds in a row the receiver is given up.
+// Without an acknowledgement for STALL_MS the sender sends again from the last one, waiting
+// twice as long each time up to STALL_MAX_MS (what it sent before may still be queued in the
+// server: sending it again at once would fill that queue with duplicates); a receiver that
+// acknowledges nothing for GIVE_UP_MS is given up.
 const STALL_MS = 3_000;
-const STALL_LIMIT = 5;
+const STALL_MAX_MS = 24_000;
+const GIVE_UP_MS = 60_000;
 const TICK_MS = 1_000;
 // The sender reads the file in blocks of READ_BLOCK, keeping the latest READ_CACHE for the
 // receivers that follow.
@@ -35,8 +38,9 @@ const READ_BLOCK = 1 << 20;
 const READ_CACHE = 4;
 // The receiver folds the chunks received into one Blob every FOLD_BYTES.
 const FOLD_BYTES = 16 << 20;
-// A receiver asks again for a missing offset at most this often.
-const NACK_MS = 500;
+// A receiver asks for a missing offset once, and again only after NACK_MS; the sender goes
+// back to the same offset at most once in NACK_MS too.
+const NACK_MS = 2_000;
 // Recipient ids per offer message (datamsg.MaxRecipients).
 const MAX_RECIPIENTS = 255;
 
@@ -106,7 +110,7 @@ export class FileTransfers extends EventTarget {
     const direct = ids.length === 1 ? this.#client.directChannel(ids[0]) : null;
     t.direct = !!direct;
     if (direct) this.#listenDirect(ids[0], direct);
-    for (const id of ids) t.receivers.set(id, { state: 'offered', sent: 0, acked: 0, verified: null, reason: '', resent: 0, gen: 0, pumping: false, progressAt: 0, stalls: 0, doneSent: false });
+    for (const id of ids) t.receivers.set(id, { state: 'offered', sent: 0, acked: 0, verified: null, reason: '', resent: 0, gen: 0, pumping: false, progressAt: 0, ackAt: 0, stallWait: STALL_MS, nackAt: -1, nackTime: 0, doneSent: false });
     this.outgoing.set(t.id, t);
     const offer = control(OFFER, { id: t.id, name: t.name, size: t.size, type: t.type });
     if (direct) direct.send(offer);
@@ -126,6 +130,7 @@ export class FileTransfers extends EventTarget {
     t.partsBytes = 0;
     t.ackedAt = 0;
     t.nackAt = 0;
+    t.nackOffset = -1;
     this.#reply(t, control(ACCEPT, { id }));
     this.#changed(t);
   }
@@ -207,8 +212,9 @@ export class FileTransfers extends EventTarget {
     if (m.offset > t.received) {
       // Something before it was lost (the server dropped it): ask for it again.
       const now = Date.now();
-      if (now - t.nackAt >= NACK_MS) {
+      if (t.nackOffset !== t.received || now - t.nackAt >= NACK_MS) {
         t.nackAt = now;
+        t.nackOffset = t.received;
         this.#reply(t, control(NACK, { id: t.id, at: t.received }));
       }
       return;
@@ -224,7 +230,6 @@ export class FileTransfers extends EventTarget {
     t.parts.push(bytes);
     t.partsBytes += bytes.length;
     t.received += bytes.length;
-    t.nackAt = 0;
     if (t.partsBytes >= FOLD_BYTES) {
       t.parts = [new Blob(t.parts)];
       t.partsBytes = 0;
@@ -273,7 +278,7 @@ export class FileTransfers extends EventTarget {
       case ACCEPT:
         if (r.state !== 'offered') return;
         r.state = 'sending';
-        r.progressAt = Date.now();
+        r.progressAt = r.ackAt = Date.now();
         this.#changed(t);
         return this.#pump(t, from, r);
       case DECLINE:
@@ -285,13 +290,18 @@ export class FileTransfers extends EventTarget {
       case ACK:
         if (r.state !== 'sending' || !(m.received > r.acked) || m.received > r.sent) return;
         r.acked = m.received;
-        r.progressAt = Date.now();
-        r.stalls = 0;
+        r.progressAt = r.ackAt = Date.now();
+        r.stallWait = STALL_MS;
         this.#changed(t);
         return this.#pump(t, from, r);
-      case NACK:
-        if (r.state === 'sending' && m.at >= r.acked && m.at < r.sent) this.#rewind(t, from, r, m.at);
-        return;
+      case NACK: {
+        if (r.state !== 'sending' || !(m.at >= r.acked) || !(m.at < r.sent)) return;
+        const now = Date.now();
+        if (m.at === r.nackAt && now - r.nackTime < NACK_MS) return; // already going back there
+        r.nackAt = m.at;
+        r.nackTime = now;
+        return this.#rewind(t, from, r, m.at);
+      }
       case RESULT:
         if (r.state !== 'sending' || r.acked !== t.size) return;
         r.verified = !!m.ok;
@@ -409,8 +419,8 @@ export class FileTransfers extends EventTarget {
     }
   }
 
-  // Once a second: receivers that acknowledged nothing for STALL_MS get what followed their
-  // last acknowledgement again; after STALL_LIMIT rounds they are given up.
+  // Once a second: receivers that acknowledged nothing for their stall time get what followed
+  // their last acknowledgement again; after GIVE_UP_MS without they are given up.
   #startTick() {
     if (this.#tick) return;
     this.#tick = setInterval(() => {
@@ -422,12 +432,11 @@ export class FileTransfers extends EventTarget {
           if (r.state === 'offered') active = true;
           if (r.state !== 'sending') continue;
           active = true;
-          if (r.sent > r.acked && now - r.progressAt >= STALL_MS) {
-            if (++r.stalls > STALL_LIMIT) {
-              this.#to(t, pid, control(CANCEL, { id: t.id, reason: 'stalled' }));
-              this.#endReceiver(t, r, 'failed', 'They stopped answering.');
-              continue;
-            }
+          if (r.sent > r.acked && now - r.ackAt >= GIVE_UP_MS) {
+            this.#to(t, pid, control(CANCEL, { id: t.id, reason: 'stalled' }));
+            this.#endReceiver(t, r, 'failed', 'They stopped answering.');
+          } else if (r.sent > r.acked && now - r.progressAt >= r.stallWait) {
+            r.stallWait = Math.min(2 * r.stallWait, STALL_MAX_MS);
             this.#rewind(t, pid, r, r.acked);
           } else this.#pump(t, pid, r);
         }
@@ -439,9 +448,11 @@ export class FileTransfers extends EventTarget {
     }, TICK_MS);
   }
 
-  // The server's errors about our data: a message to pid did not fit its buffer (everything
-  // after it is sent again), we sent too fast, or may not send data at all.
-  #dataError({ code, participantId }) {
+  // The server's errors about our data: we sent too fast (the pacer slows down), or may not
+  // send data at all. What the server dropped (data_dropped, rate_limited) is sent again when
+  // the receiver reports the gap or acknowledges nothing for a while: rewinding at once would
+  // send again what is still queued for it too.
+  #dataError({ code }) {
     if (code === 'not_allowed' || code === 'data_too_large') {
       const why = code === 'not_allowed' ? 'Your access link does not allow sending files.' : 'The server refused a piece as too large.';
       for (const t of this.outgoing.values()) {
@@ -450,20 +461,7 @@ export class FileTransfers extends EventTarget {
       }
       return;
     }
-    if (code === 'data_dropped') {
-      for (const t of this.outgoing.values()) {
-        const r = t.receivers.get(participantId);
-        if (r?.state === 'sending' && !t.direct) this.#rewind(t, participantId, r, r.acked);
-      }
-      return;
-    }
-    if (code === 'rate_limited') {
-      this.#pace.slowDown();
-      for (const t of this.outgoing.values()) {
-        if (t.direct) continue;
-        for (const [pid, r] of t.receivers) if (r.state === 'sending') this.#rewind(t, pid, r, r.acked);
-      }
-    }
+    if (code === 'rate_limited') this.#pace.slowDown();
   }
 
   // --- ending -------------------------------------------------------------------------------
