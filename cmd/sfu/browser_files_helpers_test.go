@@ -31,6 +31,24 @@ func testFile(t *testing.T, name string, size int, seed byte) (string, string) {
 	return path, hex.EncodeToString(sum[:])
 }
 
+// sparseFile makes a file of size zero bytes that takes no disk, for
+// transfers whose content the test does not check.
+func sparseFile(t *testing.T, name string, size int64) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	f, err := os.Create(path)
+	if err == nil {
+		err = f.Truncate(size)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // fileIn is an incoming transfer as the page's files report shows it.
 type fileIn struct {
 	ID       string  `json:"id"`

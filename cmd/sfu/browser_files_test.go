@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 func TestBrowserFileTransfer(t *testing.T) {
 	exe := chromiumPath(t)
 	n := nodetest.Start(t, func(c *node.Config) {
-		c.Signaling.MaxFileBytes = 64 << 20
+		c.Signaling.MaxFileBytes = 128 << 20
 		// Above what the browsers send here: the default rate (4 MiB/s a
 		// sender) would make the test long; the pacer's work under it is
 		// not what this measures.
@@ -99,16 +100,16 @@ func TestBrowserFileTransfer(t *testing.T) {
 
 		declineAndCancel(t, ada, grace, ids[1])
 
-		// Over the size the server announced (64 MiB here): refused before anything is sent.
-		huge, _ := testFile(t, "huge.bin", 65<<20, 5)
+		// Over the size the server announced (128 MiB here): refused before anything is sent.
+		huge := sparseFile(t, "huge.bin", 129<<20)
 		ada.sendFile(t, "", huge)
 		time.Sleep(300 * time.Millisecond)
 		if out := ada.outgoing(t, "huge.bin"); out != nil {
 			t.Fatalf("a file over maxFileBytes was offered: %+v", out)
 		}
-		said, _ := eval[string](ada, `document.querySelector('#files-panel .files-live').textContent`)
-		if said == "" {
-			t.Fatal("the page said nothing about the file over the limit")
+		said, _ := eval[string](ada, `document.querySelector('#files-panel .files-problem').textContent`)
+		if !strings.Contains(said, "huge.bin: The file is larger than the largest allowed here (134 MB)") {
+			t.Fatalf("the page says %q about the file over the limit", said)
 		}
 		t.Logf("over the limit, the page says %q", said)
 
@@ -161,6 +162,23 @@ func TestBrowserFileTransfer(t *testing.T) {
 				peerSent, pubSent-pubSent0, fwd, size)
 		}
 		t.Logf("%d MB peer to peer in %v (%.1f MB/s), hash matches; the server forwarded no data", size>>20, took.Round(time.Millisecond), float64(size)/1e6/took.Seconds())
+
+		// A third joins mid-transfer: the call goes back to the server, and the direct
+		// transfer stops on both sides, saying why.
+		linus := newP2PBrowser(t, exe)
+		ada.sendFile(t, ids[1], sparseFile(t, "switched.bin", 120<<20))
+		grace.clickFile(t, "switched.bin", "file-accept")
+		grace.waitIncoming(t, "Grace", "switched.bin", 20*time.Second, func(f fileIn) bool { return f.Received > 0 })
+		linus.open(t, url("files-duo", "Linus"), "Linus")
+		in := grace.waitIncoming(t, "Grace", "switched.bin", 20*time.Second, func(f fileIn) bool { return f.State != "receiving" })
+		if in.State != "failed" || in.Received >= in.Size || !strings.Contains(in.Reason, "moved to the server") {
+			t.Fatalf("Grace's direct transfer when a third joined: %+v", in)
+		}
+		sw := waitOut(t, ada, "switched.bin", func(f fileOut) bool { return f.State != "sending" })
+		if r := sw.Receivers[ids[1]]; r.State != "failed" || !strings.Contains(r.Reason, "moved to the server") {
+			t.Fatalf("Ada's direct transfer when a third joined: %+v", r)
+		}
+		t.Logf("a third joined at %.0f of %.0f bytes: %q", in.Received, in.Size, in.Reason)
 	})
 }
 

@@ -83,13 +83,16 @@ export class FileShare {
   /** Sends each file to the recipient chosen in the panel; trouble is said in the panel. */
   sendFiles(files) {
     const to = this.#els.to.value ? [this.#els.to.value] : [];
+    const { problem } = this.#els;
+    problem.textContent = '';
     for (const file of files) {
       try {
         this.transfers.send(file, to);
       } catch (err) {
-        this.#say(err.message);
+        problem.textContent = `${file.name}: ${err.message}`;
       }
     }
+    problem.hidden = !problem.textContent;
   }
 
   #build(toggle, panel) {
@@ -113,6 +116,7 @@ export class FileShare {
     const choose = el('button', { type: 'button', id: `${panel.id}-choose` });
     setButton(choose, 'file', 'Choose a file to send');
     choose.addEventListener('click', () => input.click());
+    const problem = el('p', { className: 'files-problem', role: 'alert', hidden: true });
     const live = el('p', { className: 'files-live', role: 'status' });
     live.setAttribute('aria-live', 'polite');
     const list = el('ul', { className: 'files-list' });
@@ -122,8 +126,8 @@ export class FileShare {
       el('div', { className: 'files-send' },
         el('label', { htmlFor: to.id, textContent: 'Send to' }), to, choose, input,
         el('p', { className: 'files-hint', textContent: `Or drop a file on the call. Up to ${formatBytes(this.transfers.maxBytes)}.` })),
-      live, list);
-    this.#els = { toggle, panel, close, to, input, live, list, hint: panel.querySelector('.files-hint') };
+      problem, live, list);
+    this.#els = { toggle, panel, close, to, input, problem, live, list, hint: panel.querySelector('.files-hint') };
     this.#recipients();
   }
 
