@@ -25,6 +25,8 @@ import (
 // the receiving node delivers to its own clients among them (all of its
 // clients when none are listed), and never relays further, so with any
 // number of nodes in full mesh a message crosses each link at most once.
+// A message to listed recipients goes only to the nodes that serve them
+// (the room's roster knows which relay brought each, dataroster.go).
 
 // The labels of the relay's data channels.
 const (
@@ -73,10 +75,7 @@ func (r *Relay) forwardData(d *dataDelivery) {
 	}
 	dc := r.dataOut[kind]
 	met := &r.sfu.metrics.Data
-	frame := make([]byte, 0, 2+len(d.from)+len(d.env)+16*len(d.to))
-	frame = append(frame, byte(len(d.from)))
-	frame = append(frame, d.from...)
-	frame, err := datamsg.AppendOutgoing(frame, d.topic, d.to, d.payload)
+	frame, err := appendRelayFrame(make([]byte, 0, 2+len(d.from)+len(d.env)+16*len(d.to)), d.from, d.topic, d.to, d.payload)
 	if err != nil {
 		met.drop(DataBad)
 		return
@@ -126,15 +125,9 @@ func (r *Relay) onRelayDataChannel(dc *webrtc.DataChannel) {
 // that does not parse is dropped: the peer is another node of the
 // cluster, whose frames the server made.
 func (r *Relay) onRelayData(frame []byte, lossy bool, buf []byte) []byte {
-	met := &r.sfu.metrics.Data
-	if len(frame) < 1 || len(frame) < 1+int(frame[0]) || frame[0] == 0 {
-		met.drop(DataBad)
-		return buf
-	}
-	from := string(frame[1 : 1+int(frame[0])])
-	out, err := datamsg.ParseOutgoing(frame[1+int(frame[0]):])
+	from, out, err := parseRelayFrame(frame)
 	if err != nil {
-		met.drop(DataBad)
+		r.sfu.metrics.Data.drop(DataBad)
 		return buf
 	}
 	buf = datamsg.AppendDelivered(buf[:0], from, out.Topic, out.Payload)
@@ -142,4 +135,27 @@ func (r *Relay) onRelayData(frame []byte, lossy bool, buf []byte) []byte {
 	d.payload = buf[len(buf)-len(out.Payload):]
 	r.room.routeData(&d)
 	return buf
+}
+
+// appendRelayFrame appends a frame between nodes to dst: the sender's ID
+// and the client's envelope.
+func appendRelayFrame(dst []byte, from, topic string, to []string, payload []byte) ([]byte, error) {
+	if from == "" || len(from) > datamsg.MaxField {
+		return dst, datamsg.ErrRecipient
+	}
+	dst = append(dst, byte(len(from)))
+	dst = append(dst, from...)
+	return datamsg.AppendOutgoing(dst, topic, to, payload)
+}
+
+// parseRelayFrame reads a frame between nodes; the payload aliases frame.
+func parseRelayFrame(frame []byte) (string, datamsg.Outgoing, error) {
+	if len(frame) < 1 || frame[0] == 0 || len(frame) < 1+int(frame[0]) {
+		return "", datamsg.Outgoing{}, datamsg.ErrTruncated
+	}
+	out, err := datamsg.ParseOutgoing(frame[1+int(frame[0]):])
+	if err != nil {
+		return "", datamsg.Outgoing{}, err
+	}
+	return string(frame[1 : 1+int(frame[0])]), out, nil
 }

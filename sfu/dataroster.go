@@ -10,6 +10,9 @@ type dataRoster struct {
 	clients []*Participant
 	byID    map[string]*Participant
 	relays  []*Relay
+	// remote maps the participants of other nodes to the relay that
+	// brought them here: a message for them goes to their node alone.
+	remote map[string]*Relay
 }
 
 // refreshData rebuilds the room's data roster. The caller holds no lock.
@@ -17,7 +20,7 @@ func (r *Room) refreshData() {
 	if r == nil {
 		return
 	}
-	next := &dataRoster{byID: make(map[string]*Participant)}
+	next := &dataRoster{byID: make(map[string]*Participant), remote: make(map[string]*Relay)}
 	r.mu.Lock()
 	for _, m := range r.members {
 		switch p := m.p.(type) {
@@ -28,6 +31,8 @@ func (r *Room) refreshData() {
 			}
 		case *relayMember:
 			next.relays = append(next.relays, p.r)
+		case *importedParticipant:
+			next.remote[p.info.ID] = p.r
 		}
 	}
 	// Stored under mu, so that two refreshes cannot store out of order.
@@ -61,19 +66,33 @@ func (r *Room) routeData(d *dataDelivery) {
 		}
 		return
 	}
-	elsewhere := false
+	// The relays to the nodes of the recipients elsewhere, each once.
+	var relays [8]*Relay
+	n := 0
 	for i, id := range d.to {
 		if id == d.from || slices.Contains(d.to[:i], id) {
 			continue
 		}
 		if q := roster.byID[id]; q != nil {
 			q.deliverData(d)
-		} else {
-			elsewhere = true
+			continue
 		}
+		rl := roster.remote[id]
+		if rl == nil || d.relayed || slices.Contains(relays[:min(n, len(relays))], rl) {
+			continue
+		}
+		if n < len(relays) {
+			relays[n] = rl
+		}
+		n++
 	}
-	if elsewhere && !d.relayed {
+	switch {
+	case n > len(relays): // more nodes than kept track of: all of them
 		for _, rl := range roster.relays {
+			rl.forwardData(d)
+		}
+	default:
+		for _, rl := range relays[:n] {
 			rl.forwardData(d)
 		}
 	}

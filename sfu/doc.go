@@ -27,6 +27,14 @@
 // the local room, through node-to-node PeerConnections and RelayMessage
 // values that the caller carries between the nodes.
 //
+// Application data (data.go) goes on data channels the client opens on
+// its publisher connection: the SFU stamps the sender and writes each
+// message to the recipients' channels from the goroutine that read it,
+// through a copy-on-write roster of the room (dataroster.go), with no
+// lock held; between nodes it goes on data channels of the relay's
+// connections (datarelay.go). The data limiter, error throttle and lossy
+// pacer locks (datalimits.go, datacharge.go) are leaves.
+//
 // Lock order, where more than one lock is held: SFU.mu before Room.mu,
 // and either before the room hooks' queue lock (roomHooks.mu) and a
 // relay's operation queue lock (opQueue.mu), which are leaves;

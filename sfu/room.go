@@ -131,8 +131,8 @@ func (r *Room) join(p roomMember) error {
 	}
 	r.mu.Unlock()
 
-	if role == roleRelay {
-		r.refreshData()
+	if role != roleClient {
+		r.refreshData() // a relay, or a participant of another node (dataroster.go)
 	}
 	if role == roleClient {
 		r.sfu.metrics.Participants.Inc()

@@ -212,5 +212,13 @@ func TestDataRefusals(t *testing.T) {
 		wantError(ctx, t, a, signaling.CodeBadDataChannel, "data")
 		good()
 	})
+	t.Run("second channel of a label", func(t *testing.T) {
+		time.Sleep(time.Second) // past the hold of the last bad_data_channel
+		if _, err := a.Publisher().CreateDataChannel("sfu", nil); err != nil {
+			t.Fatal(err)
+		}
+		wantError(ctx, t, a, signaling.CodeBadDataChannel, "data")
+		good() // on the first, which the server kept
+	})
 	noMoreErrors(t, a)
 }

@@ -60,13 +60,6 @@ const (
 	CodeInternal          = "internal"
 	CodeNoPeer            = "no_peer"
 	CodeBadSource         = "bad_source"
-	// Application data (PROTOCOL.md, "Application data"); not_allowed and
-	// rate_limited also come with ref "data".
-	CodeDataTooLarge   = "data_too_large"
-	CodeBadTopic       = "bad_topic"
-	CodeBadData        = "bad_data"
-	CodeDataDropped    = "data_dropped"
-	CodeBadDataChannel = "bad_data_channel"
 )
 
 // WebSocket close codes used by the server (4000-4999 are application codes).
@@ -90,4 +83,14 @@ const (
 const (
 	closeTextReplaced    = "you joined from another tab or device"
 	closeTextJoinTimeout = "no join within the time allowed"
+)
+
+// Error codes of application data (PROTOCOL.md, "Application data"),
+// sent with ref "data", as are not_allowed and rate_limited for data.
+const (
+	CodeDataTooLarge   = "data_too_large"
+	CodeBadTopic       = "bad_topic"
+	CodeBadData        = "bad_data"
+	CodeDataDropped    = "data_dropped"
+	CodeBadDataChannel = "bad_data_channel"
 )
