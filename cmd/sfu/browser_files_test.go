@@ -55,6 +55,8 @@ func TestBrowserFileTransfer(t *testing.T) {
 			t.Fatal(`SHA-256 of "abd" is that of "abc"`)
 		}
 
+		dataAPI(t, ada, grace, ids[0], ids[1])
+
 		const size = 50 << 20
 		path, sum := testFile(t, "fifty.bin", size, 1)
 		frames := make([]map[string]float64, len(pages))
@@ -180,6 +182,56 @@ func TestBrowserFileTransfer(t *testing.T) {
 		}
 		t.Logf("a third joined at %.0f of %.0f bytes: %q", in.Received, in.Size, in.Reason)
 	})
+}
+
+// dataAPI checks the web client's application data: a lossy message
+// arrives with its sender, topic and payload; a reserved topic throws
+// before sending; a message over the server's limit comes back as a
+// data_error event.
+func dataAPI(t *testing.T, a, b *browser, aID, bID string) {
+	t.Helper()
+	if _, err := eval[bool](b, `(() => {
+		window.dataSeen = [];
+		window.sfuDebug.client.addEventListener('data', ({ detail }) => {
+			if (detail.topic === 'cursor') window.dataSeen.push({ from: detail.from, topic: detail.topic, text: new TextDecoder().decode(detail.payload), lossy: detail.lossy });
+		});
+		return true;
+	})()`); err != nil {
+		t.Fatal(err)
+	}
+	type seen struct {
+		From, Topic, Text string
+		Lossy             bool
+	}
+	sent, err := eval[[]any](a, fmt.Sprintf(`(async () => {
+		const c = window.sfuDebug.client;
+		window.dataErrors = [];
+		c.addEventListener('data_error', ({ detail }) => window.dataErrors.push(detail.code));
+		let reserved = '';
+		try { c.sendData('x', { topic: 'sfu.mine' }); } catch (e) { reserved = e.message; }
+		const ok = c.sendData('hello', { topic: 'cursor', to: [%q], lossy: true });
+		c.sendData(new Uint8Array(70 << 10), { topic: 'big' });
+		return [ok, reserved];
+	})()`, bID))
+	if err != nil || len(sent) != 2 || sent[0] != true || !strings.Contains(fmt.Sprint(sent[1]), "reserved") {
+		t.Fatalf("sendData: %v %v; want true and an error for the reserved topic", sent, err)
+	}
+	// Lossy messages may be dropped (the server drops them first when the
+	// link is short): send again until one arrives.
+	resend := fmt.Sprintf(`window.sfuDebug.client.sendData('hello', { topic: 'cursor', to: [%q], lossy: true })`, bID)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		got, _ := eval[[]seen](b, `window.dataSeen`)
+		codes, _ := eval[[]string](a, `window.dataErrors`)
+		if len(got) > 0 && got[0] == (seen{aID, "cursor", "hello", true}) && strings.Contains(strings.Join(codes, ","), "data_too_large") {
+			break
+		}
+		if len(got) == 0 {
+			_, _ = eval[bool](a, resend)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Grace saw %+v, Ada's data errors %v; want one lossy 'hello' on cursor from %s, and data_too_large", got, codes, aID)
+		}
+	}
 }
 
 // declineAndCancel: receiver (participant rid) declines a file from
