@@ -108,6 +108,7 @@ export class FileTransfers extends EventTarget {
       state: 'sending', receivers: new Map(), hasher: new Sha256(), hashedUpTo: 0, hash: '', cache: new Map(),
     };
     const direct = ids.length === 1 ? this.#client.directChannel(ids[0]) : null;
+    if (!direct && this.#client.dataChannel()?.readyState !== 'open') throw new Error('Not connected yet: try again in a moment.');
     t.direct = !!direct;
     if (direct) this.#listenDirect(ids[0], direct);
     for (const id of ids) t.receivers.set(id, { state: 'offered', sent: 0, acked: 0, verified: null, reason: '', resent: 0, gen: 0, pumping: false, progressAt: 0, ackAt: 0, stallWait: STALL_MS, nackAt: -1, nackTime: 0, doneSent: false });
