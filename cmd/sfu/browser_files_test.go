@@ -100,6 +100,7 @@ func TestBrowserFileTransfer(t *testing.T) {
 		}
 		t.Logf("%d MB to two receivers through the server in %v: %.1f MB/s to each; the server forwarded %.1f MB", size>>20, took.Round(time.Millisecond), float64(size)/1e6/took.Seconds(), fwd/1e6)
 
+		slowReceiver(t, ada, grace, linus, ids)
 		declineAndCancel(t, ada, grace, ids[1])
 
 		// Over the size the server announced (128 MiB here): refused before anything is sent.
@@ -231,6 +232,46 @@ func dataAPI(t *testing.T, a, b *browser, aID, bID string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("Grace saw %+v, Ada's data errors %v; want one lossy 'hello' on cursor from %s, and data_too_large", got, codes, aID)
 		}
+	}
+}
+
+// slowReceiver: Linus holds back his acknowledgements while a file goes
+// to him and Grace. Grace gets all of it; the sender has at most its
+// window unacknowledged toward Linus. Once Linus acknowledges again, the
+// sender goes on from where he is and his copy is whole too.
+func slowReceiver(t *testing.T, ada, grace, linus *browser, ids []string) {
+	t.Helper()
+	const size = 8 << 20
+	const window = 768 << 10 // filetransfer.js WINDOW
+	path, sum := testFile(t, "slow.bin", size, 9)
+	if _, err := eval[bool](linus, `(() => {
+		const c = window.sfuDebug.client;
+		const send = c.sendData.bind(c);
+		window.holdAcks = true;
+		c.sendData = (payload, o) => (window.holdAcks && o && o.topic === 'file' && payload[0] === 5) ? true : send(payload, o);
+		return true;
+	})()`); err != nil {
+		t.Fatal(err)
+	}
+	ada.sendFile(t, "", path)
+	grace.clickFile(t, "slow.bin", "file-accept")
+	linus.clickFile(t, "slow.bin", "file-accept")
+	got := grace.waitIncoming(t, "Grace", "slow.bin", 60*time.Second, func(f fileIn) bool { return f.State != "receiving" && f.State != "offered" })
+	if got.State != "done" || got.Hash != sum {
+		t.Fatalf("Grace, beside a receiver that acknowledges nothing: %+v", got)
+	}
+	held := linus.incoming(t, "slow.bin")
+	out := ada.outgoing(t, "slow.bin")
+	if held == nil || out == nil || held.Received > window || out.Receivers[ids[2]].Acked != 0 || out.Receivers[ids[2]].State != "sending" {
+		t.Fatalf("Linus, acknowledging nothing, has %+v; Ada's side %+v; want at most the window (%d) sent to him", held, out, window)
+	}
+	t.Logf("Grace got all %d bytes while Linus, acknowledging nothing, got %.0f", size, held.Received)
+	if _, err := eval[bool](linus, `(window.holdAcks = false, true)`); err != nil {
+		t.Fatal(err)
+	}
+	done := linus.waitIncoming(t, "Linus", "slow.bin", 60*time.Second, func(f fileIn) bool { return f.State != "receiving" })
+	if done.State != "done" || done.Hash != sum {
+		t.Fatalf("Linus after acknowledging again: %+v", done)
 	}
 }
 

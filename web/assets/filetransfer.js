@@ -111,7 +111,7 @@ export class FileTransfers extends EventTarget {
     if (!direct && this.#client.dataChannel()?.readyState !== 'open') throw new Error('Not connected yet: try again in a moment.');
     t.direct = !!direct;
     if (direct) this.#listenDirect(ids[0], direct);
-    for (const id of ids) t.receivers.set(id, { state: 'offered', sent: 0, acked: 0, verified: null, reason: '', resent: 0, gen: 0, pumping: false, progressAt: 0, ackAt: 0, stallWait: STALL_MS, nackAt: -1, nackTime: 0, doneSent: false });
+    for (const id of ids) t.receivers.set(id, { state: 'offered', sent: 0, high: 0, acked: 0, verified: null, reason: '', resent: 0, gen: 0, pumping: false, progressAt: 0, ackAt: 0, stallWait: STALL_MS, nackAt: -1, nackTime: 0, doneSent: false });
     this.outgoing.set(t.id, t);
     const offer = control(OFFER, { id: t.id, name: t.name, size: t.size, type: t.type });
     if (direct) direct.send(offer);
@@ -220,7 +220,16 @@ export class FileTransfers extends EventTarget {
       }
       return;
     }
-    if (m.offset < t.received) return; // sent again after a loss; we have it
+    if (m.offset < t.received) {
+      // Sent again after a loss or a stall: we have it. Say how far we are, so the sender
+      // skips ahead (once per NACK_MS).
+      const now = Date.now();
+      if (now - (t.dupAckAt ?? 0) >= NACK_MS) {
+        t.dupAckAt = now;
+        this.#reply(t, control(ACK, { id: t.id, received: t.received }));
+      }
+      return;
+    }
     if (t.received + m.bytes.length > t.size) {
       this.#reply(t, control(CANCEL, { id: t.id, reason: 'too_large' }));
       return this.#finishIncoming(t, 'failed', 'The sender sent more than the size announced.');
@@ -289,8 +298,13 @@ export class FileTransfers extends EventTarget {
         if (r.state !== 'offered' && r.state !== 'sending') return;
         return this.#endReceiver(t, r, 'cancelled', m.reason === 'too_large' ? 'They stopped it: more than announced.' : 'They cancelled.');
       case ACK:
-        if (r.state !== 'sending' || !(m.received > r.acked) || m.received > r.sent) return;
+        if (r.state !== 'sending' || !(m.received > r.acked) || m.received > r.high) return;
         r.acked = m.received;
+        if (r.sent < r.acked) {
+          // Sent again from further back: the receiver has it already.
+          r.sent = r.acked;
+          r.gen++;
+        }
         r.progressAt = r.ackAt = Date.now();
         r.stallWait = STALL_MS;
         this.#changed(t);
@@ -343,6 +357,7 @@ export class FileTransfers extends EventTarget {
         }
         if (!route.send(dataMessage(t.id, offset, bytes))) return this.#endReceiver(t, r, 'failed', 'The connection to them was lost.');
         r.sent = offset + bytes.length;
+        r.high = Math.max(r.high, r.sent);
       }
     } catch (err) {
       this.#to(t, pid, control(CANCEL, { id: t.id, reason: 'read_failed' }));
