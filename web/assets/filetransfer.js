@@ -8,6 +8,7 @@
 
 import { State } from './client.js';
 import { ACCEPT, ACK, CANCEL, DATA, DECLINE, DONE, NACK, OFFER, RESULT, control, dataMessage, parse } from './filewire.js';
+import { NACK_MS, complete, startReceiving, takeData } from './fileincoming.js';
 import { Pacer } from './pacer.js';
 import { Sha256 } from './sha256.js';
 
@@ -19,8 +20,6 @@ export const CHUNK = 16 << 10;
 export const WINDOW = 768 << 10;
 /** The default largest file, when the server announces none. */
 export const DEFAULT_MAX_BYTES = 1 << 30;
-// A receiver acknowledges every ACK_EVERY bytes, and at the end.
-const ACK_EVERY = 128 << 10;
 // The browser's own buffer per channel: the sender waits above HIGH for it to fall to LOW.
 const BUFFER_HIGH = 1 << 20;
 const BUFFER_LOW = 256 << 10;
@@ -36,11 +35,8 @@ const TICK_MS = 1_000;
 // receivers that follow.
 const READ_BLOCK = 1 << 20;
 const READ_CACHE = 4;
-// The receiver folds the chunks received into one Blob every FOLD_BYTES.
-const FOLD_BYTES = 16 << 20;
-// A receiver asks for a missing offset once, and again only after NACK_MS; the sender goes
-// back to the same offset at most once in NACK_MS too.
-const NACK_MS = 2_000;
+// The sender goes back to the same offset at most once in NACK_MS (fileincoming.js: the
+// receiver asks for it as often).
 // Recipient ids per offer message (datamsg.MaxRecipients).
 const MAX_RECIPIENTS = 255;
 
@@ -125,13 +121,7 @@ export class FileTransfers extends EventTarget {
   accept(id) {
     const t = this.incoming.get(id);
     if (!t || t.state !== 'offered') return;
-    t.state = 'receiving';
-    t.hasher = new Sha256();
-    t.parts = [];
-    t.partsBytes = 0;
-    t.ackedAt = 0;
-    t.nackAt = 0;
-    t.nackOffset = -1;
+    startReceiving(t);
     this.#reply(t, control(ACCEPT, { id }));
     this.#changed(t);
   }
@@ -210,44 +200,9 @@ export class FileTransfers extends EventTarget {
   #onData(from, m) {
     const t = this.incoming.get(m.id);
     if (!t || t.from !== from || t.state !== 'receiving') return;
-    if (m.offset > t.received) {
-      // Something before it was lost (the server dropped it): ask for it again.
-      const now = Date.now();
-      if (t.nackOffset !== t.received || now - t.nackAt >= NACK_MS) {
-        t.nackAt = now;
-        t.nackOffset = t.received;
-        this.#reply(t, control(NACK, { id: t.id, at: t.received }));
-      }
-      return;
-    }
-    if (m.offset < t.received) {
-      // Sent again after a loss or a stall: we have it. Say how far we are, so the sender
-      // skips ahead (once per NACK_MS).
-      const now = Date.now();
-      if (now - (t.dupAckAt ?? 0) >= NACK_MS) {
-        t.dupAckAt = now;
-        this.#reply(t, control(ACK, { id: t.id, received: t.received }));
-      }
-      return;
-    }
-    if (t.received + m.bytes.length > t.size) {
-      this.#reply(t, control(CANCEL, { id: t.id, reason: 'too_large' }));
-      return this.#finishIncoming(t, 'failed', 'The sender sent more than the size announced.');
-    }
-    // The payload views the whole message: keep a copy of the file's bytes only.
-    const bytes = m.bytes.slice();
-    t.hasher.update(bytes);
-    t.parts.push(bytes);
-    t.partsBytes += bytes.length;
-    t.received += bytes.length;
-    if (t.partsBytes >= FOLD_BYTES) {
-      t.parts = [new Blob(t.parts)];
-      t.partsBytes = 0;
-    }
-    if (t.received - t.ackedAt >= ACK_EVERY || t.received === t.size) {
-      t.ackedAt = t.received;
-      this.#reply(t, control(ACK, { id: t.id, received: t.received }));
-    }
+    const { reply, fail } = takeData(t, m, Date.now());
+    if (reply) this.#reply(t, reply);
+    if (fail) return this.#finishIncoming(t, 'failed', fail);
     this.#maybeComplete(t);
     this.#changed(t);
   }
@@ -260,14 +215,9 @@ export class FileTransfers extends EventTarget {
   }
 
   #maybeComplete(t) {
-    if (t.received !== t.size || !t.senderHash || t.state !== 'receiving') return;
-    t.hash = t.hasher.hex();
-    t.ok = t.hash === t.senderHash;
-    t.blob = new Blob(t.parts, { type: t.type });
-    t.parts = null;
-    t.hasher = null;
-    this.#reply(t, control(RESULT, { id: t.id, ok: t.ok }));
-    t.state = 'done';
+    const reply = complete(t);
+    if (!reply) return;
+    this.#reply(t, reply);
     this.#changed(t);
   }
 
