@@ -425,6 +425,12 @@ export class FileTransfers extends EventTarget {
         if (t.direct) continue;
         for (const r of t.receivers.values()) if (r.state === 'offered' || r.state === 'sending') this.#endReceiver(t, r, 'failed', why);
       }
+      // Accepting needs answers to the sender, refused as well.
+      if (code === 'not_allowed') {
+        for (const t of this.incoming.values()) {
+          if (!t.direct && t.state === 'receiving') this.#finishIncoming(t, 'failed', 'Your access link does not allow answering the sender.');
+        }
+      }
       return;
     }
     if (code === 'rate_limited') this.#pace.slowDown();
