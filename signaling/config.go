@@ -63,6 +63,11 @@ type Config struct {
 	// participant may send; more are refused with rate_limited.
 	ChatRatePerSecond float64 `yaml:"chat_rate_per_second"`
 	ChatBurst         int     `yaml:"chat_burst"`
+	// MaxFileBytes is the largest file the web client sends or accepts
+	// in a file transfer, given to clients in the joined message. The
+	// server never sees files whole (they go in data messages), so the
+	// clients enforce it.
+	MaxFileBytes int64 `yaml:"max_file_bytes"`
 }
 
 // Default returns the signaling defaults.
@@ -89,6 +94,7 @@ func Default() Config {
 		ChatHistory:       100,
 		ChatRatePerSecond: 5,
 		ChatBurst:         10,
+		MaxFileBytes:      1 << 30,
 	}
 }
 
@@ -111,6 +117,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("signaling: token_clock_skew %s: want zero or more", c.TokenClockSkew)
 	case c.ChatMaxLength <= 0 || c.ChatHistory < 0 || c.ChatRatePerSecond <= 0 || c.ChatBurst <= 0:
 		return fmt.Errorf("signaling: chat_max_length, chat_rate_per_second and chat_burst must be positive, chat_history not negative")
+	case c.MaxFileBytes < 0:
+		return fmt.Errorf("signaling: max_file_bytes %d: want zero (the clients' default, 1 GiB) or more", c.MaxFileBytes)
 	case c.MaxRevocations <= 0:
 		return fmt.Errorf("signaling: max_revocations %d: want at least 1", c.MaxRevocations)
 	}

@@ -123,7 +123,7 @@ func (c *conn) sendEvent(ev sfu.Event) {
 	if _, ok := ev.(sfu.Joined); ok {
 		chat = c.joinedChat()
 	}
-	data, err := encodeEvent(ev, int(c.version.Load()), c.iceServers(), chat)
+	data, err := encodeEvent(ev, int(c.version.Load()), c.iceServers(), chat, c.s.cfg.MaxFileBytes)
 	if err != nil || data == nil {
 		c.log.Error("cannot encode event", "event", fmt.Sprintf("%T", ev), "err", err)
 		return

@@ -58,6 +58,8 @@ type joinedMsg struct {
 	ICEServers   []ICEServer       `json:"iceServers"`
 	// Chat is the room's chat history, oldest first.
 	Chat []ChatMessage `json:"chat"`
+	// MaxFileBytes is the largest file the web client sends or accepts.
+	MaxFileBytes int64 `json:"maxFileBytes,omitempty"`
 }
 
 type sdpMsg struct {
@@ -161,8 +163,9 @@ func toWireParticipant(p sfu.ParticipantInfo) wireParticipant {
 
 // encodeEvent turns an event of the media core into a wire message.
 // version is the client's protocol version.
-// chat is the history a joined message carries.
-func encodeEvent(ev sfu.Event, version int, ice []ICEServer, chat []ChatMessage) ([]byte, error) {
+// chat is the history a joined message carries, maxFileBytes the
+// largest file the web client sends or accepts.
+func encodeEvent(ev sfu.Event, version int, ice []ICEServer, chat []ChatMessage, maxFileBytes int64) ([]byte, error) {
 	var msg any
 	switch ev := ev.(type) {
 	case sfu.Joined:
@@ -170,7 +173,7 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer, chat []ChatMessage)
 		for _, o := range ev.Others {
 			others = append(others, toWireParticipant(o))
 		}
-		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice, Chat: chat}
+		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice, Chat: chat, MaxFileBytes: maxFileBytes}
 	case sfu.PublisherAnswer:
 		msg = sdpMsg{Type: "answer", SDP: ev.SDP}
 	case sfu.RestartRequest:

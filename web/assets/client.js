@@ -73,6 +73,16 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  *   direct_show         {participantId, on}   show that (on) or the server's media (off) now;
  *                       the page swaps in one step
  *   direct_closed       {participantId}   the direct connection and its stream are gone
+ *   direct_channel      {participantId, channel}   the direct connection's data channel opened
+ *                       (an RTCDataChannel, binary; for file transfer, files.js)
+ *   data                {from, topic, payload, lossy}   application data for us (PROTOCOL.md,
+ *                       "Application data"): from a participant id, payload a Uint8Array
+ *   data_open           {lossy}   a data channel opened (after each join, rejoin and move)
+ *   bufferedamountlow   {lossy}   that channel's bufferedAmount fell to its
+ *                       bufferedAmountLowThreshold (dataChannel(lossy) sets it)
+ *   data_error          {code, message, participantId}   the server's error with ref "data":
+ *                       data_dropped (a reliable message to participantId did not fit its
+ *                       buffer), data_too_large, not_allowed, rate_limited, bad_topic, bad_data
  * A participant with our own identity is our other session while we move; it never appears.
  */
 export class SFUClient extends EventTarget {
@@ -176,6 +186,34 @@ export class SFUClient extends EventTarget {
     stream.addTrack(newTrack);
     newTrack.enabled = !this.#media.muted[newTrack.kind];
     await Promise.all(this.#sessions().map((s) => s.replaceTrack(oldTrack, newTrack)));
+  }
+
+  /**
+   * Sends application data (PROTOCOL.md, "Application data"): payload (Uint8Array, ArrayBuffer
+   * or string) on topic to the participant ids in to (none: everybody else with a channel
+   * open), on the reliable channel or, with lossy, the one that may drop. It returns false when
+   * the channel is not open (not joined, or a new session's channel is opening: data_open says
+   * when), and throws on a topic starting with "sfu." or one over 255 bytes.
+   */
+  sendData(payload, { topic = '', to = [], lossy = false } = {}) {
+    if (this.state !== State.CONNECTED) return false;
+    return this.#session.sendData(payload, { topic, to, lossy });
+  }
+
+  /**
+   * The current session's reliable or lossy RTCDataChannel, or null: its bufferedAmount, and
+   * its bufferedAmountLowThreshold for the bufferedamountlow event, serve flow control.
+   */
+  dataChannel({ lossy = false } = {}) {
+    return this.#session?.dataChannel(lossy) ?? null;
+  }
+
+  /**
+   * The open data channel of the direct connection to participant id in a call of two
+   * (PROTOCOL.md, "Peer to peer for two"), or null: what goes on it never reaches the server.
+   */
+  directChannel(id) {
+    return this.#session?.directChannel(id) ?? null;
   }
 
   /** Leaves the room for good. The local stream is left to the caller to stop. */

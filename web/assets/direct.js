@@ -35,6 +35,7 @@ const now = () => performance.timeOrigin + performance.now();
  *     direct_track   {participantId, stream}   the peer's media over the peer connection
  *     direct_show    {participantId, on}       show it (on) or the server's media (off), now
  *     direct_closed  {participantId}           the peer connection is gone
+ *     direct_channel {participantId, channel}  its data channel opened
  */
 export class DirectCall {
   /** The room's media path as the server last said: 'sfu' or 'p2p'. */
@@ -52,6 +53,16 @@ export class DirectCall {
   /** The open peer connection, or null. */
   get pc() {
     return this.#link?.pc ?? null;
+  }
+
+  /**
+   * The open data channel to participant id while the call goes peer to peer with them, or
+   * null (no direct call, another peer, or the call is on its way back to the server).
+   */
+  channel(id) {
+    const l = this.#link;
+    if (this.mode !== 'p2p' || !l || l.peerId !== id || l.closing || l.channel?.readyState !== 'open') return null;
+    return l.channel;
   }
 
   /** Takes a server message about the peer connection; false for any other. */
@@ -104,6 +115,8 @@ export class DirectCall {
     switch (state) {
       case 'media':
         return o.emit('direct_track', { participantId: link.peerId, stream: detail.stream });
+      case 'channel':
+        return o.emit('direct_channel', { participantId: link.peerId, channel: detail.channel });
       case 'connecting':
       case 'failed':
         return o.send({ type: 'peer_state', state });

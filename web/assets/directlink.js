@@ -9,13 +9,18 @@ import { Peer } from './peer.js';
 export const RESTART_TIMEOUT_MS = 5_000;
 // How often a connecting link looks for the peer's first decoded frame.
 const MEDIA_POLL_MS = 100;
+// The link's data channel (for file transfer): negotiated out of band with a fixed stream id on
+// both sides, so neither waits for the other to announce it.
+const CHANNEL_LABEL = 'files';
+const CHANNEL_ID = 0;
 
 /**
  * DirectLink is the peer connection to one other participant. It sends our audio and video
  * (one encoding each), receives the peer's into `stream`, and reports through onState:
  *   ('connecting'), ('connected', {path}) once ICE and DTLS are connected and the peer's media
  *   decoded, ('reconnected', {path}) after an ICE restart, ('failed'), and ('media', {stream})
- *   when the remote stream has its tracks. Each but reconnected comes once.
+ *   when the remote stream has its tracks, ('channel', {channel}) when its data channel opened.
+ *   Each but reconnected comes once.
  * Offers that cross are resolved by politeness: the polite side rolls its own back and
  * answers, the impolite side ignores the other's. The impolite side makes the first offer and
  * the ICE restarts.
@@ -30,6 +35,8 @@ export class DirectLink {
   closed = false;
   /** Set when the call went back to the server: the link only waits to be closed. */
   closing = false;
+  /** The binary RTCDataChannel to the peer, open once 'channel' was reported. */
+  channel = null;
   /** Offers that crossed one of ours: ignored (impolite side), or ours rolled back (polite). */
   ignored = 0;
   rolledBack = 0;
@@ -62,6 +69,9 @@ export class DirectLink {
       // media sections in order. Directions are set now; the tracks come with setLocal.
       for (const kind of ['audio', 'video']) pc.addTransceiver(kind, { direction: 'sendrecv' });
     }
+    this.channel = pc.createDataChannel(CHANNEL_LABEL, { negotiated: true, id: CHANNEL_ID, ordered: true });
+    this.channel.binaryType = 'arraybuffer';
+    this.channel.onopen = () => this.say('channel', { channel: this.channel });
   }
 
   /** The RTCPeerConnection (for statistics and debugging). */

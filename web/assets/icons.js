@@ -22,6 +22,8 @@ const PATHS = {
   check: '<path d="M4 12.5l5 5L20 6.5"/>',
   chat: '<path d="M4 5h16a1 1 0 0 1 1 1v10a1 1 0 0 1-1 1h-9l-5 4v-4H4a1 1 0 0 1-1-1V6a1 1 0 0 1 1-1z"/>',
   send: '<path d="M3 11.5L21 3l-8.5 18-2.2-7.3z"/><path d="M10.3 13.7L21 3"/>',
+  file: '<path d="M14 3H7a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h10a2 2 0 0 0 2-2V8z"/><path d="M14 3v5h5M12 17v-6M9.5 13.5L12 11l2.5 2.5"/>',
+  download: '<path d="M12 4v11M7.5 10.5L12 15l4.5-4.5M5 20h14"/>',
 };
 
 /** The names of the icons there are. */

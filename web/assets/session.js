@@ -3,6 +3,7 @@
 // in a call of two the peer connection to the other (direct.js).
 // SFUClient owns one session, two while it moves to another node; a session never reconnects.
 
+import { DataChannels } from './data.js';
 import { DirectCall } from './direct.js';
 import { Peer, preferCodec, simulcastEncodings } from './peer.js';
 import { codecName, decodableVideoCodecs, switchVideoCodec } from './codecswitch.js';
@@ -62,6 +63,7 @@ export class Session {
   #layersActive = {}; // rid -> active, the server's latest `layers` (dynacast)
   #encodings = Promise.resolve(); // setParameters calls, one at a time
   #screen = null; // the publisher transceiver of our shared screen, kept for the next share
+  #data = null; // DataChannels of the publisher connection
 
   /**
    * token is the string to join with; media is read whenever the session publishes; ours(id)
@@ -119,6 +121,7 @@ export class Session {
       this.#ws.onopen = this.#ws.onmessage = this.#ws.onclose = null;
       this.#ws.close(1000);
     }
+    this.#data?.close();
     this.#publisher?.close();
     this.#subscriber?.close();
     this.#direct.close();
@@ -157,6 +160,24 @@ export class Session {
   /** The latest `track` detail of each receiver whose participant is still here. */
   tracks() {
     return [...this.#received.values()].filter((d) => this.participants.has(d.participantId));
+  }
+
+  /**
+   * Sends application data on the publisher connection's channels (DataChannels.send): false
+   * while they are not open.
+   */
+  sendData(payload, options) {
+    return this.#data?.send(payload, options) ?? false;
+  }
+
+  /** The publisher connection's reliable or lossy RTCDataChannel, or null before joining. */
+  dataChannel(lossy) {
+    return this.#data?.channel(lossy) ?? null;
+  }
+
+  /** The open data channel of the direct connection to participant id, or null. */
+  directChannel(id) {
+    return this.#direct.channel(id);
   }
 
   /** The 'publisher', 'subscriber' or 'peer' RTCPeerConnection, or null. */
@@ -204,11 +225,18 @@ export class Session {
     this.#direct.setLocal(this.#media.stream);
   }
 
-  /** Publishes the owner's stream (adding the tracks not sent yet) and restates our mutes. */
+  /**
+   * Publishes the owner's stream (adding the tracks not sent yet) and restates our mutes. The
+   * first call makes the publisher connection with its data channels: with nothing to publish
+   * yet, its offer carries the data channels alone.
+   */
   publish() {
     const { stream } = this.#media;
-    if ((!stream && !this.#media.screen && !this.#screen) || !this.self || this.ended) return Promise.resolve();
+    if (!this.self || this.ended) return Promise.resolve();
+    const fresh = !this.#publisher;
+    if ((!stream && !this.#media.screen && !this.#screen) && !fresh) return Promise.resolve();
     const peer = (this.#publisher ??= this.#newPeer('publisher'));
+    if (fresh) this.#data = new DataChannels(peer.pc, this.#emit);
     if (stream) this.#direct.setLocal(stream);
     return peer.run(async () => {
       const sending = new Set(peer.pc.getSenders().map((s) => s.track));
@@ -373,6 +401,10 @@ export class Session {
   #onError(msg) {
     if (msg.ref === 'offer') this.#answerWaiter?.reject(Object.assign(new Error(msg.message), { code: msg.code }));
     if (FATAL_CODES.has(msg.code)) return this.#emit('fatal', { code: msg.code, message: msg.message });
+    if (msg.ref === 'data') {
+      const { code, message, participantId = '' } = msg;
+      return this.#emit('data_error', { code, message, participantId });
+    }
     this.#emit('error', { code: msg.code, message: msg.message, ref: msg.ref, fatal: false });
   }
 

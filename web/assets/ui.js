@@ -21,6 +21,9 @@ import { People } from '/assets/people.js';
 import { Chat } from '/assets/chat.js';
 import { tokenClaims } from '/assets/claims.js';
 import { ReconnectOverlay } from '/assets/overlay.js';
+// File transfer.
+import { FileShare } from '/assets/files.js';
+import { selfTest as sha256SelfTest, Sha256 } from '/assets/sha256.js';
 
 // What people read. Keyed by error code or getUserMedia error name.
 const MESSAGES = {
@@ -64,7 +67,6 @@ const people = new People(client, {
   fallback: $('#invite-field'),
   copied: $('#invite-copied'),
 });
-// One side panel at a time: opening the chat closes the list of people, and the other way round.
 const chat = new Chat(client, {
   panel: $('#chat-panel'),
   toggle: $('#chat-toggle'),
@@ -79,9 +81,6 @@ const chat = new Chat(client, {
     if (open) people.setOpen(false);
     document.body.toggleAttribute('data-panel-open', open || !$('#people-panel').hidden);
   },
-});
-$('#people-toggle').addEventListener('click', () => {
-  if (!$('#people-panel').hidden) chat.setOpen(false);
 });
 const overlay = new ReconnectOverlay($('#overlay'));
 // Remote MediaStreamTrack.id -> participant id. The server reuses the m-line of a track that
@@ -332,6 +331,21 @@ function start() {
   // Network quality bars on the tiles (quality.js).
   const quality = new QualityBars(client, $('#grid'), $('#local'));
   window.sfuDebug.quality = () => quality.shown();
+  // File transfer (files.js).
+  const files = new FileShare(client, { toggle: $('#files-toggle'), panel: $('#files-panel'), dropZone: $('.call') });
+  // One side panel at a time: opening people, chat or files closes the other two.
+  const panels = [
+    { toggle: '#people-toggle', panel: '#people-panel', close: () => people.setOpen(false) },
+    { toggle: '#chat-toggle', panel: '#chat-panel', close: () => chat.setOpen(false) },
+    { toggle: '#files-toggle', panel: '#files-panel', close: () => files.setOpen(false, { focus: false }) },
+  ];
+  for (const p of panels) {
+    $(p.toggle).addEventListener('click', () => {
+      if ($(p.panel).hidden) return;
+      for (const other of panels) if (other !== p && !$(other.panel).hidden) other.close();
+    });
+  }
+  Object.assign(window.sfuDebug, { files, sha256SelfTest, Sha256 });
   startCall().catch((err) => console.warn('sfu: could not start the call', err));
 }
 
