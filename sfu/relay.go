@@ -75,6 +75,7 @@ type Relay struct {
 	// set before the relay joins its room (datarelay.go).
 	dataOut    [2]*webrtc.DataChannel
 	dataWanted atomic.Bool // the data channels were offered
+	dataHeld   relayDataHold
 
 	ops      opQueue
 	stop     chan struct{} // closed to end the relay
@@ -278,8 +279,12 @@ func badRelaySDP(what string, err error) error {
 
 // fail ends the relay after err, and returns err; ErrClosed when the
 // relay's connection had closed (the relay was ending: nothing failed).
+// pion closes a connection on the peer's DTLS CloseNotify, so a peer's
+// end that closed while its description was on its way makes whichever
+// step comes first fail.
 func (r *Relay) fail(err error) error {
-	if errors.Is(err, webrtc.ErrConnectionClosed) {
+	if errors.Is(err, webrtc.ErrConnectionClosed) ||
+		r.pcIn.SignalingState() == webrtc.SignalingStateClosed || r.pcOut.SignalingState() == webrtc.SignalingStateClosed {
 		// The relay ended while the message waited: nothing failed.
 		r.end()
 		return ErrClosed

@@ -146,6 +146,9 @@ func openRelay(t *testing.T, a, b *sfu.SFU, room string, edit func(ab, ba *relay
 		for _, l := range []*relayLink{p.ab, p.ba} {
 			if errs := l.refused(); len(errs) > 0 {
 				t.Errorf("%s: messages refused: %v", l.name, errs)
+				for _, m := range l.messages() {
+					t.Logf("%s sent: %s %s %s %+v", l.name, m.Kind, m.ParticipantID, m.TrackID, m.Track)
+				}
 			}
 		}
 	})

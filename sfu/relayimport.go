@@ -17,6 +17,10 @@ type importedParticipant struct {
 	r      *Relay
 	info   ParticipantInfo           // without tracks
 	tracks map[string]*importedTrack // owned by the relay's goroutine
+	// endedHere are the tracks this end unpublished when their streams
+	// ended, before the peer said so: its track_unpublished may still be
+	// on its way, and is then no error. Owned by the relay's goroutine.
+	endedHere map[string]bool
 }
 
 func (p *importedParticipant) ID() string            { return p.info.ID }
@@ -88,6 +92,7 @@ func (r *Relay) importTrack(pid string, info RelayTrackInfo) error {
 	if p == nil {
 		return fmt.Errorf("%w: track of unknown participant %q", ErrBadRelayMessage, pid)
 	}
+	delete(p.endedHere, info.ID)
 	t := p.tracks[info.ID]
 	if t == nil {
 		t = &importedTrack{}
@@ -111,6 +116,10 @@ func (r *Relay) dropTrack(pid, tid string) error {
 	}
 	t := p.tracks[tid]
 	if t == nil {
+		if p.endedHere[tid] {
+			delete(p.endedHere, tid)
+			return nil
+		}
 		return fmt.Errorf("%w: unknown track %q", ErrBadRelayMessage, tid)
 	}
 	delete(p.tracks, tid)
@@ -147,7 +156,12 @@ func (r *Relay) muteTrack(pid, kind string, muted bool) error {
 
 // answer applies the peer's offer for pcIn and sends the answer.
 func (r *Relay) answer(sdp string) error {
-	if st := r.pcIn.SignalingState(); st != webrtc.SignalingStateStable {
+	switch st := r.pcIn.SignalingState(); st {
+	case webrtc.SignalingStateStable:
+	case webrtc.SignalingStateClosed:
+		// The peer's end closed while its offer was on its way (fail).
+		return r.fail(webrtc.ErrConnectionClosed)
+	default:
 		return fmt.Errorf("%w: an offer in state %s", ErrBadRelayMessage, st)
 	}
 	if err := r.pcIn.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
@@ -220,6 +234,10 @@ func (r *Relay) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver
 func (r *Relay) streamsEnded(p *importedParticipant, t *importedTrack, up *UpTrack) {
 	if p.tracks[t.info.ID] == t && t.up == up {
 		_ = r.dropTrack(p.info.ID, t.info.ID)
+		if p.endedHere == nil {
+			p.endedHere = make(map[string]bool)
+		}
+		p.endedHere[t.info.ID] = true
 	}
 }
 
