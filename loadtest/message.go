@@ -41,13 +41,25 @@ type Message struct {
 	From     string `json:"from,omitempty"`
 	TimeLeft int64  `json:"timeLeft,omitempty"` // move: ms
 	// Chat: a chat message's fields (Name too), and joined's history.
-	ID       string          `json:"id,omitempty"`
-	Identity string          `json:"identity,omitempty"`
-	Name     string          `json:"name,omitempty"`
-	Text     string          `json:"text,omitempty"`
-	Time     int64           `json:"time,omitempty"`
-	Chat     []ChatMessage   `json:"chat,omitempty"`
-	Raw      json.RawMessage `json:"-"`
+	ID       string        `json:"id,omitempty"`
+	Identity string        `json:"identity,omitempty"`
+	Name     string        `json:"name,omitempty"`
+	Text     string        `json:"text,omitempty"`
+	Time     int64         `json:"time,omitempty"`
+	Chat     []ChatMessage `json:"chat,omitempty"`
+	// DataLimits: joined's limits on our application data.
+	DataLimits *DataLimits     `json:"dataLimits,omitempty"`
+	Raw        json.RawMessage `json:"-"`
+}
+
+// DataLimits are the limits the server keeps our application data
+// under (joined's dataLimits; signaling/PROTOCOL.md).
+type DataLimits struct {
+	MaxMessage        int     `json:"maxMessage"`
+	MessagesPerSecond float64 `json:"messagesPerSecond"`
+	MessageBurst      int     `json:"messageBurst"`
+	BytesPerSecond    float64 `json:"bytesPerSecond"`
+	ByteBurst         int     `json:"byteBurst"`
 }
 
 // Joins returns the participant with this identity whose joining m

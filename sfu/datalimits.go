@@ -56,6 +56,23 @@ func (c DataConfig) validate() error {
 	return nil
 }
 
+// DataLimits are the limits of DataConfig a client's application data
+// must keep, as its Joined event tells it: a client that paces what it
+// sends under them (a file transfer) has none of it dropped.
+type DataLimits struct {
+	MaxMessage        int
+	MessagesPerSecond float64
+	MessageBurst      int
+	BytesPerSecond    float64
+	ByteBurst         int
+}
+
+// limits are the client's side of c.
+func (c DataConfig) limits() *DataLimits {
+	return &DataLimits{MaxMessage: c.MaxMessage, MessagesPerSecond: c.MessagesPerSecond, MessageBurst: c.MessageBurst,
+		BytesPerSecond: c.BytesPerSecond, ByteBurst: c.ByteBurst}
+}
+
 // sctpMaxMessage is the largest message the server's SCTP stack takes
 // from a client: larger than MaxMessage, so that a message over the limit
 // arrives and is refused with data_too_large, and bounded, so that a

@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"sync"
+
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sfu-project/sfu/internal/datamsg"
@@ -46,6 +48,7 @@ func (r *Relay) openRelayData() error {
 	if r.dataOut[0], err = r.pcOut.CreateDataChannel(relayDataReliable, nil); err != nil {
 		return err
 	}
+	r.dataOut[0].OnOpen(r.flushHeldData)
 	ordered, none := false, uint16(0)
 	r.dataOut[1], err = r.pcOut.CreateDataChannel(relayDataLossy, &webrtc.DataChannelInit{Ordered: &ordered, MaxRetransmits: &none})
 	if err != nil {
@@ -65,6 +68,53 @@ func (r *Relay) wantData() {
 	}
 }
 
+// relayDataHold keeps the reliable frames sent before the relay's
+// reliable data channel opened: a participant on the peer's node is in
+// the room's roster (from the cluster's bus) a round before the relay
+// has negotiated its channels, and what a client sends it then must
+// arrive, in order, like the rest. The hold is bounded like the
+// channel's queue; lossy data is not held.
+type relayDataHold struct {
+	mu     sync.Mutex
+	open   bool // flushed: frames go straight to the channel
+	frames [][]byte
+	bytes  int
+}
+
+// hold keeps frame if the channel has not opened yet; it reports false
+// when the channel is open (send it), and full when the hold is.
+func (h *relayDataHold) hold(frame []byte, limit int) (held, full bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.open:
+		return false, false
+	case h.bytes+len(frame) > limit:
+		return false, true
+	}
+	h.frames = append(h.frames, frame)
+	h.bytes += len(frame)
+	return true, false
+}
+
+// flushHeldData sends the held frames once the reliable channel opens,
+// before any frame sent after. It runs on a pion goroutine.
+func (r *Relay) flushHeldData() {
+	h := &r.dataHeld
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	met := &r.sfu.metrics.Data
+	for _, frame := range h.frames {
+		if err := r.dataOut[0].Send(frame); err != nil {
+			met.drop(dropClosed)
+			continue
+		}
+		met.Forwarded.Inc()
+		met.ForwardedBytes.Add(float64(len(frame)))
+	}
+	h.frames, h.bytes, h.open = nil, 0, true
+}
+
 // forwardData sends d to the peer's node. It runs on the sender's
 // goroutine and never blocks: over the queue's bound the message is
 // dropped, and a reliable one's sender told (with no receiver named).
@@ -80,11 +130,18 @@ func (r *Relay) forwardData(d *dataDelivery) {
 		met.drop(DataBad)
 		return
 	}
+	full := false
+	if !d.lossy {
+		var held bool
+		if held, full = r.dataHeld.hold(frame, limit); held {
+			return
+		}
+	}
 	switch {
-	case dc.ReadyState() != webrtc.DataChannelStateOpen:
+	case !full && dc.ReadyState() != webrtc.DataChannelStateOpen:
 		met.drop(dropClosed)
 		return
-	case int(dc.BufferedAmount())+len(frame) > limit:
+	case full || int(dc.BufferedAmount())+len(frame) > limit:
 		if d.lossy {
 			met.drop(dropLossyBuffer)
 			return

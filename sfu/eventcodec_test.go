@@ -38,6 +38,7 @@ func eventSamples() []struct {
 		{"joined alone, others nil", Joined{Room: "r", Self: bob}},
 		{"joined alone, others empty", Joined{Room: "r", Self: carol, Others: []ParticipantInfo{}}},
 		{"joined with others", Joined{Room: "röom", Self: alice, Others: []ParticipantInfo{bob, carol, alice}}},
+		{"joined with data limits", Joined{Room: "r", Self: bob, Data: Default().Data.limits()}},
 		{"subscriber offer", SubscriberOffer{SDP: "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}},
 		{"subscriber offer empty", SubscriberOffer{}},
 		{"publisher answer", PublisherAnswer{SDP: "v=0\r\na=\"quoted\"\\\r\n"}},
@@ -167,6 +168,9 @@ func fill(t *testing.T, v reflect.Value, rng *rand.Rand, path string) {
 			u = uint64(1)<<(v.Type().Bits()) - 1 // the largest
 		}
 		v.SetUint(u)
+	case reflect.Float64:
+		// Finite: JSON has no NaN nor infinities, and no event carries them.
+		v.SetFloat(rng.ExpFloat64() * 1e6 * float64(1-2*rng.IntN(2)))
 	case reflect.Pointer:
 		if rng.IntN(3) == 0 {
 			v.SetZero()

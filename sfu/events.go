@@ -41,6 +41,9 @@ type Joined struct {
 	Room   string
 	Self   ParticipantInfo
 	Others []ParticipantInfo
+	// Data are the limits on the participant's application data; nil
+	// without the data grant.
+	Data *DataLimits
 }
 
 // SubscriberOffer carries an offer for the subscriber PeerConnection.

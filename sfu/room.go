@@ -116,7 +116,11 @@ func (r *Room) join(p roomMember) error {
 	// send does not block, and sending under mu guarantees that Joined is
 	// the first thing the client hears, before any event about a track
 	// published right after.
-	p.send(Joined{Room: r.name, Self: p.Info(), Others: infos})
+	joined := Joined{Room: r.name, Self: p.Info(), Others: infos}
+	if c, ok := p.(*Participant); ok && c.who.Grants.Data {
+		joined.Data = r.sfu.cfg.Data.limits()
+	}
+	p.send(joined)
 	if len(r.speakers.Speakers) > 0 {
 		p.send(r.speakers)
 	}

@@ -139,6 +139,13 @@ func TestDataRefusals(t *testing.T) {
 	readyData(ctx, t, a, false, b)
 	no := false
 	mute := dataClient(ctx, t, ts, room, signaling.Grants{Publish: true, Subscribe: true, Data: &no})
+	// joined told each its limits, or none without the grant.
+	if l := a.Joined.DataLimits; l == nil || l.MaxMessage != 1024 || l.BytesPerSecond != float64(sfu.Default().Data.BytesPerSecond) || l.ByteBurst <= 0 || l.MessagesPerSecond <= 0 || l.MessageBurst <= 0 {
+		t.Errorf("joined's data limits with the grant: %+v, want max message 1024 and the default rates", l)
+	}
+	if l := mute.Joined.DataLimits; l != nil {
+		t.Errorf("joined's data limits without the grant: %+v, want none", l)
+	}
 
 	raw := func(topic string, payload []byte) []byte {
 		m, err := datamsg.AppendOutgoing(nil, topic, nil, payload)

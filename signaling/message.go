@@ -60,6 +60,17 @@ type joinedMsg struct {
 	Chat []ChatMessage `json:"chat"`
 	// MaxFileBytes is the largest file the web client sends or accepts.
 	MaxFileBytes int64 `json:"maxFileBytes,omitempty"`
+	// DataLimits are the limits on the client's application data, absent
+	// without the data grant.
+	DataLimits *wireDataLimits `json:"dataLimits,omitempty"`
+}
+
+type wireDataLimits struct {
+	MaxMessage        int     `json:"maxMessage"`
+	MessagesPerSecond float64 `json:"messagesPerSecond"`
+	MessageBurst      int     `json:"messageBurst"`
+	BytesPerSecond    float64 `json:"bytesPerSecond"`
+	ByteBurst         int     `json:"byteBurst"`
 }
 
 type sdpMsg struct {
@@ -173,7 +184,12 @@ func encodeEvent(ev sfu.Event, version int, ice []ICEServer, chat []ChatMessage,
 		for _, o := range ev.Others {
 			others = append(others, toWireParticipant(o))
 		}
-		msg = joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice, Chat: chat, MaxFileBytes: maxFileBytes}
+		j := joinedMsg{Type: "joined", Version: version, Room: ev.Room, Self: toWireParticipant(ev.Self), Participants: others, ICEServers: ice, Chat: chat, MaxFileBytes: maxFileBytes}
+		if d := ev.Data; d != nil {
+			j.DataLimits = &wireDataLimits{MaxMessage: d.MaxMessage, MessagesPerSecond: d.MessagesPerSecond, MessageBurst: d.MessageBurst,
+				BytesPerSecond: d.BytesPerSecond, ByteBurst: d.ByteBurst}
+		}
+		msg = j
 	case sfu.PublisherAnswer:
 		msg = sdpMsg{Type: "answer", SDP: ev.SDP}
 	case sfu.RestartRequest:

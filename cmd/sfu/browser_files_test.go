@@ -133,6 +133,51 @@ func TestBrowserFileTransfer(t *testing.T) {
 		}
 	})
 
+	// At the server's default rate (4 MiB/s a sender), which joined
+	// announces: the sender paces itself under it, so the server refuses
+	// none of its chunks (no rate_limited) and none is sent twice.
+	t.Run("at the default rate", func(t *testing.T) {
+		d := nodetest.Start(t, nil)
+		names := []string{"Ada", "Grace"}
+		// Two pages would go peer to peer: keep them on the server.
+		pages, ids, opened := joinRoom(t, exe, d, "files-paced", names, "&p2p=0")
+		defer func() {
+			for _, p := range pages {
+				p.cancel()
+			}
+		}()
+		for i, p := range pages {
+			waitDecoding(t, p, names[i], i, ids, opened[i])
+		}
+		ada, grace := pages[0], pages[1]
+		if _, err := eval[bool](ada, `(() => {
+			window.limited = 0;
+			window.sfuDebug.client.addEventListener('data_error', ({ detail }) => { if (detail.code === 'rate_limited') window.limited++; });
+			return true;
+		})()`); err != nil {
+			t.Fatal(err)
+		}
+		// Four times the server's burst (8 MiB): faster than its rate
+		// (4 MiB/s), the server would refuse some of it.
+		const size = 32 << 20
+		path, sum := testFile(t, "paced.bin", size, 3)
+		start := time.Now()
+		ada.sendFile(t, ids[1], path)
+		grace.clickFile(t, "paced.bin", "file-accept")
+		got := grace.waitIncoming(t, "Grace", "paced.bin", 60*time.Second, func(f fileIn) bool { return f.State != "receiving" && f.State != "offered" })
+		took := time.Since(start)
+		if got.State != "done" || got.Hash != sum || got.OK == nil || !*got.OK {
+			t.Fatalf("Grace got %+v; want %d bytes, hash %s verified", got, size, sum)
+		}
+		out := waitOut(t, ada, "paced.bin", func(f fileOut) bool { return f.State == "done" })
+		limited, err := eval[int](ada, `window.limited`)
+		if err != nil || limited != 0 {
+			t.Errorf("the server refused Ada's data for its rate %d times (%v); want none", limited, err)
+		}
+		t.Logf("%d MiB at the default rate limit in %v: %.2f MB/s, %.0f bytes sent again, %d rate_limited errors",
+			size>>20, took.Round(time.Millisecond), float64(size)/1e6/took.Seconds(), out.Receivers[ids[1]].Resent, limited)
+	})
+
 	t.Run("peer to peer", func(t *testing.T) {
 		ada := newP2PBrowser(t, exe)
 		grace := newP2PBrowser(t, exe)

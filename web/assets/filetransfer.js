@@ -64,7 +64,7 @@ export class FileTransfers extends EventTarget {
   #client;
   #channels = new Map(); // participant id -> the direct RTCDataChannel we listen to
   #tick = 0;
-  #pace = new Pacer(); // what we send through the server, slowed when it says rate_limited
+  #pace = new Pacer(); // what we send through the server, under its limit for us
 
   constructor(client) {
     super();
@@ -77,6 +77,7 @@ export class FileTransfers extends EventTarget {
         // A new session: the ids of everyone changed, and nothing can go on.
         this.#endAll('The connection was renewed.');
         this.maxBytes = detail.maxFileBytes > 0 ? detail.maxFileBytes : DEFAULT_MAX_BYTES;
+        this.#pace.setLimit(detail.dataLimits?.bytesPerSecond ?? 0, detail.dataLimits?.byteBurst ?? 0);
       });
     }
     client.addEventListener('state', ({ detail }) => {

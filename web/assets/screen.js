@@ -3,6 +3,7 @@
 // shared screens, each in a tile of its own marked data-source="screen".
 
 import { setButton } from './icons.js';
+import { preferCodec } from './peer.js';
 
 // One encoding at full resolution, not simulcast. A shared screen is mostly text: a half or a
 // quarter of its resolution is unreadable, so lower simulcast layers would be pictures nobody
@@ -27,6 +28,29 @@ function msidTrackOf(pc, mid) {
     return lines.find((l) => l.startsWith('a=msid:'))?.split(' ')[1] ?? null;
   }
   return null;
+}
+
+/**
+ * Has pc send track (our shared screen; null: none) on screen, our screen's transceiver (null
+ * before the first share), in codec; returns the transceiver. The session names it a screen in
+ * its offers. A later share takes the same transceiver again, so sharing on and off never adds
+ * media sections. It runs in the publisher connection's queue.
+ */
+export async function sendScreen(pc, screen, track, codec) {
+  if (screen && screen.sender.track === track) return screen;
+  if (screen) {
+    await screen.sender.replaceTrack(track);
+    screen.direction = track ? 'sendonly' : 'inactive';
+    return screen;
+  }
+  if (!track) return null;
+  const t = pc.addTransceiver(track, { direction: 'sendonly', sendEncodings: SCREEN_ENCODINGS });
+  preferCodec(t, codec);
+  // Short of bandwidth or CPU, the encoder lowers the frame rate and keeps the text sharp.
+  const params = t.sender.getParameters();
+  params.degradationPreference = 'maintain-resolution';
+  await t.sender.setParameters(params).catch(() => {}); // not every browser has it
+  return t;
 }
 
 /**

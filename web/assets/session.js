@@ -7,15 +7,11 @@ import { DataChannels } from './data.js';
 import { DirectCall } from './direct.js';
 import { Peer, preferCodec, simulcastEncodings } from './peer.js';
 import { codecName, decodableVideoCodecs, switchVideoCodec } from './codecswitch.js';
-import { SCREEN_ENCODINGS } from './screen.js';
+import { watchICE } from './icerestart.js';
+import { sendScreen } from './screen.js';
 
 const PROTOCOL_VERSION = 2;
 const PING_INTERVAL_MS = 10_000;
-// ICE restarts (PROTOCOL.md, "ICE restarts"): the publisher connection is restarted here once it
-// failed or stayed disconnected this long; a connection not connected again this long after it
-// failed is given up (ice_failed), and the page starts a fresh session.
-const PUBLISHER_RESTART_MS = 2_000;
-const ICE_GIVE_UP_MS = 20_000;
 
 /** Error codes after which retrying with the same token cannot succeed. */
 export const FATAL_CODES = new Set(['invalid_token', 'token_expired', 'room_mismatch', 'bad_room']);
@@ -450,25 +446,9 @@ export class Session {
 
   // --- screen sharing (screen.js) -------------------------------------------------------------
 
-  // Sends the owner's shared screen (media.screen) on a transceiver of its own, named a screen
-  // in our offers, or stops sending it. A later share takes the same transceiver again, so
-  // sharing on and off never adds media sections.
+  // Sends the owner's shared screen (media.screen) on our screen's transceiver, or stops it.
   async #syncScreen(pc) {
-    const track = this.#media.screen ?? null;
-    const t = this.#screen;
-    if (t && t.sender.track === track) return;
-    if (t) {
-      await t.sender.replaceTrack(track);
-      t.direction = track ? 'sendonly' : 'inactive';
-      return;
-    }
-    if (!track) return;
-    this.#screen = pc.addTransceiver(track, { direction: 'sendonly', sendEncodings: SCREEN_ENCODINGS });
-    preferCodec(this.#screen, this.#media.videoCodec);
-    // Short of bandwidth or CPU, the encoder lowers the frame rate and keeps the text sharp.
-    const params = this.#screen.sender.getParameters();
-    params.degradationPreference = 'maintain-resolution';
-    await this.#screen.sender.setParameters(params).catch(() => {}); // not every browser has it
+    this.#screen = await sendScreen(pc, this.#screen, this.#media.screen ?? null, this.#media.videoCodec);
   }
 
   // Restarts ICE on the publisher connection: when it is not connected, or at once when the
@@ -484,27 +464,11 @@ export class Session {
 
   #newPeer(target) {
     const peer = new Peer(target, this.#iceServers, (m) => this.send(m));
-    let restartTimer = 0;
-    let giveUpTimer = 0;
-    peer.pc.onconnectionstatechange = () => {
-      if (peer.closed) return;
-      const state = peer.pc.connectionState;
-      clearTimeout(restartTimer);
-      if (state === 'connected') {
-        clearTimeout(giveUpTimer);
-        giveUpTimer = 0;
-        return;
-      }
-      if (state !== 'disconnected' && state !== 'failed') return;
-      // The subscriber connection is the server's to restart: ask.
-      if (target === 'subscriber') this.send({ type: 'restart', target });
-      else restartTimer = setTimeout(() => this.#restartPublisher(false), state === 'failed' ? 0 : PUBLISHER_RESTART_MS);
-      if (state === 'failed' && !giveUpTimer) {
-        giveUpTimer = setTimeout(() => {
-          if (!peer.closed && peer.pc.connectionState !== 'connected') this.#emit('ice_failed', { target });
-        }, ICE_GIVE_UP_MS);
-      }
-    };
+    watchICE(peer, {
+      askRestart: () => this.send({ type: 'restart', target }),
+      restart: () => this.#restartPublisher(false),
+      giveUp: () => this.#emit('ice_failed', { target }),
+    });
     return peer;
   }
 
