@@ -8,6 +8,7 @@ package loadtest
 // that started after the move counts from its first keyframe shown.
 
 import (
+	"fmt"
 	"slices"
 	"time"
 )
@@ -20,6 +21,7 @@ type moveGap struct {
 	pending int       // moves of the pair not finished yet
 	doneAt  time.Time // when the last of them finished
 	spans   map[spanKey]mediaSpan
+	unshown map[spanKey]bool // video tracks started after the move, no keyframe shown yet
 }
 
 // spanKey names one track of one of the subscriber's connections.
@@ -91,8 +93,13 @@ func (r *loadRun) noteMoveSpansLocked(sub *participant, c *Client) {
 		s := mediaSpan{video: tc.Kind == "video", start: tc.First, end: tc.Last}
 		if s.video && !tc.First.Before(g.since) {
 			if tc.FirstKeyframe.IsZero() {
+				if g.unshown == nil {
+					g.unshown = map[spanKey]bool{}
+				}
+				g.unshown[spanKey{c, key}] = true
 				continue // nothing shown yet
 			}
+			delete(g.unshown, spanKey{c, key})
 			s.start = latest(tc.FirstKeyframe, tc.First)
 		}
 		g.spans[spanKey{c, key}] = s
@@ -168,14 +175,40 @@ func (g *moveGap) hadMedia() bool {
 	return false
 }
 
-// unresumedMovesLocked counts sub's move gaps whose moves finished but
-// after which media had not come back.
-func unresumedMovesLocked(sub *participant) int {
-	n := 0
-	for _, g := range sub.moveGaps {
+// unresumedMovesLocked describes sub's move gaps whose moves finished
+// but after which media had not come back, one line each.
+func unresumedMovesLocked(sub *participant) []string {
+	var out []string
+	for pub, g := range sub.moveGaps {
 		if g.pending == 0 && !g.doneAt.IsZero() && g.hadMedia() {
-			n++
+			out = append(out, fmt.Sprintf("%s from %s: %s", sub.identity(), pub.identity(), g.stalled()))
 		}
 	}
-	return n
+	slices.Sort(out)
+	return out
+}
+
+// stalled says which kind of media did not come after the moves ended,
+// for a report.
+func (g *moveGap) stalled() string {
+	for _, video := range []bool{false, true} {
+		n := 0
+		var end time.Time
+		for _, s := range g.spans {
+			if s.video == video {
+				n++
+				end = latest(end, s.end)
+			}
+		}
+		if n == 0 || end.After(g.doneAt) {
+			continue
+		}
+		kind := "audio"
+		if video {
+			kind = "video"
+		}
+		return fmt.Sprintf("no %s since the moves ended (%d tracks of it, the last media %v before; %d video tracks since with no keyframe shown)",
+			kind, n, g.doneAt.Sub(end).Round(time.Millisecond), len(g.unshown))
+	}
+	return "media resumed"
 }

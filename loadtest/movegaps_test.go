@@ -91,3 +91,31 @@ func TestMoveGapsOpenAndEnd(t *testing.T) {
 		t.Errorf("a gap with no media before the move: open %d, recorded %v; want dropped", len(sub.moveGaps), sub.mv.MovedGapMS)
 	}
 }
+
+// TestUnresumedMovesSaid: a pair whose audio stopped before its moves
+// ended, and never came back, is reported with who, what and since when;
+// a pair whose media came back is not.
+func TestUnresumedMovesSaid(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	pub, back := &participant{publisher: true}, &participant{publisher: true, index: 1}
+	sub := &participant{}
+	c := &Client{}
+	sub.moveGaps = map[*participant]*moveGap{
+		pub: {since: t0, doneAt: t0.Add(3 * time.Second), spans: map[spanKey]mediaSpan{
+			{c, "a"}: {start: t0.Add(-time.Second), end: t0.Add(time.Second)},
+			{c, "v"}: {video: true, start: t0.Add(-time.Second), end: t0.Add(9 * time.Second)},
+		}, unshown: map[spanKey]bool{{c, "v2"}: true}},
+		back: {since: t0, doneAt: t0.Add(3 * time.Second), spans: map[spanKey]mediaSpan{
+			{c, "a1"}: {start: t0.Add(-time.Second), end: t0.Add(9 * time.Second)},
+		}},
+	}
+	(&loadRun{}).checkMoveGapsLocked(sub) // records the resumed one, as a run does first
+	if len(sub.mv.OthersGapMS) != 1 {
+		t.Errorf("resumed gaps recorded: %v, want one", sub.mv.OthersGapMS)
+	}
+	got := unresumedMovesLocked(sub)
+	want := "sub-0 from pub-0: no audio since the moves ended (1 tracks of it, the last media 2s before; 1 video tracks since with no keyframe shown)"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("unresumed: %q, want [%q]", got, want)
+	}
+}

@@ -28,14 +28,16 @@ type MoveResult struct {
 	// first keyframe shown), from the move on; 0 when media overlapped.
 	MovedGapMS, OthersGapMS []float64
 	// Unresumed counts such pauses after which no media had come back
-	// by the end of the run.
-	Unresumed int
+	// by the end of the run; UnresumedWhat describes each.
+	Unresumed     int
+	UnresumedWhat []string
 }
 
 // clone returns a copy of m that shares no slice with it.
 func (m MoveResult) clone() MoveResult {
 	m.Failures, m.OverlapMS = slices.Clone(m.Failures), slices.Clone(m.OverlapMS)
 	m.MovedGapMS, m.OthersGapMS = slices.Clone(m.MovedGapMS), slices.Clone(m.OthersGapMS)
+	m.UnresumedWhat = slices.Clone(m.UnresumedWhat)
 	return m
 }
 
@@ -60,6 +62,8 @@ type MoveSummary struct {
 	OthersGapMS Percentiles `json:"others_gap_ms"`
 	Gaps        int         `json:"gaps"`
 	Unresumed   int         `json:"unresumed"`
+	// UnresumedWhat says, for each pause not resumed, who missed what.
+	UnresumedWhat []string `json:"unresumed_what,omitempty"`
 }
 
 // summarizeMoves sums the participants' moves.
@@ -82,6 +86,7 @@ func summarizeMoves(results []ParticipantResult) MoveSummary {
 		moved = append(moved, m.MovedGapMS...)
 		others = append(others, m.OthersGapMS...)
 		s.Unresumed += m.Unresumed
+		s.UnresumedWhat = append(s.UnresumedWhat, m.UnresumedWhat...)
 	}
 	s.Gaps = len(moved) + len(others)
 	s.OverlapMS = PercentilesOf(overlap)
@@ -114,4 +119,7 @@ func (s MoveSummary) writeTable(p func(format string, args ...any)) {
 	p(pct, "gap, moved", num(s.MovedGapMS.P50, 0), num(s.MovedGapMS.P99, 0), num(s.MovedGapMS.Max, 0), "ms, a mover's pause in a publisher's media")
 	p(pct, "gap, others", num(s.OthersGapMS.P50, 0), num(s.OthersGapMS.P99, 0), num(s.OthersGapMS.Max, 0), "ms, a subscriber's pause in a moving publisher's media")
 	p(val, "unresumed", fmt.Sprint(s.Unresumed), "pauses with no media after")
+	for _, w := range s.UnresumedWhat {
+		p("  %s\n", w)
+	}
 }

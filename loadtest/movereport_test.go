@@ -19,7 +19,7 @@ func TestReportMoves(t *testing.T) {
 
 	results[0].Move = MoveResult{Moves: 1, Attempts: 2, Failures: []string{"error unavailable"}, OverlapMS: []float64{1200}}
 	results[2].Move = MoveResult{Moves: 1, Attempts: 1, OverlapMS: []float64{1100}, MovedGapMS: []float64{0, 40}, OthersGapMS: []float64{120}}
-	results[3].Move = MoveResult{Failed: 1, Attempts: 1, Failures: []string{"error unavailable"}, OthersGapMS: []float64{0}, Unresumed: 1}
+	results[3].Move = MoveResult{Failed: 1, Attempts: 1, Failures: []string{"error unavailable"}, OthersGapMS: []float64{0}, Unresumed: 1, UnresumedWhat: []string{"sub-3 from pub-0: no video"}}
 	r := BuildReport(info, results, samples, cost)
 	m := r.Moves
 	if m.Moves != 2 || m.Participants != 2 || m.Failed != 1 || m.Attempts != 4 || m.Failures["error unavailable"] != 2 {
@@ -27,6 +27,9 @@ func TestReportMoves(t *testing.T) {
 	}
 	if m.Gaps != 4 || m.MovedGapMS.Max != 40 || m.OthersGapMS.Max != 120 || m.OverlapMS.Max != 1200 || m.Unresumed != 1 {
 		t.Errorf("gaps %d: moved %+v, others %+v, overlap %+v, unresumed %d", m.Gaps, m.MovedGapMS, m.OthersGapMS, m.OverlapMS, m.Unresumed)
+	}
+	if len(m.UnresumedWhat) != 1 || m.UnresumedWhat[0] != "sub-3 from pub-0: no video" {
+		t.Errorf("unresumed, said: %q", m.UnresumedWhat)
 	}
 	if r.Reconnects.Participants != 0 {
 		t.Errorf("moves counted as reconnections: %+v", r.Reconnects)

@@ -437,7 +437,8 @@ func (r *loadRun) results() []ParticipantResult {
 		res.Reconnect.NotBack = len(p.rc.Disconnects) > 0 && p.client == nil
 		r.checkMoveGapsLocked(p)
 		res.Move = p.mv.clone()
-		res.Move.Unresumed = unresumedMovesLocked(p)
+		res.Move.UnresumedWhat = unresumedMovesLocked(p)
+		res.Move.Unresumed = len(res.Move.UnresumedWhat)
 		if p.joins == 0 {
 			out = append(out, res)
 			continue

@@ -239,7 +239,7 @@ func TestClusterBehindLoadBalancer(t *testing.T) {
 			t.Logf("%s: %d moves by %d participants (%d unsettled, %d failed), attempts %d, failures %v; overlap ms %+v; gap ms, movers %+v, others %+v",
 				tc.name, mv.Moves, mv.Participants, mv.Unsettled, mv.Failed, mv.Attempts, mv.Failures, mv.OverlapMS, mv.MovedGapMS, mv.OthersGapMS)
 			if mv.Participants != 6 || mv.Failed != 0 || mv.Unresumed != 0 {
-				t.Errorf("%s: %d of 6 participants moved, %d moves failed, %d pauses not resumed", tc.name, mv.Participants, mv.Failed, mv.Unresumed)
+				t.Errorf("%s: %d of 6 participants moved, %d moves failed, %d pauses not resumed %q", tc.name, mv.Participants, mv.Failed, mv.Unresumed, mv.UnresumedWhat)
 			}
 			if mv.Gaps == 0 {
 				t.Errorf("%s: no media gap measured across the moves", tc.name)
