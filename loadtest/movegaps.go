@@ -140,12 +140,7 @@ func (r *loadRun) checkMoveGapsLocked(sub *participant) {
 // subscriber received before has not come since the moves finished.
 func (g *moveGap) pause() (pause time.Duration, over bool) {
 	for _, video := range []bool{false, true} {
-		var spans []mediaSpan
-		for _, s := range g.spans {
-			if s.video == video {
-				spans = append(spans, s)
-			}
-		}
+		spans := g.spansOf(video)
 		if len(spans) == 0 {
 			continue
 		}
@@ -162,6 +157,17 @@ func (g *moveGap) pause() (pause time.Duration, over bool) {
 		}
 	}
 	return pause, true
+}
+
+// spansOf returns the gap's spans of video or audio.
+func (g *moveGap) spansOf(video bool) []mediaSpan {
+	var spans []mediaSpan
+	for _, s := range g.spans {
+		if s.video == video {
+			spans = append(spans, s)
+		}
+	}
+	return spans
 }
 
 // hadMedia reports whether the subscriber received the publisher's media
@@ -192,15 +198,12 @@ func unresumedMovesLocked(sub *participant) []string {
 // for a report.
 func (g *moveGap) stalled() string {
 	for _, video := range []bool{false, true} {
-		n := 0
+		spans := g.spansOf(video)
 		var end time.Time
-		for _, s := range g.spans {
-			if s.video == video {
-				n++
-				end = latest(end, s.end)
-			}
+		for _, s := range spans {
+			end = latest(end, s.end)
 		}
-		if n == 0 || end.After(g.doneAt) {
+		if len(spans) == 0 || end.After(g.doneAt) {
 			continue
 		}
 		kind := "audio"
@@ -208,7 +211,7 @@ func (g *moveGap) stalled() string {
 			kind = "video"
 		}
 		return fmt.Sprintf("no %s since the moves ended (%d tracks of it, the last media %v before; %d video tracks since with no keyframe shown)",
-			kind, n, g.doneAt.Sub(end).Round(time.Millisecond), len(g.unshown))
+			kind, len(spans), g.doneAt.Sub(end).Round(time.Millisecond), len(g.unshown))
 	}
 	return "media resumed"
 }

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
 
@@ -75,8 +76,8 @@ func (r *Relay) wantData() {
 // arrive, in order, like the rest. The hold is bounded like the
 // channel's queue; lossy data is not held.
 type relayDataHold struct {
-	mu     sync.Mutex
-	open   bool // flushed: frames go straight to the channel
+	open   atomic.Bool // flushed: frames go straight to the channel; set under mu
+	mu     sync.Mutex  // guards the fields below
 	frames [][]byte
 	bytes  int
 }
@@ -84,10 +85,13 @@ type relayDataHold struct {
 // hold keeps frame if the channel has not opened yet; it reports false
 // when the channel is open (send it), and full when the hold is.
 func (h *relayDataHold) hold(frame []byte, limit int) (held, full bool) {
+	if h.open.Load() {
+		return false, false
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case h.open:
+	case h.open.Load():
 		return false, false
 	case h.bytes+len(frame) > limit:
 		return false, true
@@ -112,7 +116,8 @@ func (r *Relay) flushHeldData() {
 		met.Forwarded.Inc()
 		met.ForwardedBytes.Add(float64(len(frame)))
 	}
-	h.frames, h.bytes, h.open = nil, 0, true
+	h.frames, h.bytes = nil, 0
+	h.open.Store(true)
 }
 
 // forwardData sends d to the peer's node. It runs on the sender's
@@ -130,25 +135,24 @@ func (r *Relay) forwardData(d *dataDelivery) {
 		met.drop(DataBad)
 		return
 	}
-	full := false
 	if !d.lossy {
-		var held bool
-		if held, full = r.dataHeld.hold(frame, limit); held {
+		held, full := r.dataHeld.hold(frame, limit)
+		if full {
+			r.dropReliable(d)
+		}
+		if held || full {
 			return
 		}
 	}
 	switch {
-	case !full && dc.ReadyState() != webrtc.DataChannelStateOpen:
+	case dc.ReadyState() != webrtc.DataChannelStateOpen:
 		met.drop(dropClosed)
 		return
-	case full || int(dc.BufferedAmount())+len(frame) > limit:
+	case int(dc.BufferedAmount())+len(frame) > limit:
 		if d.lossy {
 			met.drop(dropLossyBuffer)
-			return
-		}
-		met.drop(dropReliableBuffer)
-		if d.sender != nil {
-			d.sender.dataError(DataDropped, "")
+		} else {
+			r.dropReliable(d)
 		}
 		return
 	}
@@ -158,6 +162,15 @@ func (r *Relay) forwardData(d *dataDelivery) {
 	}
 	met.Forwarded.Inc()
 	met.ForwardedBytes.Add(float64(len(frame)))
+}
+
+// dropReliable drops reliable d, for which the queue toward the peer has
+// no room, and tells its sender (with no receiver named).
+func (r *Relay) dropReliable(d *dataDelivery) {
+	r.sfu.metrics.Data.drop(dropReliableBuffer)
+	if d.sender != nil {
+		d.sender.dataError(DataDropped, "")
+	}
 }
 
 // onRelayDataChannel takes a data channel the peer opened on pcIn. It

@@ -35,15 +35,7 @@ func TestBrowserFileTransfer(t *testing.T) {
 
 	t.Run("through the server", func(t *testing.T) {
 		names := []string{"Ada", "Grace", "Linus"}
-		pages, ids, opened := joinRoom(t, exe, n, "files-trio", names, "")
-		defer func() {
-			for _, p := range pages {
-				p.cancel()
-			}
-		}()
-		for i, p := range pages {
-			waitDecoding(t, p, names[i], i, ids, opened[i])
-		}
+		pages, ids := joinDecoding(t, exe, n, "files-trio", names, "")
 		ada, grace, linus := pages[0], pages[1], pages[2]
 
 		failures, err := eval[[]string](ada, `window.sfuDebug.sha256SelfTest()`)
@@ -140,15 +132,7 @@ func TestBrowserFileTransfer(t *testing.T) {
 		d := nodetest.Start(t, nil)
 		names := []string{"Ada", "Grace"}
 		// Two pages would go peer to peer: keep them on the server.
-		pages, ids, opened := joinRoom(t, exe, d, "files-paced", names, "&p2p=0")
-		defer func() {
-			for _, p := range pages {
-				p.cancel()
-			}
-		}()
-		for i, p := range pages {
-			waitDecoding(t, p, names[i], i, ids, opened[i])
-		}
+		pages, ids := joinDecoding(t, exe, d, "files-paced", names, "&p2p=0")
 		ada, grace := pages[0], pages[1]
 		if _, err := eval[bool](ada, `(() => {
 			window.limited = 0;
@@ -363,6 +347,22 @@ func videoRising(t *testing.T, pages []*browser, names, ids []string, last []map
 		}
 		last[i] = got
 	}
+}
+
+// joinDecoding opens a page per name in room on n and waits until each
+// decodes the others; the pages close when the (sub)test ends.
+func joinDecoding(t *testing.T, exe string, n *node.Node, room string, names []string, query string) ([]*browser, []string) {
+	t.Helper()
+	pages, ids, opened := joinRoom(t, exe, n, room, names, query)
+	t.Cleanup(func() {
+		for _, p := range pages {
+			p.cancel()
+		}
+	})
+	for i, p := range pages {
+		waitDecoding(t, p, names[i], i, ids, opened[i])
+	}
+	return pages, ids
 }
 
 // scrapeNode reads the node's unlabelled metrics.
