@@ -133,7 +133,7 @@ func (c *conn) stopChat() {
 	room := c.chatRoom
 	c.chatRoom = ""
 	c.chatReady = false
-	c.chatPending = nil
+	c.chatPending, c.chatSeen = nil, nil
 	c.chatMu.Unlock()
 	if room != "" {
 		c.s.chatLeave(room, c)
@@ -159,16 +159,29 @@ func (c *conn) chatJoined() {
 		return
 	}
 	c.chatReady = true
-	seen := make(map[string]bool, len(c.chatHistory))
-	for _, m := range c.chatHistory {
-		seen[m.ID] = true
-	}
-	for _, p := range c.chatPending {
-		if !seen[p.id] {
-			c.sendData(p.data)
+	if len(c.chatHistory) > 0 {
+		c.chatSeen = make(map[string]bool, len(c.chatHistory))
+		for _, m := range c.chatHistory {
+			c.chatSeen[m.ID] = true
 		}
 	}
+	for _, p := range c.chatPending {
+		c.sendChatLocked(p.id, p.data)
+	}
 	c.chatPending, c.chatHistory = nil, nil
+}
+
+// sendChatLocked sends one chat message unless the history joined
+// carried has it. Messages arrive in the order of the history, so the
+// first one it does not have ends the check. The caller holds chatMu.
+func (c *conn) sendChatLocked(id string, data []byte) {
+	if c.chatSeen != nil {
+		if c.chatSeen[id] {
+			return
+		}
+		c.chatSeen = nil
+	}
+	c.sendData(data)
 }
 
 // pendingChat is a chat message that arrived before joined was sent.
@@ -189,7 +202,7 @@ func (c *conn) deliverChat(id string, data []byte) {
 			c.chatPending = append(c.chatPending, pendingChat{id: id, data: data})
 		}
 	default:
-		c.sendData(data)
+		c.sendChatLocked(id, data)
 	}
 }
 

@@ -69,6 +69,10 @@ type conn struct {
 	chatHistory []ChatMessage // for joined; guarded by chatMu
 	chatReady   bool          // joined was queued; guarded by chatMu
 	chatPending []pendingChat // arrived before joined; guarded by chatMu
+	// chatSeen are the IDs of the history joined carried, until a newer
+	// message arrives: one posted as the history was read can still be
+	// on its way. Guarded by chatMu.
+	chatSeen map[string]bool
 }
 
 type outMsg struct {
