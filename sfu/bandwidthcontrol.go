@@ -41,9 +41,10 @@ type bandwidthControl struct {
 
 	allocTicker  ticker
 	alloc        *Allocator
-	demands      []VideoDemand // reused by allocate
-	allocDowns   []*DownTrack  // reused by allocate
-	lastEstimate int64         // what this connection added to the node's metrics
+	demands      []VideoDemand   // reused by allocate
+	allocDowns   []*DownTrack    // reused by allocate
+	kept         map[twinKey]int // reused by rankTwins
+	lastEstimate int64           // what this connection added to the node's metrics
 	lastPaused   int
 	lastShort    int // video tracks given a layer below the best they want, at the last allocation
 
@@ -177,6 +178,7 @@ func (b *bandwidthControl) allocate(now time.Time) {
 		downs = append(downs, down)
 	}
 	b.demands, b.allocDowns = demands, downs
+	b.rankTwins(demands, downs)
 	layers := b.alloc.Allocate(now, budget-b.chargeData(now, budget), known, demands)
 	paused, short := 0, 0
 	audio := estimate - budget
@@ -213,6 +215,50 @@ func (b *bandwidthControl) allocate(now time.Time) {
 	b.metrics.EstimateBits.Add(float64(estimate - b.lastEstimate))
 	b.metrics.PausedTracks.Add(float64(paused - b.lastPaused))
 	b.lastEstimate, b.lastPaused, b.lastShort = estimate, paused, short
+}
+
+// twinKey is one picture of a person: its identity and the source.
+type twinKey struct {
+	identity string
+	source   TrackSource
+}
+
+// rankTwins puts the video of a person's other sessions after every other
+// track. Two sessions of one person, one moving to another node and its
+// successor joined there, are one picture, which the subscriber shows
+// from one of them: when the budget is short, the one flowing (else the
+// one asked for larger, else the first subscribed) keeps its place and
+// the other comes last, so that the successor's video arriving never
+// pauses the picture the subscriber is watching, nor the other way round.
+func (b *bandwidthControl) rankTwins(demands []VideoDemand, downs []*DownTrack) {
+	if b.kept == nil {
+		b.kept = map[twinKey]int{}
+	}
+	clear(b.kept)
+	for i, d := range downs {
+		if d.up.identity == "" {
+			continue
+		}
+		k := twinKey{d.up.identity, d.up.source}
+		j, seen := b.kept[k]
+		if !seen {
+			b.kept[k] = i
+			continue
+		}
+		if ahead(demands[i], demands[j]) {
+			b.kept[k], i = i, j
+		}
+		demands[i].Screen, demands[i].Priority = false, -1
+	}
+}
+
+// ahead reports whether x keeps its place before its twin y: it flows and
+// y does not, or both do or both do not and x is asked for larger.
+func ahead(x, y VideoDemand) bool {
+	if (x.Current >= 0) != (y.Current >= 0) {
+		return x.Current >= 0
+	}
+	return x.MaxLayer > y.MaxLayer
 }
 
 // probe starts a padding probe when the subscriber's estimate holds a

@@ -432,3 +432,39 @@ func BenchmarkBandwidthControl(b *testing.B) {
 		}
 	})
 }
+
+// TestTwinsComeLast: a subscriber receives ada twice (her session moving
+// off a node and its successor) and bob, with room for two lowest layers
+// only. The successor's video flows; the other session's was subscribed
+// just now, at the default cap, which would put it first. It comes last:
+// ada's flowing picture and bob's keep their layer, and the twin waits.
+func TestTwinsComeLast(t *testing.T) {
+	up := func(identity string) *DownTrack {
+		return &DownTrack{up: &UpTrack{identity: identity, source: SourceCamera}}
+	}
+	downs := []*DownTrack{up("ada"), up("ada"), up("bob")}
+	demands := []VideoDemand{
+		{TrackID: "TR_ada_old", Priority: 2, MaxLayer: 2, Bitrates: simulcastRates, Current: -1},
+		{TrackID: "TR_ada_new", Priority: 1, MaxLayer: 1, Bitrates: simulcastRates, Current: 0},
+		{TrackID: "TR_bob", Priority: 1, MaxLayer: 1, Bitrates: simulcastRates, Current: 0},
+	}
+	now := time.Unix(1000, 0)
+	if got := NewAllocator().Allocate(now, 350_000, true, slices.Clone(demands)); slices.Equal(got, []int{-1, 0, 0}) {
+		t.Fatalf("without twins ranked, got %v: the case does not show the rule", got)
+	}
+	b := &bandwidthControl{}
+	b.rankTwins(demands, downs)
+	if got := NewAllocator().Allocate(now, 350_000, true, demands); !slices.Equal(got, []int{-1, 0, 0}) {
+		t.Errorf("got layers %v, want [-1 0 0]: ada's flowing picture and bob's kept, her other session paused", got)
+	}
+	// Both flowing: the one asked for larger is the picture shown.
+	demands = []VideoDemand{
+		{TrackID: "TR_ada_old", Priority: 0, MaxLayer: 0, Bitrates: simulcastRates, Current: 0},
+		{TrackID: "TR_ada_new", Priority: 1, MaxLayer: 1, Bitrates: simulcastRates, Current: 0},
+		{TrackID: "TR_bob", Priority: 1, MaxLayer: 1, Bitrates: simulcastRates, Current: 0},
+	}
+	b.rankTwins(demands, downs)
+	if demands[0].Priority != -1 || demands[1].Priority != 1 {
+		t.Errorf("priorities %d and %d, want the smaller one (-1) last and the larger kept (1)", demands[0].Priority, demands[1].Priority)
+	}
+}

@@ -270,6 +270,7 @@ func (p *Participant) onTrack(pub *webrtc.PeerConnection, remote *webrtc.TrackRe
 		up = newUpTrack(upTrackParams{
 			id:            newID("TR_"),
 			publisherID:   p.id,
+			identity:      p.identity(),
 			kind:          remote.Kind(),
 			source:        source,
 			codec:         remote.Codec(),

@@ -199,6 +199,7 @@ func (r *Relay) onTrack(remote *webrtc.TrackRemote, receiver *webrtc.RTPReceiver
 		t.up = newUpTrack(upTrackParams{
 			id:            t.info.ID,
 			publisherID:   p.info.ID,
+			identity:      p.identity(),
 			kind:          remote.Kind(),
 			source:        sourceOf(t.info.Source, remote.Kind()),
 			codec:         remote.Codec(),

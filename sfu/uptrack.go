@@ -27,10 +27,13 @@ type packetReader interface {
 type UpTrack struct {
 	id          string
 	publisherID string
-	kind        webrtc.RTPCodecType
-	source      TrackSource
-	codec       webrtc.RTPCodecParameters
-	rcodec      rtp.Codec
+	// identity is the publisher's person (its token's identity): two
+	// sessions of one person (moving between nodes) share it.
+	identity string
+	kind     webrtc.RTPCodecType
+	source   TrackSource
+	codec    webrtc.RTPCodecParameters
+	rcodec   rtp.Codec
 
 	cacheSize     int
 	keyframeEvery time.Duration
@@ -66,6 +69,7 @@ type UpTrack struct {
 
 type upTrackParams struct {
 	id, publisherID string
+	identity        string
 	kind            webrtc.RTPCodecType
 	source          TrackSource // "": the kind's default
 	codec           webrtc.RTPCodecParameters
@@ -81,6 +85,7 @@ func newUpTrack(p upTrackParams) *UpTrack {
 	u := &UpTrack{
 		id:            p.id,
 		publisherID:   p.publisherID,
+		identity:      p.identity,
 		kind:          p.kind,
 		source:        p.source,
 		codec:         p.codec,
