@@ -110,9 +110,13 @@ func (b *browser) tiles() []string {
 	return ids
 }
 
+// server is a node under test, in this process (*node.Node) or in its
+// own (p2pServer).
+type server interface{ URL() string }
+
 // joinRoom opens the web client for each name in room and returns the
 // browsers, their participant IDs and when each page was opened.
-func joinRoom(t *testing.T, exe string, n *node.Node, room string, names []string, query string) ([]*browser, []string, []time.Time) {
+func joinRoom(t *testing.T, exe string, n server, room string, names []string, query string) ([]*browser, []string, []time.Time) {
 	t.Helper()
 	browsers := make([]*browser, len(names))
 	opened := make([]time.Time, len(names))
