@@ -127,7 +127,8 @@ type RunInfo struct {
 	Publishers, Subscribers int
 	Thresholds              Thresholds
 	Ramp                    []RampStep
-	P2P                     bool // Rooms two-party calls
+	P2P                     bool         // Rooms two-party calls
+	Chat                    *ChatSummary // nil: the run had no chat
 }
 
 // Bitrate summarises the bitrate subscribers received.
@@ -183,6 +184,8 @@ type RunReport struct {
 	Continuity ContinuitySummary `json:"continuity"`
 	// P2P is what the two-party calls did about peer to peer.
 	P2P *P2PSummary `json:"p2p,omitempty"`
+	// Chat is what the participants' chat did (RunConfig.ChatEvery).
+	Chat *ChatSummary `json:"chat,omitempty"`
 
 	Ramp []RampStep `json:"ramp"`
 	// RampLastGood is the subscriber count of the last OK step before the
@@ -209,6 +212,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 		Ramp:       nonNil(info.Ramp),
 		Thresholds: info.Thresholds,
 		Samples:    nonNil(samples),
+		Chat:       info.Chat,
 	}
 	if !info.Started.IsZero() {
 		r.Started = info.Started.Format(time.RFC3339)
@@ -330,6 +334,7 @@ func (r *RunReport) judge() []string {
 			r.PublisherSkippedPct))
 	}
 	failures = append(failures, r.Reconnects.judge()...)
+	failures = append(failures, r.Chat.judge()...)
 	return append(failures, r.Moves.judge()...)
 }
 
@@ -423,6 +428,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	r.Moves.writeTable(p)
 	r.Continuity.writeTable(p)
 	r.P2P.writeTable(p)
+	r.Chat.writeTable(p)
 
 	if len(r.Ramp) > 0 {
 		const step = "%11s  %8s  %14s  %14s  %12s  %15s  %13s  %13s  %9s  %s\n"

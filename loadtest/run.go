@@ -76,6 +76,9 @@ type RunConfig struct {
 	// figures (RunReport.Continuity) start: a pause that ended before it,
 	// while the room was forming say, is not counted.
 	ContinuityFrom time.Duration
+	// ChatEvery, if set, has every participant send a chat message to
+	// its room this often, and the report a Chat section (ChatSummary).
+	ChatEvery time.Duration
 
 	// sampled, if set, is told after every second's sample how many
 	// participants are in the room with media flowing (tests).
@@ -175,6 +178,7 @@ func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
 		return nil, fmt.Errorf("loadtest: publishers did not join within the run: %w", ctx.Err())
 	}
 
+	stopChat := r.startChat(ctx, started.Add(cfg.Duration))
 	var ramp []RampStep
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -233,6 +237,7 @@ loop:
 			nextStep = now.Add(cfg.RampEvery)
 		}
 	}
+	chat := stopChat()
 	var cost WatchSummary
 	if watcher != nil {
 		cost = watcher.Stop(context.Background())
@@ -241,7 +246,7 @@ loop:
 	}
 	info := RunInfo{
 		Started: started, Duration: time.Since(started), URLs: cfg.URLs, Rooms: cfg.Rooms,
-		Publishers: cfg.Publishers, Subscribers: joinedSubs, Thresholds: cfg.Thresholds, Ramp: ramp, P2P: cfg.P2P,
+		Publishers: cfg.Publishers, Subscribers: joinedSubs, Thresholds: cfg.Thresholds, Ramp: ramp, P2P: cfg.P2P, Chat: chat,
 	}
 	return BuildReport(info, r.results(), r.series, cost), nil
 }
