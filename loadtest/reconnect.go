@@ -124,9 +124,27 @@ func (r *loadRun) dial(ctx context.Context, p *participant, url string) (*Client
 		}
 	}
 	c, err := Dial(ctx, opts)
-	if err != nil || !p.publisher {
+	if err != nil {
 		return c, err
 	}
+	if p.publisher {
+		if err := r.publish(p, c); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	if r.cfg.DataEvery > 0 {
+		if err := c.OpenData(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("loadtest: data channels: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// publish has c publish as a publisher of the run, its frames on the
+// run's clock.
+func (r *loadRun) publish(p *participant, c *Client) error {
 	id := c.Self.ID
 	r.mu.Lock()
 	r.pubIDs[id] = p
@@ -135,10 +153,9 @@ func (r *loadRun) dial(ctx context.Context, p *participant, url string) (*Client
 	m.Sent = func(layer, frame int) { r.clock.sent(id, layer, frame) }
 	r.clock.register(id)
 	if err := c.Publish(m); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("%w: %w", errPublish, err)
+		return fmt.Errorf("%w: %w", errPublish, err)
 	}
-	return c, nil
+	return nil
 }
 
 // disconnected handles the end of p's connection c, which the server or

@@ -127,8 +127,8 @@ type RunInfo struct {
 	Publishers, Subscribers int
 	Thresholds              Thresholds
 	Ramp                    []RampStep
-	P2P                     bool         // Rooms two-party calls
-	Chat                    *ChatSummary // nil: the run had no chat
+	P2P                     bool            // Rooms two-party calls
+	Chat, Data              *MessageSummary // nil: the run had none
 }
 
 // Bitrate summarises the bitrate subscribers received.
@@ -184,8 +184,10 @@ type RunReport struct {
 	Continuity ContinuitySummary `json:"continuity"`
 	// P2P is what the two-party calls did about peer to peer.
 	P2P *P2PSummary `json:"p2p,omitempty"`
-	// Chat is what the participants' chat did (RunConfig.ChatEvery).
-	Chat *ChatSummary `json:"chat,omitempty"`
+	// Chat and Data are what the participants' chat and application
+	// data did (RunConfig.ChatEvery, DataEvery).
+	Chat *MessageSummary `json:"chat,omitempty"`
+	Data *MessageSummary `json:"data,omitempty"`
 
 	Ramp []RampStep `json:"ramp"`
 	// RampLastGood is the subscriber count of the last OK step before the
@@ -213,6 +215,7 @@ func BuildReport(info RunInfo, results []ParticipantResult, samples []Second, co
 		Thresholds: info.Thresholds,
 		Samples:    nonNil(samples),
 		Chat:       info.Chat,
+		Data:       info.Data,
 	}
 	if !info.Started.IsZero() {
 		r.Started = info.Started.Format(time.RFC3339)
@@ -335,6 +338,7 @@ func (r *RunReport) judge() []string {
 	}
 	failures = append(failures, r.Reconnects.judge()...)
 	failures = append(failures, r.Chat.judge()...)
+	failures = append(failures, r.Data.judge()...)
 	return append(failures, r.Moves.judge()...)
 }
 
@@ -429,6 +433,7 @@ func (r *RunReport) WriteTable(w io.Writer) {
 	r.Continuity.writeTable(p)
 	r.P2P.writeTable(p)
 	r.Chat.writeTable(p)
+	r.Data.writeTable(p)
 
 	if len(r.Ramp) > 0 {
 		const step = "%11s  %8s  %14s  %14s  %12s  %15s  %13s  %13s  %9s  %s\n"

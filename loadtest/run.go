@@ -77,8 +77,11 @@ type RunConfig struct {
 	// while the room was forming say, is not counted.
 	ContinuityFrom time.Duration
 	// ChatEvery, if set, has every participant send a chat message to
-	// its room this often, and the report a Chat section (ChatSummary).
-	ChatEvery time.Duration
+	// its room this often, and the report a Chat section; DataEvery the
+	// same with application data (Client.OpenData, on the lossy channel
+	// if DataLossy), and a Data section (MessageSummary).
+	ChatEvery, DataEvery time.Duration
+	DataLossy            bool
 
 	// sampled, if set, is told after every second's sample how many
 	// participants are in the room with media flowing (tests).
@@ -93,48 +96,6 @@ var rampThresholds = Thresholds{MaxLossPct: 1, MaxLatencyMS: 200}
 // (Options.KeepMessages): a client waits only for the replies to what it
 // has just sent, such as the answer to its offer.
 const keepMessages = 16
-
-// participant is one synthetic participant of a run.
-type participant struct {
-	publisher bool
-	caller    bool // of a two-party call (RunConfig.P2P); also a publisher
-	index     int  // among the run's publishers, or its subscribers
-	room      int
-	started   time.Time // its first WebSocket connect began
-	lat       *latencies
-
-	// Guarded by loadRun.mu:
-	joinedAt time.Time // every expected track flowing (zero: not yet)
-	client   *Client   // its connection; nil before it joined and between connections
-	// leaving is the connection being closed after a disconnect: it counts
-	// until its figures are folded into past and pastSent, pastSkipped.
-	leaving               *Client
-	past                  TrackTotals
-	pastSent, pastSkipped int64
-	url                   int // index in RunConfig.URLs of its latest attempt
-	firstURL              int // ... and of its first
-	joins                 int // connections it had
-	rc                    ReconnectResult
-	gaps                  map[*participant]*gap // a subscriber's open media gaps, by publisher
-	// moving is the connection p is moving from, while it moves; moveLost
-	// says how that connection ended meanwhile, if it did.
-	moving   *Client
-	moveLost *Disconnect
-	mv       MoveResult
-	moveGaps map[*participant]*moveGap // a subscriber's open move gaps, by publisher
-	call     callState                 // a caller's earlier connections
-}
-
-// identity is the participant's identity in its room.
-func (p *participant) identity() string {
-	if p.caller {
-		return fmt.Sprintf("caller-%d", p.index)
-	}
-	if p.publisher {
-		return fmt.Sprintf("pub-%d", p.index)
-	}
-	return fmt.Sprintf("sub-%d", p.index)
-}
 
 // Run performs a load run and reports what the participants experienced.
 func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
@@ -178,7 +139,8 @@ func Run(ctx context.Context, cfg RunConfig) (*RunReport, error) {
 		return nil, fmt.Errorf("loadtest: publishers did not join within the run: %w", ctx.Err())
 	}
 
-	stopChat := r.startChat(ctx, started.Add(cfg.Duration))
+	stopChat := r.startMessages(ctx, started.Add(cfg.Duration), cfg.ChatEvery, chatMessenger)
+	stopData := r.startMessages(ctx, started.Add(cfg.Duration), cfg.DataEvery, dataMessenger(cfg.DataLossy))
 	var ramp []RampStep
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -237,7 +199,7 @@ loop:
 			nextStep = now.Add(cfg.RampEvery)
 		}
 	}
-	chat := stopChat()
+	chat, data := stopChat(), stopData()
 	var cost WatchSummary
 	if watcher != nil {
 		cost = watcher.Stop(context.Background())
@@ -246,7 +208,7 @@ loop:
 	}
 	info := RunInfo{
 		Started: started, Duration: time.Since(started), URLs: cfg.URLs, Rooms: cfg.Rooms,
-		Publishers: cfg.Publishers, Subscribers: joinedSubs, Thresholds: cfg.Thresholds, Ramp: ramp, P2P: cfg.P2P, Chat: chat,
+		Publishers: cfg.Publishers, Subscribers: joinedSubs, Thresholds: cfg.Thresholds, Ramp: ramp, P2P: cfg.P2P, Chat: chat, Data: data,
 	}
 	return BuildReport(info, r.results(), r.series, cost), nil
 }

@@ -64,6 +64,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		reconnect   = fs.Bool("reconnect", true, "rejoin, as the web client does, when a connection ends before the run (not after 4409 replaced or a refused token), on the next --url in turn")
 		backoff     = fs.String("backoff", "500ms/10s", "FIRST/MAX: wait about FIRST before a rejoin or retry, doubling up to MAX, with jitter")
 		chatEvery   = fs.Duration("chat-every", 0, "every participant sends a chat message to its room this often, e.g. 5s; the report gives the chat's delivery and latency (0: no chat; the server takes 5 a second after a burst of 10)")
+		dataEvery   = fs.Duration("data-every", 0, "every participant sends its room application data (a data channel message of topic \"load\") this often; the report gives its delivery and latency (0: none; the server takes 500 a second from one sender)")
+		dataLossy   = fs.Bool("data-lossy", false, "send --data-every on the lossy channel (losses reported, not failed)")
 		idle        = fs.Duration("idle-timeout", loadtest.DefaultIdleTimeout, "give a connection up when nothing, not even a ping, came from its node for this long (0: never); must exceed the server's ping_interval")
 	)
 	fs.Var(&us, "url", "server WebSocket URL, e.g. ws://127.0.0.1:7880/ws; repeat to spread over nodes")
@@ -77,6 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		URLs: us, Rooms: *rooms, Publishers: *pubs, Subscribers: *subs, Duration: *duration,
 		AudioOnly: *audioOnly, Simulcast: *simulcast, LoopbackOnly: *loopback, RoomPrefix: *roomPrefix,
 		SpreadParticipants: *spread, P2P: *p2p, ChatEvery: *chatEvery,
+		DataEvery: *dataEvery, DataLossy: *dataLossy,
 		Thresholds: loadtest.Thresholds{MaxLossPct: *maxLoss, MaxJoinMS: *maxJoin},
 	}
 	if err := parseLayer(*layer, &cfg); err != nil {
