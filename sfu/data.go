@@ -104,7 +104,8 @@ type dataDelivery struct {
 	payload []byte   // aliases env
 	env     []byte   // the server's envelope, as receivers get it
 	lossy   bool
-	relayed bool // from another node: delivered to this node's clients only
+	relayed bool   // from another node: delivered to this node's clients only
+	relay   *Relay // the relay it came in on, if relayed
 }
 
 // dataMessages are the texts of DataError, fixed so that refusing a
@@ -216,8 +217,11 @@ func (p *Participant) deliverData(d *dataDelivery) {
 		return
 	case !d.lossy && queued+n > cfg.MaxBuffered:
 		met.drop(dropReliableBuffer)
-		if d.sender != nil {
+		switch {
+		case d.sender != nil:
 			d.sender.dataError(DataDropped, p.id)
+		case d.relay != nil:
+			d.relay.dataDropped(d.from, p.id)
 		}
 		return
 	}

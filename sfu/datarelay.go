@@ -173,6 +173,34 @@ func (r *Relay) dropReliable(d *dataDelivery) {
 	}
 }
 
+// dataDropped tells the peer that a reliable message of its client from
+// was dropped for receiver, a client of this node whose queue was full,
+// so that the peer tells the sender: at most once a second a sender, as
+// the sender's own node tells it at most once a second. A peer of
+// version 2 or older does not know the message; its senders are not told.
+// It runs on the delivering goroutine.
+func (r *Relay) dataDropped(from, receiver string) {
+	if !r.dropReports.allow(r.sfu.now(), from) {
+		return
+	}
+	r.ops.post(func() {
+		if r.peerV >= 3 {
+			r.send(RelayMessage{Kind: RelayDataDropped, ParticipantID: from, Receiver: receiver})
+		}
+	})
+}
+
+// senderDropped tells pid, a client of this node, that its reliable
+// message was dropped for receiver on the peer's node. A sender no longer
+// here (it left meanwhile) is not told. It runs on run's goroutine.
+func (r *Relay) senderDropped(pid, receiver string) {
+	if roster := r.room.data.Load(); roster != nil {
+		if p := roster.byID[pid]; p != nil {
+			p.dataError(DataDropped, receiver)
+		}
+	}
+}
+
 // onRelayDataChannel takes a data channel the peer opened on pcIn. It
 // runs on a pion goroutine.
 func (r *Relay) onRelayDataChannel(dc *webrtc.DataChannel) {
@@ -201,7 +229,7 @@ func (r *Relay) onRelayData(frame []byte, lossy bool, buf []byte) []byte {
 		return buf
 	}
 	buf = datamsg.AppendDelivered(buf[:0], from, out.Topic, out.Payload)
-	d := dataDelivery{from: from, topic: out.Topic, to: out.To, env: buf, lossy: lossy, relayed: true}
+	d := dataDelivery{from: from, topic: out.Topic, to: out.To, env: buf, lossy: lossy, relayed: true, relay: r}
 	d.payload = buf[len(buf)-len(out.Payload):]
 	r.room.routeData(&d)
 	return buf

@@ -76,6 +76,9 @@ type Relay struct {
 	dataOut    [2]*webrtc.DataChannel
 	dataWanted atomic.Bool // the data channels were offered
 	dataHeld   relayDataHold
+	// dropReports throttles, by sender, the reports of reliable data
+	// dropped here for a receiver whose queue was full (dataDropped).
+	dropReports errorThrottle
 
 	ops      opQueue
 	stop     chan struct{} // closed to end the relay
@@ -254,6 +257,9 @@ func (r *Relay) apply(m RelayMessage) error {
 		return r.setLayers(m.TrackID, m.Active)
 	case RelayUndecodable:
 		return r.importUndecodable(m.ParticipantID, m.Codecs)
+	case RelayDataDropped:
+		r.senderDropped(m.ParticipantID, m.Receiver)
+		return nil
 	case RelayBye:
 		r.peerSaidBye = true
 		r.end()

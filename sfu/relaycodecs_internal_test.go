@@ -3,6 +3,7 @@ package sfu
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestRelayUndecodableVersions: a relay end holds the marks it learns
@@ -40,6 +41,44 @@ func TestRelayUndecodableVersions(t *testing.T) {
 		}
 		if !slices.Equal(got, tc.want) {
 			t.Errorf("peer version %d: marks of %v sent, want %v", tc.peerV, got, tc.want)
+		}
+	}
+}
+
+// TestRelayDataDroppedVersions: a relay end reports reliable data it
+// dropped for one of its clients to a peer of version 3 or later, at most
+// once a second per sender, and never to an older peer, which would take
+// the kind for an error.
+func TestRelayDataDroppedVersions(t *testing.T) {
+	clock := time.Unix(1000, 0)
+	for _, tc := range []struct {
+		peerV int
+		want  []string // "sender>receiver" of the reports sent
+	}{
+		{2, nil},
+		{3, []string{"PA_a>PA_x", "PA_b>PA_x", "PA_a>PA_z"}},
+	} {
+		var sent []RelayMessage
+		r := &Relay{sfu: &SFU{now: func() time.Time { return clock }}, peerV: tc.peerV}
+		r.ops.init()
+		r.out = func(m RelayMessage) { sent = append(sent, m) }
+		r.dataDropped("PA_a", "PA_x")
+		r.dataDropped("PA_a", "PA_y") // the same second, the same sender
+		r.dataDropped("PA_b", "PA_x")
+		clock = clock.Add(time.Second)
+		r.dataDropped("PA_a", "PA_z")
+		for _, fn := range r.ops.take() {
+			fn()
+		}
+		var got []string
+		for _, m := range sent {
+			if m.Kind != RelayDataDropped || m.V != RelayVersion {
+				t.Errorf("peer version %d: sent %+v", tc.peerV, m)
+			}
+			got = append(got, m.ParticipantID+">"+m.Receiver)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("peer version %d: reports %v sent, want %v", tc.peerV, got, tc.want)
 		}
 	}
 }

@@ -11,8 +11,9 @@ import (
 // fields it does not: a newer node may add fields, never change the
 // meaning of one; a new kind of message is an error to an older node, so
 // a node sends a kind newer than version 1 only once the peer's messages
-// show it knows it (RelayUndecodable, version 2).
-const RelayVersion = 2
+// show it knows it (RelayUndecodable, version 2; RelayDataDropped,
+// version 3).
+const RelayVersion = 3
 
 // RelayKind says what a RelayMessage is.
 type RelayKind string
@@ -53,6 +54,12 @@ const (
 	// so that the receiving node asks its own publishers to switch
 	// (roomcodecs.go).
 	RelayUndecodable RelayKind = "undecodable"
+	// RelayDataDropped (version 3): a reliable data message from
+	// ParticipantID, a client of the receiving node, was dropped for
+	// Receiver, a client of the sending node whose queue was full; the
+	// receiving node tells its sender (data_dropped), as it does for its
+	// own clients' queues.
+	RelayDataDropped RelayKind = "data_dropped"
 )
 
 // RelayMessage is one message from one end of a relay to the other. It
@@ -68,6 +75,7 @@ type RelayMessage struct {
 	SDP           string           `json:"sdp,omitempty"`
 	Active        map[string]bool  `json:"active,omitempty"`
 	Codecs        []string         `json:"codecs,omitempty"`
+	Receiver      string           `json:"receiver,omitempty"`
 }
 
 // RelayTrackInfo describes a relayed track.
@@ -164,6 +172,10 @@ func (m RelayMessage) Validate() error {
 	case RelayUndecodable:
 		if !validID(m.ParticipantID) || len(m.Codecs) == 0 {
 			return bad("no participant ID or codecs")
+		}
+	case RelayDataDropped:
+		if !validID(m.ParticipantID) || !validID(m.Receiver) {
+			return bad("bad sender or receiver ID")
 		}
 	case RelayBye:
 	default:

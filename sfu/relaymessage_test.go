@@ -25,8 +25,9 @@ func validRelayMessages() []sfu.RelayMessage {
 		{V: 1, Kind: sfu.RelayLayers, TrackID: "TR_v", Active: map[string]bool{"q": true, "f": false}},
 		{V: 2, Kind: sfu.RelayParticipantJoined, Participant: &sfu.ParticipantInfo{ID: "PA_b", Identity: "bob"}, Codecs: []string{"video/h264", "video/vp9"}},
 		{V: 2, Kind: sfu.RelayUndecodable, ParticipantID: "PA_b", Codecs: []string{"video/h264"}},
+		{V: 3, Kind: sfu.RelayDataDropped, ParticipantID: "PA_a", Receiver: "PA_b"},
 		{V: 1, Kind: sfu.RelayBye},
-		{V: 3, Kind: sfu.RelayBye}, // a newer node's message of a known kind
+		{V: 4, Kind: sfu.RelayBye}, // a newer node's message of a known kind
 	}
 }
 
@@ -86,6 +87,9 @@ func TestRelayMessageRefused(t *testing.T) {
 		"long codec":            `{"v":2,"kind":"participant_joined","participant":{"ID":"PA_a"},"codecs":["` + long + `"]}`,
 		"too many codecs":       `{"v":2,"kind":"undecodable","participantId":"PA_a","codecs":[` + strings.Repeat(`"video/vp8",`, 32) + `"video/vp8"]}`,
 		"layers unknown RID":    `{"v":1,"kind":"layers","trackId":"TR_v","active":{"x":true}}`,
+		"dropped for nobody":    `{"v":3,"kind":"data_dropped","participantId":"PA_a"}`,
+		"dropped from nobody":   `{"v":3,"kind":"data_dropped","receiver":"PA_b"}`,
+		"dropped, long ID":      `{"v":3,"kind":"data_dropped","participantId":"PA_a","receiver":"` + long + `"}`,
 	}
 	for name, data := range cases {
 		if m, err := sfu.DecodeRelayMessage([]byte(data)); !errors.Is(err, sfu.ErrBadRelayMessage) {

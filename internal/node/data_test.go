@@ -19,7 +19,8 @@ import (
 // takes two participants, so the third is served by node2 and the room
 // spans both. Application data, reliable and lossy, to everybody and to
 // one participant, reaches the recipients on the other node with the
-// sender's ID, and nobody else.
+// sender's ID, and nobody else. A receiver on node2 that stops reading
+// has data dropped for it there, which its sender on node1 is told.
 func TestDataAcrossNodes(t *testing.T) {
 	if ln, err := net.Listen("tcp", "127.0.0.1:0"); err == nil {
 		ln.Close() // network polling lives as long as the process: start it first
@@ -169,5 +170,26 @@ func TestDataAcrossNodes(t *testing.T) {
 		if m.Topic == "one" {
 			t.Errorf("bob got a message for ann alone: %+v", m)
 		}
+	}
+
+	// cid, on node2, stops reading: what does not fit its queue there
+	// (1 MiB) is dropped for it, and ann, on node1, is told so, naming
+	// cid, as for a receiver on her own node. 4 MiB in messages of 16 KiB
+	// fill that queue and cid's SCTP window, and stay within ann's burst.
+	cid.StallData()
+	payload := make([]byte, 16<<10)
+	for range 256 {
+		if err := ann.SendData("bulk", []string{cid.Self.ID}, payload, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, c := context.WithTimeout(ctx, 20*time.Second)
+	m, err := ann.WaitFor(w, func(m loadtest.Message) bool { return m.Type == "error" && m.Ref == "data" })
+	c()
+	if err != nil {
+		t.Fatalf("ann was not told that her data was dropped for cid on node2: %v", err)
+	}
+	if m.Code != "data_dropped" || m.ParticipantID != cid.Self.ID {
+		t.Fatalf("ann got %s, want data_dropped naming cid (%s)", m.Raw, cid.Self.ID)
 	}
 }
