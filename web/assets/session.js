@@ -12,6 +12,10 @@ import { sendScreen } from './screen.js';
 
 const PROTOCOL_VERSION = 2;
 const PING_INTERVAL_MS = 10_000;
+// Not joined this long after it began (a handshake or join that hangs), a session is given up as
+// closed with the server's own code for that, and its owner tries again.
+const JOIN_TIMEOUT_MS = 10_000;
+const CLOSE_JOIN_TIMEOUT = 4408;
 
 /** Error codes after which retrying with the same token cannot succeed. */
 export const FATAL_CODES = new Set(['invalid_token', 'token_expired', 'room_mismatch', 'bad_room']);
@@ -50,6 +54,7 @@ export class Session {
   #iceServers = [];
   #answerWaiter = null; // {resolve, reject} while our publisher offer is outstanding
   #pingTimer = 0;
+  #joinTimer = 0;
   #twins = new Set(); // ids of participants with our identity: our other sessions
   #received = new Map(); // RTCRtpReceiver -> the latest `track` detail it fired
   #owners = new Map(); // remote MediaStreamTrack id -> participant id
@@ -89,6 +94,11 @@ export class Session {
   open() {
     const ws = new WebSocket(this.#url);
     this.#ws = ws;
+    this.#joinTimer = setTimeout(() => {
+      const opened = this.#opened;
+      this.close();
+      this.#emit('closed', { code: CLOSE_JOIN_TIMEOUT, opened });
+    }, JOIN_TIMEOUT_MS);
     ws.onopen = () => {
       this.#opened = true;
       this.send({ type: 'join', version: PROTOCOL_VERSION, token: this.token, p2p: this.#p2p, ...decodableVideoCodecs(), ...(this.#room ? { room: this.#room } : {}) });
@@ -113,6 +123,7 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.#pingTimer);
+    clearTimeout(this.#joinTimer);
     if (this.#ws) {
       this.#ws.onopen = this.#ws.onmessage = this.#ws.onclose = null;
       this.#ws.close(1000);
@@ -334,6 +345,7 @@ export class Session {
   }
 
   #onJoined(msg) {
+    clearTimeout(this.#joinTimer);
     this.self = msg.self;
     const others = [];
     for (const p of msg.participants ?? []) {

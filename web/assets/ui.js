@@ -291,7 +291,8 @@ function offerRejoin(label) {
 async function fetchToken() {
   if (linkToken) return linkToken;
   const query = `room=${encodeURIComponent(room)}&name=${encodeURIComponent(displayName)}`;
-  const res = await fetch(`/api/token?${query}`, { cache: 'no-store' });
+  // A request that hangs fails after 10 s, and the client asks again.
+  const res = await fetch(`/api/token?${query}`, { cache: 'no-store', signal: AbortSignal.timeout(10_000) });
   if (res.status === 404) {
     throw Object.assign(new Error(MESSAGES.token_required), { fatal: true, code: 'token_required' });
   }
