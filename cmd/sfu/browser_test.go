@@ -110,6 +110,21 @@ func (b *browser) tiles() []string {
 	return ids
 }
 
+// pageDiagnosis says what a page that did not join did: whether its
+// scripts ran, its state and status line, and the requests it finished,
+// with how long each took (one still pending is not listed).
+func pageDiagnosis(b *browser) string {
+	d, err := eval[string](b, `(() => {
+		const res = performance.getEntriesByType('resource').map((e) => e.name.replace(location.origin, '') + ' ' + Math.round(e.duration) + ' ms');
+		return 'scripts ran: ' + !!window.sfuDebug + '; state ' + (document.body.dataset.state || '') +
+			'; status "' + (document.querySelector('#status')?.textContent ?? '') + '"; requests done: ' + res.join(', ');
+	})()`)
+	if err != nil {
+		return "page not readable: " + err.Error()
+	}
+	return d
+}
+
 // server is a node under test, in this process (*node.Node) or in its
 // own (p2pServer).
 type server interface{ URL() string }
@@ -139,8 +154,7 @@ func joinRoom(t *testing.T, exe string, n server, room string, names []string, q
 			time.Sleep(100 * time.Millisecond)
 		}
 		if ids[i] == "" {
-			state, _ := eval[string](b, `document.body.dataset.state || ""`)
-			t.Fatalf("%s never joined (state %q)", names[i], state)
+			t.Fatalf("%s never joined: %s", names[i], pageDiagnosis(b))
 		}
 	}
 	return browsers, ids, opened
