@@ -112,9 +112,12 @@ func (l *dataLimiter) allow(now time.Time, n int, cfg *DataConfig) bool {
 	return true
 }
 
-// errorThrottle lets at most one error of each code through per
+// errorThrottle lets at most one error of each key through per
 // errorEvery, so that a flood of bad messages is not answered by a flood
-// of errors.
+// of errors. The key is an error code, or a sender (a relay's reports of
+// data dropped, datarelay.go): it holds at most errorKeys of them, and
+// forgets those of more than errorEvery ago beyond that, so that a relay
+// that lives through a long meeting's churn of senders stays small.
 type errorThrottle struct {
 	mu   sync.Mutex // guards last; a leaf
 	last map[string]time.Time
@@ -123,6 +126,10 @@ type errorThrottle struct {
 // errorEvery is the least time between two data errors of one code sent
 // to one client.
 const errorEvery = time.Second
+
+// errorKeys is how many keys an errorThrottle holds before it forgets
+// the stale ones.
+const errorKeys = 256
 
 // allow reports whether an error of code may be sent at now.
 func (t *errorThrottle) allow(now time.Time, code string) bool {
@@ -133,6 +140,13 @@ func (t *errorThrottle) allow(now time.Time, code string) bool {
 	}
 	if last, ok := t.last[code]; ok && now.Sub(last) < errorEvery {
 		return false
+	}
+	if len(t.last) >= errorKeys {
+		for k, at := range t.last {
+			if now.Sub(at) >= errorEvery {
+				delete(t.last, k)
+			}
+		}
 	}
 	t.last[code] = now
 	return true

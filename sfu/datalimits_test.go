@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -41,6 +42,21 @@ func TestErrorThrottle(t *testing.T) {
 	}
 	if !th.allow(t0.Add(time.Second), "a") {
 		t.Fatal("an error a second later was held back")
+	}
+	// Keyed by sender over a long meeting (a relay's reports), it stays
+	// small: keys of more than a second ago go once it holds errorKeys,
+	// while those within the second are kept and still held back.
+	for i := range 10 * errorKeys {
+		at := t0.Add(time.Duration(2+i/100) * time.Second)
+		if !th.allow(at, fmt.Sprint("PA_", i)) {
+			t.Fatalf("sender %d's first report held back", i)
+		}
+		if th.allow(at, fmt.Sprint("PA_", i)) {
+			t.Fatalf("sender %d's second report within the second let through", i)
+		}
+	}
+	if n := len(th.last); n > errorKeys+100 {
+		t.Errorf("the throttle holds %d keys after %d senders, want at most %d", n, 10*errorKeys, errorKeys+100)
 	}
 }
 
